@@ -1,0 +1,33 @@
+"""Autogenerate the next revision: ``python -m device.migrations "add orders"``."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from alembic import command
+
+from device.store.db import alembic_config, connect, head_revision, migrate
+
+
+def new_revision(message: str) -> Path:
+    """Diff the models against a scratch database at head and write the next revision file."""
+    next_id = f"{int(head_revision()) + 1:04d}"
+    with tempfile.TemporaryDirectory() as scratch:
+        engine = connect(Path(scratch) / "head.db")
+        migrate(engine)
+        config = alembic_config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            script = command.revision(config, message=message, autogenerate=True, rev_id=next_id)
+        engine.dispose()
+    if script is None or isinstance(script, list):
+        raise RuntimeError("alembic did not write exactly one revision")
+    return Path(script.path)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit('usage: python -m device.migrations "what this revision adds"')
+    sys.stdout.write(f"{new_revision(sys.argv[1])}\n")

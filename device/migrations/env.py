@@ -1,0 +1,39 @@
+"""Alembic environment: runs on the connection ``device.store.db.migrate`` hands over."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alembic import context
+from sqlmodel import SQLModel
+
+import device.store.models
+from device.store.models import UTCDateTime
+
+# Every module that defines tables; a new feature appends its own here.
+_TABLE_MODULES = (device.store.models,)
+
+
+def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+    """Render our UTC column type as a plain DateTime so revisions stay self-contained."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime()"
+    return False
+
+
+def _run() -> None:
+    connection = context.config.attributes.get("connection")
+    if connection is None:
+        raise RuntimeError("run migrations through device.store.db.migrate(), not the alembic CLI")
+    context.configure(
+        connection=connection,
+        target_metadata=SQLModel.metadata,
+        render_as_batch=True,  # SQLite alters tables by copying them
+        compare_type=True,
+        render_item=_render_item,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+_run()

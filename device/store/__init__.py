@@ -1,0 +1,1 @@
+"""The machine's SQLite store (see ``device.store.db`` and ``device.migrations``)."""

@@ -1,0 +1,139 @@
+"""Open the machine's SQLite file safely and bring its schema to the current revision.
+
+Every connection gets WAL, ``synchronous=FULL`` (a committed sale survives a power
+cut), ``foreign_keys=ON`` and a busy timeout, set by an engine ``connect`` event.
+Write transactions start with ``BEGIN IMMEDIATE`` so a read-then-write (the credit
+check before a sale) can never be overtaken by another writer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlmodel import Session
+
+from device.errors import CustobotError
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+_WRITE = "custobot_write"
+log = structlog.get_logger()
+
+
+class StoreError(CustobotError):
+    """The database cannot be opened or migrated; ``path`` names the file."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"database {path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+def connect(path: Path | str, *, durable: bool = True, busy_timeout_ms: int = 5000) -> sa.Engine:
+    """An engine on ``path`` with the pragmas set on every new connection.
+
+    ``durable=False`` (for simulations on a scratch file only) sets
+    ``synchronous=NORMAL``: commits survive a crash of the process but not a power cut.
+    """
+    engine = sa.create_engine(f"sqlite:///{path}")
+    synchronous = "FULL" if durable else "NORMAL"
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # transactions are begun by _begin below
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(connection: sa.Connection) -> None:
+        write = connection.get_execution_options().get(_WRITE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def alembic_config() -> Config:
+    """Alembic configured in code (no ini file), pointing at ``device/migrations``."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("file_template", "r%%(rev)s_%%(slug)s")
+    return config
+
+
+def head_revision() -> str:
+    """The revision this version of custobot expects."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise StoreError(str(MIGRATIONS_DIR), "no migrations found")
+    return head
+
+
+def current_revision(engine: sa.Engine) -> str | None:
+    """The revision the database is at (``None`` before the first migration)."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def migrate(engine: sa.Engine) -> str:
+    """Upgrade the database to head in one write transaction; a no-op when already there."""
+    config = alembic_config()
+    try:
+        with engine.execution_options(**{_WRITE: True}).begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except CommandError as exc:  # e.g. a database written by a newer custobot
+        raise StoreError(str(engine.url.database), f"cannot migrate: {exc}") from None
+    return head_revision()
+
+
+class Store:
+    """The machine's database: short read and write sessions over one engine."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._writer = engine.execution_options(**{_WRITE: True})
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only snapshot; nothing is committed."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One write transaction (``BEGIN IMMEDIATE``): committed on exit, rolled back on error."""
+        with Session(self._writer, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(path: Path | str, *, durable: bool = True, busy_timeout_ms: int = 5000) -> Store:
+    """Open (creating if needed) and migrate the database at ``path``: the one way in."""
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise StoreError(str(target), f"directory {target.parent} does not exist")
+    engine = connect(target, durable=durable, busy_timeout_ms=busy_timeout_ms)
+    try:
+        revision = migrate(engine)
+    except (sa.exc.DatabaseError, StoreError) as exc:
+        engine.dispose()
+        if isinstance(exc, StoreError):
+            raise
+        raise StoreError(str(target), f"not a usable SQLite database: {exc.orig}") from None
+    log.info("store_opened", path=str(target), revision=revision, durable=durable)
+    return Store(engine)

@@ -1,0 +1,155 @@
+"""The tables the machine keeps: sales, the customer credit ledger, stock recounts, alerts.
+
+Money is ``int`` in token base units (USDC: 6 decimals) stored as SQLite INTEGER
+(``BigInteger``), never a float. Times are timezone-aware and stored as UTC; a naive
+datetime is refused, because the clock is injected and a naive one is a bug upstream.
+
+The schema in the database comes only from the Alembic revisions in
+``device/migrations/versions``; a test checks that they build exactly these tables.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """An aware datetime stored as naive UTC text, read back as aware UTC."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: pass an aware time (UTC)")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class SaleState(StrEnum):
+    PENDING = "pending"
+    COMPLETED = "completed"
+    REFUNDED = "refunded"
+
+
+class PaymentMethod(StrEnum):
+    COIN = "coin"
+    CASHLESS = "cashless"
+
+
+class CreditKind(StrEnum):
+    """Why the customer credit held by the machine changed."""
+
+    DEPOSIT = "deposit"  # coins inserted, or a card authorisation for one sale
+    CHARGE = "charge"  # a sale took the price
+    REFUND = "refund"  # a failed vend gave the price back
+    PAYOUT = "payout"  # coins returned, or a card refunded
+
+
+class RecountSource(StrEnum):
+    SENSOR = "sensor"
+    RESTOCK = "restock"
+    OPERATOR = "operator"
+
+
+class AlertSeverity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+def _choice(column: str, enum: type[StrEnum]) -> sa.CheckConstraint:
+    values = ", ".join(f"'{member.value}'" for member in enum)
+    return sa.CheckConstraint(f"{column} IN ({values})", name=f"{column}_valid")
+
+
+class Sale(SQLModel, table=True):
+    """One vend: written PENDING before the motor turns, then COMPLETED or REFUNDED once."""
+
+    __tablename__ = "sale"
+    __table_args__ = (
+        _choice("state", SaleState),
+        _choice("payment", PaymentMethod),
+        sa.CheckConstraint("price >= 0", name="price_nonnegative"),
+        sa.Index("ix_sale_slot_created", "slot_id", "created_at"),
+        sa.Index("ix_sale_state", "state"),
+        sa.Index("ix_sale_created", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    slot_id: int
+    gtin: str = Field(sa_type=sa.String(14))
+    price: int = Field(sa_type=sa.BigInteger)
+    payment: PaymentMethod = Field(sa_type=sa.String(16))
+    state: SaleState = Field(sa_type=sa.String(16))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reason: str | None = Field(default=None, sa_type=sa.String(200))
+
+
+class CreditEntry(SQLModel, table=True):
+    """A movement of customer credit; ``balance`` is the running total after it.
+
+    The running balance makes the credit check O(1) per vend; ``(sale_id, kind)`` is
+    unique so a sale is charged, refunded or paid out at most once, whatever crashes.
+    """
+
+    __tablename__ = "credit_entry"
+    __table_args__ = (
+        _choice("kind", CreditKind),
+        _choice("method", PaymentMethod),
+        sa.CheckConstraint("balance >= 0", name="balance_nonnegative"),
+        sa.UniqueConstraint("sale_id", "kind", name="uq_credit_entry_sale_kind"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime)
+    kind: CreditKind = Field(sa_type=sa.String(16))
+    method: PaymentMethod = Field(sa_type=sa.String(16))
+    amount: int = Field(sa_type=sa.BigInteger)
+    balance: int = Field(sa_type=sa.BigInteger)
+    sale_id: int | None = Field(default=None, foreign_key="sale.id")
+
+
+class StockRecount(SQLModel, table=True):
+    """What was physically in a slot at a moment: from a sensor, a restock or an operator."""
+
+    __tablename__ = "stock_recount"
+    __table_args__ = (
+        _choice("source", RecountSource),
+        sa.CheckConstraint("count >= 0", name="count_nonnegative"),
+        sa.Index("ix_stock_recount_slot_at", "slot_id", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    slot_id: int
+    count: int
+    source: RecountSource = Field(sa_type=sa.String(16))
+    at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Alert(SQLModel, table=True):
+    """Something an operator should see; open until ``cleared_at`` is set."""
+
+    __tablename__ = "alert"
+    __table_args__ = (
+        _choice("severity", AlertSeverity),
+        sa.Index("ix_alert_open", "cleared_at", "kind", "slot_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime)
+    kind: str = Field(sa_type=sa.String(64))
+    severity: AlertSeverity = Field(sa_type=sa.String(16))
+    slot_id: int | None = None
+    message: str = Field(sa_type=sa.String(500))
+    cleared_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
