@@ -1,0 +1,376 @@
+"""The buyer's bargaining logic with no I/O: the HTTP buyer and the benchmark both drive it.
+
+Round-synchronous alternating offers with every supplier at once. The transport
+reports what each supplier said (an offer already checked by ``checks``, a
+decline, or a fault) and asks :meth:`BuyerCore.next_step` what to do: counter
+every supplier still talking, or finish with the best offer by utility. Time
+only enters through the ``now`` arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum, auto
+from typing import Generic, TypeVar
+
+from device.negotiation.need import Need
+from device.negotiation.policy import (
+    PPM,
+    BuyerPolicy,
+    concession_exponent,
+    target_price,
+    utility,
+)
+from device.negotiation.transcript import (
+    Decision,
+    Event,
+    EventKind,
+    Reason,
+    Standing,
+    SupplierStatus,
+    Transcript,
+)
+
+P = TypeVar("P")
+
+
+@dataclass(frozen=True, slots=True)
+class Bid(Generic[P]):
+    """A supplier's firm offer as the core sees it; ``payload`` is the transport's signed quote."""
+
+    amount: int
+    deliver_by: int
+    expiry: int
+    payload: P
+    final: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CounterMove:
+    """Counter ``supplier`` at ``amount``; ``beat`` is the best competing price, if any.
+
+    ``round`` counts the buyer's counters to this supplier (1 = first);
+    ``final`` says the buyer will not counter this supplier again.
+    """
+
+    supplier: str
+    amount: int
+    round: int
+    beat: int | None
+    final: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    moves: list[CounterMove]
+
+
+@dataclass(frozen=True, slots=True)
+class Finished(Generic[P]):
+    """The end: the winning bid (``None`` for no deal) and the full transcript."""
+
+    winner: str | None
+    bid: Bid[P] | None
+    transcript: Transcript
+
+
+class _State(Enum):
+    WAITING = auto()
+    ACTIVE = auto()
+    FINAL = auto()
+    DECLINED = auto()
+    REFUSED = auto()
+
+
+@dataclass(slots=True)
+class _Lane(Generic[P]):
+    name: str
+    reliability: float
+    horizon: int
+    state: _State = _State.WAITING
+    bid: Bid[P] | None = None
+    counters: int = 0
+    refusal: Reason | None = None
+
+
+@dataclass(slots=True)
+class _Scored(Generic[P]):
+    lane: _Lane[P]
+    bid: Bid[P]
+    utility: float = field(default=0.0)
+
+
+class BuyerCore(Generic[P]):
+    """One negotiation for one need with several suppliers, as a state machine."""
+
+    def __init__(
+        self,
+        need: Need,
+        suppliers: Sequence[tuple[str, float]],
+        policy: BuyerPolicy,
+        *,
+        started_at: float,
+    ) -> None:
+        """``suppliers`` are (name, reliability) pairs; names must be unique."""
+        names = [name for name, _ in suppliers]
+        if len(set(names)) != len(names):
+            raise ValueError("supplier names must be unique")
+        self.need = need
+        self.policy = policy
+        self.started_at = started_at
+        self._exponent = concession_exponent(policy, need.urgency)
+        self._lanes: dict[str, _Lane[P]] = {
+            name: _Lane(name, reliability, policy.max_rounds) for name, reliability in suppliers
+        }
+        self._events: list[Event] = []
+        self._opening: int | None = None
+
+    # -- what the transport reports ------------------------------------------------
+
+    def note(
+        self, kind: EventKind, supplier: str, now: float, *, detail: str = "", round_: int = 0
+    ) -> None:
+        """Record a message the core did not decide (discovery, RFQ sent)."""
+        self._events.append(
+            Event(at=now, kind=kind, supplier=supplier, round=round_, detail=detail)
+        )
+
+    def offered(
+        self, supplier: str, bid: Bid[P], now: float, *, rounds_left: int | None = None
+    ) -> None:
+        """A checked, signed offer arrived; ``rounds_left`` is the supplier's own limit if it says."""
+        lane = self._lanes[supplier]
+        if lane.bid is not None and bid.amount > lane.bid.amount:
+            self.refused(
+                supplier,
+                Reason.PRICE_RAISED,
+                f"raised from {lane.bid.amount} to {bid.amount}",
+                now,
+                amount=bid.amount,
+            )
+            return
+        self._events.append(
+            Event(
+                at=now,
+                kind=EventKind.OFFER,
+                supplier=supplier,
+                round=lane.counters,
+                amount=bid.amount,
+                deliver_by=bid.deliver_by,
+                detail="final" if bid.final else "",
+            )
+        )
+        lane.bid = bid
+        if rounds_left is not None:
+            lane.horizon = min(lane.horizon, lane.counters + rounds_left)
+        lane.state = _State.FINAL if bid.final or lane.counters >= lane.horizon else _State.ACTIVE
+
+    def declined(self, supplier: str, now: float, detail: str) -> None:
+        """The supplier will not (or no longer) bargain; an earlier signed offer still stands."""
+        lane = self._lanes[supplier]
+        self._events.append(
+            Event(
+                at=now,
+                kind=EventKind.DECLINE,
+                supplier=supplier,
+                round=lane.counters,
+                detail=detail[:200],
+            )
+        )
+        lane.state = _State.FINAL if lane.bid is not None else _State.DECLINED
+
+    def refused(
+        self, supplier: str, reason: Reason, detail: str, now: float, *, amount: int | None = None
+    ) -> None:
+        """The buyer stops dealing with this supplier and forgets its offers."""
+        lane = self._lanes[supplier]
+        self._events.append(
+            Event(
+                at=now,
+                kind=EventKind.REJECTION,
+                supplier=supplier,
+                round=lane.counters,
+                amount=amount,
+                reason=reason,
+                detail=detail[:200],
+            )
+        )
+        lane.state = _State.REFUSED
+        lane.bid = None
+        lane.refusal = reason
+
+    # -- what the buyer decides ----------------------------------------------------
+
+    def next_step(self, now: float) -> Counters | Finished[P]:
+        """Counter every supplier still bargaining, or finish.
+
+        Each counter follows the concession curve from the opening towards the
+        best alternative (the cheapest acceptable firm offer of the *other*
+        suppliers, or the reservation), so the buyer never offers anyone more
+        than it can already get elsewhere. The curve's last point lies one
+        round beyond the last counter: the supplier's final answer is then
+        taken if it is within the reservation, instead of the buyer offering
+        its reservation itself. It finishes when an offer is no worse than the
+        counter it would get, when nobody is left bargaining, or when the time
+        budget is spent.
+        """
+        acceptable = self._acceptable(now)
+        if self._opening is None:
+            firsts = [lane.bid.amount for lane in self._lanes.values() if lane.bid is not None]
+            anchor = min([self.need.reservation, *firsts])
+            self._opening = anchor * self.policy.opening_ppm // PPM
+        elapsed = (now - self.started_at) / self.policy.time_budget_s
+        if elapsed >= 1.0:
+            return self._finish(now, acceptable)
+        moves: list[CounterMove] = []
+        for lane in self._lanes.values():
+            if lane.state is not _State.ACTIVE or lane.bid is None:
+                continue
+            if lane.counters >= lane.horizon:
+                lane.state = _State.FINAL
+                continue
+            others = [s.bid.amount for s in acceptable if s.lane is not lane]
+            beat = min(others) if others else None
+            limit = self.need.reservation if beat is None else min(beat, self.need.reservation)
+            progress = max((lane.counters + 1) / (lane.horizon + 1), elapsed)
+            amount = target_price(self._opening, limit, progress, self._exponent)
+            if lane.bid.amount <= amount:
+                return self._finish(now, acceptable)
+            moves.append(
+                CounterMove(
+                    lane.name, amount, lane.counters + 1, beat, lane.counters + 1 >= lane.horizon
+                )
+            )
+        if not moves:
+            return self._finish(now, acceptable)
+        for move in moves:
+            self._lanes[move.supplier].counters = move.round
+            self._events.append(
+                Event(
+                    at=now,
+                    kind=EventKind.COUNTER,
+                    supplier=move.supplier,
+                    round=move.round,
+                    amount=move.amount,
+                    detail="" if move.beat is None else f"beat {move.beat}",
+                )
+            )
+        return Counters(moves)
+
+    def _acceptable(self, now: float) -> list[_Scored[P]]:
+        """Offers the buyer could take right now: within reservation and not about to expire."""
+        out: list[_Scored[P]] = []
+        for lane in self._lanes.values():
+            bid = lane.bid
+            if lane.state is _State.REFUSED or bid is None:
+                continue
+            if bid.amount > self.need.reservation:
+                continue
+            if bid.expiry < now + self.policy.min_validity_s:
+                continue
+            out.append(_Scored(lane, bid))
+        return out
+
+    def _finish(self, now: float, acceptable: list[_Scored[P]]) -> Finished[P]:
+        need = self.need
+        for scored in acceptable:
+            scored.utility = utility(
+                self.policy,
+                amount=scored.bid.amount,
+                reservation=need.reservation,
+                deliver_by=scored.bid.deliver_by,
+                deadline=need.deliver_by,
+                now=now,
+                reliability=scored.lane.reliability,
+                urgency=need.urgency,
+            )
+        ranked = sorted(acceptable, key=lambda s: (-s.utility, s.bid.amount, s.lane.name))
+        best = ranked[0] if ranked else None
+        if best is not None:
+            self._events.append(
+                Event(
+                    at=now,
+                    kind=EventKind.ACCEPT,
+                    supplier=best.lane.name,
+                    round=best.lane.counters,
+                    amount=best.bid.amount,
+                    deliver_by=best.bid.deliver_by,
+                )
+            )
+        scores = {s.lane.name: s.utility for s in acceptable}
+        standings = [self._standing(lane, best, scores, now) for lane in self._lanes.values()]
+        decision = Decision(
+            winner=None if best is None else best.lane.name,
+            amount=None if best is None else best.bid.amount,
+            deliver_by=None if best is None else best.bid.deliver_by,
+            utility=None if best is None else best.utility,
+            reservation=need.reservation,
+            standings=standings,
+            summary=_summary(best, standings, need.reservation),
+        )
+        transcript = Transcript(
+            started_at=self.started_at,
+            finished_at=now,
+            reservation=need.reservation,
+            deliver_by=need.deliver_by,
+            urgency=need.urgency,
+            rounds=max((lane.counters for lane in self._lanes.values()), default=0),
+            events=self._events,
+            decision=decision,
+        )
+        return Finished(
+            winner=None if best is None else best.lane.name,
+            bid=None if best is None else best.bid,
+            transcript=transcript,
+        )
+
+    def _standing(
+        self, lane: _Lane[P], best: _Scored[P] | None, scores: dict[str, float], now: float
+    ) -> Standing:
+        bid = lane.bid
+        reason = lane.refusal
+        if lane.state is _State.REFUSED:
+            status = SupplierStatus.REFUSED
+        elif bid is None:
+            status = (
+                SupplierStatus.DECLINED
+                if lane.state is _State.DECLINED
+                else SupplierStatus.NO_OFFER
+            )
+        elif best is not None and best.lane is lane:
+            status = SupplierStatus.WON
+        elif bid.amount > self.need.reservation:
+            status, reason = SupplierStatus.OVER_RESERVATION, Reason.OVER_RESERVATION
+        elif lane.name not in scores:
+            status, reason = SupplierStatus.REFUSED, Reason.EXPIRED
+        else:
+            status = SupplierStatus.OUTBID
+        return Standing(
+            supplier=lane.name,
+            status=status,
+            amount=None if bid is None else bid.amount,
+            deliver_by=None if bid is None else bid.deliver_by,
+            reliability=lane.reliability,
+            utility=scores.get(lane.name),
+            reason=reason,
+        )
+
+
+def _summary(best: _Scored[P] | None, standings: list[Standing], reservation: int) -> str:
+    """One human sentence for the dashboard: the winner and what it beat."""
+    others = []
+    for s in standings:
+        if best is not None and s.supplier == best.lane.name:
+            continue
+        what = f"{s.amount}" if s.amount is not None else "no offer"
+        why = s.status.value if s.reason is None else f"{s.status.value}: {s.reason.value}"
+        others.append(f"{s.supplier} {what} ({why})")
+    against = "; against " + ", ".join(others) if others else "; no alternatives"
+    if best is None:
+        return f"no deal within reservation {reservation}" + against
+    return (
+        f"bought from {best.lane.name} at {best.bid.amount} (reservation {reservation}), "
+        f"delivery by {best.bid.deliver_by}, reliability {best.lane.reliability:.2f}, "
+        f"utility {best.utility:.3f}" + against
+    )
