@@ -1,0 +1,242 @@
+"""The reference supplier's HTTP service: the ``custobot/1`` protocol over FastAPI.
+
+A request body larger than :data:`~supplier.protocol.MAX_BODY_BYTES` is refused
+with 413 before it is parsed; every malformed or out-of-sequence message gets a
+4xx :class:`~supplier.protocol.Error` with a reason and changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Depends, FastAPI, Path, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from supplier.desk import Desk
+from supplier.errors import DuplicateRfqError, StaleRoundError, SupplierError, UnknownRfqError
+from supplier.keys import Signer
+from supplier.protocol import (
+    MAX_BODY_BYTES,
+    PROTOCOL_VERSION,
+    WELL_KNOWN_PATH,
+    Answer,
+    Catalog,
+    Counter,
+    Decline,
+    Discovery,
+    Error,
+    ErrorCode,
+    ErrorDetail,
+    Offer,
+    Rfq,
+)
+from supplier.settings import SupplierSettings
+from supplier.store import SupplierStore
+
+log = structlog.get_logger()
+Clock = Callable[[], int]
+
+
+def wall_clock() -> int:
+    return int(time.time())
+
+
+def _error(
+    status: int, code: ErrorCode, message: str, details: list[ErrorDetail] | None = None
+) -> JSONResponse:
+    body = Error(code=code, message=message[:500], details=details or [])
+    return JSONResponse(body.model_dump(mode="json"), status_code=status)
+
+
+class BodyLimit:
+    """ASGI middleware: reads at most ``limit`` bytes of a request body, else answers 413.
+
+    The body is buffered (it is small by definition) and replayed to the app, so a
+    chunked upload without ``Content-Length`` is bounded too.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = _error(413, ErrorCode.BODY_TOO_LARGE, f"body exceeds {self.limit} bytes")
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            await too_large(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await too_large(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _desk(request: Request) -> Desk:
+    desk: Desk = request.app.state.desk
+    return desk
+
+
+def _now(request: Request) -> int:
+    clock: Clock = request.app.state.clock
+    return clock()
+
+
+DeskDep = Annotated[Desk, Depends(_desk)]
+NowDep = Annotated[int, Depends(_now)]
+RfqIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{16,64}$")]
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Error, "description": description}
+    for status, description in (
+        (400, "malformed JSON"),
+        (413, "body too large"),
+        (415, "not application/json"),
+        (422, "the message does not fit the protocol"),
+    )
+}
+
+discovery_router = APIRouter(tags=["discovery"])
+catalog_router = APIRouter(tags=["catalog"])
+rfq_router = APIRouter(tags=["rfq"])
+
+
+@discovery_router.get(WELL_KNOWN_PATH, response_model=Discovery, operation_id="discovery")
+def discovery(desk: DeskDep) -> Discovery:
+    """Who this supplier is: name, signing address, chains, tokens, protocol versions."""
+    return desk.discovery()
+
+
+@catalog_router.get("/catalog", response_model=Catalog, operation_id="catalog")
+def catalog(desk: DeskDep) -> Catalog:
+    """Items by GTIN with unit, list price (base units), minimum quantity and lead time."""
+    return desk.catalog()
+
+
+@rfq_router.post(
+    "/rfq",
+    response_model=Answer,
+    operation_id="rfq",
+    responses={**_ERRORS, 409: {"model": Error, "description": "RFQ id used by another request"}},
+)
+def rfq(body: Rfq, desk: DeskDep, now: NowDep) -> Offer | Decline:
+    """A machine asks for a quote: answered with a signed offer (round 0) or a decline."""
+    return desk.open(body, now)
+
+
+@rfq_router.post(
+    "/rfq/{rfq_id}/counter",
+    response_model=Answer,
+    operation_id="counter",
+    responses={
+        **_ERRORS,
+        404: {"model": Error, "description": "no such RFQ"},
+        409: {"model": Error, "description": "the counter answers an older round"},
+    },
+)
+def counter(rfq_id: RfqIdPath, body: Counter, desk: DeskDep, now: NowDep) -> Offer | Decline:
+    """The buyer's counter to the latest offer: answered with the next offer or a decline."""
+    return desk.counter(rfq_id, body, now)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return _error(400, ErrorCode.INVALID_MESSAGE, "body is not valid JSON")
+    details = [
+        ErrorDetail(
+            loc=".".join(str(part) for part in e.get("loc", ()))[:200],
+            msg=str(e.get("msg", ""))[:500],
+        )
+        for e in errors[:20]
+    ]
+    return _error(422, ErrorCode.INVALID_MESSAGE, "message does not fit custobot/1", details)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}
+    return _error(
+        exc.status_code, codes.get(exc.status_code, ErrorCode.INVALID_MESSAGE), str(exc.detail)
+    )
+
+
+async def _supplier_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, UnknownRfqError):
+        return _error(404, ErrorCode.NOT_FOUND, str(exc))
+    if isinstance(exc, DuplicateRfqError):
+        return _error(409, ErrorCode.DUPLICATE_RFQ, str(exc))
+    if isinstance(exc, StaleRoundError):
+        return _error(409, ErrorCode.STALE_ROUND, str(exc))
+    log.error("supplier_error", error=str(exc), path=request.url.path)
+    return _error(500, ErrorCode.INTERNAL, "internal error")
+
+
+def _json_only(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def require_json(request: Request, call_next: Callable[[Request], Any]) -> Any:
+        if request.method == "POST":
+            media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if media != "application/json":
+                return _error(415, ErrorCode.UNSUPPORTED_MEDIA_TYPE, "send application/json")
+        return await call_next(request)
+
+
+def create_app(
+    config: SupplierSettings,
+    signer: Signer,
+    store: SupplierStore | None = None,
+    *,
+    clock: Clock = wall_clock,
+) -> FastAPI:
+    """The supplier service; ``store`` defaults to ``config.database``, ``clock`` to wall time."""
+    app = FastAPI(
+        title=f"custobot supplier protocol ({PROTOCOL_VERSION})",
+        version=PROTOCOL_VERSION,
+        description=(
+            "Machine customers ask for quotes; suppliers answer with EIP-712 signed offers. "
+            "Money is integer token base units, times are unix seconds."
+        ),
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.desk = Desk(config, signer, store or SupplierStore(config.database))
+    app.state.clock = clock
+    for router in (discovery_router, catalog_router, rfq_router):
+        app.include_router(router)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(SupplierError, _supplier_error)
+    _json_only(app)
+    app.add_middleware(BodyLimit)
+    return app
