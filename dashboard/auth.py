@@ -1,0 +1,216 @@
+"""Owners and their credentials: argon2 passwords, TOTP second factor, failed-login lockout."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pyotp
+import structlog
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from dashboard.errors import (
+    InvalidOwnerInputError,
+    LoginLockedError,
+    LoginRefusedError,
+    OwnerExistsError,
+)
+from dashboard.models import Owner
+
+log = structlog.get_logger()
+
+NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+MIN_PASSWORD = 12
+MAX_PASSWORD = 1024
+TOTP_ISSUER = "custobot"
+_hasher = PasswordHasher()
+# Verified against when the owner does not exist, so timing does not reveal names.
+_DUMMY_HASH = _hasher.hash("not-a-real-password-for-timing")
+
+
+@dataclass(frozen=True, slots=True)
+class NewOwner:
+    """What ``owner add`` shows once: the TOTP provisioning URI (it contains the seed)."""
+
+    owner_id: int
+    name: str
+    provisioning_uri: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticatedOwner:
+    """Who is logged in; what the session cookie carries besides the CSRF token."""
+
+    owner_id: int
+    name: str
+    session_epoch: int
+
+
+def _validate_name(name: str) -> None:
+    if not NAME_RE.fullmatch(name):
+        raise InvalidOwnerInputError("name", "use 1-64 letters, digits, '_', '.', '-'")
+
+
+def add_owner(engine: Engine, name: str, password: str, *, now: int | None = None) -> NewOwner:
+    """Create an owner with a fresh TOTP seed; the seed leaves only via the returned URI."""
+    _validate_name(name)
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InvalidOwnerInputError(
+            "password", f"must be {MIN_PASSWORD} to {MAX_PASSWORD} characters"
+        )
+    secret = pyotp.random_base32()
+    owner = Owner(
+        name=name,
+        password_hash=_hasher.hash(password),
+        totp_secret=secret,
+        created_at=int(time.time()) if now is None else now,
+    )
+    with Session(engine) as session:
+        if session.exec(select(Owner).where(Owner.name == name)).first() is not None:
+            raise OwnerExistsError(name)
+        session.add(owner)
+        try:
+            session.commit()
+        except IntegrityError:
+            raise OwnerExistsError(name) from None
+        session.refresh(owner)
+        assert owner.id is not None
+        owner_id = owner.id
+    log.info("owner_added", owner=name)
+    uri = pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name=TOTP_ISSUER)
+    return NewOwner(owner_id=owner_id, name=name, provisioning_uri=uri)
+
+
+def verify_login(
+    engine: Engine, name: str, password: str, code: str, *, now: float | None = None
+) -> AuthenticatedOwner:
+    """Check password and TOTP code (each code usable once); raise ``LoginRefusedError``."""
+    at = time.time() if now is None else now
+    with Session(engine) as session:
+        owner = session.exec(select(Owner).where(Owner.name == name)).first()
+        if owner is None:
+            _password_ok(_DUMMY_HASH, password)
+            raise LoginRefusedError()
+        if not _password_ok(owner.password_hash, password):
+            raise LoginRefusedError()
+        step = _totp_step(owner.totp_secret, code, at)
+        if step is None or step <= owner.totp_last_step:
+            raise LoginRefusedError()
+        owner.totp_last_step = step
+        if _hasher.check_needs_rehash(owner.password_hash):
+            owner.password_hash = _hasher.hash(password)
+        session.add(owner)
+        session.commit()
+        assert owner.id is not None
+        return AuthenticatedOwner(owner.id, owner.name, owner.session_epoch)
+
+
+def _password_ok(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def _totp_step(secret: str, code: str, at: float) -> int | None:
+    """The time step (±1 for clock drift) whose code matches, or None."""
+    if not re.fullmatch(r"\d{6}", code):
+        return None
+    totp = pyotp.TOTP(secret)
+    current = totp.timecode(at)
+    for step in (current - 1, current, current + 1):
+        if pyotp.utils.strings_equal(totp.generate_otp(step), code):
+            return int(step)
+    return None
+
+
+def current_owner(engine: Engine, owner_id: int, epoch: int) -> AuthenticatedOwner | None:
+    """The owner a session names, if it still exists and the session was not logged out."""
+    with Session(engine) as session:
+        owner = session.get(Owner, owner_id)
+        if owner is None or owner.session_epoch != epoch:
+            return None
+        return AuthenticatedOwner(owner_id, owner.name, owner.session_epoch)
+
+
+def end_sessions(engine: Engine, owner_id: int) -> None:
+    """Log the owner out everywhere: cookies signed before this stop working."""
+    with Session(engine) as session:
+        owner = session.get(Owner, owner_id)
+        if owner is not None:
+            owner.session_epoch += 1
+            session.add(owner)
+            session.commit()
+
+
+@dataclass(slots=True)
+class _Failures:
+    times: list[float] = field(default_factory=list)
+    locked_until: float = 0.0
+
+
+class LoginThrottle:
+    """Locks a key (an owner name, a client address) after too many failures in a window."""
+
+    def __init__(
+        self,
+        *,
+        max_failures: int = 5,
+        window_s: float = 900.0,
+        lockout_s: float = 900.0,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = 10_000,
+    ) -> None:
+        self.max_failures = max_failures
+        self.window_s = window_s
+        self.lockout_s = lockout_s
+        self._clock = clock
+        self._max_keys = max_keys
+        self._keys: dict[str, _Failures] = {}
+        self._lock = threading.Lock()
+
+    def check(self, *keys: str) -> None:
+        """Raise ``LoginLockedError`` if any key is locked out now."""
+        now = self._clock()
+        with self._lock:
+            wait = max(
+                (self._keys[k].locked_until - now for k in keys if k in self._keys), default=0
+            )
+        if wait > 0:
+            raise LoginLockedError(int(wait) + 1)
+
+    def failure(self, *keys: str) -> None:
+        now = self._clock()
+        with self._lock:
+            if len(self._keys) >= self._max_keys:
+                self._prune(now)
+            for key in keys:
+                entry = self._keys.setdefault(key, _Failures())
+                entry.times = [t for t in entry.times if now - t < self.window_s] + [now]
+                if len(entry.times) >= self.max_failures:
+                    entry.locked_until = now + self.lockout_s
+                    entry.times = []
+                    log.warning("login_locked", key_kind=key.split(":", 1)[0])
+
+    def success(self, key: str) -> None:
+        with self._lock:
+            self._keys.pop(key, None)
+
+    def _prune(self, now: float) -> None:
+        stale = [
+            k
+            for k, v in self._keys.items()
+            if v.locked_until <= now and all(now - t >= self.window_s for t in v.times)
+        ]
+        for key in stale:
+            del self._keys[key]
+        if len(self._keys) >= self._max_keys:  # still full: forget the oldest entries
+            for key in list(self._keys)[: self._max_keys // 10]:
+                del self._keys[key]

@@ -1,0 +1,1 @@
+"""One router per resource: auth, pages (and their live fragments), approvals, api, metrics."""

@@ -1,0 +1,238 @@
+"""The one read (and approve) interface the dashboard renders from.
+
+Every page, API response and metric comes from a :class:`MachineView`; the models
+below are both what the view returns and what ``/api`` serializes, so the page,
+the API and the OpenAPI document cannot disagree. Money is integer token base
+units; times are unix seconds.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+BaseUnits = Annotated[int, Field(description="token base units (USDC: 6 decimals)")]
+Address = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")]
+TxHash = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$")]
+UnixTime = Annotated[int, Field(ge=0, description="unix seconds")]
+OrderId = Annotated[
+    str,
+    Field(
+        pattern=r"^0x[0-9a-f]{64}$", description="ProfitCenter order id: keccak(supplier, nonce)"
+    ),
+]
+
+
+class Window(StrEnum):
+    day = "24h"
+    week = "7d"
+    month = "30d"
+
+    @property
+    def seconds(self) -> int:
+        return {"24h": 86_400, "7d": 7 * 86_400, "30d": 30 * 86_400}[self.value]
+
+    @property
+    def bucket_seconds(self) -> int:
+        return {"24h": 3_600, "7d": 86_400, "30d": 86_400}[self.value]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Alert(_Model):
+    level: Literal["info", "warning", "critical"]
+    source: str = Field(description="what raised it: slot:3, chain, outbox, ...")
+    message: str
+
+
+class Treasury(_Model):
+    """What the ProfitCenter holds, read from the chain."""
+
+    contract: Address
+    token: Address
+    token_decimals: int
+    balance: BaseUnits
+    reserved: BaseUnits = Field(description="held for open orders")
+    paused: bool
+
+
+class Overview(_Model):
+    device_id: str
+    now: UnixTime
+    treasury: Treasury | None = Field(description="None when the chain is unreachable")
+    revenue_today: BaseUnits
+    profit_today: int = Field(description="base units; negative on a loss")
+    units_sold_today: int
+    open_orders: int
+    pending_approvals: int
+    alerts: list[Alert]
+
+
+SensorHealth = Literal["ok", "stuck", "out_of_range", "flapping", "disconnected", "unknown"]
+
+
+class SlotView(_Model):
+    slot_id: int
+    name: str
+    gtin: str
+    capacity: int
+    par: int
+    count: int | None = Field(description="items in the slot; None while unknown")
+    fill_pct: float | None
+    days_to_empty: float | None = Field(description="from the forecast; None without one")
+    sensor_kind: str
+    health: SensorHealth
+
+
+class SalesBucket(_Model):
+    start: UnixTime
+    units: int
+    revenue: BaseUnits
+    cost: BaseUnits
+    profit: int
+
+
+class SalesSeries(_Model):
+    window: Window
+    bucket_seconds: int
+    buckets: list[SalesBucket]
+
+
+class OrderSummary(_Model):
+    order_id: OrderId
+    state: str
+    supplier: Address
+    supplier_name: str | None
+    amount: BaseUnits
+    deliver_by: UnixTime | None
+    placed_tx: TxHash | None
+    settled_tx: TxHash | None
+
+
+class TranscriptEntry(_Model):
+    at: UnixTime
+    supplier: str
+    kind: Literal["rfq", "offer", "counter", "decline", "note"]
+    amount: BaseUnits | None
+    note: str
+
+
+class Transcript(_Model):
+    """The negotiation behind an order: every offer and counter, and why the winner won."""
+
+    winner: str | None
+    reason: str
+    entries: list[TranscriptEntry]
+
+
+class OrderDetail(_Model):
+    order: OrderSummary
+    transcript: Transcript | None = Field(description="None when no negotiation was recorded")
+
+
+class ContractCall(_Model):
+    """The exact call an owner makes from a Safe or wallet when the dashboard holds no key."""
+
+    contract: Address
+    function: str = Field(examples=["approveOrder(uint256)"])
+    args: list[str]
+    calldata: str = Field(pattern=r"^0x[0-9a-f]*$")
+
+
+class PendingApproval(_Model):
+    order: OrderSummary
+    approve_call: ContractCall
+    reject_call: ContractCall
+
+
+class Decision(_Model):
+    order_id: OrderId
+    action: Literal["approve", "reject"]
+    tx_hash: TxHash
+    state: str = Field(description="the order's on-chain state after the transaction")
+
+
+class PolicyView(_Model):
+    autonomy: str
+    order_cap: BaseUnits
+    budget_per_period: BaseUnits
+    period_seconds: int
+    spent_this_period: BaseUnits
+    reserve: BaseUnits
+    allowed_suppliers: list[Address]
+
+
+class PricePoint(_Model):
+    at: UnixTime
+    amount: BaseUnits
+
+
+class SupplierView(_Model):
+    name: str
+    url: str | None
+    address: Address | None
+    allowed: bool
+    orders: int
+    delivered: int
+    reliability: float | None = Field(description="delivered / settled orders; None before any")
+    prices: list[PricePoint]
+
+
+class Member(_Model):
+    address: Address
+    shares: int
+    claimable: BaseUnits
+
+
+class Distribution(_Model):
+    at: UnixTime
+    member: Address
+    amount: BaseUnits
+    tx_hash: TxHash | None
+
+
+class MembersView(_Model):
+    total_shares: int
+    distributable: BaseUnits
+    members: list[Member]
+    distributions: list[Distribution]
+
+
+class MachineView(Protocol):
+    """Everything the dashboard shows, and the two things it may do (approve, reject)."""
+
+    def overview(self) -> Overview: ...
+
+    def slots(self) -> list[SlotView]: ...
+
+    def sales_series(self, window: Window) -> SalesSeries: ...
+
+    def orders(self) -> list[OrderSummary]: ...
+
+    def order(self, order_id: str) -> OrderDetail:
+        """Raise ``OrderNotFoundError`` for an unknown id."""
+        ...
+
+    def pending_approvals(self) -> list[PendingApproval]: ...
+
+    def can_sign(self) -> bool:
+        """True when the dashboard holds the governor key and can send decisions itself."""
+        ...
+
+    def decide(self, order_id: str, *, approve: bool) -> Decision:
+        """Send approveOrder/rejectOrder; raise ``ApprovalError`` or ``OrderNotFoundError``."""
+        ...
+
+    def policy(self) -> PolicyView: ...
+
+    def suppliers(self) -> list[SupplierView]: ...
+
+    def members(self) -> MembersView: ...
+
+    def outbox_depth(self) -> int | None:
+        """Chain transactions waiting to be sent; None when the outbox does not exist."""
+        ...
