@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 from sqlmodel import SQLModel
 
 import device.store.models
-from device.store.models import UTCDateTime
+from device.store.models import EnumText, UTCDateTime
 
 # Every module that defines tables; a new feature appends its own here.
 _TABLE_MODULES = (device.store.models,)
 
 
-def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
-    """Render our UTC column type as a plain DateTime so revisions stay self-contained."""
+def _render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
+    """Render our column types as their plain SQL types so revisions stay self-contained."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime()"
+    if type_ == "type" and isinstance(obj, EnumText):
+        return f"sa.String(length={obj.length})"
     return False
 
 

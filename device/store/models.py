@@ -35,6 +35,24 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
+class EnumText(sa.TypeDecorator[StrEnum]):
+    """A ``StrEnum`` stored as its text value and read back as the enum member."""
+
+    impl = sa.String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int = 16) -> None:
+        super().__init__(length)
+        self.enum = enum
+        self.length = length
+
+    def process_bind_param(self, value: StrEnum | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> StrEnum | None:
+        return None if value is None else self.enum(value)
+
+
 class SaleState(StrEnum):
     PENDING = "pending"
     COMPLETED = "completed"
@@ -89,8 +107,8 @@ class Sale(SQLModel, table=True):
     slot_id: int
     gtin: str = Field(sa_type=sa.String(14))
     price: int = Field(sa_type=sa.BigInteger)
-    payment: PaymentMethod = Field(sa_type=sa.String(16))
-    state: SaleState = Field(sa_type=sa.String(16))
+    payment: PaymentMethod = Field(sa_type=EnumText(PaymentMethod))
+    state: SaleState = Field(sa_type=EnumText(SaleState))
     created_at: datetime = Field(sa_type=UTCDateTime)
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     reason: str | None = Field(default=None, sa_type=sa.String(200))
@@ -113,8 +131,8 @@ class CreditEntry(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(sa_type=UTCDateTime)
-    kind: CreditKind = Field(sa_type=sa.String(16))
-    method: PaymentMethod = Field(sa_type=sa.String(16))
+    kind: CreditKind = Field(sa_type=EnumText(CreditKind))
+    method: PaymentMethod = Field(sa_type=EnumText(PaymentMethod))
     amount: int = Field(sa_type=sa.BigInteger)
     balance: int = Field(sa_type=sa.BigInteger)
     sale_id: int | None = Field(default=None, foreign_key="sale.id")
@@ -133,7 +151,7 @@ class StockRecount(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     slot_id: int
     count: int
-    source: RecountSource = Field(sa_type=sa.String(16))
+    source: RecountSource = Field(sa_type=EnumText(RecountSource))
     at: datetime = Field(sa_type=UTCDateTime)
 
 
@@ -149,7 +167,7 @@ class Alert(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(sa_type=UTCDateTime)
     kind: str = Field(sa_type=sa.String(64))
-    severity: AlertSeverity = Field(sa_type=sa.String(16))
+    severity: AlertSeverity = Field(sa_type=EnumText(AlertSeverity))
     slot_id: int | None = None
     message: str = Field(sa_type=sa.String(500))
     cleared_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
