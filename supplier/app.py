@@ -212,14 +212,11 @@ def _json_only(app: FastAPI) -> None:
         return await call_next(request)
 
 
-def create_app(
-    config: SupplierSettings,
-    signer: Signer,
-    store: SupplierStore | None = None,
-    *,
-    clock: Clock = wall_clock,
-) -> FastAPI:
-    """The supplier service; ``store`` defaults to ``config.database``, ``clock`` to wall time."""
+def build_api() -> FastAPI:
+    """The protocol's routes, error handlers and limits, without a supplier behind them.
+
+    :func:`create_app` puts a supplier behind it; :mod:`supplier.openapi` documents it.
+    """
     app = FastAPI(
         title=f"custobot supplier protocol ({PROTOCOL_VERSION})",
         version=PROTOCOL_VERSION,
@@ -230,8 +227,6 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    app.state.desk = Desk(config, signer, store or SupplierStore(config.database))
-    app.state.clock = clock
     for router in (discovery_router, catalog_router, rfq_router):
         app.include_router(router)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -239,4 +234,18 @@ def create_app(
     app.add_exception_handler(SupplierError, _supplier_error)
     _json_only(app)
     app.add_middleware(BodyLimit)
+    return app
+
+
+def create_app(
+    config: SupplierSettings,
+    signer: Signer,
+    store: SupplierStore | None = None,
+    *,
+    clock: Clock = wall_clock,
+) -> FastAPI:
+    """The supplier service; ``store`` defaults to ``config.database``, ``clock`` to wall time."""
+    app = build_api()
+    app.state.desk = Desk(config, signer, store or SupplierStore(config.database))
+    app.state.clock = clock
     return app

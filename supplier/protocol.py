@@ -53,11 +53,14 @@ MAX_QUANTITY = 1_000_000
 """Most units of one item per RFQ (the quote encodes quantity as ``uint32``)."""
 MAX_ROUNDS = 16
 """Most offers in one negotiation: offer rounds are numbered 0..MAX_ROUNDS-1."""
-MAX_AMOUNT = 10**30
-"""Largest amount in base units either side accepts (far beyond any real order)."""
-MAX_TIMESTAMP = 2**64 - 1
+# Numeric bounds are powers of two (exclusive) or 2**53 - 1 so that the OpenAPI
+# document, whose numbers are IEEE doubles, states them exactly.
+AMOUNT_BOUND = 2**96
+"""Amounts in base units are below this (far beyond any real order)."""
+TIMESTAMP_BOUND = 2**64
+"""Times are below this: the quote encodes them as ``uint64``."""
+NONCE_BOUND = 2**256
 MAX_CHAIN_ID = 2**53 - 1
-MAX_NONCE = 2**256 - 1
 MAX_TEXT = 500
 
 
@@ -74,9 +77,9 @@ Address = Annotated[
 ]
 Gtin = Annotated[str, Field(pattern=r"^[0-9]{8,14}$", examples=["05449000000996"])]
 RfqId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{16,64}$")]
-Amount = Annotated[int, Field(ge=0, le=MAX_AMOUNT, description="token base units")]
+Amount = Annotated[int, Field(ge=0, lt=AMOUNT_BOUND, description="token base units")]
 Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
-Timestamp = Annotated[int, Field(ge=0, le=MAX_TIMESTAMP, description="unix seconds")]
+Timestamp = Annotated[int, Field(ge=0, lt=TIMESTAMP_BOUND, description="unix seconds")]
 ChainId = Annotated[int, Field(ge=1, le=MAX_CHAIN_ID)]
 Round = Annotated[int, Field(ge=0, lt=MAX_ROUNDS)]
 Name = Annotated[str, Field(min_length=1, max_length=64)]
@@ -219,7 +222,7 @@ class Offer(Message):
     items_hash: Bytes32Hex
     deliver_by: Timestamp
     expiry: Timestamp
-    nonce: Annotated[int, Field(ge=0, le=MAX_NONCE)]
+    nonce: Annotated[int, Field(ge=0, lt=NONCE_BOUND)]
     signature: SignatureHex = Field(description="65-byte r||s||v EIP-712 signature, hex")
 
     @model_validator(mode="after")
