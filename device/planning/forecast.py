@@ -1,0 +1,435 @@
+"""Demand forecast per slot from hourly sales counts, with an uncertainty band.
+
+Model (one ``SlotForecaster`` per slot, updated incrementally with new hours):
+
+* Rate in hour ``t``: ``level * profile[how(t)]`` where ``how`` is the hour of the
+  week (Monday 00h = 0 .. Sunday 23h = 167) in the timezone of ``start`` (use UTC)
+  and ``profile`` has mean 1 over the week.
+* Level: exponentially weighted ratio estimator ``A / B`` with
+  ``A = sum w_t y_t`` and ``B = sum w_t profile[how(t)]``, ``w_t = beta**age``
+  (half-life ``level_half_life_days``). Unlike ``y_t / profile`` smoothing it
+  stays finite in hours whose profile is ~0 (nights in an office).
+* Profile: per hour-of-week discounted sums ``S`` (sales) and ``E`` (hours seen,
+  half-life ``profile_half_life_days``). With the overall rate ``r = sum S / sum E``
+  each cell is shrunk toward a separable prior (hour-of-day x weekday factors,
+  themselves shrunk toward 1): ``cell = (S + k*prior) / (r*E + k)``, ``k`` =
+  ``profile_shrinkage`` pseudo-items; then normalised to mean 1. Short history
+  gives a flat profile; a year gives the empirical one.
+* Intermittent items: Teunter-Syntetos-Babai (TSB) on calendar days, demand
+  probability ``p`` updated every day and demand size ``z`` (and ``z2 = E[size^2]``)
+  on demand days. TSB replaces the level (daily mean ``p*z``) when at least
+  ``min_days_for_tsb`` days are seen and the share of zero days ``1 - p`` is at
+  least ``intermittent_zero_share``. The hourly profile still spreads the day.
+* Uncertainty: cumulative demand ``D(t)`` over the next ``t`` hours is negative
+  binomial with mean ``mu(t)`` and ``Var = d*mu + cv2*mu^2``. ``d`` (>= 1) is the
+  day-level variance/mean ratio: for the seasonal model from one-day-ahead
+  residuals ``(sum (y-mu)^2 + k) / (sum mu + k)`` (shrunk to Poisson), for TSB
+  ``(p*z2 - (p*z)^2) / (p*z)``. ``cv2 = v_day / (m_day^2 * n_eff)`` is the
+  uncertainty of the rate estimate itself (``n_eff`` effective days in the window).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from device.planning.errors import PlanInputError, SalesHistoryError
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+Method = Literal["seasonal", "tsb"]
+
+HOURS_PER_DAY = 24
+HOURS_PER_WEEK = 168
+HOUR = timedelta(hours=1)
+DEFAULT_HORIZON_HOURS = 14 * HOURS_PER_DAY
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastConfig:
+    """Smoothing knobs; the defaults are what the simulation benchmark uses."""
+
+    level_half_life_days: float = 14.0
+    profile_half_life_days: float = 56.0
+    profile_shrinkage: float = 3.0
+    dispersion_shrinkage: float = 10.0
+    intermittent_zero_share: float = 0.5
+    min_days_for_tsb: int = 7
+
+    def __post_init__(self) -> None:
+        for name in (
+            "level_half_life_days",
+            "profile_half_life_days",
+            "profile_shrinkage",
+            "dispersion_shrinkage",
+        ):
+            if not getattr(self, name) > 0:
+                raise PlanInputError(f"ForecastConfig.{name}", "must be positive")
+        if not 0 < self.intermittent_zero_share < 1:
+            raise PlanInputError("ForecastConfig.intermittent_zero_share", "must be in (0, 1)")
+        if self.min_days_for_tsb < 1:
+            raise PlanInputError("ForecastConfig.min_days_for_tsb", "must be at least 1")
+
+
+DEFAULT_CONFIG = ForecastConfig()
+
+
+def floor_hour(when: datetime) -> datetime:
+    """The start of the hour containing ``when`` (the unit a forecaster observes)."""
+    return when.replace(minute=0, second=0, microsecond=0)
+
+
+def _check_time(when: datetime, what: str, *, on_hour: bool) -> None:
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise SalesHistoryError(f"{what} {when!r} is naive; pass an aware time (UTC)")
+    if on_hour and when != floor_hour(when):
+        raise SalesHistoryError(f"{what} {when.isoformat()} is not on an hour boundary")
+
+
+def _hour_of_week(when: datetime) -> int:
+    return when.weekday() * HOURS_PER_DAY + when.hour
+
+
+def _hours_between(start: datetime, end: datetime) -> int:
+    return int((end - start) // HOUR)
+
+
+def _nb_cdf(mean: FloatArray, var: FloatArray, kmax: int) -> FloatArray:
+    """CDF ``P(D <= k)`` for ``k = 0..kmax`` of each negative binomial (or Poisson) row.
+
+    Parametrised by mean and variance (``var >= mean``; equal means Poisson).
+    Built from the pmf recurrence in log space so large means do not overflow.
+    """
+    mu = np.maximum(mean, 1e-12)[:, None]
+    excess = np.maximum(var[:, None] / mu - 1.0, 0.0)  # = mu / r of the NB
+    safe = np.maximum(excess, 1e-12)
+    log_p0 = -mu * np.where(excess > 1e-12, np.log1p(safe) / safe, 1.0)
+    j = np.arange(kmax, dtype=np.float64)[None, :]
+    ratio = np.log(mu) + np.log1p((j - mu) * excess / (mu * (1.0 + excess))) - np.log1p(j)
+    log_pmf = np.concatenate([log_p0, log_p0 + np.cumsum(ratio, axis=1)], axis=1)
+    cdf: FloatArray = np.cumsum(np.exp(log_pmf), axis=1)
+    return cdf
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    """Expected demand hour by hour from ``start``, and its distribution.
+
+    ``hourly[k]`` is the expected demand in ``[start + k h, start + (k+1) h)``.
+    Beyond the horizon the mean grows at ``daily_rate / 24`` per hour.
+    """
+
+    start: datetime
+    method: Method
+    daily_rate: float
+    hourly: FloatArray
+    dispersion: float
+    level_cv2: float
+    cumulative: FloatArray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        cumulative = np.concatenate([[0.0], np.cumsum(self.hourly)])
+        object.__setattr__(self, "cumulative", cumulative)
+
+    @property
+    def horizon_hours(self) -> int:
+        return len(self.hourly)
+
+    def expected(self, hours: float) -> float:
+        """Expected cumulative demand over the next ``hours`` hours."""
+        if hours <= 0:
+            return 0.0
+        horizon = self.horizon_hours
+        if hours >= horizon:
+            return float(self.cumulative[horizon]) + (hours - horizon) * self.daily_rate / 24
+        k = int(hours)
+        low = float(self.cumulative[k])
+        return low + (hours - k) * (float(self.cumulative[k + 1]) - low)
+
+    def variance(self, hours: float) -> float:
+        mu = self.expected(hours)
+        return self.dispersion * mu + self.level_cv2 * mu * mu
+
+    def quantile(self, q: float, hours: float) -> int:
+        """Smallest ``n`` with ``P(demand over the next hours <= n) >= q``."""
+        _check_q(q)
+        mu = self.expected(hours)
+        if mu <= 0:
+            return 0
+        var = self.dispersion * mu + self.level_cv2 * mu * mu
+        kmax = math.ceil(mu + 10 * math.sqrt(var) + 10)
+        cdf = _nb_cdf(np.array([mu]), np.array([var]), kmax)[0]
+        return int(np.searchsorted(cdf, q))
+
+    def hours_until_stockout(self, stock: int, q: float = 0.5) -> float:
+        """Hours until ``stock`` is sold out with probability ``1 - q`` (``inf``: not in horizon).
+
+        The first time ``t`` with ``quantile(q, t) >= stock``; a higher ``q``
+        (service level) gives an earlier, more cautious time. Interpolated
+        linearly within the hour.
+        """
+        _check_q(q)
+        if stock <= 0:
+            return 0.0
+        mu = self.cumulative
+        cdf = _nb_cdf(mu, self.dispersion * mu + self.level_cv2 * mu * mu, stock - 1)[:, -1]
+        out = cdf < q
+        if not out[-1]:
+            return math.inf
+        k = int(np.argmax(out))
+        before, after = float(cdf[k - 1]), float(cdf[k])
+        return k - 1 + (before - q) / (before - after)
+
+    def days_to_empty(self, stock: int, q: float = 0.5) -> float:
+        """Days until ``stock`` runs out (median by default), past the horizon by the mean rate."""
+        hours = self.hours_until_stockout(stock, q)
+        if math.isinf(hours):
+            if self.daily_rate <= 0:
+                return math.inf
+            left = stock - float(self.cumulative[-1])
+            return self.horizon_hours / 24 + max(left, 0.0) / self.daily_rate
+        return hours / 24
+
+
+def _check_q(q: float) -> None:
+    if not 0 < q < 1:
+        raise PlanInputError("quantile", f"q must be in (0, 1), got {q}")
+
+
+class SlotForecaster:
+    """Incremental demand model of one slot: feed it whole hours, ask for forecasts.
+
+    ``start`` is the first hour it will observe (aware, on an hour boundary).
+    Each update costs O(hours added), so a daily update of a year-old model is
+    as cheap as on day one.
+    """
+
+    def __init__(self, start: datetime, config: ForecastConfig = DEFAULT_CONFIG) -> None:
+        _check_time(start, "start", on_hour=True)
+        self.config = config
+        self.start = start
+        self._hours = 0
+        self._start_how = _hour_of_week(start)
+        beta = 0.5 ** (1 / (config.level_half_life_days * HOURS_PER_DAY))
+        gamma = 0.5 ** (1 / (config.profile_half_life_days * HOURS_PER_DAY))
+        ages = np.arange(HOURS_PER_DAY + 1, dtype=np.float64)
+        self._beta_pow: FloatArray = beta**ages
+        self._gamma_pow: FloatArray = gamma**ages
+        self._beta_day = 0.5 ** (1 / config.level_half_life_days)
+        self._n_eff_max = (1 + self._beta_day) / (1 - self._beta_day)
+        self._a = 0.0  # discounted sales
+        self._b = 0.0  # discounted profile exposure
+        self._sums: FloatArray = np.zeros(HOURS_PER_WEEK)
+        self._exposure: FloatArray = np.zeros(HOURS_PER_WEEK)
+        self._profile: FloatArray = np.ones(HOURS_PER_WEEK)
+        self._profile_stale = False
+        self._day_sales = 0.0
+        self._day_expected = 0.0
+        self._day_whole = start.hour == 0
+        self._days = 0
+        self._sq_err = 0.0
+        self._expected_sum = 0.0
+        self._p = 0.0
+        self._z = 0.0
+        self._z2 = 0.0
+        self._demand_days = 0
+
+    @property
+    def observed_until(self) -> datetime:
+        """End of the last observed hour: where the next ``observe_*`` call starts."""
+        return self.start + self._hours * HOUR
+
+    @property
+    def days_observed(self) -> int:
+        """Whole calendar days observed (what TSB and the residuals are built on)."""
+        return self._days
+
+    def observe_counts(self, counts: npt.ArrayLike) -> None:
+        """Add sales counts for consecutive hours starting at ``observed_until``."""
+        values = np.asarray(counts)
+        if values.ndim != 1:
+            raise SalesHistoryError("hourly counts must be a 1-D sequence")
+        if values.size == 0:
+            return
+        data = values.astype(np.float64)
+        if not np.all(np.isfinite(data)) or data.min() < 0 or np.any(data != np.floor(data)):
+            raise SalesHistoryError("hourly counts must be non-negative integers")
+        done = 0
+        while done < data.size:
+            how = (self._start_how + self._hours) % HOURS_PER_WEEK
+            take = min(HOURS_PER_DAY - how % HOURS_PER_DAY, data.size - done)
+            self._observe_within_day(data[done : done + take], how)
+            done += take
+
+    def observe_sales(self, sales: Iterable[datetime], until: datetime) -> None:
+        """Add the hours from ``observed_until`` to ``floor_hour(until)`` from sale times.
+
+        Every sale must fall in that window: a sale outside it is either counted
+        already or belongs to an hour not complete yet.
+        """
+        _check_time(until, "until", on_hour=False)
+        end = floor_hour(until)
+        begin = self.observed_until
+        if end < begin:
+            raise SalesHistoryError(
+                f"until {until.isoformat()} is before the observed end {begin.isoformat()}"
+            )
+        counts = np.zeros(_hours_between(begin, end), dtype=np.int64)
+        for when in sales:
+            _check_time(when, "sale time", on_hour=False)
+            if not begin <= when < end:
+                raise SalesHistoryError(
+                    f"sale at {when.isoformat()} is outside [{begin.isoformat()}, {end.isoformat()})"
+                )
+            counts[_hours_between(begin, when)] += 1
+        self.observe_counts(counts)
+
+    def _observe_within_day(self, sales: FloatArray, how: int) -> None:
+        n = sales.size
+        profile = self.profile()[how : how + n]
+        level = self._a / self._b if self._b > 0 else 0.0
+        weights = self._beta_pow[n - 1 :: -1]  # age of each hour at the end of the piece
+        self._a = self._beta_pow[n] * self._a + float(weights @ sales)
+        self._b = self._beta_pow[n] * self._b + float(weights @ profile)
+        decay = self._gamma_pow[n - 1 :: -1]
+        self._sums *= self._gamma_pow[n]
+        self._exposure *= self._gamma_pow[n]
+        self._sums[how : how + n] += decay * sales
+        self._exposure[how : how + n] += decay
+        self._profile_stale = True
+        self._day_sales += float(sales.sum())
+        self._day_expected += level * float(profile.sum())
+        self._hours += n
+        if (how + n) % HOURS_PER_DAY == 0:
+            self._close_day()
+
+    def _close_day(self) -> None:
+        if self._day_whole:
+            y, mu = self._day_sales, self._day_expected
+            if self._days >= 1 and mu > 0:
+                self._sq_err = self._beta_day * self._sq_err + (y - mu) ** 2
+                self._expected_sum = self._beta_day * self._expected_sum + mu
+            self._days += 1
+            alpha = 1 - self._beta_day
+            self._p += max(alpha, 1 / self._days) * (float(y > 0) - self._p)
+            if y > 0:
+                self._demand_days += 1
+                step = max(alpha, 1 / self._demand_days)
+                self._z += step * (y - self._z)
+                self._z2 += step * (y * y - self._z2)
+        self._day_whole = True
+        self._day_sales = 0.0
+        self._day_expected = 0.0
+
+    def profile(self) -> FloatArray:
+        """The hour-of-week profile (168 values, mean 1); flat without history."""
+        if not self._profile_stale:
+            return self._profile
+        self._profile_stale = False
+        total_sales = float(self._sums.sum())
+        if total_sales <= 0:
+            self._profile = np.ones(HOURS_PER_WEEK)
+            return self._profile
+        k = self.config.profile_shrinkage
+        rate = total_sales / float(self._exposure.sum())
+        sales = self._sums.reshape(7, HOURS_PER_DAY)
+        expected = self._exposure.reshape(7, HOURS_PER_DAY) * rate
+        by_hour = (sales.sum(axis=0) + k) / (expected.sum(axis=0) + k)
+        by_day = (sales.sum(axis=1) + k) / (expected.sum(axis=1) + k)
+        prior = np.outer(by_day, by_hour)
+        prior /= prior.mean()
+        cells = (sales + k * prior) / (expected + k)
+        self._profile = (cells / cells.mean()).ravel()
+        return self._profile
+
+    def method(self) -> Method:
+        """``tsb`` once enough days are seen and many of them had no sale."""
+        intermittent = 1 - self._p >= self.config.intermittent_zero_share
+        return "tsb" if self._days >= self.config.min_days_for_tsb and intermittent else "seasonal"
+
+    def forecast(self, now: datetime, horizon_hours: int = DEFAULT_HORIZON_HOURS) -> Forecast:
+        """Demand for the ``horizon_hours`` hours after ``now`` (sales up to now are in stock)."""
+        _check_time(now, "now", on_hour=False)
+        if now < self.start:
+            raise SalesHistoryError(f"now {now.isoformat()} is before the history start")
+        if horizon_hours < 1:
+            raise PlanInputError("horizon_hours", "must be at least 1")
+        method = self.method()
+        if method == "tsb":
+            daily = self._p * self._z
+            day_var = self._p * self._z2 - daily * daily
+        else:
+            daily = HOURS_PER_DAY * self._a / self._b if self._b > 0 else 0.0
+            k = self.config.dispersion_shrinkage
+            day_var = daily * max(1.0, (self._sq_err + k) / (self._expected_sum + k))
+        if daily > 0:
+            dispersion = max(1.0, day_var / daily)
+            n_eff = min(max(self._hours / HOURS_PER_DAY, 1.0), self._n_eff_max)
+            cv2 = max(day_var, daily) / (daily * daily * n_eff)
+        else:
+            dispersion, cv2 = 1.0, 0.0
+        how = (self._start_how + _hours_between(self.start, now)) % HOURS_PER_WEEK
+        index = (how + np.arange(horizon_hours)) % HOURS_PER_WEEK
+        hourly = (daily / HOURS_PER_DAY) * self.profile()[index]
+        return Forecast(now, method, daily, hourly, dispersion, cv2)
+
+
+@dataclass(frozen=True, slots=True)
+class SalesHistory:
+    """Hourly sales of one slot: ``counts[i]`` sold in ``[start + i h, start + (i+1) h)``."""
+
+    start: datetime
+    counts: IntArray
+
+    @property
+    def end(self) -> datetime:
+        return self.start + len(self.counts) * HOUR
+
+    @classmethod
+    def from_sales(
+        cls,
+        sales: Iterable[tuple[datetime, int]],
+        slot_ids: Iterable[int],
+        start: datetime,
+        end: datetime,
+    ) -> dict[int, SalesHistory]:
+        """Bucket ``(time, slot_id)`` sales into hourly counts per slot over ``[start, end)``."""
+        _check_time(start, "start", on_hour=True)
+        _check_time(end, "end", on_hour=True)
+        if end < start:
+            raise SalesHistoryError("end is before start")
+        hours = _hours_between(start, end)
+        counts = {slot: np.zeros(hours, dtype=np.int64) for slot in slot_ids}
+        for when, slot in sales:
+            if slot not in counts:
+                raise SalesHistoryError("sale for an unknown slot", slot)
+            _check_time(when, "sale time", on_hour=False)
+            if not start <= when < end:
+                raise SalesHistoryError(f"sale at {when.isoformat()} is outside the window", slot)
+            counts[slot][_hours_between(start, when)] += 1
+        return {slot: cls(start, c) for slot, c in counts.items()}
+
+
+def forecast(
+    history: SalesHistory,
+    now: datetime,
+    horizon_hours: int = DEFAULT_HORIZON_HOURS,
+    config: ForecastConfig = DEFAULT_CONFIG,
+) -> Forecast:
+    """One-shot forecast from a whole history (a ``SlotForecaster`` fitted from scratch)."""
+    model = SlotForecaster(history.start, config)
+    model.observe_counts(history.counts)
+    return model.forecast(now, horizon_hours)
+
+
+def forecast_all(
+    models: Mapping[int, SlotForecaster], now: datetime, horizon_hours: int = DEFAULT_HORIZON_HOURS
+) -> dict[int, Forecast]:
+    """Forecasts for every slot model, keyed like ``models``."""
+    return {slot: model.forecast(now, horizon_hours) for slot, model in models.items()}
