@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,12 +11,7 @@ from gpiozero.pins.mock import MockFactory
 from device.settings import SlotConfig
 from device.store.db import Store, open_store
 from device.vend import VendFlow
-from tests.device.vend.machine import MockPinMachine, demo_slots
-
-T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
-COLA = 1  # slot 1 costs 2.00 USDC
-CHIPS = 2  # slot 2 costs 1.50 USDC
-PRICES = {COLA: 2_000_000, CHIPS: 1_500_000}
+from tests.device.vend.machine import PRICES, MockPinMachine, demo_slots
 
 
 @pytest.fixture

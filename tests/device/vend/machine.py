@@ -8,6 +8,7 @@ the test's ``on_motor`` callback, which drives the beam's mock pin like a fallin
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 
 from gpiozero import DigitalInputDevice, OutputDevice
 from gpiozero.pins.mock import MockFactory, MockPin
@@ -15,6 +16,10 @@ from gpiozero.pins.mock import MockFactory, MockPin
 from device.settings import SalesCountConfig, SlotConfig
 
 DROP_PIN = 22
+T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+COLA = 1  # slot 1 costs 2.00 USDC
+CHIPS = 2  # slot 2 costs 1.50 USDC
+PRICES = {COLA: 2_000_000, CHIPS: 1_500_000}
 
 
 def demo_slots(prices: Mapping[int, int]) -> list[SlotConfig]:

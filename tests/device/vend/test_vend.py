@@ -30,8 +30,7 @@ from device.vend import (
     VendFlow,
     VendInProgressError,
 )
-from tests.device.vend.conftest import CHIPS, COLA, PRICES, T0
-from tests.device.vend.machine import MockPinMachine
+from tests.device.vend.machine import CHIPS, COLA, PRICES, T0, MockPinMachine
 
 
 def restock(store: Store, slot_id: int, count: int) -> None:
