@@ -35,6 +35,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     TypeAdapter,
     model_validator,
 )
@@ -77,11 +78,12 @@ Address = Annotated[
 ]
 Gtin = Annotated[str, Field(pattern=r"^[0-9]{8,14}$", examples=["05449000000996"])]
 RfqId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{16,64}$")]
-Amount = Annotated[int, Field(ge=0, lt=AMOUNT_BOUND, description="token base units")]
-Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
-Timestamp = Annotated[int, Field(ge=0, lt=TIMESTAMP_BOUND, description="unix seconds")]
-ChainId = Annotated[int, Field(ge=1, le=MAX_CHAIN_ID)]
-Round = Annotated[int, Field(ge=0, lt=MAX_ROUNDS)]
+# Integers are strict: a string or a float where an integer belongs is refused.
+Amount = Annotated[int, Strict(), Field(ge=0, lt=AMOUNT_BOUND, description="token base units")]
+Quantity = Annotated[int, Strict(), Field(ge=1, le=MAX_QUANTITY)]
+Timestamp = Annotated[int, Strict(), Field(ge=0, lt=TIMESTAMP_BOUND, description="unix seconds")]
+ChainId = Annotated[int, Strict(), Field(ge=1, le=MAX_CHAIN_ID)]
+Round = Annotated[int, Strict(), Field(ge=0, lt=MAX_ROUNDS)]
 Name = Annotated[str, Field(min_length=1, max_length=64)]
 Text = Annotated[str, Field(max_length=MAX_TEXT)]
 Bytes32Hex = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$")]
@@ -222,7 +224,7 @@ class Offer(Message):
     items_hash: Bytes32Hex
     deliver_by: Timestamp
     expiry: Timestamp
-    nonce: Annotated[int, Field(ge=0, lt=NONCE_BOUND)]
+    nonce: Annotated[int, Strict(), Field(ge=0, lt=NONCE_BOUND)]
     signature: SignatureHex = Field(description="65-byte r||s||v EIP-712 signature, hex")
 
     @model_validator(mode="after")

@@ -1,0 +1,123 @@
+"""Fixtures for the reference supplier: a configured supplier, its key, a live server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+from fastapi import FastAPI
+
+from supplier.app import create_app
+from supplier.keys import Signer
+from supplier.settings import CatalogEntry, SupplierSettings
+from supplier.store import SupplierStore
+from supplier.testing import serve_in_thread
+
+CHAIN_ID = 31337
+TOKEN = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+COLA = "05449000000996"
+SODA = "05000112637922"
+BISCUITS = "07622210449283"
+DAY = 86400
+
+
+def make_config(tmp_path: Path, **overrides: Any) -> SupplierSettings:
+    """A three-item supplier on chain 31337; ``overrides`` replace top-level fields."""
+    fields: dict[str, Any] = {
+        "name": "Test Wholesale",
+        "keystore": tmp_path / "key.json",
+        "database": tmp_path / "supplier.db",
+        "tokens": [{"chain_id": CHAIN_ID, "address": TOKEN, "decimals": 6}],
+        "items": [
+            CatalogEntry(
+                gtin=COLA,
+                name="Cola",
+                list_price=450_000,
+                floor_price=310_000,
+                min_quantity=24,
+                lead_time_seconds=DAY,
+                stock=2400,
+                discounts=[{"min_quantity": 96, "discount_bp": 500}],
+            ),
+            CatalogEntry(
+                gtin=SODA,
+                name="Soda",
+                list_price=600_000,
+                floor_price=420_000,
+                min_quantity=12,
+                lead_time_seconds=DAY,
+                stock=100,
+            ),
+            CatalogEntry(
+                gtin=BISCUITS,
+                name="Biscuits",
+                list_price=380_000,
+                floor_price=250_000,
+                lead_time_seconds=2 * DAY,
+                stock=800,
+            ),
+        ],
+        "strategy": {"kind": "boulware", "beta": 0.2},
+        "max_rounds": 6,
+    }
+    fields.update(overrides)
+    return SupplierSettings.model_validate(fields)
+
+
+class Clock:
+    """A settable clock for the app (the desk never reads wall time itself)."""
+
+    def __init__(self) -> None:
+        self.now = int(time.time())
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def rfq_body(**overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    body: dict[str, Any] = {
+        "protocol": "custobot/1",
+        "rfq_id": Account.create().address[2:34],
+        "items": [{"gtin": COLA, "quantity": 48}],
+        "deliver_by": now + 3 * DAY,
+        "answer_by": now + 60,
+        "chain_id": CHAIN_ID,
+        "buyer": "0x000000000000000000000000000000000000bEEF",
+        "token": TOKEN,
+        "machine_customer": True,
+    }
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> SupplierSettings:
+    return make_config(tmp_path)
+
+
+@pytest.fixture
+def signer() -> Signer:
+    return Signer.from_key(Account.create().key)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def app(config: SupplierSettings, signer: Signer, clock: Clock) -> Iterator[FastAPI]:
+    store = SupplierStore(config.database)
+    yield create_app(config, signer, store, clock=clock)
+    store.close()
+
+
+@pytest.fixture
+def base_url(app: FastAPI) -> Iterator[str]:
+    with serve_in_thread(app) as url:
+        yield url
