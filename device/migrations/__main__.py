@@ -7,13 +7,15 @@ import tempfile
 from pathlib import Path
 
 from alembic import command
+from alembic.script import ScriptDirectory
 
-from device.store.db import alembic_config, connect, head_revision, migrate
+from device.store.db import alembic_config, connect, migrate
 
 
 def new_revision(message: str) -> Path:
     """Diff the models against a scratch database at head and write the next revision file."""
-    next_id = f"{int(head_revision()) + 1:04d}"
+    scripts = ScriptDirectory.from_config(alembic_config())
+    next_id = f"{len(list(scripts.walk_revisions())) + 1:04d}"
     with tempfile.TemporaryDirectory() as scratch:
         engine = connect(Path(scratch) / "head.db")
         migrate(engine)

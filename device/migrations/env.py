@@ -6,13 +6,8 @@ from typing import Any, Literal
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
-from sqlmodel import SQLModel
-
-import device.store.models
+from device.store.db import target_metadata
 from device.store.models import EnumText, UTCDateTime
-
-# Every module that defines tables; a new feature appends its own here.
-_TABLE_MODULES = (device.store.models,)
 
 
 def _render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
@@ -30,7 +25,7 @@ def _run() -> None:
         raise RuntimeError("run migrations through device.store.db.migrate(), not the alembic CLI")
     context.configure(
         connection=connection,
-        target_metadata=SQLModel.metadata,
+        target_metadata=target_metadata(),
         render_as_batch=True,  # SQLite alters tables by copying them
         compare_type=True,
         render_item=_render_item,

@@ -8,6 +8,7 @@ check before a sale) can never be overtaken by another writer.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,11 +21,13 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
 from device.errors import CustobotError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# Every module that defines tables; a later feature appends its own (see device.migrations).
+TABLE_MODULES = ("device.store.models", "dashboard.models")
 _WRITE = "custobot_write"
 log = structlog.get_logger()
 
@@ -63,6 +66,13 @@ def connect(path: Path | str, *, durable: bool = True, busy_timeout_ms: int = 50
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+def target_metadata() -> sa.MetaData:
+    """The metadata of every table custobot defines: what the migrations must build."""
+    for name in TABLE_MODULES:
+        importlib.import_module(name)
+    return SQLModel.metadata
 
 
 def alembic_config() -> Config:

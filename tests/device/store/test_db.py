@@ -1,0 +1,107 @@
+"""Opening and migrating the machine's SQLite file."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from device.store.db import (
+    Store,
+    StoreError,
+    connect,
+    current_revision,
+    head_revision,
+    migrate,
+    open_store,
+    target_metadata,
+)
+
+VEND_TABLES = {"alert", "credit_entry", "sale", "stock_recount"}
+
+
+def schema_diff(engine: sa.Engine) -> list[object]:
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, target_metadata()))
+
+
+def pragma(engine: sa.Engine, name: str) -> object:
+    with engine.connect() as connection:
+        return connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+
+
+def test_migrations_build_exactly_the_models_schema(tmp_path: Path) -> None:
+    engine = connect(tmp_path / "fresh.db")
+    assert current_revision(engine) is None
+    assert schema_diff(engine) != []  # an empty database differs: the check can fail
+    assert migrate(engine) == head_revision()
+    assert current_revision(engine) == head_revision()
+    tables = set(sa.inspect(engine).get_table_names())
+    assert tables == {"alembic_version", *target_metadata().tables}
+    assert VEND_TABLES <= tables
+    assert schema_diff(engine) == []
+    engine.dispose()
+
+
+def test_reopening_a_migrated_database_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "machine.db"
+    first = open_store(path)
+    with first.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO stock_recount (slot_id, count, source, at) "
+            "VALUES (1, 7, 'restock', '2026-01-01 00:00:00.000000')"
+        )
+    first.close()
+    again = open_store(path)
+    assert current_revision(again.engine) == head_revision()
+    with again.engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count FROM stock_recount").scalar() == 7
+    again.close()
+
+
+def test_every_connection_is_wal_full_sync_with_foreign_keys(store: Store) -> None:
+    assert pragma(store.engine, "journal_mode") == "wal"
+    assert pragma(store.engine, "synchronous") == 2  # FULL
+    assert pragma(store.engine, "foreign_keys") == 1
+    assert pragma(store.engine, "busy_timeout") == 5000
+    with pytest.raises(sa.exc.IntegrityError, match="FOREIGN KEY"), store.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO credit_entry (at, kind, method, amount, balance, sale_id) "
+            "VALUES ('2026-01-01 00:00:00', 'refund', 'coin', 5, 5, 999)"
+        )
+
+
+def test_scratch_store_for_simulation_trades_power_cut_safety(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "sim.db", durable=False)
+    assert pragma(store.engine, "journal_mode") == "wal"
+    assert pragma(store.engine, "synchronous") == 1  # NORMAL
+    store.close()
+
+
+def test_a_database_from_a_newer_custobot_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "newer.db"
+    open_store(path).close()
+    with sqlite3.connect(path) as raw:
+        raw.execute("UPDATE alembic_version SET version_num = '9999'")
+    raw.close()
+    with pytest.raises(StoreError, match=r"newer\.db: cannot migrate.*9999"):
+        open_store(path)
+
+
+def test_a_file_that_is_not_sqlite_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("this is not a database, it is a shopping list\n" * 100)
+    with pytest.raises(StoreError, match="notes.db: not a usable SQLite database"):
+        open_store(path)
+    assert path.read_text().startswith("this is not a database")
+
+
+def test_a_missing_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="does not exist"):
+        open_store(tmp_path / "nowhere" / "machine.db")
+    assert not (tmp_path / "nowhere").exists()
