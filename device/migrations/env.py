@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
+
 from device.store.db import target_metadata
 from device.store.models import EnumText, UTCDateTime
 
