@@ -173,7 +173,7 @@ class SupplierStore:
 
     def issued_nonces(self) -> list[int]:
         with self.session() as db:
-            return list(db.exec(select(IssuedOffer.nonce)).all())
+            return sorted(db.exec(select(IssuedOffer.nonce)).all())
 
     def issued_offer(self, nonce: int) -> IssuedOffer | None:
         with self.session() as db:
