@@ -57,8 +57,8 @@ class ForecastConfig:
 
     level_half_life_days: float = 14.0
     profile_half_life_days: float = 56.0
-    profile_shrinkage: float = 3.0
-    dispersion_shrinkage: float = 10.0
+    profile_shrinkage: float = 10.0
+    dispersion_shrinkage: float = 20.0
     intermittent_zero_share: float = 0.5
     min_days_for_tsb: int = 7
 
@@ -106,13 +106,16 @@ def _nb_cdf(mean: FloatArray, var: FloatArray, kmax: int) -> FloatArray:
     Parametrised by mean and variance (``var >= mean``; equal means Poisson).
     Built from the pmf recurrence in log space so large means do not overflow.
     """
-    mu = np.maximum(mean, 1e-12)[:, None]
-    excess = np.maximum(var[:, None] / mu - 1.0, 0.0)  # = mu / r of the NB
-    safe = np.maximum(excess, 1e-12)
-    log_p0 = -mu * np.where(excess > 1e-12, np.log1p(safe) / safe, 1.0)
-    j = np.arange(kmax, dtype=np.float64)[None, :]
-    ratio = np.log(mu) + np.log1p((j - mu) * excess / (mu * (1.0 + excess))) - np.log1p(j)
-    log_pmf = np.concatenate([log_p0, log_p0 + np.cumsum(ratio, axis=1)], axis=1)
+    mu = np.maximum(mean, 1e-12)
+    excess = np.maximum(var / mu - 1.0, 1e-12)  # = mu / r of the NB; ~0 is Poisson
+    log_p0 = -mu * (np.log1p(excess) / excess)
+    step = (excess / (mu * (1.0 + excess)))[:, None]
+    j = np.arange(kmax, dtype=np.float64)
+    ratio = np.log1p((j - mu[:, None]) * step) + (np.log(mu)[:, None] - np.log1p(j))
+    log_pmf = np.empty((mu.size, kmax + 1))
+    log_pmf[:, 0] = log_p0
+    np.cumsum(ratio, axis=1, out=log_pmf[:, 1:])
+    log_pmf[:, 1:] += log_p0[:, None]
     cdf: FloatArray = np.cumsum(np.exp(log_pmf), axis=1)
     return cdf
 
@@ -177,14 +180,24 @@ class Forecast:
         _check_q(q)
         if stock <= 0:
             return 0.0
-        mu = self.cumulative
-        cdf = _nb_cdf(mu, self.dispersion * mu + self.level_cv2 * mu * mu, stock - 1)[:, -1]
-        out = cdf < q
-        if not out[-1]:
+        # Coarse pass over whole days, then hour by hour inside the crossing day:
+        # P(D(t) <= stock - 1) only falls as t grows.
+        coarse = np.append(np.arange(0, self.horizon_hours, HOURS_PER_DAY), self.horizon_hours)
+        below = self._cdf_at(coarse, stock - 1) < q
+        if not below[-1]:
             return math.inf
-        k = int(np.argmax(out))
+        day = int(np.argmax(below))
+        hours = np.arange(coarse[day - 1], coarse[day] + 1)
+        cdf = self._cdf_at(hours, stock - 1)
+        k = int(np.argmax(cdf < q))
         before, after = float(cdf[k - 1]), float(cdf[k])
-        return k - 1 + (before - q) / (before - after)
+        return float(hours[k - 1]) + (before - q) / (before - after)
+
+    def _cdf_at(self, hours: IntArray, n: int) -> FloatArray:
+        """``P(D(h) <= n)`` for each whole hour ``h`` within the horizon."""
+        mu = self.cumulative[hours]
+        cdf: FloatArray = _nb_cdf(mu, self.dispersion * mu + self.level_cv2 * mu * mu, n)[:, -1]
+        return cdf
 
     def days_to_empty(self, stock: int, q: float = 0.5) -> float:
         """Days until ``stock`` runs out (median by default), past the horizon by the mean rate."""
@@ -312,7 +325,7 @@ class SlotForecaster:
     def _close_day(self) -> None:
         if self._day_whole:
             y, mu = self._day_sales, self._day_expected
-            if self._days >= 1 and mu > 0:
+            if self._days >= self.config.min_days_for_tsb and mu > 0:
                 self._sq_err = self._beta_day * self._sq_err + (y - mu) ** 2
                 self._expected_sum = self._beta_day * self._expected_sum + mu
             self._days += 1

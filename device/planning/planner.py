@@ -1,0 +1,374 @@
+"""Restock planner: when to buy, how much, from whom, and the most to pay.
+
+Inputs are per-slot stock (from the stock snapshot), slot config, forecasts,
+supplier options and economics; the output is a ``PurchasePlan`` of needs (one
+per supplier batch) plus alert-only entries for slots whose sensor is in fault.
+
+Rules (``L`` = effective lead time = ``lead_time_hours / reliability``, the
+expected wait including re-orders after a failed delivery; ``R`` =
+``review_hours``, the time to the next planning run; ``q`` = service level;
+``t_q`` = hours until the stock *position* (count + on order) sells out with
+probability ``1 - q``):
+
+* WHEN: a slot triggers when ``t_q <= L + R``: waiting for the next run would
+  let the stock run out before that run's order could arrive. Its supplier is
+  the cheapest that lists the GTIN; if that one cannot deliver before ``t_q``,
+  the cheapest that can, else the fastest.
+* BATCH: once a supplier has a triggered slot, every other healthy slot it lists
+  joins as a top-up if ``t_q <= L + R + topup_hours``: one delivery, several slots.
+* HOW MUCH: order up to ``target = min(capacity, max(par, Q_q(D(L + R))))``:
+  quantity ``target - position``, at most ``floor(min(E[D(L+SL)] - position,
+  E[D(L+SL)] - E[D(L)]))`` units when the item has a shelf life ``SL`` (do not buy
+  what cannot sell before it expires), raised to the supplier's minimum when that
+  still fits both bounds, else dropped.
+* URGENCY of a line: ``u = clamp((L + R - t_q) / R, 0, 1)``: 1 when the stock runs
+  out (at the service level) before the earliest delivery, 0 when it lasts past
+  the next run's delivery. A need's urgency is its lines' maximum.
+* RESERVATION (max total to pay, base units): sum over lines of
+  ``quantity * min(retail, base + floor(u * lost))`` with
+  ``base = floor(retail * (1 - target_margin))`` and ``lost = max(0, retail -
+  unit_cost)`` the profit lost per unit not sold (``unit_cost``: the estimate from
+  ``Economics.unit_costs``, else the cheapest list price). At ``u = 0`` the machine
+  only buys at its target margin; as a stockout nears it pays up to what the lost
+  sale would have earned, never more than retail.
+* DEADLINE: ``now + max(lead_time_hours, min t_q of the triggered lines)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from device.planning.errors import PlanInputError
+from device.planning.forecast import Forecast
+from device.settings import SlotConfig
+
+PPM = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class SlotStock:
+    """What the stock snapshot says about one slot, plus units already on order.
+
+    ``count`` is the best estimate (sensor count, or the floor a switch
+    guarantees); ``fault`` names a sensor fault: then the count is not trusted
+    and the slot only raises an alert.
+    """
+
+    slot_id: int
+    count: int
+    fault: str | None = None
+    on_order: int = 0
+
+    def __post_init__(self) -> None:
+        if self.count < 0 or self.on_order < 0:
+            raise PlanInputError(f"slot {self.slot_id}", "count and on_order must be >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class SupplierOption:
+    """One supplier as the planner sees it: list prices (base units per unit) by GTIN."""
+
+    name: str
+    lead_time_hours: float
+    prices: Mapping[str, int]
+    reliability: float = 1.0
+    min_quantities: Mapping[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        where = f"supplier {self.name}"
+        if not self.lead_time_hours > 0:
+            raise PlanInputError(where, "lead_time_hours must be positive")
+        if not 0 < self.reliability <= 1:
+            raise PlanInputError(where, "reliability must be in (0, 1]")
+        for gtin, price in self.prices.items():
+            if not isinstance(price, int) or price < 0:
+                raise PlanInputError(where, f"price of {gtin} must be an int >= 0 (base units)")
+        for gtin, minimum in self.min_quantities.items():
+            if not isinstance(minimum, int) or minimum < 1:
+                raise PlanInputError(where, f"minimum quantity of {gtin} must be an int >= 1")
+
+    @property
+    def effective_lead_hours(self) -> float:
+        """Expected wait for a delivery when a failed one is re-ordered: ``lead / reliability``."""
+        return self.lead_time_hours / self.reliability
+
+
+@dataclass(frozen=True, slots=True)
+class Economics:
+    """Money side of the decision: the margin the machine aims for, its unit cost estimates."""
+
+    target_margin_ppm: int = 300_000
+    unit_costs: Mapping[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.target_margin_ppm < PPM:
+            raise PlanInputError("economics.target_margin_ppm", "must be in [0, 1_000_000)")
+        if any(not isinstance(c, int) or c < 0 for c in self.unit_costs.values()):
+            raise PlanInputError("economics.unit_costs", "must be ints >= 0 (base units)")
+
+
+@dataclass(frozen=True, slots=True)
+class PlannerConfig:
+    """Service level and timing; the defaults are what the simulation benchmark uses."""
+
+    service_level: float = 0.95
+    review_hours: float = 24.0
+    topup_hours: float = 72.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.service_level < 1:
+            raise PlanInputError("planner.service_level", "must be in (0, 1)")
+        if not self.review_hours > 0 or self.topup_hours < 0:
+            raise PlanInputError("planner", "review_hours must be > 0 and topup_hours >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class PlanLine:
+    """One slot's part of a need; ``unit_limit`` is the most it is worth per unit."""
+
+    slot_id: int
+    gtin: str
+    quantity: int
+    unit_limit: int
+    list_price: int
+    urgency: float
+    triggered: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RestockNeed:
+    """One supplier batch: what to buy, by when, and the most to pay for all of it."""
+
+    supplier: str
+    alternatives: tuple[str, ...]
+    lines: tuple[PlanLine, ...]
+    deliver_by: datetime
+    reservation: int
+    list_total: int
+    urgency: float
+    reason: str
+
+    def items(self) -> list[tuple[str, int]]:
+        """(GTIN, quantity) pairs, the shape of the negotiation's need items."""
+        return [(line.gtin, line.quantity) for line in self.lines]
+
+
+@dataclass(frozen=True, slots=True)
+class SlotAlert:
+    """A slot that needs a person, not a purchase (sensor fault, nobody sells it)."""
+
+    slot_id: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SlotOutlook:
+    """Per healthy slot, for the dashboard: how long it lasts and what was decided."""
+
+    slot_id: int
+    position: int
+    days_to_empty: float
+    stockout_hours: float
+    decision: str
+
+
+@dataclass(frozen=True, slots=True)
+class PurchasePlan:
+    now: datetime
+    needs: tuple[RestockNeed, ...]
+    alerts: tuple[SlotAlert, ...]
+    outlook: tuple[SlotOutlook, ...]
+
+
+@dataclass(slots=True)
+class _Slot:
+    config: SlotConfig
+    forecast: Forecast
+    position: int
+    stockout: float
+    carriers: list[SupplierOption]
+    supplier: SupplierOption
+    triggered: bool
+    decision: str = ""
+
+
+def _fmt_hours(hours: float) -> str:
+    if math.isinf(hours):
+        return "beyond the forecast horizon"
+    return f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.1f} days"
+
+
+def _choose_supplier(carriers: list[SupplierOption], gtin: str, stockout: float) -> SupplierOption:
+    by_price = sorted(carriers, key=lambda s: (s.prices[gtin], s.effective_lead_hours, s.name))
+    in_time = [s for s in by_price if s.effective_lead_hours <= stockout]
+    if in_time:
+        return in_time[0]
+    return min(carriers, key=lambda s: (s.effective_lead_hours, s.prices[gtin], s.name))
+
+
+def _urgency(slot: _Slot, supplier: SupplierOption, review: float) -> float:
+    slack = supplier.effective_lead_hours + review - slot.stockout
+    return min(max(slack / review, 0.0), 1.0)
+
+
+def _quantity(slot: _Slot, supplier: SupplierOption, cfg: PlannerConfig) -> tuple[int, str]:
+    """Units to order for ``slot`` from ``supplier`` and, when zero, why not."""
+    sc, fc, lead = slot.config, slot.forecast, supplier.effective_lead_hours
+    protect = fc.quantile(cfg.service_level, lead + cfg.review_hours)
+    target = min(sc.capacity, max(sc.par, protect))
+    room = target - slot.position
+    shelf_cap: int | None = None
+    if sc.shelf_life_days is not None:
+        sellable = fc.expected(lead + sc.shelf_life_days * 24)
+        shelf_cap = math.floor(sellable - max(float(slot.position), fc.expected(lead)))
+    limit = room if shelf_cap is None else min(room, shelf_cap)
+    minimum = supplier.min_quantities.get(sc.gtin, 1)
+    if limit >= minimum:
+        return limit, ""
+    if limit <= 0 and room <= 0:
+        return 0, "slot is full"
+    if minimum <= sc.capacity - slot.position and (shelf_cap is None or minimum <= shelf_cap):
+        return minimum, ""
+    if shelf_cap is not None and shelf_cap < minimum:
+        return 0, "shelf life: more would expire unsold"
+    return 0, f"{supplier.name}'s minimum of {minimum} does not fit"
+
+
+def _unit_limit(sc: SlotConfig, urgency: float, unit_cost: int, margin_ppm: int) -> int:
+    base = sc.retail_price * (PPM - margin_ppm) // PPM
+    lost = max(0, sc.retail_price - unit_cost)
+    return min(sc.retail_price, base + lost * round(urgency * PPM) // PPM)
+
+
+def plan(
+    now: datetime,
+    slots: Sequence[SlotConfig],
+    stock: Mapping[int, SlotStock],
+    forecasts: Mapping[int, Forecast],
+    suppliers: Sequence[SupplierOption],
+    economics: Economics = Economics(),
+    config: PlannerConfig = PlannerConfig(),
+) -> PurchasePlan:
+    """Decide what to buy now; see the module docstring for the rules."""
+    if now.tzinfo is None:
+        raise PlanInputError("now", "must be timezone-aware")
+    alerts: list[SlotAlert] = []
+    healthy: list[_Slot] = []
+    q = config.service_level
+    for sc in slots:
+        reading = stock.get(sc.id)
+        if reading is None:
+            alerts.append(SlotAlert(sc.id, f"{sc.name}: no stock reading; not ordering"))
+            continue
+        if reading.fault is not None:
+            alerts.append(
+                SlotAlert(sc.id, f"{sc.name}: sensor fault ({reading.fault}); not ordering on it")
+            )
+            continue
+        fc = forecasts.get(sc.id)
+        if fc is None:
+            raise PlanInputError(f"slot {sc.id}", "no forecast")
+        carriers = [s for s in suppliers if sc.gtin in s.prices]
+        if not carriers:
+            alerts.append(SlotAlert(sc.id, f"{sc.name}: no supplier lists GTIN {sc.gtin}"))
+            continue
+        position = reading.count + reading.on_order
+        stockout = fc.hours_until_stockout(position, q)
+        supplier = _choose_supplier(carriers, sc.gtin, stockout)
+        triggered = stockout <= supplier.effective_lead_hours + config.review_hours
+        healthy.append(_Slot(sc, fc, position, stockout, carriers, supplier, triggered))
+
+    batches: dict[str, list[tuple[_Slot, SupplierOption]]] = {}
+    for slot in healthy:
+        if slot.triggered:
+            batches.setdefault(slot.supplier.name, []).append((slot, slot.supplier))
+    for slot in healthy:
+        if slot.triggered:
+            continue
+        joinable = [
+            s
+            for s in slot.carriers
+            if s.name in batches
+            and slot.stockout <= s.effective_lead_hours + config.review_hours + config.topup_hours
+        ]
+        if joinable:
+            chosen = min(joinable, key=lambda s: (s.prices[slot.config.gtin], s.name))
+            batches[chosen.name].append((slot, chosen))
+        else:
+            slot.decision = f"no order: lasts {_fmt_hours(slot.stockout)} at {q:.0%} service"
+
+    needs = [
+        need
+        for name in sorted(batches)
+        if (need := _need(now, batches[name], suppliers, economics, config)) is not None
+    ]
+    outlook = tuple(
+        SlotOutlook(
+            s.config.id, s.position, s.forecast.days_to_empty(s.position), s.stockout, s.decision
+        )
+        for s in healthy
+    )
+    return PurchasePlan(now, tuple(needs), tuple(alerts), outlook)
+
+
+def _need(
+    now: datetime,
+    members: list[tuple[_Slot, SupplierOption]],
+    suppliers: Sequence[SupplierOption],
+    economics: Economics,
+    cfg: PlannerConfig,
+) -> RestockNeed | None:
+    supplier = members[0][1]
+    lines: list[PlanLine] = []
+    for slot, _ in members:
+        sc = slot.config
+        quantity, why_not = _quantity(slot, supplier, cfg)
+        if quantity == 0:
+            slot.decision = f"no order: {why_not}"
+            continue
+        urgency = _urgency(slot, supplier, cfg.review_hours)
+        list_price = supplier.prices[sc.gtin]
+        unit_cost = economics.unit_costs.get(sc.gtin, min(s.prices[sc.gtin] for s in slot.carriers))
+        unit_limit = _unit_limit(sc, urgency, unit_cost, economics.target_margin_ppm)
+        when = f"runs out in {_fmt_hours(slot.stockout)} at {cfg.service_level:.0%} service"
+        if slot.triggered:
+            reason = f"{sc.name}: {slot.position} left, {when}; delivery takes {_fmt_hours(supplier.effective_lead_hours)}"
+        else:
+            reason = f"{sc.name}: top-up with the same delivery ({slot.position} left, {when})"
+        slot.decision = f"order {quantity} from {supplier.name}"
+        lines.append(
+            PlanLine(
+                sc.id, sc.gtin, quantity, unit_limit, list_price, urgency, slot.triggered, reason
+            )
+        )
+    if not any(line.triggered for line in lines):
+        return None
+    reservation = sum(line.quantity * line.unit_limit for line in lines)
+    if reservation <= 0:
+        return None
+    first_out = min(slot.stockout for slot, _ in members if slot.triggered)
+    deliver_in = max(supplier.lead_time_hours, first_out)
+    gtins = {line.gtin for line in lines}
+    alternatives = tuple(
+        sorted(s.name for s in suppliers if s.name != supplier.name and gtins <= s.prices.keys())
+    )
+    urgency = max(line.urgency for line in lines)
+    triggers = ", ".join(f"slot {line.slot_id}" for line in lines if line.triggered)
+    topups = [f"slot {line.slot_id}" for line in lines if not line.triggered]
+    reason = f"restock {triggers} from {supplier.name} (urgency {urgency:.2f})"
+    if topups:
+        reason += f"; topping up {', '.join(topups)} on the same delivery"
+    return RestockNeed(
+        supplier=supplier.name,
+        alternatives=alternatives,
+        lines=tuple(lines),
+        deliver_by=(now + timedelta(hours=deliver_in)).replace(microsecond=0),
+        reservation=reservation,
+        list_total=sum(line.quantity * line.list_price for line in lines),
+        urgency=urgency,
+        reason=reason,
+    )
