@@ -90,7 +90,8 @@ class _Lane(Generic[P]):
     horizon: int
     state: _State = _State.WAITING
     bid: Bid[P] | None = None
-    counters: int = 0
+    offers: list[int] = field(default_factory=list)
+    sent: list[int] = field(default_factory=list)
     refusal: Reason | None = None
 
 
@@ -155,16 +156,17 @@ class BuyerCore(Generic[P]):
                 at=now,
                 kind=EventKind.OFFER,
                 supplier=supplier,
-                round=lane.counters,
+                round=len(lane.sent),
                 amount=bid.amount,
                 deliver_by=bid.deliver_by,
                 detail="final" if bid.final else "",
             )
         )
         lane.bid = bid
+        lane.offers.append(bid.amount)
         if rounds_left is not None:
-            lane.horizon = min(lane.horizon, lane.counters + rounds_left)
-        lane.state = _State.FINAL if bid.final or lane.counters >= lane.horizon else _State.ACTIVE
+            lane.horizon = min(lane.horizon, len(lane.sent) + rounds_left)
+        lane.state = _State.FINAL if bid.final or len(lane.sent) >= lane.horizon else _State.ACTIVE
 
     def declined(self, supplier: str, now: float, detail: str) -> None:
         """The supplier will not (or no longer) bargain; an earlier signed offer still stands."""
@@ -174,7 +176,7 @@ class BuyerCore(Generic[P]):
                 at=now,
                 kind=EventKind.DECLINE,
                 supplier=supplier,
-                round=lane.counters,
+                round=len(lane.sent),
                 detail=detail[:200],
             )
         )
@@ -190,7 +192,7 @@ class BuyerCore(Generic[P]):
                 at=now,
                 kind=EventKind.REJECTION,
                 supplier=supplier,
-                round=lane.counters,
+                round=len(lane.sent),
                 amount=amount,
                 reason=reason,
                 detail=detail[:200],
@@ -208,12 +210,9 @@ class BuyerCore(Generic[P]):
         Each counter follows the concession curve from the opening towards the
         best alternative (the cheapest acceptable firm offer of the *other*
         suppliers, or the reservation), so the buyer never offers anyone more
-        than it can already get elsewhere. The curve's last point lies one
-        round beyond the last counter: the supplier's final answer is then
-        taken if it is within the reservation, instead of the buyer offering
-        its reservation itself. It finishes when an offer is no worse than the
-        counter it would get, when nobody is left bargaining, or when the time
-        budget is spent.
+        than it can already get elsewhere. It finishes when an offer is no worse
+        than the counter it would get, when nobody is left bargaining, or when
+        the time budget is spent.
         """
         acceptable = self._acceptable(now)
         if self._opening is None:
@@ -227,36 +226,57 @@ class BuyerCore(Generic[P]):
         for lane in self._lanes.values():
             if lane.state is not _State.ACTIVE or lane.bid is None:
                 continue
-            if lane.counters >= lane.horizon:
+            if len(lane.sent) >= lane.horizon:
                 lane.state = _State.FINAL
                 continue
             others = [s.bid.amount for s in acceptable if s.lane is not lane]
             beat = min(others) if others else None
-            limit = self.need.reservation if beat is None else min(beat, self.need.reservation)
-            progress = max((lane.counters + 1) / (lane.horizon + 1), elapsed)
-            amount = target_price(self._opening, limit, progress, self._exponent)
+            amount, note = self._counter(lane, beat, elapsed)
             if lane.bid.amount <= amount:
                 return self._finish(now, acceptable)
-            moves.append(
-                CounterMove(
-                    lane.name, amount, lane.counters + 1, beat, lane.counters + 1 >= lane.horizon
+            round_ = len(lane.sent) + 1
+            moves.append(CounterMove(lane.name, amount, round_, beat, round_ >= lane.horizon))
+            if beat is not None:
+                note = f"{note}, beat {beat}" if note else f"beat {beat}"
+            self._events.append(
+                Event(
+                    at=now,
+                    kind=EventKind.COUNTER,
+                    supplier=lane.name,
+                    round=round_,
+                    amount=amount,
+                    detail=note,
                 )
             )
         if not moves:
             return self._finish(now, acceptable)
         for move in moves:
-            self._lanes[move.supplier].counters = move.round
-            self._events.append(
-                Event(
-                    at=now,
-                    kind=EventKind.COUNTER,
-                    supplier=move.supplier,
-                    round=move.round,
-                    amount=move.amount,
-                    detail="" if move.beat is None else f"beat {move.beat}",
-                )
-            )
+            self._lanes[move.supplier].sent.append(move.amount)
         return Counters(moves)
+
+    def _counter(self, lane: _Lane[P], beat: int | None, elapsed: float) -> tuple[int, str]:
+        """The next counter to ``lane`` and a short note on why, for the transcript.
+
+        The first counter is the opening. The second repeats it: a supplier that then stops
+        conceding mirrors the buyer (tit-for-tat), so its last word depends on
+        the buyer's last move, and the buyer concedes at its urgent pace up to
+        its limit on the last counter. Any other supplier concedes on its own
+        clock; the buyer keeps its urgency's pace and puts its limit one round
+        beyond its last counter, so that supplier's final offer (its lowest)
+        is taken if it is within the reservation, rather than the buyer
+        offering its reservation itself.
+        """
+        assert self._opening is not None
+        sent = len(lane.sent)
+        limit = self.need.reservation if beat is None else min(beat, self.need.reservation)
+        if sent == 1 and lane.horizon >= 3:
+            return min(lane.sent[0], limit), "hold: does the supplier reciprocate?"
+        if _reciprocates(lane):
+            progress = max(sent / (lane.horizon - 1), elapsed)
+            amount = target_price(self._opening, limit, progress, self.policy.urgent_exponent)
+            return amount, "supplier reciprocates"
+        progress = max(sent / lane.horizon, elapsed)
+        return target_price(self._opening, limit, progress, self._exponent), ""
 
     def _acceptable(self, now: float) -> list[_Scored[P]]:
         """Offers the buyer could take right now: within reservation and not about to expire."""
@@ -293,7 +313,7 @@ class BuyerCore(Generic[P]):
                     at=now,
                     kind=EventKind.ACCEPT,
                     supplier=best.lane.name,
-                    round=best.lane.counters,
+                    round=len(best.lane.sent),
                     amount=best.bid.amount,
                     deliver_by=best.bid.deliver_by,
                 )
@@ -315,7 +335,7 @@ class BuyerCore(Generic[P]):
             reservation=need.reservation,
             deliver_by=need.deliver_by,
             urgency=need.urgency,
-            rounds=max((lane.counters for lane in self._lanes.values()), default=0),
+            rounds=max((len(lane.sent) for lane in self._lanes.values()), default=0),
             events=self._events,
             decision=decision,
         )
@@ -374,3 +394,11 @@ def _summary(best: _Scored[P] | None, standings: list[Standing], reservation: in
         f"delivery by {best.bid.deliver_by}, reliability {best.lane.reliability:.2f}, "
         f"utility {best.utility:.3f}" + against
     )
+
+
+def _reciprocates(lane: _Lane[P]) -> bool:
+    """True if the supplier conceded after the buyer's first counter but not after its hold."""
+    offers = lane.offers
+    if len(lane.sent) < 2 or len(offers) < 3 or lane.sent[1] != lane.sent[0]:
+        return False
+    return offers[0] > offers[1] and offers[1] == offers[2]

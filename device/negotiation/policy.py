@@ -23,8 +23,8 @@ class BuyerPolicy:
 
     max_rounds: int = 15
     time_budget_s: float = 60.0
-    opening_ppm: int = 600_000
-    patient_exponent: float = 0.2
+    opening_ppm: int = 250_000
+    patient_exponent: float = 0.3
     urgent_exponent: float = 2.0
     min_validity_s: int = 30
     weight_price: float = 1.0

@@ -1,0 +1,320 @@
+"""The buyer against each reference supplier strategy, in-process, over many seeded cases.
+
+    .venv/bin/python benchmarks/negotiation.py            # table
+    .venv/bin/python benchmarks/negotiation.py --json     # machine-readable
+
+Each case draws a random order (1-3 lines), list and floor prices, a buyer
+reservation (below the floor in some cases, above list in others), urgency and
+the supplier's round limit. The buyer never sees the floor; it bargains with
+:func:`device.negotiation.inprocess.negotiate_in_process`, the same core the
+HTTP buyer runs, against the supplier's own strategy classes and pricing
+(``supplier.pricing``). Reported per strategy: agreement rate where a deal zone
+exists (reservation >= the lowest price the supplier would ever take: its floor,
+or its list price for the fixed-price supplier), the buyer's share of that
+surplus ``(reservation - price) / (reservation - floor)``, mean rounds, deals
+above the reservation (must be 0) and negotiations per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from device.negotiation.inprocess import Quoted, negotiate_in_process
+from device.negotiation.need import Need, NeedItem
+from device.negotiation.policy import BuyerPolicy
+from supplier.pricing import (
+    FixedPrice,
+    NegotiationState,
+    PriceBook,
+    PricedOrder,
+    Strategy,
+    TimeDependent,
+    TitForTat,
+    next_total,
+    split_total,
+)
+from supplier.protocol import RfqLine
+from supplier.settings import CatalogEntry, VolumeDiscount
+
+T0 = 1_800_000_000
+PROFIT_CENTER = "0x00000000000000000000000000000000000000c1"
+TOKEN = "0x00000000000000000000000000000000000000a0"
+QUOTE_TTL_S = 300
+SESSION_TTL_S = 900
+GTINS = [f"0400000000{n:04d}" for n in range(40)]
+
+STRATEGIES: dict[str, Callable[[], Strategy]] = {
+    "fixed": FixedPrice,
+    "boulware": lambda: TimeDependent(0.2, "boulware"),
+    "conceder": lambda: TimeDependent(4.0, "conceder"),
+    "tit_for_tat": lambda: TitForTat(1.0, 200),
+}
+TIME_DEPENDENT = ("boulware", "conceder")
+TARGET_AGREEMENT = 0.98
+TARGET_SURPLUS_SHARE = 0.60
+TARGET_RATE = 200.0
+
+
+class StepClock:
+    """Simulated time: every reading is one second after the previous one."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+class StrategySupplier:
+    """A reference supplier's desk without HTTP, signatures or storage.
+
+    Prices each round with the supplier's own ``next_total`` and ``split_total``
+    and marks an offer final by the same rule as ``supplier.desk.Desk``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        strategy: Strategy,
+        order: PricedOrder,
+        *,
+        max_rounds: int,
+        deliver_by: int,
+        opened_at: float,
+    ) -> None:
+        self.name = name
+        self.reliability = 0.95
+        self.max_rounds = max_rounds
+        self._strategy = strategy
+        self._order = order
+        self._deliver_by = deliver_by
+        self._opened_at = opened_at
+        self._offers: list[int] = []
+        self._counters: list[int] = []
+        self._closed = False
+
+    def open(self, now: float) -> Quoted | None:
+        return self._offer(None, now, buyer_final=False)
+
+    def counter(self, price: int, final: bool, now: float) -> Quoted | None:
+        if self._closed:
+            return None
+        self._counters.append(price)
+        return self._offer(price, now, buyer_final=final)
+
+    def _offer(self, counter: int | None, now: float, *, buyer_final: bool) -> Quoted:
+        round_ = len(self._offers)
+        state = NegotiationState(
+            round=round_,
+            max_rounds=self.max_rounds,
+            elapsed=(now - self._opened_at) / SESSION_TTL_S,
+            list_total=self._order.list_total,
+            floor_total=self._order.floor_total,
+            offers=tuple(self._offers),
+            counters=tuple(self._counters),
+            target_price=None,
+        )
+        lines = split_total(self._order, next_total(self._strategy, state, counter))
+        amount = sum(line.quantity * line.unit_price for line in lines)
+        final = (
+            buyer_final
+            or not self._strategy.concedes()
+            or round_ >= self.max_rounds - 1
+            or amount <= self._order.floor_total
+            or (counter is not None and amount <= counter)
+        )
+        self._offers.append(amount)
+        self._closed = final
+        return Quoted(amount, self._deliver_by, int(now) + QUOTE_TTL_S, final)
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    need: Need
+    order: PricedOrder
+    max_rounds: int
+    kind: str
+
+    @property
+    def lowest(self) -> int:
+        """The lowest price this supplier would ever agree to."""
+        return self.order.list_total if self.kind == "fixed" else self.order.floor_total
+
+    @property
+    def deal_zone(self) -> bool:
+        return self.need.reservation >= self.lowest
+
+
+def make_case(rng: random.Random, kind: str) -> Case:
+    """One random order, price book, reservation and urgency."""
+    gtins = rng.sample(GTINS, rng.randint(1, 3))
+    entries = []
+    for gtin in gtins:
+        list_price = rng.randint(300_000, 4_000_000)
+        floor = list_price * rng.randint(50, 92) // 100
+        discounts = (
+            [VolumeDiscount(min_quantity=24, discount_bp=rng.randint(200, 800))]
+            if rng.random() < 0.5
+            else []
+        )
+        entries.append(
+            CatalogEntry(
+                gtin=gtin,
+                name=f"item {gtin}",
+                list_price=list_price,
+                floor_price=floor,
+                stock=1000,
+                lead_time_seconds=3600,
+                discounts=discounts,
+            )
+        )
+    items = [RfqLine(gtin=g, quantity=rng.randint(1, 48)) for g in gtins]
+    deliver_by = T0 + 7 * 86400
+    priced = PriceBook(entries).price(items, deliver_by=deliver_by, now=T0)
+    assert isinstance(priced, PricedOrder)
+    low = priced.list_total if kind == "fixed" else priced.floor_total
+    spread = max(priced.list_total - priced.floor_total, priced.list_total // 10)
+    reservation = max(1, low + int(spread * rng.uniform(-0.4, 1.3)))
+    need = Need(
+        items=[NeedItem(gtin=i.gtin, quantity=i.quantity) for i in items],
+        deliver_by=deliver_by,
+        reservation=reservation,
+        urgency=rng.random(),
+        chain_id=1,
+        profit_center=PROFIT_CENTER,
+        token=TOKEN,
+    )
+    return Case(need, priced, rng.choice([4, 6, 8, 8, 12, 16]), kind)
+
+
+@dataclass(slots=True)
+class Row:
+    strategy: str
+    cases: int = 0
+    deal_zone_cases: int = 0
+    agreements_in_zone: int = 0
+    deals: int = 0
+    deals_above_reservation: int = 0
+    shares: list[float] = field(default_factory=list)
+    rounds: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, object]:
+        agreement = self.agreements_in_zone / self.deal_zone_cases if self.deal_zone_cases else None
+        share = sum(self.shares) / len(self.shares) if self.shares else None
+        rate = self.cases / self.seconds if self.seconds > 0 else None
+        met = (
+            (agreement is None or agreement >= TARGET_AGREEMENT)
+            and self.deals_above_reservation == 0
+            and (
+                self.strategy not in TIME_DEPENDENT
+                or (share is not None and share >= TARGET_SURPLUS_SHARE)
+            )
+            and (rate is None or rate >= TARGET_RATE)
+        )
+        return {
+            "strategy": self.strategy,
+            "cases": self.cases,
+            "deal_zone_cases": self.deal_zone_cases,
+            "agreement_rate": agreement,
+            "buyer_surplus_share": share,
+            "mean_rounds": sum(self.rounds) / len(self.rounds) if self.rounds else None,
+            "deals": self.deals,
+            "deals_above_reservation": self.deals_above_reservation,
+            "negotiations_per_s": rate,
+            "targets_met": met,
+        }
+
+
+def run(kind: str, cases: int, seed: int, policy: BuyerPolicy) -> Row:
+    """``cases`` negotiations against one strategy; the timing covers the negotiations only."""
+    rng = random.Random(f"{seed}:{kind}")
+    row = Row(kind)
+    for _ in range(cases):
+        case = make_case(rng, kind)
+        clock = StepClock(T0)
+        supplier = StrategySupplier(
+            kind,
+            STRATEGIES[kind](),
+            case.order,
+            max_rounds=case.max_rounds,
+            deliver_by=case.need.deliver_by,
+            opened_at=T0,
+        )
+        started = time.perf_counter()
+        finished = negotiate_in_process(case.need, [supplier], policy, clock=clock)
+        row.seconds += time.perf_counter() - started
+        row.cases += 1
+        row.rounds.append(finished.transcript.rounds)
+        price = None if finished.bid is None else finished.bid.amount
+        if price is not None:
+            row.deals += 1
+            row.deals_above_reservation += price > case.need.reservation
+        if case.deal_zone:
+            row.deal_zone_cases += 1
+            if price is not None:
+                row.agreements_in_zone += 1
+                if case.need.reservation > case.lowest:
+                    row.shares.append(
+                        (case.need.reservation - price) / (case.need.reservation - case.lowest)
+                    )
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", type=int, default=2000, help="negotiations per strategy")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    args = parser.parse_args(argv)
+    policy = BuyerPolicy()
+    rows = [run(kind, args.cases, args.seed, policy).summary() for kind in STRATEGIES]
+    report = {
+        "benchmark": "negotiation",
+        "seed": args.seed,
+        "cases_per_strategy": args.cases,
+        "targets": {
+            "agreement_rate_in_deal_zone": TARGET_AGREEMENT,
+            "buyer_surplus_share_time_dependent": TARGET_SURPLUS_SHARE,
+            "deals_above_reservation": 0,
+            "negotiations_per_s": TARGET_RATE,
+        },
+        "rows": rows,
+        "all_targets_met": all(row["targets_met"] for row in rows),
+    }
+    if args.json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    else:
+        sys.stdout.write(_table(rows))
+    return 1 if args.check and not report["all_targets_met"] else 0
+
+
+def _table(rows: list[dict[str, object]]) -> str:
+    def fmt(value: object, pattern: str) -> str:
+        return "-" if value is None else format(value, pattern)
+
+    lines = [
+        "| strategy | cases | deal zone | agreement | buyer surplus share | mean rounds "
+        "| above reservation | negotiations/s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['strategy']} | {row['cases']} | {row['deal_zone_cases']} "
+            f"| {fmt(row['agreement_rate'], '.1%')} | {fmt(row['buyer_surplus_share'], '.1%')} "
+            f"| {fmt(row['mean_rounds'], '.2f')} | {row['deals_above_reservation']} "
+            f"| {fmt(row['negotiations_per_s'], '.0f')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
