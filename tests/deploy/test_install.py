@@ -1,0 +1,220 @@
+"""``deploy/install.sh`` into a throwaway prefix: the installed tree, its modes, and re-runs.
+
+The venv reuses this venv's site-packages (``--reuse-site-packages``) so the test
+does not download the world; custobot itself is built and installed from the
+source tree exactly as on a Pi.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+import sysconfig
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from device.settings import load_settings
+from tests.deploy.conftest import REPO
+
+INSTALL = REPO / "deploy" / "install.sh"
+BASE_PYTHON = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+UNITS = ("custobot.service", "custobot-supplier.service")
+
+
+@dataclass(frozen=True)
+class Installed:
+    prefix: Path
+    output: str
+
+    @property
+    def etc(self) -> Path:
+        return self.prefix / "etc" / "custobot"
+
+    @property
+    def custobot(self) -> Path:
+        return self.prefix / "opt" / "custobot" / "venv" / "bin" / "custobot"
+
+
+def run_install(prefix: Path, *extra: str) -> Installed:
+    command = [
+        "bash",
+        str(INSTALL),
+        "--prefix",
+        str(prefix),
+        "--no-system-user",
+        "--skip-systemd",
+        "--skip-apt",
+        "--python",
+        str(BASE_PYTHON),
+        "--reuse-site-packages",
+        sysconfig.get_paths()["purelib"],
+        *extra,
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTOBOT_")}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    return Installed(prefix, output)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    return run_install(tmp_path_factory.mktemp("root"))
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.slow
+def test_installed_tree_has_the_right_files_and_modes(installed: Installed) -> None:
+    prefix, etc = installed.prefix, installed.etc
+    assert _mode(etc) == 0o750
+    assert _mode(etc / "custobot.toml") == 0o640
+    assert _mode(etc / "keystore.pass") == 0o600
+    assert _mode(etc / "agent-keystore.json") == 0o600
+    data = prefix / "var" / "lib" / "custobot"
+    assert _mode(data) == 0o750
+    assert _mode(data / "custobot.db") == 0o640
+    for unit in UNITS:
+        assert _mode(prefix / "etc" / "systemd" / "system" / unit) == 0o644
+    assert (prefix / "opt" / "custobot" / "share" / "README.md").is_file()
+
+    version = subprocess.run(
+        [str(installed.custobot), "--version"], capture_output=True, text=True, check=True
+    )
+    assert version.stdout.strip() == "custobot 0.1.0"
+    # The installed copy runs, not this checkout.
+    where = subprocess.run(
+        [
+            str(installed.custobot.with_name("python")),
+            "-c",
+            "import device; print(device.__file__)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=prefix,
+    )
+    assert where.stdout.startswith(str(prefix / "opt" / "custobot" / "venv"))
+
+
+@pytest.mark.slow
+def test_config_points_inside_the_prefix_and_holds_no_secret(installed: Installed) -> None:
+    settings = load_settings(installed.etc / "custobot.toml")
+    assert settings.database == installed.prefix / "var" / "lib" / "custobot" / "custobot.db"
+    assert settings.chain.keystore == installed.etc / "agent-keystore.json"
+
+    passphrase = (installed.etc / "keystore.pass").read_text().strip()
+    assert len(passphrase) >= 32
+    key = bytes(
+        Account.decrypt(json.loads((installed.etc / "agent-keystore.json").read_text()), passphrase)
+    )
+    address = Account.from_key(key).address
+    assert address in installed.output  # the operator sees which address to fund
+    for secret in (passphrase, key.hex()):
+        assert secret not in (installed.etc / "custobot.toml").read_text()
+        assert secret not in installed.output
+        for unit in UNITS:
+            assert secret not in (installed.prefix / "etc/systemd/system" / unit).read_text()
+
+
+@pytest.mark.slow
+def test_second_run_upgrades_without_touching_config_keys_or_data(installed: Installed) -> None:
+    prefix, first = installed.prefix, installed
+    config = first.etc / "custobot.toml"
+    config.write_text(
+        config.read_text().replace('device_id = "office-3f-snack"', 'device_id = "lobby"')
+    )
+    kept = {
+        name: (first.etc / name).read_bytes() for name in ("keystore.pass", "agent-keystore.json")
+    }
+    database = prefix / "var" / "lib" / "custobot" / "custobot.db"
+    with closing(sqlite3.connect(database)) as conn, conn:
+        conn.execute(
+            "INSERT INTO sale (slot_id, gtin, price, payment, state, created_at) "
+            "VALUES (1, '05449000000996', 2000000, 'coin', 'completed', '2026-01-01 00:00:00')"
+        )
+
+    second = run_install(prefix)
+
+    assert "keeping existing" in second.output
+    assert load_settings(config).device_id == "lobby"
+    for name, content in kept.items():
+        assert (first.etc / name).read_bytes() == content
+    with closing(sqlite3.connect(database)) as conn:
+        assert conn.execute("SELECT count(*) FROM sale").fetchone() == (1,)
+    assert "database migrations" in second.output
+
+
+@pytest.mark.slow
+def test_systemd_analyze_verifies_both_installed_units(installed: Installed) -> None:
+    units = [installed.prefix / "etc" / "systemd" / "system" / unit for unit in UNITS]
+    for unit in units:
+        assert str(installed.custobot) in unit.read_text()  # rendered for the prefix
+    verify = subprocess.run(
+        ["systemd-analyze", "verify", *map(str, units)], capture_output=True, text=True, check=False
+    )
+    # Any finding (unknown key, bad value, missing executable) is printed: there must be none.
+    assert verify.returncode == 0, verify.stderr
+    assert verify.stderr == "", verify.stderr
+
+
+@pytest.mark.slow
+def test_systemd_analyze_catches_a_broken_unit(tmp_path: Path, installed: Installed) -> None:
+    """The verification above is real: a typo or a missing binary fails it."""
+    good = (installed.prefix / "etc" / "systemd" / "system" / "custobot.service").read_text()
+    broken = tmp_path / "custobot.service"
+    broken.write_text(good.replace(str(installed.custobot), str(tmp_path / "missing" / "custobot")))
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(broken)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+    typo = tmp_path / "typo" / "custobot.service"
+    typo.parent.mkdir()
+    typo.write_text(good.replace("ProtectSystem=strict", "ProtectSystem=strcit"))
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(typo)], capture_output=True, text=True, check=False
+    )
+    assert "Failed to parse protect system value, ignoring: strcit" in result.stderr
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_units_are_hardened(unit: str) -> None:
+    text = (REPO / "deploy" / "systemd" / unit).read_text()
+    lines = set(text.splitlines())
+    required = {
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "PrivateTmp=yes",
+        "ProtectHome=yes",
+        "ProtectKernelTunables=yes",
+        "ProtectKernelModules=yes",
+        "CapabilityBoundingSet=",
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+        "Restart=on-failure",
+    }
+    assert required <= lines, required - lines
+    assert any(line.startswith("LoadCredential=keystore-passphrase:") for line in lines)
+    assert any(line.startswith("ReadWritePaths=/var/lib/") for line in lines)
+
+
+def test_install_refuses_unknown_options_and_changes_nothing(tmp_path: Path) -> None:
+    prefix = tmp_path / "root"
+    result = subprocess.run(
+        ["bash", str(INSTALL), "--prefix", str(prefix), "--frobnicate"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "unknown option: --frobnicate" in result.stderr
+    assert not prefix.exists()
