@@ -13,6 +13,8 @@ from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from device.negotiation.transcript import Transcript
+
 BaseUnits = Annotated[int, Field(description="token base units (USDC: 6 decimals)")]
 Address = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")]
 TxHash = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$")]
@@ -113,25 +115,12 @@ class OrderSummary(_Model):
     settled_tx: TxHash | None
 
 
-class TranscriptEntry(_Model):
-    at: UnixTime
-    supplier: str
-    kind: Literal["rfq", "offer", "counter", "decline", "note"]
-    amount: BaseUnits | None
-    note: str
-
-
-class Transcript(_Model):
-    """The negotiation behind an order: every offer and counter, and why the winner won."""
-
-    winner: str | None
-    reason: str
-    entries: list[TranscriptEntry]
-
-
 class OrderDetail(_Model):
     order: OrderSummary
-    transcript: Transcript | None = Field(description="None when no negotiation was recorded")
+    transcript: Transcript | None = Field(
+        description="the negotiation behind the order (offers, counters, why the winner won); "
+        "None when none was recorded"
+    )
 
 
 class ContractCall(_Model):
@@ -157,12 +146,14 @@ class Decision(_Model):
 
 
 class PolicyView(_Model):
-    autonomy: str
+    autonomy: Literal["bound", "adaptable", "autonomous"]
+    auto_approval_threshold: BaseUnits = Field(description="adaptable: orders above it wait")
     order_cap: BaseUnits
     budget_per_period: BaseUnits
     period_seconds: int
     spent_this_period: BaseUnits
     reserve: BaseUnits
+    dispute_window_seconds: int
     allowed_suppliers: list[Address]
 
 
@@ -189,10 +180,13 @@ class Member(_Model):
 
 
 class Distribution(_Model):
+    """``distributed``: made claimable to all members by share; ``claimed``: one member took it."""
+
     at: UnixTime
-    member: Address
+    kind: Literal["distributed", "claimed"]
+    member: Address | None
     amount: BaseUnits
-    tx_hash: TxHash | None
+    tx_hash: TxHash
 
 
 class MembersView(_Model):

@@ -1,0 +1,139 @@
+"""The dashboard on real parts: a migrated SQLite file, a ProfitCenter on eth-tester, uvicorn."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pyotp
+import pytest
+from fastapi import FastAPI
+
+from dashboard.app import RunningServer, create_app, start_in_thread
+from dashboard.auth import LoginThrottle, add_owner
+from dashboard.machine import LiveMachineView
+from device.settings import Settings, load_settings
+from device.store.db import Store, open_store
+from tests.dashboard.chain import Chain, deploy_chain
+
+PASSWORD = "correct horse battery staple"
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@dataclass
+class OwnerLogin:
+    """An owner created through the real ``add_owner``; codes come from its TOTP seed."""
+
+    name: str
+    password: str
+    totp: pyotp.TOTP
+    _last_step: int = field(default=-1)
+
+    def code(self) -> str:
+        """A code the server has not seen yet (each TOTP step is accepted once)."""
+        now = int(time.time())
+        current = now // self.totp.interval
+        step = max(current - 1, self._last_step + 1)
+        assert step <= current + 1, "out of fresh TOTP codes for this 30 s window"
+        self._last_step = step
+        return self.totp.generate_otp(step)
+
+
+def csrf_from(html: str) -> str:
+    match = _CSRF.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+def login(client: httpx.Client, owner: OwnerLogin, *, code: str | None = None) -> httpx.Response:
+    """Log in through the form, exactly as a browser does (CSRF from the login page)."""
+    token = csrf_from(client.get("/login").text)
+    return client.post(
+        "/login",
+        data={
+            "name": owner.name,
+            "password": owner.password,
+            "code": code or owner.code(),
+            "csrf_token": token,
+        },
+    )
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return load_settings()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    store = open_store(tmp_path / "machine.db")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def chain() -> Chain:
+    return deploy_chain()
+
+
+@pytest.fixture
+def owner(store: Store) -> OwnerLogin:
+    created = add_owner(store.engine, "alice", PASSWORD)
+    totp = pyotp.parse_uri(created.provisioning_uri)
+    assert isinstance(totp, pyotp.TOTP)
+    return OwnerLogin("alice", PASSWORD, totp)
+
+
+@pytest.fixture
+def view(settings: Settings, store: Store, chain: Chain) -> LiveMachineView:
+    return LiveMachineView(
+        settings, store, chain.profit_center, governor=chain.governor, chain_ttl_s=0.0
+    )
+
+
+@pytest.fixture
+def secret_file(tmp_path: Path) -> Path:
+    return tmp_path / "dashboard-session.key"
+
+
+@pytest.fixture
+def throttle() -> LoginThrottle:
+    return LoginThrottle(max_failures=5, window_s=900, lockout_s=900)
+
+
+@pytest.fixture
+def app(
+    settings: Settings,
+    view: LiveMachineView,
+    store: Store,
+    secret_file: Path,
+    throttle: LoginThrottle,
+) -> FastAPI:
+    return create_app(
+        settings, view, engine=store.engine, secret_file=secret_file, throttle=throttle
+    )
+
+
+@pytest.fixture
+def server(app: FastAPI) -> Iterator[RunningServer]:
+    running = start_in_thread(app)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def client(server: RunningServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, follow_redirects=False, timeout=30) as c:
+        yield c
+
+
+@pytest.fixture
+def logged_in(client: httpx.Client, owner: OwnerLogin) -> httpx.Client:
+    response = login(client, owner)
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/"
+    return client
