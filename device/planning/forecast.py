@@ -12,9 +12,10 @@ Model (one ``SlotForecaster`` per slot, updated incrementally with new hours):
 * Profile: per hour-of-week discounted sums ``S`` (sales) and ``E`` (hours seen,
   half-life ``profile_half_life_days``). With the overall rate ``r = sum S / sum E``
   each cell is shrunk toward a separable prior (hour-of-day x weekday factors,
-  themselves shrunk toward 1): ``cell = (S + k*prior) / (r*E + k)``, ``k`` =
-  ``profile_shrinkage`` pseudo-items; then normalised to mean 1. Short history
-  gives a flat profile; a year gives the empirical one.
+  each shrunk toward 1): ``ratio = (S + k) / (expected + k)`` at every level,
+  with ``k = 1 / tau2`` pseudo-items from an empirical-Bayes (method of moments)
+  estimate of how much the true ratios spread beyond Poisson noise. Flat or short
+  history gives a flat profile; a strong, well-observed pattern the empirical one.
 * Intermittent items: Teunter-Syntetos-Babai (TSB) on calendar days, demand
   probability ``p`` updated every day and demand size ``z`` (and ``z2 = E[size^2]``)
   on demand days. TSB replaces the level (daily mean ``p*z``) when at least
@@ -49,6 +50,7 @@ HOURS_PER_DAY = 24
 HOURS_PER_WEEK = 168
 HOUR = timedelta(hours=1)
 DEFAULT_HORIZON_HOURS = 14 * HOURS_PER_DAY
+MIN_PROFILE_SPREAD = 1e-3  # caps the profile prior at 1000 pseudo-items
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +59,6 @@ class ForecastConfig:
 
     level_half_life_days: float = 14.0
     profile_half_life_days: float = 56.0
-    profile_shrinkage: float = 10.0
     dispersion_shrinkage: float = 20.0
     intermittent_zero_share: float = 0.5
     min_days_for_tsb: int = 7
@@ -66,7 +67,6 @@ class ForecastConfig:
         for name in (
             "level_half_life_days",
             "profile_half_life_days",
-            "profile_shrinkage",
             "dispersion_shrinkage",
         ):
             if not getattr(self, name) > 0:
@@ -83,6 +83,20 @@ DEFAULT_CONFIG = ForecastConfig()
 def floor_hour(when: datetime) -> datetime:
     """The start of the hour containing ``when`` (the unit a forecaster observes)."""
     return when.replace(minute=0, second=0, microsecond=0)
+
+
+def _shrunk_ratio(sales: FloatArray, expected: FloatArray) -> FloatArray:
+    """Observed/expected per bucket, shrunk toward 1 by an empirical-Bayes gamma prior.
+
+    The spread of the true ratios, ``tau2``, is estimated by moments (observed
+    spread minus Poisson noise); the prior is worth ``k = 1 / tau2`` pseudo-items.
+    Flat demand gives ``tau2 ~ 0`` and a flat result; a strong pattern a small ``k``.
+    """
+    total = float(expected.sum())
+    spread = float((np.square(sales - expected) / np.maximum(expected, 1e-9)).sum())
+    tau2 = max((spread - sales.size) / total, MIN_PROFILE_SPREAD)
+    ratio: FloatArray = (sales + 1 / tau2) / (expected + 1 / tau2)
+    return ratio
 
 
 def _check_time(when: datetime, what: str, *, on_hour: bool) -> None:
@@ -349,15 +363,14 @@ class SlotForecaster:
         if total_sales <= 0:
             self._profile = np.ones(HOURS_PER_WEEK)
             return self._profile
-        k = self.config.profile_shrinkage
         rate = total_sales / float(self._exposure.sum())
         sales = self._sums.reshape(7, HOURS_PER_DAY)
         expected = self._exposure.reshape(7, HOURS_PER_DAY) * rate
-        by_hour = (sales.sum(axis=0) + k) / (expected.sum(axis=0) + k)
-        by_day = (sales.sum(axis=1) + k) / (expected.sum(axis=1) + k)
+        by_hour = _shrunk_ratio(sales.sum(axis=0), expected.sum(axis=0))
+        by_day = _shrunk_ratio(sales.sum(axis=1), expected.sum(axis=1))
         prior = np.outer(by_day, by_hour)
         prior /= prior.mean()
-        cells = (sales + k * prior) / (expected + k)
+        cells = prior * _shrunk_ratio(sales, expected * prior)
         self._profile = (cells / cells.mean()).ravel()
         return self._profile
 
