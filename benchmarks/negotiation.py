@@ -62,13 +62,13 @@ TARGET_RATE = 200.0
 
 
 class StepClock:
-    """Simulated time: every reading is one second after the previous one."""
+    """Simulated time: every reading is 0.1 s after the previous one (a LAN round trip)."""
 
     def __init__(self, start: float) -> None:
         self.now = start
 
     def __call__(self) -> float:
-        self.now += 1.0
+        self.now += 0.1
         return self.now
 
 

@@ -269,6 +269,8 @@ class BuyerCore(Generic[P]):
         assert self._opening is not None
         sent = len(lane.sent)
         limit = self.need.reservation if beat is None else min(beat, self.need.reservation)
+        if sent == 0:
+            return min(self._opening, limit), "opening"
         if sent == 1 and lane.horizon >= 3:
             return min(lane.sent[0], limit), "hold: does the supplier reciprocate?"
         if _reciprocates(lane):
