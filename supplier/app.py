@@ -48,10 +48,14 @@ def wall_clock() -> int:
 
 
 def _error(
-    status: int, code: ErrorCode, message: str, details: list[ErrorDetail] | None = None
+    status: int,
+    code: ErrorCode,
+    message: str,
+    details: list[ErrorDetail] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body = Error(code=code, message=message[:500], details=details or [])
-    return JSONResponse(body.model_dump(mode="json"), status_code=status)
+    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
 
 
 class BodyLimit:
@@ -127,7 +131,16 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 discovery_router = APIRouter(tags=["discovery"])
 catalog_router = APIRouter(tags=["catalog"])
-rfq_router = APIRouter(tags=["rfq"])
+
+
+def _require_json(request: Request) -> None:
+    """Bodies are JSON: anything else is refused with 415 before it is read as a message."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json":
+        raise StarletteHTTPException(415, "send application/json")
+
+
+rfq_router = APIRouter(tags=["rfq"], dependencies=[Depends(_require_json)])
 
 
 @discovery_router.get(WELL_KNOWN_PATH, response_model=Discovery, operation_id="discovery")
@@ -185,10 +198,13 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    codes = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}
-    return _error(
-        exc.status_code, codes.get(exc.status_code, ErrorCode.INVALID_MESSAGE), str(exc.detail)
-    )
+    codes = {
+        404: ErrorCode.NOT_FOUND,
+        405: ErrorCode.METHOD_NOT_ALLOWED,
+        415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    }
+    code = codes.get(exc.status_code, ErrorCode.INVALID_MESSAGE)
+    return _error(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
 
 async def _supplier_error(request: Request, exc: Exception) -> JSONResponse:
@@ -200,16 +216,6 @@ async def _supplier_error(request: Request, exc: Exception) -> JSONResponse:
         return _error(409, ErrorCode.STALE_ROUND, str(exc))
     log.error("supplier_error", error=str(exc), path=request.url.path)
     return _error(500, ErrorCode.INTERNAL, "internal error")
-
-
-def _json_only(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def require_json(request: Request, call_next: Callable[[Request], Any]) -> Any:
-        if request.method == "POST":
-            media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            if media != "application/json":
-                return _error(415, ErrorCode.UNSUPPORTED_MEDIA_TYPE, "send application/json")
-        return await call_next(request)
 
 
 def build_api() -> FastAPI:
@@ -232,7 +238,6 @@ def build_api() -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(SupplierError, _supplier_error)
-    _json_only(app)
     app.add_middleware(BodyLimit)
     return app
 

@@ -33,6 +33,7 @@ from eth_utils import is_checksum_address, to_checksum_address
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     Strict,
@@ -54,13 +55,15 @@ MAX_QUANTITY = 1_000_000
 """Most units of one item per RFQ (the quote encodes quantity as ``uint32``)."""
 MAX_ROUNDS = 16
 """Most offers in one negotiation: offer rounds are numbered 0..MAX_ROUNDS-1."""
-# Numeric bounds are powers of two (exclusive) or 2**53 - 1 so that the OpenAPI
-# document, whose numbers are IEEE doubles, states them exactly.
-AMOUNT_BOUND = 2**96
+# Numeric bounds are powers of ten (exclusive) or 2**53 - 1: the OpenAPI document
+# writes numbers as doubles, and these read back to the same bound whether a
+# client parses them as doubles or as decimals.
+AMOUNT_BOUND = 10**28
 """Amounts in base units are below this (far beyond any real order)."""
-TIMESTAMP_BOUND = 2**64
-"""Times are below this: the quote encodes them as ``uint64``."""
-NONCE_BOUND = 2**256
+TIMESTAMP_BOUND = 10**19
+"""Times are below this (it fits the quote's ``uint64``)."""
+NONCE_BOUND = 10**77
+"""Nonces are below this (it fits the quote's ``uint256``)."""
 MAX_CHAIN_ID = 2**53 - 1
 MAX_TEXT = 500
 
@@ -84,6 +87,8 @@ Quantity = Annotated[int, Strict(), Field(ge=1, le=MAX_QUANTITY)]
 Timestamp = Annotated[int, Strict(), Field(ge=0, lt=TIMESTAMP_BOUND, description="unix seconds")]
 ChainId = Annotated[int, Strict(), Field(ge=1, le=MAX_CHAIN_ID)]
 Round = Annotated[int, Strict(), Field(ge=0, lt=MAX_ROUNDS)]
+Flag = Annotated[bool, Strict()]
+"""A JSON boolean; ``0``/``1`` or strings are refused."""
 Name = Annotated[str, Field(min_length=1, max_length=64)]
 Text = Annotated[str, Field(max_length=MAX_TEXT)]
 Bytes32Hex = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$")]
@@ -95,6 +100,12 @@ class Message(BaseModel):
     """Base of every wire message: unknown fields are an error, values are immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _json_bool(value: object) -> object:
+    if not isinstance(value, bool):
+        raise ValueError("must be the JSON boolean true")
+    return value
 
 
 def gtin_key(gtin: str) -> int:
@@ -172,7 +183,7 @@ class Rfq(Message):
     chain_id: ChainId
     buyer: Address = Field(description="the machine's ProfitCenter (pays, verifies the quote)")
     token: Address
-    machine_customer: Literal[True]
+    machine_customer: Annotated[Literal[True], BeforeValidator(_json_bool)]
     target_price: Amount | None = Field(
         default=None, description="the buyer's opening target for the whole order"
     )
@@ -189,7 +200,7 @@ class Counter(Message):
     protocol: Literal["custobot/1"] = PROTOCOL_VERSION
     round: Round = Field(description="the round of the offer this counter answers")
     price: Amount = Field(description="total the buyer proposes for the whole order")
-    final: bool = Field(default=False, description="the buyer will not move further")
+    final: Flag = Field(default=False, description="the buyer will not move further")
 
 
 # -- answers (supplier → buyer) ----------------------------------------------------------
@@ -214,7 +225,7 @@ class Offer(Message):
     protocol: Literal["custobot/1"] = PROTOCOL_VERSION
     rfq_id: RfqId
     round: Round
-    final: bool = Field(description="the supplier will not concede further")
+    final: Flag = Field(description="the supplier will not concede further")
     chain_id: ChainId
     supplier: Address
     buyer: Address
