@@ -35,7 +35,7 @@ class Calibration:
         readings = [r for r, _ in ordered]
         if len(set(readings)) != len(readings):
             raise ConfigError(
-                f"slots.{slot_id}.sensor.calibration", "two points share the same reading"
+                f"slots[id={slot_id}].sensor.calibration", "two points share the same reading"
             )
         self._readings = readings
         self._counts = [c for _, c in ordered]

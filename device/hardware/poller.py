@@ -8,26 +8,29 @@ fails to read marks its slot DISCONNECTED instead of raising out of ``poll()``.
 from __future__ import annotations
 
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
 import structlog
+from gpiozero.exc import GPIOZeroError
 
 from device.hardware.analog import CalibratedAnalogSensor
 from device.hardware.coin import CoinAcceptor
 from device.hardware.distance import ColumnDistanceSensor
 from device.hardware.door import DoorSwitch
 from device.hardware.drop import DropSensor
-from device.hardware.errors import SlotError
+from device.hardware.errors import PinError, SlotError
 from device.hardware.health import PI_SENSOR_FILE, CpuHealth
 from device.hardware.motor import VendMotor
 from device.hardware.readings import FaultState, SensorRead, faulted
 from device.hardware.sales import SalesCount
 from device.hardware.switch import StockSwitch
 from device.settings import (
+    SPI0_PINS,
     AnalogSensorConfig,
     DistanceSensorConfig,
     Settings,
@@ -117,6 +120,8 @@ class HardwarePoller:
     """Builds every device from ``Settings`` on one explicit pin factory and polls the slots.
 
     ``samples`` is the median filter length for distance and analog sensors.
+    ``motors``, ``door``, ``drop``, ``coins`` and ``health`` are the machine's other
+    devices; ``sensors`` maps slot id → its stock sensor (None: sales count only).
     Close it (or use ``with``): gpiozero shares the software SPI bus between
     factories by pin name, so an unclosed poller would leak it into the next one.
     """
@@ -135,61 +140,79 @@ class HardwarePoller:
             raise ValueError(f"samples must be >= 1, got {samples}")
         self.settings = settings
         self._closers: list[Any] = []
+        f = pin_factory
         try:
             self._slots = {
-                cfg.id: _Slot(
-                    cfg, self._sensor(cfg, pin_factory, samples, stuck_after_sales, max_toggles)
-                )
+                cfg.id: _Slot(cfg, self._sensor(cfg, f, samples, stuck_after_sales, max_toggles))
                 for cfg in settings.slots
             }
+            self.sensors = types.MappingProxyType(
+                {i: slot.sensor for i, slot in self._slots.items()}
+            )
             m = settings.machine
             self.motors = types.MappingProxyType(
                 {
-                    cfg.id: self._own(VendMotor(cfg.id, cfg.motor_pin, pin_factory=pin_factory))
-                    for cfg in settings.slots
+                    c.id: self._open(
+                        c.motor_pin, partial(VendMotor, c.id, c.motor_pin, pin_factory=f)
+                    )
+                    for c in settings.slots
                 }
             )
-            self.door = self._own(DoorSwitch(m.door_pin, pin_factory=pin_factory))
-            self.drop = self._own(DropSensor(m.drop_sensor_pin, pin_factory=pin_factory))
-            self.coins = self._own(CoinAcceptor(m.coin_pin, m.coin_value, pin_factory=pin_factory))
-            self.health = self._own(CpuHealth(pin_factory=pin_factory, sensor_file=cpu_sensor_file))
+            self.door = self._open(m.door_pin, partial(DoorSwitch, m.door_pin, pin_factory=f))
+            self.drop = self._open(
+                m.drop_sensor_pin, partial(DropSensor, m.drop_sensor_pin, pin_factory=f)
+            )
+            self.coins = self._open(
+                m.coin_pin, partial(CoinAcceptor, m.coin_pin, m.coin_value, pin_factory=f)
+            )
+            self.health = CpuHealth(pin_factory=f, sensor_file=cpu_sensor_file)
+            self._closers.append(self.health)
         except BaseException:
             self.close()
             raise
         self.last: StockSnapshot | None = None
 
-    def _own(self, device: _D) -> _D:
+    def _open(self, pin: int, make: Callable[[], _D]) -> _D:
+        """Open one device; gpiozero's pin errors become a PinError naming the pin."""
+        try:
+            device = make()
+        except GPIOZeroError as exc:
+            raise PinError(pin, f"{type(exc).__name__}: {exc}") from exc
         self._closers.append(device)
         return device
 
     def _sensor(
-        self, cfg: SlotConfig, pin_factory: Any, samples: int, stuck_after: int, max_toggles: int
+        self, cfg: SlotConfig, f: Any, samples: int, stuck_after: int, max_toggles: int
     ) -> ColumnDistanceSensor | CalibratedAnalogSensor | StockSwitch | None:
         s = cfg.sensor
         if isinstance(s, DistanceSensorConfig):
-            return self._own(
-                ColumnDistanceSensor(
+            return self._open(
+                s.trigger_pin,
+                partial(
+                    ColumnDistanceSensor,
                     s,
                     cfg.capacity,
-                    pin_factory=pin_factory,
+                    pin_factory=f,
                     samples=samples,
                     stuck_after_sales=stuck_after,
-                )
+                ),
             )
         if isinstance(s, AnalogSensorConfig):
-            return self._own(
-                CalibratedAnalogSensor(
+            return self._open(
+                SPI0_PINS[3 + s.select],  # the chip select line
+                partial(
+                    CalibratedAnalogSensor,
                     s,
                     cfg.capacity,
                     slot_id=cfg.id,
-                    pin_factory=pin_factory,
+                    pin_factory=f,
                     samples=samples,
                     stuck_after_sales=stuck_after,
-                )
+                ),
             )
         if isinstance(s, SwitchSensorConfig):
-            return self._own(
-                StockSwitch(s, cfg.capacity, pin_factory=pin_factory, max_toggles=max_toggles)
+            return self._open(
+                s.pin, partial(StockSwitch, s, cfg.capacity, pin_factory=f, max_toggles=max_toggles)
             )
         return None
 

@@ -21,7 +21,7 @@ from typing import Any
 from gpiozero.pins.mock import MockFactory, MockPin, MockSPIDevice, MockTriggerPin
 
 from device.hardware.analog import ADC_MAX, Calibration
-from device.hardware.errors import PinError, SlotError
+from device.hardware.errors import HardwareError, PinError, SlotError
 from device.settings import (
     SPI0_PINS,
     AnalogSensorConfig,
@@ -307,6 +307,13 @@ class SensorPhysics:
                 pin.wire(not level)
                 pin.wire(level)
         pin.wire(level)
+
+    def chip(self, select: int) -> MCP3008Chip:
+        """The mock MCP3008 on chip select ``select`` (to set raw channel values directly)."""
+        try:
+            return self._chips[select]
+        except KeyError:
+            raise HardwareError(f"no analog slot uses MCP3008 CE{select}") from None
 
     # -- fault injection ----------------------------------------------------------------
 

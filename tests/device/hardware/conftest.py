@@ -1,0 +1,53 @@
+"""A fresh gpiozero MockFactory per test (never the global), the demo machine's settings,
+and the simulated machine: physics first (it claims the pins), then the poller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from gpiozero.pins.mock import MockFactory
+
+from device.hardware.poller import HardwarePoller
+from device.settings import Settings, load_settings
+from device.sim.physics import SensorPhysics
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def pin_factory() -> Iterator[MockFactory]:
+    factory = MockFactory()
+    yield factory
+    factory.reset()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return load_settings()
+
+
+@pytest.fixture
+def no_cpu_file(tmp_path: Path) -> Path:
+    return tmp_path / "no-thermal-zone"
+
+
+@pytest.fixture
+def physics(settings: Settings, pin_factory: MockFactory) -> Iterator[SensorPhysics]:
+    machine = SensorPhysics(settings, pin_factory)
+    for slot in settings.slots:
+        machine.set_stock(slot.id, slot.capacity)
+    yield machine
+    machine.close()
+
+
+@pytest.fixture
+def poller(
+    settings: Settings, pin_factory: MockFactory, physics: SensorPhysics, no_cpu_file: Path
+) -> Iterator[HardwarePoller]:
+    with HardwarePoller(settings, pin_factory=pin_factory, cpu_sensor_file=no_cpu_file) as p:
+        for slot in settings.slots:
+            p.recount(slot.id, slot.capacity)
+        yield p
