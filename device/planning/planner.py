@@ -224,7 +224,8 @@ def _quantity(slot: _Slot, supplier: SupplierOption, cfg: PlannerConfig) -> tupl
     shelf_cap: int | None = None
     if sc.shelf_life_days is not None:
         sellable = fc.expected(lead + sc.shelf_life_days * 24)
-        shelf_cap = math.floor(sellable - max(float(slot.position), fc.expected(lead)))
+        fresh = sellable - max(float(slot.position), fc.expected(lead))
+        shelf_cap = math.floor(fresh + 1e-9)  # 5.999999 expected units are 6
     limit = room if shelf_cap is None else min(room, shelf_cap)
     minimum = supplier.min_quantities.get(sc.gtin, 1)
     if limit >= minimum:

@@ -1,0 +1,350 @@
+"""The restock planner: when, how much, from whom, and the most to pay."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from device.planning.errors import PlanInputError
+from device.planning.forecast import Forecast
+from device.planning.planner import (
+    Economics,
+    PlannerConfig,
+    PurchasePlan,
+    SlotStock,
+    SupplierOption,
+    plan,
+)
+from device.settings import SalesCountConfig, SlotConfig
+
+NOW = datetime(2026, 5, 4, 9, 30, tzinfo=UTC)
+RETAIL = 2_000_000
+
+
+def slot(
+    slot_id: int,
+    *,
+    capacity: int = 12,
+    par: int = 10,
+    shelf_life_days: int | None = None,
+    retail: int = RETAIL,
+) -> SlotConfig:
+    return SlotConfig(
+        id=slot_id,
+        gtin=f"{slot_id:08d}",
+        name=f"item {slot_id}",
+        retail_price=retail,
+        capacity=capacity,
+        par=par,
+        shelf_life_days=shelf_life_days,
+        motor_pin=slot_id,
+        sensor=SalesCountConfig(kind="sales"),
+    )
+
+
+def flat(daily_rate: float, dispersion: float = 1.0, hours: int = 14 * 24) -> Forecast:
+    """A known demand: ``daily_rate`` spread evenly over the hours."""
+    return Forecast(NOW, "seasonal", daily_rate, np.full(hours, daily_rate / 24), dispersion, 0.0)
+
+
+def supplier(
+    name: str,
+    slots: list[SlotConfig],
+    lead: float = 24.0,
+    price_pct: int = 50,
+    reliability: float = 1.0,
+    min_quantities: dict[str, int] | None = None,
+) -> SupplierOption:
+    prices = {s.gtin: s.retail_price * price_pct // 100 for s in slots}
+    return SupplierOption(name, lead, prices, reliability, min_quantities or {})
+
+
+def run(
+    slots: list[SlotConfig],
+    stock: dict[int, int],
+    rates: dict[int, float],
+    suppliers: list[SupplierOption],
+    economics: Economics | None = None,
+) -> PurchasePlan:
+    return plan(
+        NOW,
+        slots,
+        {i: SlotStock(i, n) for i, n in stock.items()},
+        {i: flat(r) for i, r in rates.items()},
+        suppliers,
+        economics or Economics(),
+    )
+
+
+def test_no_order_when_stock_is_ample() -> None:
+    slots = [slot(1), slot(2)]
+    result = run(slots, {1: 12, 2: 11}, {1: 2.0, 2: 1.0}, [supplier("acme", slots)])
+    assert result.needs == ()
+    assert result.alerts == ()
+    assert all(o.decision.startswith("no order") for o in result.outlook)
+    assert all(o.days_to_empty > 4 for o in result.outlook)
+
+
+def test_orders_when_stockout_is_predicted_before_delivery() -> None:
+    slots = [slot(1)]
+    result = run(slots, {1: 2}, {1: 6.0}, [supplier("acme", slots, lead=24)])
+    (need,) = result.needs
+    (line,) = need.lines
+    assert need.supplier == "acme"
+    assert line.triggered
+    assert line.quantity == 10  # up to capacity 12 from 2
+    assert need.urgency == 1.0
+    assert need.deliver_by == (NOW + timedelta(hours=24)).replace(microsecond=0)
+    assert need.items() == [("00000001", 10)]
+    assert "2 left" in line.reason
+    assert "restock slot 1 from acme" in need.reason
+
+
+def test_waits_while_the_next_run_can_still_deliver_in_time() -> None:
+    """Trigger exactly when the stock would run out before the next run's order arrives."""
+    slots = [slot(1, capacity=30, par=20)]
+    acme = supplier("acme", slots, lead=24)
+    fc = flat(4.0)
+    for stock in range(31):
+        result = plan(NOW, slots, {1: SlotStock(1, stock)}, {1: fc}, [acme])
+        ordered = bool(result.needs)
+        assert ordered == (fc.hours_until_stockout(stock, 0.95) <= 24 + 24)
+    assert not plan(NOW, slots, {1: SlotStock(1, 20)}, {1: fc}, [acme]).needs
+    assert plan(NOW, slots, {1: SlotStock(1, 8)}, {1: fc}, [acme]).needs
+
+
+def test_units_on_order_prevent_a_second_order() -> None:
+    slots = [slot(1)]
+    acme = supplier("acme", slots)
+    stock = {1: SlotStock(1, 1, on_order=10)}
+    assert plan(NOW, slots, stock, {1: flat(3.0)}, [acme]).needs == ()
+    assert plan(NOW, slots, {1: SlotStock(1, 1)}, {1: flat(3.0)}, [acme]).needs
+
+
+def test_faulted_slot_never_triggers_an_order_but_is_reported() -> None:
+    slots = [slot(1), slot(2)]
+    acme = supplier("acme", slots)
+    stock = {1: SlotStock(1, 0, fault="stuck"), 2: SlotStock(2, 12)}
+    result = plan(NOW, slots, stock, {1: flat(9.0), 2: flat(1.0)}, [acme])
+    assert result.needs == ()
+    (alert,) = result.alerts
+    assert alert.slot_id == 1
+    assert "stuck" in alert.reason
+    # Nor is it topped up when another slot of the same supplier triggers.
+    stock[2] = SlotStock(2, 0)
+    result = plan(NOW, slots, stock, {1: flat(9.0), 2: flat(1.0)}, [acme])
+    (need,) = result.needs
+    assert [line.slot_id for line in need.lines] == [2]
+    assert [a.slot_id for a in result.alerts] == [1]
+
+
+def test_slot_without_reading_or_supplier_is_an_alert_not_an_order() -> None:
+    slots = [slot(1), slot(2)]
+    only_first = supplier("acme", slots[:1])
+    result = plan(NOW, slots, {1: SlotStock(1, 12)}, {1: flat(1.0)}, [only_first])
+    assert {a.slot_id for a in result.alerts} == {2}
+    result = plan(
+        NOW,
+        slots,
+        {1: SlotStock(1, 12), 2: SlotStock(2, 0)},
+        {1: flat(1), 2: flat(5)},
+        [only_first],
+    )
+    assert result.needs == ()
+    assert "no supplier" in result.alerts[0].reason
+
+
+def test_batches_per_supplier_with_top_ups() -> None:
+    """One trigger pulls in the supplier's soon-needed slots, not the full ones nor others'."""
+    a_slots = [slot(1), slot(2), slot(3)]
+    b_slot = slot(4)
+    acme = supplier("acme", a_slots, lead=24)
+    bolt = supplier("bolt", [b_slot], lead=12)
+    stock = {1: 1, 2: 8, 3: 12, 4: 0}
+    rates = {1: 5.0, 2: 1.5, 3: 0.2, 4: 3.0}
+    result = run([*a_slots, b_slot], stock, rates, [acme, bolt])
+    by_supplier = {n.supplier: n for n in result.needs}
+    assert set(by_supplier) == {"acme", "bolt"}
+    acme_lines = {line.slot_id: line for line in by_supplier["acme"].lines}
+    assert set(acme_lines) == {1, 2}
+    assert acme_lines[1].triggered
+    assert not acme_lines[2].triggered
+    assert acme_lines[2].quantity == 2  # 8 -> par 10
+    assert acme_lines[2].urgency == 0.0
+    assert "topping up slot 2" in by_supplier["acme"].reason
+    assert [line.slot_id for line in by_supplier["bolt"].lines] == [4]
+    assert by_supplier["acme"].alternatives == ()
+    outlook = {o.slot_id: o.decision for o in result.outlook}
+    assert outlook[3].startswith("no order")
+
+
+def test_prefers_the_cheaper_supplier_unless_only_the_faster_is_in_time() -> None:
+    slots = [slot(1, capacity=40, par=30)]
+    cheap = supplier("cheap", slots, lead=72, price_pct=40)
+    fast = supplier("fast", slots, lead=6, price_pct=60)
+    # At 6 a day, 28 items last ~80 h at the 95 % level: the 72 h supplier is in time.
+    early = run(slots, {1: 28}, {1: 6.0}, [cheap, fast])
+    assert [n.supplier for n in early.needs] == ["cheap"]
+    assert early.needs[0].alternatives == ("fast",)
+    assert early.needs[0].urgency < 1.0
+    # 20 items (~53 h): too late for the cheap one, and the fast one can wait a day.
+    assert run(slots, {1: 20}, {1: 6.0}, [cheap, fast]).needs == ()
+    soon = run(slots, {1: 3}, {1: 6.0}, [cheap, fast])
+    assert [n.supplier for n in soon.needs] == ["fast"]
+    assert soon.needs[0].alternatives == ("cheap",)
+
+
+def test_unreliable_supplier_counts_as_slower() -> None:
+    slots = [slot(1, capacity=30, par=20)]
+    flaky = supplier("flaky", slots, lead=24, reliability=0.5)
+    assert flaky.effective_lead_hours == 48
+    fc = flat(4.0)
+    t = fc.hours_until_stockout(14, 0.95)
+    assert 48 < t <= 72  # a reliable 24 h supplier would wait; this one must order now
+    assert plan(NOW, slots, {1: SlotStock(1, 14)}, {1: fc}, [flaky]).needs
+    reliable = supplier("ok", slots, lead=24)
+    assert not plan(NOW, slots, {1: SlotStock(1, 14)}, {1: fc}, [reliable]).needs
+
+
+def test_shelf_life_caps_the_quantity() -> None:
+    sandwich = slot(1, capacity=8, par=6, shelf_life_days=3)
+    fc = flat(2.0)
+    result = plan(NOW, [sandwich], {1: SlotStock(1, 0)}, {1: fc}, [supplier("deli", [sandwich])])
+    (line,) = result.needs[0].lines
+    assert line.quantity == 6  # 2 a day for 3 days, not the 8 that fit
+
+
+def test_supplier_minimum_is_met_when_it_fits_and_dropped_when_not() -> None:
+    item = slot(1, capacity=12, par=4)
+    fc = flat(0.5)
+
+    def order(stock: int, minimum: int) -> PurchasePlan:
+        acme = supplier("acme", [item], min_quantities={item.gtin: minimum})
+        return plan(NOW, [item], {1: SlotStock(1, stock)}, {1: fc}, [acme])
+
+    assert order(0, 1).needs[0].lines[0].quantity == 4  # empty, slow seller: up to par
+    assert order(0, 6).needs[0].lines[0].quantity == 6
+    assert order(0, 12).needs[0].lines[0].quantity == 12  # above par, within capacity
+    dropped = order(0, 13)
+    assert dropped.needs == ()
+    assert "minimum of 13" in dropped.outlook[0].decision
+
+
+def test_reservation_grows_with_urgency_and_never_exceeds_retail() -> None:
+    item = slot(1, capacity=30, par=20)
+    acme = supplier("acme", [item], lead=24, price_pct=50)
+    econ = Economics(target_margin_ppm=300_000)
+    limits, urgencies = [], []
+    for stock in range(20, -1, -1):
+        result = plan(NOW, [item], {1: SlotStock(1, stock)}, {1: flat(5.0)}, [acme], econ)
+        if not result.needs:
+            continue
+        need = result.needs[0]
+        (line,) = need.lines
+        assert isinstance(need.reservation, int)
+        assert isinstance(line.unit_limit, int)
+        assert need.reservation == line.quantity * line.unit_limit
+        assert line.unit_limit <= RETAIL
+        limits.append(line.unit_limit)
+        urgencies.append(need.urgency)
+    assert urgencies == sorted(urgencies)
+    assert limits == sorted(limits)
+    # From the target margin (70 % of retail) at low urgency up to retail when it is certain.
+    assert urgencies[0] < 0.5
+    assert limits[0] < 1_800_000
+    assert urgencies[-1] == 1.0
+    assert limits[-1] == RETAIL
+
+
+def test_reservation_at_zero_urgency_keeps_the_target_margin() -> None:
+    a, b = slot(1), slot(2)
+    acme = supplier("acme", [a, b], price_pct=50)
+    econ = Economics(target_margin_ppm=250_000, unit_costs={b.gtin: 1_900_000})
+    result = run([a, b], {1: 0, 2: 8}, {1: 6.0, 2: 1.5}, [acme], economics=econ)
+    lines = {line.slot_id: line for line in result.needs[0].lines}
+    assert lines[2].urgency == 0.0
+    assert lines[2].unit_limit == 1_500_000  # retail * (1 - 25 %)
+    # Urgent line, lost profit per unit 2.0 - 1.0 (cheapest list price): capped at retail.
+    assert lines[1].unit_limit == RETAIL
+    assert result.needs[0].list_total == sum(li.quantity * li.list_price for li in lines.values())
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    capacity=st.integers(1, 40),
+    par_share=st.floats(0, 1),
+    stock_share=st.floats(0, 1.2),
+    on_order=st.integers(0, 5),
+    rate=st.floats(0.05, 40),
+    dispersion=st.floats(1, 4),
+    shelf=st.one_of(st.none(), st.integers(1, 30)),
+    lead=st.floats(1, 200),
+    reliability=st.floats(0.3, 1),
+    minimum=st.integers(1, 12),
+    margin=st.integers(0, 900_000),
+    retail=st.integers(1, 10_000_000),
+)
+def test_plans_respect_capacity_shelf_life_and_money_rules(
+    capacity: int,
+    par_share: float,
+    stock_share: float,
+    on_order: int,
+    rate: float,
+    dispersion: float,
+    shelf: int | None,
+    lead: float,
+    reliability: float,
+    minimum: int,
+    margin: int,
+    retail: int,
+) -> None:
+    item = slot(
+        1, capacity=capacity, par=int(par_share * capacity), shelf_life_days=shelf, retail=retail
+    )
+    count = int(stock_share * capacity)
+    acme = SupplierOption("acme", lead, {item.gtin: retail // 2}, reliability, {item.gtin: minimum})
+    fc = flat(rate, dispersion)
+    econ = Economics(target_margin_ppm=margin)
+    result = plan(NOW, [item], {1: SlotStock(1, count, on_order=on_order)}, {1: fc}, [acme], econ)
+    position = count + on_order
+    for need in result.needs:
+        (line,) = need.lines
+        assert line.quantity >= minimum
+        assert position + line.quantity <= capacity
+        if shelf is not None:
+            lead_eff = acme.effective_lead_hours
+            sellable = fc.expected(lead_eff + shelf * 24)
+            assert line.quantity <= sellable - fc.expected(lead_eff) + 1e-9
+            assert line.quantity <= sellable - position + 1e-9
+        base = retail * (1_000_000 - margin) // 1_000_000
+        assert base <= line.unit_limit <= retail
+        assert isinstance(need.reservation, int)
+        assert 0 < need.reservation <= line.quantity * retail
+        assert need.deliver_by >= NOW + timedelta(hours=lead) - timedelta(seconds=1)
+        assert 0.0 <= need.urgency <= 1.0
+    assert len(result.outlook) == 1
+
+
+def test_bad_input_is_refused() -> None:
+    item = slot(1)
+    acme = supplier("acme", [item])
+    with pytest.raises(PlanInputError, match="now"):
+        plan(NOW.replace(tzinfo=None), [item], {1: SlotStock(1, 3)}, {1: flat(1)}, [acme])
+    with pytest.raises(PlanInputError, match="no forecast"):
+        plan(NOW, [item], {1: SlotStock(1, 3)}, {}, [acme])
+    with pytest.raises(PlanInputError, match="int"):
+        SupplierOption("x", 24, {item.gtin: 1.5})  # type: ignore[dict-item]
+    with pytest.raises(PlanInputError, match="reliability"):
+        SupplierOption("x", 24, {}, reliability=0)
+    with pytest.raises(PlanInputError, match="lead_time"):
+        SupplierOption("x", 0, {})
+    with pytest.raises(PlanInputError):
+        SlotStock(1, -1)
+    with pytest.raises(PlanInputError):
+        Economics(target_margin_ppm=1_000_000)
+    with pytest.raises(PlanInputError):
+        PlannerConfig(service_level=1.0)
