@@ -35,6 +35,8 @@ log = structlog.get_logger()
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "custobot_session"
 SESSION_MAX_AGE_S = 12 * 3600
+# Every router the app serves, in matching order (pages last: it has the catch-all /{name}).
+ROUTERS = (auth.router, api.router, approvals.router, metrics.router, pages.router)
 _CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
@@ -84,8 +86,8 @@ def create_app(
     app.middleware("http")(_headers_and_log)
     app.add_exception_handler(LoginRequired, _to_login)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (auth, api, approvals, metrics, pages):
-        app.include_router(module.router)
+    for router in ROUTERS:
+        app.include_router(router)
     return app
 
 

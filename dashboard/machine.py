@@ -176,35 +176,49 @@ class LiveMachineView:
             self._block_times[number] = int(self.w3.eth.get_block(number)["timestamp"])
         return self._block_times[number]
 
+    def _struct(self, function: str, *args: Any) -> dict[str, Any]:
+        """Call a view returning one struct; fields by their ABI names (robust to reordering)."""
+        value = getattr(self.contract.functions, function)(*args).call()
+        abi = next(
+            item
+            for item in self.contract.abi
+            if item.get("type") == "function" and item.get("name") == function
+        )
+        names = [c["name"] for c in abi["outputs"][0]["components"]]
+        return dict(zip(names, value, strict=True))
+
+    def _state(self, order_id: bytes) -> str:
+        return ORDER_STATES[int(self._struct("orderInfo", order_id)["status"])]
+
     def _logs(self, event: str) -> list[Any]:
         return list(getattr(self.contract.events, event).get_logs(from_block=self.from_block))
 
     def _read_chain(self) -> _ChainSnapshot:
         fn = self.contract.functions
-        treasury_raw, reserved, period_spent, _period_start = fn.currentBooks().call()
+        books = self._struct("currentBooks")
         token = fn.token().call()
         decimals = self.settings.chain.token_decimals
         treasury = Treasury(
             contract=self.contract.address,
             token=token,
             token_decimals=decimals,
-            balance=int(treasury_raw),
-            reserved=int(reserved),
+            balance=int(books["treasury"]),
+            reserved=int(books["reserved"]),
             paused=bool(fn.paused().call()),
         )
-        p = fn.policy().call()
+        p = self._struct("policy")
         allowed_events = self._logs("SupplierAllowed")
         known = list(dict.fromkeys(e["args"]["supplier"] for e in allowed_events))
         allowed = [a for a in known if fn.isSupplierAllowed(a).call()]
         policy = PolicyView(
-            autonomy=AUTONOMY[int(p[0])],
-            auto_approval_threshold=int(p[1]),
-            order_cap=int(p[2]),
-            budget_per_period=int(p[3]),
-            period_seconds=int(p[4]),
-            reserve=int(p[5]),
-            dispute_window_seconds=int(p[6]),
-            spent_this_period=int(period_spent),
+            autonomy=AUTONOMY[int(p["autonomy"])],
+            auto_approval_threshold=int(p["autoApprovalThreshold"]),
+            order_cap=int(p["perOrderCap"]),
+            budget_per_period=int(p["budgetPerPeriod"]),
+            period_seconds=int(p["periodLength"]),
+            reserve=int(p["operatingReserve"]),
+            dispute_window_seconds=int(p["disputeWindow"]),
+            spent_this_period=int(books["periodSpent"]),
             allowed_suppliers=allowed,
         )
         finals: dict[str, str] = {}
@@ -223,8 +237,8 @@ class LiveMachineView:
         orders: list[_Order] = []
         for e in self._logs("OrderPlaced"):
             oid = _hex(e["args"]["orderId"])
-            info = fn.orderInfo(e["args"]["orderId"]).call()
-            state = ORDER_STATES[int(info[3])]
+            info = self._struct("orderInfo", e["args"]["orderId"])
+            state = ORDER_STATES[int(info["status"])]
             placed_amount = int(e["args"]["amount"])
             supplier = e["args"]["supplier"]
             summary = OrderSummary(
@@ -232,8 +246,8 @@ class LiveMachineView:
                 state=state,
                 supplier=supplier,
                 supplier_name=self._names.get(supplier.lower()),
-                amount=int(info[1]) if state == "Settled" else placed_amount,
-                deliver_by=int(info[2]) if state in ("AwaitingApproval", "Open") else None,
+                amount=int(info["amount"]) if state == "Settled" else placed_amount,
+                deliver_by=int(info["time"]) if state in ("AwaitingApproval", "Open") else None,
                 placed_tx=_hex(e["transactionHash"]),
                 settled_tx=finals.get(oid),
             )
@@ -276,11 +290,11 @@ class LiveMachineView:
             for e in self._logs("Claimed")
         ]
         distributions.sort(key=lambda d: d.at, reverse=True)
-        books = fn.currentBooks().call()
-        kept = int(books[1]) + int(fn.policy().call()[5])
+        books = self._struct("currentBooks")
+        kept = int(books["reserved"]) + int(self._struct("policy")["operatingReserve"])
         return MembersView(
             total_shares=sum(m.shares for m in members),
-            distributable=max(0, int(books[0]) - kept),
+            distributable=max(0, int(books["treasury"]) - kept),
             members=members,
             distributions=distributions,
         )
@@ -461,7 +475,7 @@ class LiveMachineView:
         oid = bytes.fromhex(order_id[2:])
         fn = self.contract.functions
         try:
-            state = ORDER_STATES[int(fn.orderInfo(oid).call()[3])]
+            state = self._state(oid)
         except Exception as exc:
             raise ViewUnavailableError(
                 "chain", f"cannot read order ({type(exc).__name__})"
@@ -492,7 +506,7 @@ class LiveMachineView:
             self._invalidate()
         if receipt["status"] != 1:
             raise ApprovalError(order_id, f"transaction {_hex(tx_hash)} reverted")
-        new_state = ORDER_STATES[int(fn.orderInfo(oid).call()[3])]
+        new_state = self._state(oid)
         log.info("order_decision_sent", order=order_id, action=action, tx=_hex(tx_hash))
         return Decision(order_id=order_id, action=action, tx_hash=_hex(tx_hash), state=new_state)
 

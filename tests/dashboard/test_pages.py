@@ -1,0 +1,202 @@
+"""Every page, fragment, API answer and metric shows the machine's real state."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from dashboard.app import create_app, start_in_thread
+from dashboard.formatting import money
+from dashboard.machine import LiveMachineView
+from device.settings import Settings
+from device.store.db import Store
+from tests.dashboard.chain import USDC, Chain
+from tests.dashboard.conftest import OwnerLogin, csrf_from, login
+from tests.dashboard.machine_data import stock_and_sales
+
+PAGES = ["/", "/stock", "/sales", "/orders", "/approvals", "/policy", "/suppliers", "/members"]
+
+
+@pytest.fixture
+def busy(chain: Chain, store: Store, settings: Settings) -> Chain:
+    """Revenue in the treasury, sales in the store, two orders waiting for approval."""
+    chain.deposit_revenue(250 * USDC)
+    stock_and_sales(store, settings)
+    chain.place_order(60 * USDC)
+    chain.place_order(45 * USDC)
+    return chain
+
+
+def test_every_page_and_fragment_renders_for_an_owner(logged_in: httpx.Client, busy: Chain) -> None:
+    for path in PAGES:
+        page = logged_in.get(path)
+        assert page.status_code == 200, (path, page.text[:500])
+        assert page.headers["content-security-policy"].startswith("default-src 'self'")
+        name = "overview" if path == "/" else path[1:]
+        fragment = logged_in.get(f"/fragments/{name}")
+        assert fragment.status_code == 200
+        assert "<html" not in fragment.text
+    assert logged_in.get("/fragments/nope").status_code == 404
+    assert logged_in.get("/nope").status_code == 404
+
+
+def test_overview_shows_chain_balance_and_todays_sales(
+    logged_in: httpx.Client, busy: Chain, settings: Settings
+) -> None:
+    page = logged_in.get("/").text
+    reserved = 105 * USDC
+    assert f'id="treasury-balance">{money(250 * USDC)}<' in page
+    assert f'id="treasury-reserved">{money(reserved)}<' in page
+    today = 3 * settings.slot(1).retail_price
+    assert f'id="revenue-today">{money(today)}<' in page
+    assert "2 waiting for approval" in page
+    status = logged_in.get("/api/status").json()
+    assert status["treasury"]["balance"] == busy.treasury() == 250 * USDC
+    assert status["treasury"]["reserved"] == reserved
+    assert status["revenue_today"] == today
+    assert status["units_sold_today"] == 3
+
+
+def test_stock_page_counts_from_recounts_minus_sales(
+    logged_in: httpx.Client, busy: Chain, settings: Settings
+) -> None:
+    slots = {s["slot_id"]: s for s in logged_in.get("/api/slots").json()}
+    one = settings.slot(1)
+    assert slots[1]["count"] == one.capacity - 3
+    assert slots[1]["fill_pct"] == pytest.approx(100 * (one.capacity - 3) / one.capacity)
+    assert slots[1]["days_to_empty"] == pytest.approx((one.capacity - 3) / (3 / 7))
+    assert slots[3]["days_to_empty"] is None  # nothing sold: no rate
+    page = logged_in.get("/stock").text
+    assert re.search(rf'id="slot-1".*?{one.capacity - 3} / {one.capacity}', page, re.S)
+
+
+def test_sales_windows_bucket_revenue(
+    logged_in: httpx.Client, busy: Chain, settings: Settings
+) -> None:
+    day = logged_in.get("/api/sales", params={"window": "24h"}).json()
+    assert len(day["buckets"]) == 24
+    revenue = sum(b["revenue"] for b in day["buckets"])
+    assert revenue == 3 * settings.slot(1).retail_price + settings.slot(2).retail_price
+    month = logged_in.get("/api/sales", params={"window": "30d"}).json()
+    assert len(month["buckets"]) == 30
+    assert sum(b["units"] for b in month["buckets"]) == 4
+    page = logged_in.get("/sales", params={"window": "7d"}).text
+    assert page.count("<svg") == 2
+    assert 'class="active">7d<' in page
+    assert logged_in.get("/api/sales", params={"window": "1y"}).status_code == 422
+
+
+def test_orders_list_links_to_detail_with_tx_hashes(logged_in: httpx.Client, busy: Chain) -> None:
+    orders = logged_in.get("/api/orders").json()
+    assert {o["order_id"] for o in orders} == set(busy.placed)
+    first = busy.placed[0]
+    page = logged_in.get("/orders").text
+    assert f'href="/orders/{first}"' in page
+    detail = logged_in.get(f"/orders/{first}").text
+    api = logged_in.get(f"/api/orders/{first}").json()
+    assert api["order"]["state"] == "AwaitingApproval"
+    assert api["order"]["placed_tx"] in detail
+    assert api["transcript"] is None
+    assert 'id="no-transcript"' in detail
+    missing = "0x" + "ab" * 32
+    assert logged_in.get(f"/orders/{missing}").status_code == 404
+    assert logged_in.get(f"/api/orders/{missing}").status_code == 404
+
+
+def test_approve_and_reject_from_the_page_change_the_order_on_chain(
+    logged_in: httpx.Client, busy: Chain
+) -> None:
+    approve_id, reject_id = busy.placed
+    page = logged_in.get("/approvals").text
+    token = csrf_from(page)
+    done = logged_in.post(f"/approvals/{approve_id}/approve", data={"csrf_token": token})
+    assert done.status_code == 303
+    assert busy.state(approve_id) == 2  # Open
+    logged_in.post(f"/approvals/{reject_id}/reject", data={"csrf_token": token})
+    assert busy.state(reject_id) == 6  # Rejected
+    page = logged_in.get("/approvals").text
+    assert "Nothing is waiting for approval." in page
+    again = logged_in.post(f"/approvals/{approve_id}/approve", data={"csrf_token": token})
+    assert again.status_code == 303
+    assert "is Open, not awaiting approval" in logged_in.get("/approvals").text
+    orders = {o["order_id"]: o for o in logged_in.get("/api/orders").json()}
+    assert orders[reject_id]["settled_tx"] is not None
+
+
+def test_api_decision_needs_csrf_header_and_reports_the_new_state(
+    logged_in: httpx.Client, busy: Chain
+) -> None:
+    order_id = busy.placed[0]
+    token = csrf_from(logged_in.get("/").text)
+    response = logged_in.post(f"/api/orders/{order_id}/approve", headers={"X-CSRF-Token": token})
+    assert response.status_code == 200, response.text
+    decision = response.json()
+    assert decision["state"] == "Open"
+    assert busy.w3.eth.get_transaction_receipt(decision["tx_hash"])["status"] == 1
+    conflict = logged_in.post(f"/api/orders/{order_id}/reject", headers={"X-CSRF-Token": token})
+    assert conflict.status_code == 409
+
+
+def test_without_governor_key_the_exact_wallet_call_is_shown(
+    settings: Settings, store: Store, busy: Chain, owner: OwnerLogin, tmp_path: object
+) -> None:
+    view = LiveMachineView(settings, store, busy.profit_center, chain_ttl_s=0.0)
+    app: FastAPI = create_app(
+        settings, view, engine=store.engine, secret_file=store_dir(store) / "s.key"
+    )
+    running = start_in_thread(app)
+    try:
+        with httpx.Client(base_url=running.url) as client:
+            login(client, owner)
+            order_id = busy.placed[0]
+            page = client.get("/approvals").text
+            expected = busy.profit_center.encode_abi(
+                "approveOrder", args=[bytes.fromhex(order_id[2:])]
+            )
+            assert str(expected).lower() in page
+            assert "approveOrder(bytes32)" in page
+            assert busy.profit_center.address in page
+            assert 'action="/approvals/' not in page  # no buttons without the key
+            token = csrf_from(page)
+            refused = client.post(
+                f"/api/orders/{order_id}/approve", headers={"X-CSRF-Token": token}
+            )
+            assert refused.status_code == 409
+            assert "no governor key" in refused.json()["detail"]
+            assert busy.state(order_id) == 1
+    finally:
+        running.stop()
+
+
+def store_dir(store: Store) -> Path:
+    return Path(str(store.engine.url.database)).parent
+
+
+def test_policy_suppliers_members_come_from_the_contract(
+    logged_in: httpx.Client, busy: Chain
+) -> None:
+    policy = logged_in.get("/api/policy").json()
+    assert policy["autonomy"] == "bound"
+    assert policy["order_cap"] == 1_000 * USDC
+    assert policy["allowed_suppliers"] == [busy.supplier.address]
+    suppliers = logged_in.get("/api/suppliers").json()
+    ours = next(s for s in suppliers if s["address"] == busy.supplier.address)
+    assert ours["orders"] == 2
+    assert ours["allowed"] is True
+    members = logged_in.get("/api/members").json()
+    assert members["members"] == []
+    assert members["distributable"] == 250 * USDC - 105 * USDC - 50 * USDC
+
+
+def test_metrics_report_stock_treasury_and_orders(logged_in: httpx.Client, busy: Chain) -> None:
+    text = httpx.get(str(logged_in.base_url) + "/metrics").text
+    assert f"custobot_treasury_balance_base_units {float(250 * USDC)}" in text
+    assert f"custobot_treasury_reserved_base_units {float(105 * USDC)}" in text
+    assert "custobot_open_orders 2.0" in text
+    assert "custobot_pending_approvals 2.0" in text
+    assert 'custobot_slot_stock_items{gtin="05449000000996",slot="1"}' in text
+    assert "custobot_sensor_faults 0.0" in text
