@@ -1,18 +1,72 @@
-"""Fixtures for the deployment tests: a config file pointing at a scratch database."""
+"""Fixtures for the deployment tests: scratch configs, the deploy CLI, a trial install."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+import sysconfig
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import typer
 
 from device.backup import backup, migrate, restore
+from device.chain_deploy import chain_app
 from device.keys import PASSPHRASE_ENV, keys_app
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIG = REPO / "deploy" / "examples" / "snack-machine.toml"
+INSTALL = REPO / "deploy" / "install.sh"
+BASE_PYTHON = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+UNITS = ("custobot.service", "custobot-supplier.service")
+
+
+@dataclass(frozen=True)
+class Installed:
+    """A trial install under ``prefix`` and what install.sh printed."""
+
+    prefix: Path
+    output: str
+
+    @property
+    def etc(self) -> Path:
+        return self.prefix / "etc" / "custobot"
+
+    @property
+    def custobot(self) -> Path:
+        return self.prefix / "opt" / "custobot" / "venv" / "bin" / "custobot"
+
+
+def run_install(prefix: Path, *extra: str) -> Installed:
+    """Run install.sh unprivileged-style into ``prefix``, reusing this venv's packages."""
+    command = [
+        "bash",
+        str(INSTALL),
+        "--prefix",
+        str(prefix),
+        "--no-system-user",
+        "--skip-systemd",
+        "--skip-apt",
+        "--python",
+        str(BASE_PYTHON),
+        "--reuse-site-packages",
+        sysconfig.get_paths()["purelib"],
+        *extra,
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTOBOT_")}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    return Installed(prefix, output)
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """One trial install per test session (and xdist worker), shared by the slow tests."""
+    return run_install(tmp_path_factory.mktemp("root"))
 
 
 def write_config(path: Path, database: Path) -> Path:
@@ -42,6 +96,7 @@ def cli() -> typer.Typer:
     """The deployment commands mounted as the lead mounts them in ``device/cli.py``."""
     app = typer.Typer()
     app.add_typer(keys_app, name="keys")
+    app.add_typer(chain_app, name="chain")
     app.command()(backup)
     app.command()(restore)
     app.command()(migrate)

@@ -8,66 +8,17 @@ source tree exactly as on a Pi.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import stat
 import subprocess
-import sys
-import sysconfig
 from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from eth_account import Account
 
 from device.settings import load_settings
-from tests.deploy.conftest import REPO
-
-INSTALL = REPO / "deploy" / "install.sh"
-BASE_PYTHON = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
-UNITS = ("custobot.service", "custobot-supplier.service")
-
-
-@dataclass(frozen=True)
-class Installed:
-    prefix: Path
-    output: str
-
-    @property
-    def etc(self) -> Path:
-        return self.prefix / "etc" / "custobot"
-
-    @property
-    def custobot(self) -> Path:
-        return self.prefix / "opt" / "custobot" / "venv" / "bin" / "custobot"
-
-
-def run_install(prefix: Path, *extra: str) -> Installed:
-    command = [
-        "bash",
-        str(INSTALL),
-        "--prefix",
-        str(prefix),
-        "--no-system-user",
-        "--skip-systemd",
-        "--skip-apt",
-        "--python",
-        str(BASE_PYTHON),
-        "--reuse-site-packages",
-        sysconfig.get_paths()["purelib"],
-        *extra,
-    ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTOBOT_")}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output
-    return Installed(prefix, output)
-
-
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
-    return run_install(tmp_path_factory.mktemp("root"))
+from tests.deploy.conftest import INSTALL, REPO, UNITS, Installed, run_install
 
 
 def _mode(path: Path) -> int:
