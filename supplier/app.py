@@ -8,7 +8,7 @@ with 413 before it is parsed; every malformed or out-of-sequence message gets a
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 import structlog
@@ -52,7 +52,7 @@ def _error(
     code: ErrorCode,
     message: str,
     details: list[ErrorDetail] | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     body = Error(code=code, message=message[:500], details=details or [])
     return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)

@@ -146,8 +146,9 @@ class SupplierStore:
         self._lock = threading.Lock()
         with self.session() as db:
             if db.get(NonceState, 1) is None:
-                # A random 128-bit epoch keeps nonces apart even if the database is lost.
-                db.add(NonceState(id=1, epoch=secrets.randbits(128), counter=0))
+                # A random 96-bit epoch keeps nonces apart even if the database is lost;
+                # epoch << 128 | counter stays below the protocol's NONCE_BOUND.
+                db.add(NonceState(id=1, epoch=secrets.randbits(96), counter=0))
                 db.commit()
 
     @contextmanager

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -45,7 +46,7 @@ def live_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     derandomize=True,
     suppress_health_check=list(HealthCheck),
 )
-def test_no_5xx_and_responses_conform(case: schemathesis.Case, live_url: str) -> None:
+def test_no_5xx_and_responses_conform(case: schemathesis.Case[Any], live_url: str) -> None:
     case.call_and_validate(
         base_url=live_url, excluded_checks=[schemathesis.checks.positive_data_acceptance]
     )

@@ -1,0 +1,87 @@
+"""The sales desk under generated, valid RFQs and counters: every answer is sound."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+from eth_account import Account
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from supplier.desk import Desk
+from supplier.keys import Signer
+from supplier.protocol import Counter, Decline, Offer, Rfq, RfqLine
+from supplier.store import SupplierStore
+from tests.supplier.conftest import BISCUITS, CHAIN_ID, COLA, DAY, SODA, TOKEN, make_config
+
+NOW = 1_800_000_000
+FLOOR = {COLA: 310_000, SODA: 420_000, BISCUITS: 250_000}
+ids = itertools.count()
+
+lines = st.lists(
+    st.tuples(st.sampled_from([COLA, SODA, BISCUITS]), st.integers(1, 3000)),
+    min_size=1,
+    max_size=3,
+    unique_by=lambda t: t[0],
+)
+strategies = st.sampled_from(
+    [
+        {"kind": "fixed"},
+        {"kind": "boulware", "beta": 0.1},
+        {"kind": "conceder", "beta": 5.0},
+        {"kind": "tit_for_tat", "mirror": 1.5},
+    ]
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    strategy=strategies,
+    items=lines,
+    deliver_days=st.integers(0, 5),
+    target=st.none() | st.integers(0, 10**10),
+    counters=st.lists(st.integers(0, 10**10), max_size=8),
+)
+def test_every_answer_is_a_sound_offer_or_a_decline(
+    tmp_path: Path,
+    strategy: dict[str, object],
+    items: list[tuple[str, int]],
+    deliver_days: int,
+    target: int | None,
+    counters: list[int],
+) -> None:
+    signer = Signer.from_key(Account.create().key)
+    store = SupplierStore(tmp_path / f"desk{next(ids)}.db")
+    desk = Desk(make_config(tmp_path, strategy=strategy), signer, store)
+    rfq = Rfq(
+        rfq_id=f"rfq-{next(ids):012d}",
+        items=[RfqLine(gtin=g, quantity=q) for g, q in items],
+        deliver_by=NOW + deliver_days * DAY,
+        answer_by=NOW + 60,
+        chain_id=CHAIN_ID,
+        buyer="0x000000000000000000000000000000000000bEEF",
+        token=TOKEN,
+        machine_customer=True,
+        target_price=target,
+    )
+    answer: Offer | Decline = desk.open(rfq, NOW)
+    previous: int | None = None
+    for price in [*counters, None]:
+        if isinstance(answer, Decline):
+            break
+        assert answer.signer() == signer.address
+        assert answer.buyer == rfq.buyer
+        assert answer.chain_id == CHAIN_ID
+        assert sorted((line.gtin, line.quantity) for line in answer.lines) == sorted(items)
+        for line in answer.lines:
+            assert line.unit_price >= FLOOR[line.gtin]
+        if previous is not None:
+            assert answer.amount <= previous
+        previous = answer.amount
+        if price is None:
+            break
+        answer = desk.counter(rfq.rfq_id, Counter(round=answer.round, price=price), NOW + 1)
+    store.close()
