@@ -211,20 +211,23 @@ else
   echo "wrote $CONF from $(basename "$EXAMPLE"): edit device_id, slots and pins"
 fi
 
-if [ ! -e "$PASSFILE" ]; then
-  (umask 077 && "$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(32))' \
-    > "$PASSFILE.tmp")
-  chown "$ROOT_OWNER:$GROUP" "$PASSFILE.tmp"
-  chmod 0600 "$PASSFILE.tmp"
-  mv "$PASSFILE.tmp" "$PASSFILE"
-  echo "generated keystore passphrase $PASSFILE (systemd hands it to the agent)"
-fi
 if [ ! -e "$KEYSTORE" ]; then
+  if [ ! -e "$PASSFILE" ]; then
+    (umask 077 && "$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(32))' \
+      > "$PASSFILE.tmp")
+    chown "$ROOT_OWNER:$GROUP" "$PASSFILE.tmp"
+    chmod 0600 "$PASSFILE.tmp"
+    mv "$PASSFILE.tmp" "$PASSFILE"
+    echo "generated keystore passphrase $PASSFILE (systemd hands it to the agent)"
+  fi
   "$CUSTOBOT" keys new --keystore "$KEYSTORE" --passphrase-file "$PASSFILE"
   chown "$OWNER:$GROUP" "$KEYSTORE"
   chmod 0600 "$KEYSTORE"
 else
+  # An existing key keeps its passphrase: a new one would lock the agent out of its key.
   "$CUSTOBOT" keys show --keystore "$KEYSTORE"
+  [ -e "$PASSFILE" ] || echo "note: no $PASSFILE; custobot.service needs it, or a" \
+    "LoadCredentialEncrypted= drop-in (deploy/README.md, keystore passphrase)"
 fi
 
 "$CUSTOBOT" check --config "$CONF" >/dev/null \
