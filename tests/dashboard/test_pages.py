@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
 
 from dashboard.app import create_app, start_in_thread
 from dashboard.formatting import money
@@ -80,7 +81,7 @@ def test_sales_windows_bucket_revenue(
     day = logged_in.get("/api/sales", params={"window": "24h"}).json()
     assert len(day["buckets"]) == 24
     revenue = sum(b["revenue"] for b in day["buckets"])
-    assert revenue == 3 * settings.slot(1).retail_price + settings.slot(2).retail_price
+    assert revenue == 3 * settings.slot(1).retail_price  # yesterday's sale is 24 h back, outside
     month = logged_in.get("/api/sales", params={"window": "30d"}).json()
     assert len(month["buckets"]) == 30
     assert sum(b["units"] for b in month["buckets"]) == 4
@@ -192,11 +193,21 @@ def test_policy_suppliers_members_come_from_the_contract(
     assert members["distributable"] == 250 * USDC - 105 * USDC - 50 * USDC
 
 
-def test_metrics_report_stock_treasury_and_orders(logged_in: httpx.Client, busy: Chain) -> None:
+def test_metrics_report_stock_treasury_and_orders(
+    logged_in: httpx.Client, busy: Chain, settings: Settings
+) -> None:
     text = httpx.get(str(logged_in.base_url) + "/metrics").text
-    assert f"custobot_treasury_balance_base_units {float(250 * USDC)}" in text
-    assert f"custobot_treasury_reserved_base_units {float(105 * USDC)}" in text
-    assert "custobot_open_orders 2.0" in text
-    assert "custobot_pending_approvals 2.0" in text
-    assert 'custobot_slot_stock_items{gtin="05449000000996",slot="1"}' in text
-    assert "custobot_sensor_faults 0.0" in text
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    assert samples[("custobot_treasury_balance_base_units", ())] == 250 * USDC
+    assert samples[("custobot_treasury_reserved_base_units", ())] == 105 * USDC
+    assert samples[("custobot_open_orders", ())] == 2
+    assert samples[("custobot_pending_approvals", ())] == 2
+    assert samples[("custobot_sales_units_24h", ())] == 3
+    stock_key = ("custobot_slot_stock_items", (("gtin", settings.slot(1).gtin), ("slot", "1")))
+    assert samples[stock_key] == settings.slot(1).capacity - 3
+    assert samples[("custobot_sensor_faults", ())] == 0
+    assert samples[("custobot_chain_up", ())] == 1
