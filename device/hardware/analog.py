@@ -10,6 +10,7 @@ from typing import Any
 from gpiozero import MCP3008
 
 from device.errors import ConfigError
+from device.hardware.errors import SlotError
 from device.hardware.factory import satisfy_software_spi_default
 from device.hardware.readings import (
     FaultState,
@@ -86,6 +87,13 @@ class CalibratedAnalogSensor:
         self._watch = StuckWatch(stuck_after_sales)
         satisfy_software_spi_default()
         self._adc = MCP3008(channel=config.channel, device=config.select, pin_factory=pin_factory)
+        if self._adc._spi.pin_factory is not pin_factory:
+            # gpiozero shares SPI interfaces process-wide by pin name, not per factory:
+            # another open machine's bus would silently answer for this one.
+            self._adc.close()
+            raise SlotError(
+                slot_id, "another pin factory in this process holds the SPI bus; close it first"
+            )
 
     def raw(self) -> int:
         """One conversion, 0..1023."""

@@ -145,3 +145,16 @@ def test_a_pin_used_twice_on_one_factory_is_a_hardware_error(
         HardwarePoller(settings, pin_factory=pin_factory)
     assert excinfo.value.pin == 23  # slot 1's trigger, the first pin it tried
     assert poller.poll(T0, {}).alerts == ()  # the failed construction released nothing of ours
+
+
+def test_a_second_open_machine_in_one_process_is_refused_not_misread(
+    settings: Settings, poller: HardwarePoller, tmp_path: Path
+) -> None:
+    other = MockFactory()
+    SensorPhysics(settings, other)
+    with pytest.raises(
+        SlotError, match="slot 3: another pin factory in this process holds the SPI"
+    ):
+        HardwarePoller(settings, pin_factory=other, cpu_sensor_file=tmp_path / "x")
+    assert poller.poll(T0, {}).slot(3).count == 20
+    other.reset()
