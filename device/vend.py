@@ -18,7 +18,7 @@ stock just before that sale); each such sale also raises an alert to check.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 
 import structlog
@@ -27,7 +27,7 @@ from device.errors import CustobotError
 from device.settings import SlotConfig
 from device.store import repo
 from device.store.db import Store
-from device.store.models import AlertSeverity, CreditKind, PaymentMethod, Sale
+from device.store.models import AlertSeverity, CreditKind, PaymentMethod, Sale, SaleState
 
 log = structlog.get_logger()
 
@@ -143,16 +143,16 @@ class VendFlow:
             raise UnknownSlotError(slot_id)
         if self._in_progress is not None:
             raise VendInProgressError(slot_id)
-        with self.store.write() as session:
-            stock = repo.stock_estimate(session, slot_id)
+        with self.store.transaction() as db:
+            stock = repo.stock_estimate(db, slot_id)
             if stock is not None and stock <= 0:
                 raise SoldOutError(slot_id)
             if payment == PaymentMethod.COIN:
-                balance = repo.credit_balance(session)
+                balance = repo.credit_balance(db)
                 if balance < slot.retail_price:
                     raise InsufficientCreditError(slot_id, slot.retail_price, balance)
             sale = repo.record_sale(
-                session,
+                db,
                 slot_id=slot_id,
                 gtin=slot.gtin,
                 price=slot.retail_price,
@@ -177,12 +177,12 @@ class VendFlow:
         self._in_progress = None
         if not self.hardware.drop_seen():
             return self._refund(sale, now, "no drop seen", "drop_not_seen", AlertSeverity.WARNING)
-        with self.store.write() as session:
-            completed = repo.complete_sale(session, sale.id, now)
-        if completed is None:  # resolved elsewhere meanwhile: report what the store says
+        with self.store.transaction() as db:
+            completed = repo.complete_sale(db, sale.id, now)
+        if not completed:  # resolved elsewhere meanwhile: report what the store says
             return self._stored(sale.id)
         log.debug("vend_completed", slot=sale.slot_id, sale=sale.id, price=sale.price)
-        return completed
+        return _settled(sale, SaleState.COMPLETED, now, None)
 
     def vend(
         self, slot_id: int, now: datetime, payment: PaymentMethod = PaymentMethod.COIN
@@ -211,25 +211,26 @@ class VendFlow:
                     if count is None
                     else repo.stock_estimate(session, sale.slot_id, before_sale=sale)
                 )
-                resolved: Sale | None
                 if count is not None and before is not None and count < before:
+                    state = SaleState.COMPLETED
                     reason = f"resolved at restart: recount {count} < {before} before the sale"
                     resolved = repo.complete_sale(session, sale.id, now, reason)
                 else:
+                    state = SaleState.REFUNDED
                     reason = "resolved at restart: item not known to have dropped"
                     resolved = repo.refund_sale(session, sale.id, now, reason)
-                if resolved is not None:
+                if resolved:
                     repo.raise_alert(
                         session,
                         kind="vend_interrupted",
                         severity=AlertSeverity.WARNING,
-                        message=f"sale {sale.id} was interrupted; {resolved.state}: {reason}",
+                        message=f"sale {sale.id} was interrupted; {state}: {reason}",
                         now=now,
                         slot_id=sale.slot_id,
                     )
-            if resolved is not None:
-                log.warning("vend_resolved", slot=sale.slot_id, sale=sale.id, state=resolved.state)
-                settled.append(resolved)
+            if resolved:
+                log.warning("vend_resolved", slot=sale.slot_id, sale=sale.id, state=state)
+                settled.append(_settled(sale, state, now, reason))
         return settled
 
     def _refund(
@@ -237,9 +238,8 @@ class VendFlow:
     ) -> Sale:
         assert sale.id is not None
         with self.store.write() as session:
-            refunded = repo.refund_sale(session, sale.id, now, reason)
-            if refunded is None:  # resolved elsewhere meanwhile: report what the store says
-                return self._stored(sale.id)
+            if not repo.refund_sale(session, sale.id, now, reason):
+                return self._stored(sale.id)  # resolved elsewhere meanwhile
             repo.raise_alert(
                 session,
                 kind=alert,
@@ -249,10 +249,18 @@ class VendFlow:
                 slot_id=sale.slot_id,
             )
         log.warning("vend_refunded", slot=sale.slot_id, sale=sale.id, reason=reason)
-        return refunded
+        return _settled(sale, SaleState.REFUNDED, now, reason)
 
     def _stored(self, sale_id: int) -> Sale:
         with self.store.read() as session:
             stored = repo.get_sale(session, sale_id)
         assert stored is not None
         return stored
+
+
+def _settled(sale: Sale, state: SaleState, now: datetime, reason: str | None) -> Sale:
+    """Mirror a committed resolution on the in-memory sale (saves reading it back)."""
+    sale.state = state
+    sale.resolved_at = now.astimezone(UTC)
+    sale.reason = reason
+    return sale

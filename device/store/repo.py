@@ -8,34 +8,59 @@ refunded at most once, and the ledger's ``(sale_id, kind)`` uniqueness backs tha
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 from sqlmodel import Session, col, select
 
 from device.store.models import (
     Alert,
     AlertSeverity,
-    CreditEntry,
     CreditKind,
     PaymentMethod,
     RecountSource,
     Sale,
     SaleState,
     StockRecount,
+    UTCDateTime,
 )
+
+# The vend path (a simulated year is ~40,000 vends) runs plain SQL on the session's
+# connection: building ORM statements costs more than SQLite itself. Times go through
+# the column type's own converters, so they are stored exactly as the ORM stores them.
+_DIALECT = sqlite.dialect()
+_TIME = UTCDateTime().dialect_impl(_DIALECT)
+_TIME_IN = cast("Callable[[datetime], str]", _TIME.bind_processor(_DIALECT))
+
+
+def _time_to_db(value: datetime) -> str:
+    return _TIME_IN(value)
+
+
+# The vend path's functions also take a bare Connection (``Store.transaction()``),
+# which saves the ORM session's bookkeeping on every vend.
+Db = Session | sa.Connection
+
+
+def _sql(db: Db, statement: str, *params: object) -> sa.CursorResult[Any]:
+    connection = db if isinstance(db, sa.Connection) else db.connection()
+    return connection.exec_driver_sql(statement, tuple(params))
+
 
 # --- customer credit -------------------------------------------------------------
 
 
-def credit_balance(session: Session) -> int:
+def credit_balance(db: Db) -> int:
     """Customer credit the machine holds now (coins inserted and not yet spent or returned)."""
-    latest = select(CreditEntry.balance).order_by(col(CreditEntry.id).desc()).limit(1)
-    return session.exec(latest).first() or 0
+    row = _sql(db, "SELECT balance FROM credit_entry ORDER BY id DESC LIMIT 1").first()
+    return 0 if row is None else int(row[0])
 
 
 def add_credit(
-    session: Session,
+    db: Db,
     *,
     kind: CreditKind,
     method: PaymentMethod,
@@ -44,11 +69,17 @@ def add_credit(
     sale_id: int | None = None,
 ) -> int:
     """Append one credit movement (signed ``amount``) and return the new balance."""
-    balance = credit_balance(session) + amount
-    session.exec(
-        sa.insert(CreditEntry).values(
-            at=now, kind=kind, method=method, amount=amount, balance=balance, sale_id=sale_id
-        )
+    balance = credit_balance(db) + amount
+    _sql(
+        db,
+        "INSERT INTO credit_entry (at, kind, method, amount, balance, sale_id)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        _time_to_db(now),
+        CreditKind(kind).value,
+        PaymentMethod(method).value,
+        amount,
+        balance,
+        sale_id,
     )
     return balance
 
@@ -57,7 +88,7 @@ def add_credit(
 
 
 def record_sale(
-    session: Session,
+    db: Db,
     *,
     slot_id: int,
     gtin: str,
@@ -65,89 +96,73 @@ def record_sale(
     payment: PaymentMethod,
     now: datetime,
 ) -> Sale:
-    """Write a PENDING sale and take its price from the credit (the caller checked it).
+    """Write a PENDING sale; a coin sale takes its price from the credit (checked by the caller).
 
-    A cashless sale is authorised for exactly its price, so it is deposited and
-    charged in the same transaction and never touches coin credit.
+    A cashless sale was authorised by the card reader for exactly its price, so it
+    does not touch the coin credit unless it is refunded.
     """
-    sale = Sale(
+    payment = PaymentMethod(payment)
+    sale_id = _sql(
+        db,
+        "INSERT INTO sale (slot_id, gtin, price, payment, state, created_at)"
+        " VALUES (?, ?, ?, ?, 'pending', ?) RETURNING id",
+        slot_id,
+        gtin,
+        price,
+        payment.value,
+        _time_to_db(now),
+    ).scalar_one()
+    if payment == PaymentMethod.COIN:
+        add_credit(
+            db, kind=CreditKind.CHARGE, method=payment, amount=-price, now=now, sale_id=sale_id
+        )
+    return Sale(
+        id=sale_id,
         slot_id=slot_id,
         gtin=gtin,
         price=price,
         payment=payment,
         state=SaleState.PENDING,
-        created_at=now,
+        created_at=now.astimezone(UTC),
     )
-    sale.id = session.exec(
-        sa.insert(Sale)
-        .values(
-            slot_id=slot_id,
-            gtin=gtin,
-            price=price,
-            payment=payment,
-            state=SaleState.PENDING,
-            created_at=now,
-        )
-        .returning(col(Sale.id))
-    ).scalar_one()
-    if payment == PaymentMethod.CASHLESS:
-        add_credit(
-            session, kind=CreditKind.DEPOSIT, method=payment, amount=price, now=now, sale_id=sale.id
-        )
-    add_credit(
-        session, kind=CreditKind.CHARGE, method=payment, amount=-price, now=now, sale_id=sale.id
-    )
-    return sale
 
 
 def _resolve(
-    session: Session, sale_id: int, state: SaleState, now: datetime, reason: str | None
-) -> Sale | None:
+    db: Db, sale_id: int, state: SaleState, now: datetime, reason: str | None
+) -> sa.Row[Any] | None:
     """Move a PENDING sale to ``state``; ``None`` if it was not pending (already resolved)."""
-    resolved: Sale | None = session.exec(
-        sa.update(Sale)
-        .where(col(Sale.id) == sale_id, col(Sale.state) == SaleState.PENDING)
-        .values(state=state, resolved_at=now, reason=reason)
-        .returning(Sale)
-        .execution_options(synchronize_session=False)
-    ).scalar()
-    return resolved
+    return _sql(
+        db,
+        "UPDATE sale SET state = ?, resolved_at = ?, reason = ?"
+        " WHERE id = ? AND state = 'pending' RETURNING price, payment",
+        state.value,
+        _time_to_db(now),
+        reason,
+        sale_id,
+    ).first()
 
 
-def complete_sale(
-    session: Session, sale_id: int, now: datetime, reason: str | None = None
-) -> Sale | None:
-    """PENDING → COMPLETED; ``None`` if the sale was already resolved."""
-    return _resolve(session, sale_id, SaleState.COMPLETED, now, reason)
+def complete_sale(db: Db, sale_id: int, now: datetime, reason: str | None = None) -> bool:
+    """PENDING → COMPLETED; ``False`` if the sale was already resolved (nothing changes)."""
+    return _resolve(db, sale_id, SaleState.COMPLETED, now, reason) is not None
 
 
-def refund_sale(session: Session, sale_id: int, now: datetime, reason: str) -> Sale | None:
-    """PENDING → REFUNDED and give the price back; ``None`` if the sale was already resolved.
+def refund_sale(db: Db, sale_id: int, now: datetime, reason: str) -> bool:
+    """PENDING → REFUNDED and give the price back; ``False`` if already resolved.
 
     Coin payments go back to the customer's credit (to choose again or cash out);
-    a cashless payment is paid back to the card at once.
+    a cashless payment is refunded and paid back to the card at once.
     """
-    sale = _resolve(session, sale_id, SaleState.REFUNDED, now, reason)
-    if sale is None:
-        return None
-    add_credit(
-        session,
-        kind=CreditKind.REFUND,
-        method=sale.payment,
-        amount=sale.price,
-        now=now,
-        sale_id=sale_id,
-    )
-    if sale.payment == PaymentMethod.CASHLESS:
+    row = _resolve(db, sale_id, SaleState.REFUNDED, now, reason)
+    if row is None:
+        return False
+    price, payment = int(row.price), PaymentMethod(row.payment)
+    add_credit(db, kind=CreditKind.REFUND, method=payment, amount=price, now=now, sale_id=sale_id)
+    if payment == PaymentMethod.CASHLESS:
         add_credit(
-            session,
-            kind=CreditKind.PAYOUT,
-            method=sale.payment,
-            amount=-sale.price,
-            now=now,
-            sale_id=sale_id,
+            db, kind=CreditKind.PAYOUT, method=payment, amount=-price, now=now, sale_id=sale_id
         )
-    return sale
+    return True
 
 
 def get_sale(session: Session, sale_id: int) -> Sale | None:
@@ -231,24 +246,30 @@ def last_recounts(session: Session) -> dict[int, StockRecount]:
     return {recount.slot_id: recount for recount in session.exec(query)}
 
 
-def stock_estimate(session: Session, slot_id: int, before_sale: Sale | None = None) -> int | None:
+def stock_estimate(db: Db, slot_id: int, before_sale: Sale | None = None) -> int | None:
     """Items in ``slot_id``: last recount minus the sales since that were not refunded.
 
     With ``before_sale``, the stock just before that sale (recount not after it, only
     earlier sales counted). ``None`` when the slot was never counted.
     """
-    at = None if before_sale is None else before_sale.created_at
-    recount = last_recount(session, slot_id, at)
-    if recount is None:
-        return None
-    query = select(sa.func.count()).where(
-        col(Sale.slot_id) == slot_id,
-        col(Sale.created_at) >= recount.at,
-        col(Sale.state) != SaleState.REFUNDED,
-    )
+    at: str | None = None
+    before_id: int | None = None
     if before_sale is not None:
-        query = query.where(col(Sale.id) < before_sale.id)
-    return recount.count - session.exec(query).one()
+        at, before_id = _time_to_db(before_sale.created_at), before_sale.id
+    row = _sql(
+        db,
+        "SELECT r.count - (SELECT count(*) FROM sale s WHERE s.slot_id = r.slot_id"
+        "   AND s.created_at >= r.at AND s.state != 'refunded'"
+        "   AND (? IS NULL OR s.id < ?))"
+        " FROM stock_recount r WHERE r.slot_id = ? AND (? IS NULL OR r.at <= ?)"
+        " ORDER BY r.at DESC, r.id DESC LIMIT 1",
+        before_id,
+        before_id,
+        slot_id,
+        at,
+        at,
+    ).first()
+    return None if row is None else int(row[0])
 
 
 # --- alerts ----------------------------------------------------------------------

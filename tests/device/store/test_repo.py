@@ -35,9 +35,9 @@ def sell(
     )
     assert sale.id is not None
     if state == SaleState.COMPLETED:
-        assert repo.complete_sale(session, sale.id, at) is not None
+        assert repo.complete_sale(session, sale.id, at)
     elif state == SaleState.REFUNDED:
-        assert repo.refund_sale(session, sale.id, at, "test") is not None
+        assert repo.refund_sale(session, sale.id, at, "test")
     return sale.id
 
 
@@ -115,11 +115,12 @@ def test_credit_keeps_a_running_balance_and_refunds_a_sale_once(store: Store) ->
         assert sale.id is not None
         assert repo.credit_balance(session) == 200
     with store.write() as session:
-        refunded = repo.refund_sale(session, sale.id, MIDNIGHT, "jam")
-        assert refunded is not None
-        assert refunded.state == SaleState.REFUNDED
-        assert repo.refund_sale(session, sale.id, MIDNIGHT, "jam") is None
-        assert repo.complete_sale(session, sale.id, MIDNIGHT) is None
+        assert repo.refund_sale(session, sale.id, MIDNIGHT, "jam")
+        assert not repo.refund_sale(session, sale.id, MIDNIGHT, "jam")
+        assert not repo.complete_sale(session, sale.id, MIDNIGHT)
+        stored = repo.get_sale(session, sale.id)
+        assert stored is not None
+        assert (stored.state, stored.reason) == (SaleState.REFUNDED, "jam")
         assert repo.credit_balance(session) == 1_200
 
 

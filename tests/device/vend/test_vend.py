@@ -59,6 +59,15 @@ def open_alerts(store: Store) -> list[tuple[str, int | None]]:
         return [(a.kind, a.slot_id) for a in repo.open_alerts(session)]
 
 
+def as_stored(store: Store, sale: Sale) -> Sale:
+    """The sale as the database has it; the flow's returned copy must say the same."""
+    assert sale.id is not None
+    with store.read() as session:
+        stored = repo.get_sale(session, sale.id)
+    assert stored is not None
+    return stored
+
+
 def motor_turned(machine: MockPinMachine, slot_id: int) -> list[bool]:
     pin: MockPin = machine.motor_pin(slot_id)
     return [bool(s.state) for s in pin.states]
@@ -81,6 +90,7 @@ def test_happy_path_commits_pending_before_the_motor_then_completes(
     sale = flow.vend(COLA, T0 + timedelta(seconds=5))
 
     assert seen_while_motor_ran == [SaleState.PENDING]
+    assert sale == as_stored(store, sale)
     assert sale.state == SaleState.COMPLETED
     assert sale.price == PRICES[COLA]
     assert sale.resolved_at == T0 + timedelta(seconds=5)
@@ -104,6 +114,7 @@ def test_failed_drop_refunds_credit_and_leaves_stock(
 
     assert sale.state == SaleState.REFUNDED
     assert sale.reason == "no drop seen"
+    assert sale == as_stored(store, sale)
     assert motor_turned(machine, COLA) == [False, True, False]
     assert flow.balance() == 2_500_000
     assert ledger(store) == [
@@ -179,9 +190,7 @@ def test_cashless_sale_and_refund_go_back_to_the_card(
     refunded = flow.vend(CHIPS, T0, PaymentMethod.CASHLESS)
     assert refunded.state == SaleState.REFUNDED
     assert flow.balance() == 0  # nothing left in the machine: the card got it back
-    assert ledger(store)[-4:] == [
-        (CreditKind.DEPOSIT, 1_500_000),
-        (CreditKind.CHARGE, -1_500_000),
+    assert ledger(store) == [  # card money only enters the coin ledger when refunded
         (CreditKind.REFUND, 1_500_000),
         (CreditKind.PAYOUT, -1_500_000),
     ]

@@ -1,0 +1,52 @@
+"""Vends per second through the real VendFlow on a tmp SQLite file and gpiozero mock pins.
+
+    .venv/bin/python -m tests.device.vend.bench_vend [VENDS]
+
+Runs the same workload with ``durable=True`` (synchronous=FULL, the device) and
+``durable=False`` (synchronous=NORMAL, the simulation's scratch file).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from gpiozero.pins.mock import MockFactory
+
+from device.logs import configure_logging
+from device.store import repo
+from device.store.db import open_store
+from device.store.models import PaymentMethod, RecountSource
+from device.vend import VendFlow
+from tests.device.vend.machine import PRICES, T0, MockPinMachine, demo_slots
+
+
+def vends_per_second(vends: int, durable: bool) -> float:
+    slots = demo_slots(PRICES)
+    with tempfile.TemporaryDirectory() as scratch:
+        store = open_store(Path(scratch) / "bench.db", durable=durable)
+        machine = MockPinMachine(MockFactory(), slots)
+        flow = VendFlow(store, machine, slots)
+        started = time.perf_counter()
+        for i in range(vends):
+            now = T0 + timedelta(minutes=13 * i)
+            slot = slots[i % len(slots)]
+            if i % 20 < len(slots):  # a restock visit now and then
+                with store.write() as session:
+                    repo.record_recount(session, slot.id, 10, RecountSource.RESTOCK, now)
+            flow.vend(slot.id, now, PaymentMethod.CASHLESS)
+        elapsed = time.perf_counter() - started
+        machine.close()
+        store.close()
+    return vends / elapsed
+
+
+if __name__ == "__main__":
+    configure_logging("warning")
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 40_000
+    for durable in (False, True):
+        rate = vends_per_second(count, durable)
+        sys.stdout.write(f"durable={durable}: {count} vends, {rate:,.0f} vends/s\n")
