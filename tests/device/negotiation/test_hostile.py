@@ -1,0 +1,94 @@
+"""Misbehaving suppliers over real HTTP: each is refused with its reason, honest ones still sell."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+import pytest
+
+from device.negotiation import (
+    Buyer,
+    EventKind,
+    HttpLimits,
+    NegotiationResult,
+    SupplierRef,
+    SupplierStatus,
+)
+from tests.device.negotiation.conftest import make_need, reference_supplier
+from tests.device.negotiation.hostile import EXPECTED, hostile_supplier
+
+# Hostile suppliers undercut the honest one, so taking their offer would have been tempting.
+CHEAP = {"cola": (300_000, 200_000), "chips": (400_000, 300_000)}
+FIXED = {"kind": "fixed"}
+BOULWARE = {"kind": "boulware", "beta": 0.2}
+
+
+def refusals(result: NegotiationResult) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for event in result.transcript.events:
+        if event.kind is EventKind.REJECTION:
+            assert event.reason is not None
+            out.setdefault(event.supplier, []).append(event.reason.value)
+    return out
+
+
+def negotiate(limits: HttpLimits, suppliers: list[SupplierRef]) -> NegotiationResult:
+    need = make_need(reservation=30_000_000, urgency=0.2)
+    return asyncio.run(Buyer(limits=limits).negotiate(need, suppliers))
+
+
+@pytest.mark.parametrize("kind", sorted(EXPECTED))
+def test_each_misbehaviour_is_refused_and_the_honest_supplier_wins(
+    kind: str, tmp_path: Path, fast_limits: HttpLimits
+) -> None:
+    strategy = BOULWARE if kind == "price_raised_last_round" else FIXED
+    with (
+        hostile_supplier(tmp_path, kind, strategy=strategy, **CHEAP) as hostile,
+        reference_supplier(tmp_path, "honest", strategy=BOULWARE) as honest,
+    ):
+        result = negotiate(fast_limits, [hostile, honest])
+    assert refusals(result) == {kind: [EXPECTED[kind].value]}
+    assert result.supplier == honest
+    assert result.offer is not None
+    assert result.offer.amount <= 30_000_000
+    standing = {s.supplier: s for s in result.transcript.decision.standings}
+    assert standing[kind].status is SupplierStatus.REFUSED
+    assert standing[kind].reason is EXPECTED[kind]
+    assert f"{kind} no offer (refused: {EXPECTED[kind].value})" in (
+        result.transcript.decision.summary
+    )
+
+
+def test_all_misbehaviours_at_once_with_two_honest_suppliers(
+    tmp_path: Path, fast_limits: HttpLimits
+) -> None:
+    with contextlib.ExitStack() as stack:
+        suppliers = [
+            stack.enter_context(
+                hostile_supplier(
+                    tmp_path,
+                    kind,
+                    strategy=BOULWARE if kind == "price_raised_last_round" else FIXED,
+                    **CHEAP,
+                )
+            )
+            for kind in sorted(EXPECTED)
+        ]
+        suppliers.append(
+            stack.enter_context(reference_supplier(tmp_path, "honest_boulware", strategy=BOULWARE))
+        )
+        suppliers.append(
+            stack.enter_context(
+                reference_supplier(
+                    tmp_path, "honest_conceder", strategy={"kind": "conceder", "beta": 3.0}
+                )
+            )
+        )
+        result = negotiate(fast_limits, suppliers)
+    assert refusals(result) == {kind: [reason.value] for kind, reason in EXPECTED.items()}
+    assert result.supplier is not None
+    assert result.supplier.name in {"honest_boulware", "honest_conceder"}
+    assert result.offer is not None
+    assert result.offer.amount <= 30_000_000
