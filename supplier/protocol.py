@@ -55,13 +55,13 @@ MAX_QUANTITY = 1_000_000
 """Most units of one item per RFQ (the quote encodes quantity as ``uint32``)."""
 MAX_ROUNDS = 16
 """Most offers in one negotiation: offer rounds are numbered 0..MAX_ROUNDS-1."""
-# Numeric bounds are powers of ten (exclusive) or 2**53 - 1: the OpenAPI document
+# Numeric bounds are powers of ten (exclusive) or integers below 2**53: the OpenAPI document
 # writes numbers as doubles, and these read back to the same bound whether a
 # client parses them as doubles or as decimals.
 AMOUNT_BOUND = 10**28
 """Amounts in base units are below this (far beyond any real order)."""
-TIMESTAMP_BOUND = 10**19
-"""Times are below this (it fits the quote's ``uint64``)."""
+TIMESTAMP_BOUND = 2**32
+"""Times are below this: ProfitCenter refuses a deliver-by beyond ``uint32``."""
 NONCE_BOUND = 10**77
 """Nonces are below this (it fits the quote's ``uint256``)."""
 MAX_CHAIN_ID = 2**53 - 1

@@ -13,6 +13,7 @@ import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,18 @@ class IssuedOffer(SQLModel, table=True):
     created_at: int
 
 
+class OrderState(StrEnum):
+    """An order's life on chain as this supplier has seen it (mirrors ProfitCenter)."""
+
+    AWAITING_APPROVAL = "awaiting_approval"
+    OPEN = "open"
+    DELIVERED = "delivered"
+    DISPUTED = "disputed"
+    SETTLED = "settled"
+    REJECTED = "rejected"
+    RELEASED = "released"
+
+
 class ObservedOrder(SQLModel, table=True):
     """An order placed on chain to this supplier, and what the supplier did about it."""
 
@@ -94,18 +107,20 @@ class ObservedOrder(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     chain_id: int
     profit_center: str
-    order_id: int = Field(sa_type=IntText)
+    order_id: str = Field(max_length=66, description="bytes32 order id, 0x hex")
     nonce: int = Field(sa_type=IntText)
     amount: int = Field(sa_type=IntText)
-    deliver_by: int
-    status: str = "placed"
+    known_quote: bool = Field(description="the nonce is one this supplier signed")
+    state: str = OrderState.OPEN.value
     placed_block: int
     placed_tx: str
     observed_at: int
-    delivered_at: int | None = None
+    deliver_by: int | None = None
     delivered_tx: str | None = None
-    claimed_at: int | None = None
+    dispute_until: int | None = None
+    paid: int | None = Field(default=None, sa_type=IntText)
     claimed_tx: str | None = None
+    updated_at: int
 
 
 class WatchCursor(SQLModel, table=True):
@@ -215,12 +230,48 @@ class SupplierStore:
         with self.session() as db:
             return list(db.exec(select(ObservedOrder).order_by(ObservedOrder.id)).all())  # type: ignore[arg-type]
 
+    def order(self, local_id: int) -> ObservedOrder | None:
+        with self.session() as db:
+            return db.get(ObservedOrder, local_id)
+
+    def order_by_chain_id(
+        self, chain_id: int, profit_center: str, order_id: str
+    ) -> ObservedOrder | None:
+        with self.session() as db:
+            return db.exec(
+                select(ObservedOrder).where(
+                    ObservedOrder.chain_id == chain_id,
+                    ObservedOrder.profit_center == profit_center,
+                    ObservedOrder.order_id == order_id,
+                )
+            ).first()
+
+    def save_order(self, order: ObservedOrder) -> ObservedOrder:
+        with self.session() as db:
+            merged = db.merge(order)
+            db.commit()
+            db.refresh(merged)
+            return merged
+
+    def cursor(self, chain_id: int, profit_center: str, default: int) -> int:
+        with self.session() as db:
+            row = db.get(WatchCursor, (chain_id, profit_center))
+            return default if row is None else row.next_block
+
+    def set_cursor(self, chain_id: int, profit_center: str, next_block: int) -> None:
+        with self.session() as db:
+            db.merge(
+                WatchCursor(chain_id=chain_id, profit_center=profit_center, next_block=next_block)
+            )
+            db.commit()
+
     def committed_quantities(self) -> dict[int, int]:
-        """Units per GTIN value promised in orders placed on chain and not released."""
+        """Units per GTIN value promised in live orders placed on chain with our quotes."""
+        released = (OrderState.REJECTED.value, OrderState.RELEASED.value)
         committed: dict[int, int] = {}
         with self.session() as db:
             nonces = db.exec(
-                select(ObservedOrder.nonce).where(ObservedOrder.status != "released")
+                select(ObservedOrder.nonce).where(ObservedOrder.state.not_in(released))  # type: ignore[attr-defined]
             ).all()
             for nonce in nonces:
                 issued = db.get(IssuedOffer, nonce)
