@@ -35,6 +35,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from statistics import NormalDist
 from typing import Literal
 
 import numpy as np
@@ -177,12 +178,7 @@ class Forecast:
         """Smallest ``n`` with ``P(demand over the next hours <= n) >= q``."""
         _check_q(q)
         mu = self.expected(hours)
-        if mu <= 0:
-            return 0
-        var = self.dispersion * mu + self.level_cv2 * mu * mu
-        kmax = math.ceil(mu + 10 * math.sqrt(var) + 10)
-        cdf = _nb_cdf(np.array([mu]), np.array([var]), kmax)[0]
-        return int(np.searchsorted(cdf, q))
+        return _nb_quantile(mu, self.dispersion * mu + self.level_cv2 * mu * mu, q)
 
     def hours_until_stockout(self, stock: int, q: float = 0.5) -> float:
         """Hours until ``stock`` is sold out with probability ``1 - q`` (``inf``: not in horizon).
@@ -194,18 +190,25 @@ class Forecast:
         _check_q(q)
         if stock <= 0:
             return 0.0
-        # Coarse pass over whole days, then hour by hour inside the crossing day:
-        # P(D(t) <= stock - 1) only falls as t grows.
+        # P(D(t) <= stock - 1) only falls as t grows. Fast path: the exact CDF in a
+        # window around the normal approximation's crossing; if the crossing is not
+        # inside it, a coarse pass over whole days, then hour by hour in that day.
+        mu = self.cumulative
+        sd = np.sqrt(self.dispersion * mu + self.level_cv2 * mu * mu)
+        reached = mu + NormalDist().inv_cdf(q) * sd >= stock - 0.5
+        if reached[-1]:
+            guess = int(np.argmax(reached))
+            window = np.arange(max(guess - 12, 0), min(guess + 13, self.horizon_hours + 1))
+            cdf = self._cdf_at(window, stock - 1)
+            if cdf[0] >= q > cdf[-1]:
+                return _crossing(window, cdf, q)
         coarse = np.append(np.arange(0, self.horizon_hours, HOURS_PER_DAY), self.horizon_hours)
         below = self._cdf_at(coarse, stock - 1) < q
         if not below[-1]:
             return math.inf
         day = int(np.argmax(below))
         hours = np.arange(coarse[day - 1], coarse[day] + 1)
-        cdf = self._cdf_at(hours, stock - 1)
-        k = int(np.argmax(cdf < q))
-        before, after = float(cdf[k - 1]), float(cdf[k])
-        return float(hours[k - 1]) + (before - q) / (before - after)
+        return _crossing(hours, self._cdf_at(hours, stock - 1), q)
 
     def _cdf_at(self, hours: IntArray, n: int) -> FloatArray:
         """``P(D(h) <= n)`` for each whole hour ``h`` within the horizon."""
@@ -213,15 +216,45 @@ class Forecast:
         cdf: FloatArray = _nb_cdf(mu, self.dispersion * mu + self.level_cv2 * mu * mu, n)[:, -1]
         return cdf
 
-    def days_to_empty(self, stock: int, q: float = 0.5) -> float:
-        """Days until ``stock`` runs out (median by default), past the horizon by the mean rate."""
-        hours = self.hours_until_stockout(stock, q)
-        if math.isinf(hours):
-            if self.daily_rate <= 0:
-                return math.inf
-            left = stock - float(self.cumulative[-1])
-            return self.horizon_hours / 24 + max(left, 0.0) / self.daily_rate
-        return hours / 24
+    def days_to_empty(self, stock: int) -> float:
+        """Days until the expected demand reaches ``stock`` (what the dashboard shows).
+
+        Past the horizon the demand grows at the mean rate; ``inf`` without demand.
+        """
+        if stock <= 0:
+            return 0.0
+        k = int(np.searchsorted(self.cumulative, stock))
+        if k <= self.horizon_hours:
+            low, high = float(self.cumulative[k - 1]), float(self.cumulative[k])
+            return (k - 1 + (stock - low) / (high - low)) / HOURS_PER_DAY
+        if self.daily_rate <= 0:
+            return math.inf
+        left = stock - float(self.cumulative[-1])
+        return self.horizon_hours / HOURS_PER_DAY + left / self.daily_rate
+
+
+def _crossing(hours: IntArray, cdf: FloatArray, q: float) -> float:
+    """Where ``cdf`` (falling along ``hours``) first drops below ``q``, interpolated."""
+    k = int(np.argmax(cdf < q))
+    before, after = float(cdf[k - 1]), float(cdf[k])
+    return float(hours[k - 1]) + (before - q) / (before - after)
+
+
+def _nb_quantile(mean: float, var: float, q: float) -> int:
+    """Scalar version of ``_nb_cdf``'s recurrence, stopping at the quantile (no arrays)."""
+    if mean <= 0:
+        return 0
+    mu = max(mean, 1e-12)
+    excess = max(var / mu - 1.0, 1e-12)
+    log_p = -mu * (math.log1p(excess) / excess)
+    step, log_mu = excess / (mu * (1.0 + excess)), math.log(mu)
+    cdf, k = math.exp(log_p), 0
+    limit = math.ceil(mu + 20 * math.sqrt(max(var, mu)) + 50)  # rounding may stop cdf short of q
+    while cdf < q and k < limit:
+        log_p += math.log1p((k - mu) * step) + log_mu - math.log1p(k)
+        k += 1
+        cdf += math.exp(log_p)
+    return k
 
 
 def _check_q(q: float) -> None:

@@ -16,8 +16,10 @@ probability ``1 - q``):
   the cheapest that can, else the fastest.
 * BATCH: once a supplier has a triggered slot, every other healthy slot it lists
   joins as a top-up if ``t_q <= L + R + topup_hours``: one delivery, several slots.
-* HOW MUCH: order up to ``target = min(capacity, max(par, Q_q(D(L + R))))``:
-  quantity ``target - position``, at most ``floor(min(E[D(L+SL)] - position,
+* HOW MUCH: order up to ``max(par, Q_q(D(L + R)))`` but no more than fits on
+  arrival but with probability ``overflow_risk``: ``position + quantity <=
+  capacity + Q_risk(D(lead_time_hours))`` (what is sold before the earliest
+  delivery frees room). At most ``floor(min(E[D(L+SL)] - position,
   E[D(L+SL)] - E[D(L)]))`` units when the item has a shelf life ``SL`` (do not buy
   what cannot sell before it expires), raised to the supplier's minimum when that
   still fits both bounds, else dropped.
@@ -114,13 +116,16 @@ class Economics:
 class PlannerConfig:
     """Service level and timing; the defaults are what the simulation benchmark uses."""
 
-    service_level: float = 0.95
+    service_level: float = 0.98
     review_hours: float = 24.0
     topup_hours: float = 72.0
+    overflow_risk: float = 0.25
 
     def __post_init__(self) -> None:
         if not 0 < self.service_level < 1:
             raise PlanInputError("planner.service_level", "must be in (0, 1)")
+        if not 0 < self.overflow_risk < 1:
+            raise PlanInputError("planner.overflow_risk", "must be in (0, 1)")
         if not self.review_hours > 0 or self.topup_hours < 0:
             raise PlanInputError("planner", "review_hours must be > 0 and topup_hours >= 0")
 
@@ -219,8 +224,10 @@ def _quantity(slot: _Slot, supplier: SupplierOption, cfg: PlannerConfig) -> tupl
     """Units to order for ``slot`` from ``supplier`` and, when zero, why not."""
     sc, fc, lead = slot.config, slot.forecast, supplier.effective_lead_hours
     protect = fc.quantile(cfg.service_level, lead + cfg.review_hours)
-    target = min(sc.capacity, max(sc.par, protect))
-    room = target - slot.position
+    # Units almost surely sold before the earliest arrival make room for the delivery.
+    credit = fc.quantile(cfg.overflow_risk, supplier.lead_time_hours)
+    fits = sc.capacity + credit - slot.position
+    room = min(fits, max(sc.par, protect) - slot.position)
     shelf_cap: int | None = None
     if sc.shelf_life_days is not None:
         sellable = fc.expected(lead + sc.shelf_life_days * 24)
@@ -232,7 +239,7 @@ def _quantity(slot: _Slot, supplier: SupplierOption, cfg: PlannerConfig) -> tupl
         return limit, ""
     if limit <= 0 and room <= 0:
         return 0, "slot is full"
-    if minimum <= sc.capacity - slot.position and (shelf_cap is None or minimum <= shelf_cap):
+    if minimum <= fits and (shelf_cap is None or minimum <= shelf_cap):
         return minimum, ""
     if shelf_cap is not None and shelf_cap < minimum:
         return 0, "shelf life: more would expire unsold"

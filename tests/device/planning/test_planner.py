@@ -96,10 +96,13 @@ def test_orders_when_stockout_is_predicted_before_delivery() -> None:
     (line,) = need.lines
     assert need.supplier == "acme"
     assert line.triggered
-    assert line.quantity == 10  # up to capacity 12 from 2
+    # Up to capacity 12 from 2, plus what is sold before the delivery (at the 25 % quantile).
+    sold_first = flat(6.0).quantile(PlannerConfig().overflow_risk, 24)
+    assert sold_first > 0
+    assert line.quantity == 12 - 2 + sold_first
     assert need.urgency == 1.0
     assert need.deliver_by == (NOW + timedelta(hours=24)).replace(microsecond=0)
-    assert need.items() == [("00000001", 10)]
+    assert need.items() == [("00000001", line.quantity)]
     assert "2 left" in line.reason
     assert "restock slot 1 from acme" in need.reason
 
@@ -112,7 +115,8 @@ def test_waits_while_the_next_run_can_still_deliver_in_time() -> None:
     for stock in range(31):
         result = plan(NOW, slots, {1: SlotStock(1, stock)}, {1: fc}, [acme])
         ordered = bool(result.needs)
-        assert ordered == (fc.hours_until_stockout(stock, 0.95) <= 24 + 24)
+        q = PlannerConfig().service_level
+        assert ordered == (fc.hours_until_stockout(stock, q) <= 24 + 24)
     assert not plan(NOW, slots, {1: SlotStock(1, 20)}, {1: fc}, [acme]).needs
     assert plan(NOW, slots, {1: SlotStock(1, 8)}, {1: fc}, [acme]).needs
 
@@ -121,8 +125,8 @@ def test_units_on_order_prevent_a_second_order() -> None:
     slots = [slot(1)]
     acme = supplier("acme", slots)
     stock = {1: SlotStock(1, 1, on_order=10)}
-    assert plan(NOW, slots, stock, {1: flat(3.0)}, [acme]).needs == ()
-    assert plan(NOW, slots, {1: SlotStock(1, 1)}, {1: flat(3.0)}, [acme]).needs
+    assert plan(NOW, slots, stock, {1: flat(2.0)}, [acme]).needs == ()
+    assert plan(NOW, slots, {1: SlotStock(1, 1)}, {1: flat(2.0)}, [acme]).needs
 
 
 def test_faulted_slot_never_triggers_an_order_but_is_reported() -> None:
@@ -186,12 +190,12 @@ def test_prefers_the_cheaper_supplier_unless_only_the_faster_is_in_time() -> Non
     slots = [slot(1, capacity=40, par=30)]
     cheap = supplier("cheap", slots, lead=72, price_pct=40)
     fast = supplier("fast", slots, lead=6, price_pct=60)
-    # At 6 a day, 28 items last ~80 h at the 95 % level: the 72 h supplier is in time.
-    early = run(slots, {1: 28}, {1: 6.0}, [cheap, fast])
+    # At 6 a day, 29 items last ~76 h at the 98 % level: the 72 h supplier is in time.
+    early = run(slots, {1: 29}, {1: 6.0}, [cheap, fast])
     assert [n.supplier for n in early.needs] == ["cheap"]
     assert early.needs[0].alternatives == ("fast",)
     assert early.needs[0].urgency < 1.0
-    # 20 items (~53 h): too late for the cheap one, and the fast one can wait a day.
+    # 20 items (~48 h): too late for the cheap one, and the fast one can wait a day.
     assert run(slots, {1: 20}, {1: 6.0}, [cheap, fast]).needs == ()
     soon = run(slots, {1: 3}, {1: 6.0}, [cheap, fast])
     assert [n.supplier for n in soon.needs] == ["fast"]
@@ -203,11 +207,11 @@ def test_unreliable_supplier_counts_as_slower() -> None:
     flaky = supplier("flaky", slots, lead=24, reliability=0.5)
     assert flaky.effective_lead_hours == 48
     fc = flat(4.0)
-    t = fc.hours_until_stockout(14, 0.95)
+    t = fc.hours_until_stockout(16, PlannerConfig().service_level)
     assert 48 < t <= 72  # a reliable 24 h supplier would wait; this one must order now
-    assert plan(NOW, slots, {1: SlotStock(1, 14)}, {1: fc}, [flaky]).needs
+    assert plan(NOW, slots, {1: SlotStock(1, 16)}, {1: fc}, [flaky]).needs
     reliable = supplier("ok", slots, lead=24)
-    assert not plan(NOW, slots, {1: SlotStock(1, 14)}, {1: fc}, [reliable]).needs
+    assert not plan(NOW, slots, {1: SlotStock(1, 16)}, {1: fc}, [reliable]).needs
 
 
 def test_shelf_life_caps_the_quantity() -> None:
@@ -311,10 +315,11 @@ def test_plans_respect_capacity_shelf_life_and_money_rules(
     econ = Economics(target_margin_ppm=margin)
     result = plan(NOW, [item], {1: SlotStock(1, count, on_order=on_order)}, {1: fc}, [acme], econ)
     position = count + on_order
+    sold_first = fc.quantile(PlannerConfig().overflow_risk, lead)
     for need in result.needs:
         (line,) = need.lines
         assert line.quantity >= minimum
-        assert position + line.quantity <= capacity
+        assert position + line.quantity <= capacity + sold_first
         if shelf is not None:
             lead_eff = acme.effective_lead_hours
             sellable = fc.expected(lead_eff + shelf * 24)
