@@ -13,13 +13,27 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Literal
 
 import sqlalchemy as sa
 import structlog
 from eth_account.signers.local import LocalAccount
 from sqlmodel import col, select
 
+from contracts.errors import ContractRevertError
+from contracts.profit_center import (
+    Autonomy,
+    Claimed,
+    Distributed,
+    OrderPlaced,
+    OrderRejected,
+    OrderReleased,
+    OrderSettled,
+    OrderStatus,
+    ProfitCenter,
+    ProfitCenterEvent,
+    SupplierAllowed,
+)
 from dashboard.errors import ApprovalError, OrderNotFoundError, ViewUnavailableError
 from dashboard.view import (
     Alert,
@@ -50,22 +64,23 @@ from device.store.models import Sale, SaleState
 
 log = structlog.get_logger()
 
-# ProfitCenter.OrderStatus, in declaration order.
-ORDER_STATES = (
-    "None",
-    "AwaitingApproval",
-    "Open",
-    "Delivered",
-    "Disputed",
-    "Settled",
-    "Rejected",
-    "Released",
-    "NonceCancelled",
+# The dashboard's names for the contract's order states (OrderStatus member -> shown).
+STATE_NAMES = {status: status.name.title().replace("_", "") for status in OrderStatus}
+AUTONOMY = {
+    Autonomy.BOUND: "bound",
+    Autonomy.ADAPTABLE: "adaptable",
+    Autonomy.AUTONOMOUS: "autonomous",
+}
+OPEN_STATES = frozenset(
+    STATE_NAMES[s]
+    for s in (
+        OrderStatus.AWAITING_APPROVAL,
+        OrderStatus.OPEN,
+        OrderStatus.DELIVERED,
+        OrderStatus.DISPUTED,
+    )
 )
-AUTONOMY = ("bound", "adaptable", "autonomous")
-OPEN_STATES = frozenset({"AwaitingApproval", "Open", "Delivered", "Disputed"})
-_FINAL_EVENTS = ("OrderSettled", "OrderRejected", "OrderReleased")
-_RECEIPT_TIMEOUT_S = 60
+AWAITING = STATE_NAMES[OrderStatus.AWAITING_APPROVAL]
 
 TranscriptLookup = Callable[[str], Transcript | None]
 SnapshotSource = Callable[[], StockSnapshot | None]
@@ -103,7 +118,9 @@ def _hex(value: bytes) -> str:
 
 
 class LiveMachineView:
-    """MachineView over a Store and a web3 ProfitCenter contract object.
+    """MachineView over a Store and the ProfitCenter wrapper (``contracts.profit_center``).
+
+    ``from_block`` is the block the ProfitCenter was deployed in (events are read from there).
 
     ``governor`` is the governor's local account when the dashboard holds that key
     (decisions are then sent from here); without it the approvals page shows the
@@ -118,7 +135,7 @@ class LiveMachineView:
         self,
         settings: Settings,
         store: Store,
-        profit_center: Any,
+        profit_center: ProfitCenter,
         *,
         from_block: int = 0,
         governor: LocalAccount | None = None,
@@ -132,9 +149,9 @@ class LiveMachineView:
     ) -> None:
         self.settings = settings
         self.store = store
-        self.contract = profit_center
-        self.w3 = profit_center.w3
-        self.from_block = from_block
+        self.pc = profit_center
+        self._next_block = from_block
+        self._events: list[ProfitCenterEvent] = []
         self._governor = governor
         self._transcripts = transcripts
         self._stock_snapshot = stock_snapshot
@@ -157,8 +174,6 @@ class LiveMachineView:
                 return snap
             try:
                 snap = self._read_chain()
-            except ViewUnavailableError:
-                raise
             except Exception as exc:  # any RPC/transport failure means "chain unreachable"
                 log.warning("chain_read_failed", error=type(exc).__name__)
                 raise ViewUnavailableError(
@@ -173,85 +188,68 @@ class LiveMachineView:
 
     def _block_time(self, number: int) -> int:
         if number not in self._block_times:
-            self._block_times[number] = int(self.w3.eth.get_block(number)["timestamp"])
+            self._block_times[number] = int(self.pc.w3.eth.get_block(number)["timestamp"])
         return self._block_times[number]
 
-    def _struct(self, function: str, *args: Any) -> dict[str, Any]:
-        """Call a view returning one struct; fields by their ABI names (robust to reordering)."""
-        value = getattr(self.contract.functions, function)(*args).call()
-        abi = next(
-            item
-            for item in self.contract.abi
-            if item.get("type") == "function" and item.get("name") == function
-        )
-        names = [c["name"] for c in abi["outputs"][0]["components"]]
-        return dict(zip(names, value, strict=True))
-
-    def _state(self, order_id: bytes) -> str:
-        return ORDER_STATES[int(self._struct("orderInfo", order_id)["status"])]
-
-    def _logs(self, event: str) -> list[Any]:
-        return list(getattr(self.contract.events, event).get_logs(from_block=self.from_block))
+    def _new_events(self) -> list[ProfitCenterEvent]:
+        """Every event so far; only blocks not seen before are queried."""
+        latest = int(self.pc.w3.eth.block_number)
+        if latest >= self._next_block:
+            self._events.extend(self.pc.events(self._next_block, latest))
+            self._next_block = latest + 1
+        return self._events
 
     def _read_chain(self) -> _ChainSnapshot:
-        fn = self.contract.functions
-        books = self._struct("currentBooks")
-        token = fn.token().call()
-        decimals = self.settings.chain.token_decimals
+        pc = self.pc
+        books = pc.books()
         treasury = Treasury(
-            contract=self.contract.address,
-            token=token,
-            token_decimals=decimals,
-            balance=int(books["treasury"]),
-            reserved=int(books["reserved"]),
-            paused=bool(fn.paused().call()),
+            contract=pc.address,
+            token=pc.token(),
+            token_decimals=self.settings.chain.token_decimals,
+            balance=books.treasury,
+            reserved=books.reserved,
+            paused=pc.paused(),
         )
-        p = self._struct("policy")
-        allowed_events = self._logs("SupplierAllowed")
-        known = list(dict.fromkeys(e["args"]["supplier"] for e in allowed_events))
-        allowed = [a for a in known if fn.isSupplierAllowed(a).call()]
+        events = self._new_events()
+        known = list(dict.fromkeys(e.supplier for e in events if isinstance(e, SupplierAllowed)))
+        p = pc.policy()
         policy = PolicyView(
-            autonomy=AUTONOMY[int(p["autonomy"])],
-            auto_approval_threshold=int(p["autoApprovalThreshold"]),
-            order_cap=int(p["perOrderCap"]),
-            budget_per_period=int(p["budgetPerPeriod"]),
-            period_seconds=int(p["periodLength"]),
-            reserve=int(p["operatingReserve"]),
-            dispute_window_seconds=int(p["disputeWindow"]),
-            spent_this_period=int(books["periodSpent"]),
-            allowed_suppliers=allowed,
+            autonomy=AUTONOMY[p.autonomy],
+            auto_approval_threshold=p.auto_approval_threshold,
+            order_cap=p.per_order_cap,
+            budget_per_period=p.budget_per_period,
+            period_seconds=p.period_length,
+            reserve=p.operating_reserve,
+            dispute_window_seconds=p.dispute_window,
+            spent_this_period=books.period_spent,
+            allowed_suppliers=[a for a in known if pc.is_supplier_allowed(a)],
         )
-        finals: dict[str, str] = {}
+        closed: dict[bytes, str] = {}
         payments: list[_Payment] = []
-        for name in _FINAL_EVENTS:
-            for e in self._logs(name):
-                finals[_hex(e["args"]["orderId"])] = _hex(e["transactionHash"])
-                if name == "OrderSettled":
-                    payments.append(
-                        _Payment(
-                            at=self._block_time(e["blockNumber"]),
-                            supplier=e["args"]["supplier"],
-                            paid=int(e["args"]["paid"]),
-                        )
-                    )
+        for e in events:
+            if isinstance(e, OrderSettled | OrderRejected | OrderReleased):
+                closed[e.order_id] = _hex(e.meta.tx_hash)
+            if isinstance(e, OrderSettled):
+                payments.append(_Payment(self._block_time(e.meta.block_number), e.supplier, e.paid))
         orders: list[_Order] = []
-        for e in self._logs("OrderPlaced"):
-            oid = _hex(e["args"]["orderId"])
-            info = self._struct("orderInfo", e["args"]["orderId"])
-            state = ORDER_STATES[int(info["status"])]
-            placed_amount = int(e["args"]["amount"])
-            supplier = e["args"]["supplier"]
+        for e in events:
+            if not isinstance(e, OrderPlaced):
+                continue
+            info = pc.order(e.order_id)
+            state = STATE_NAMES[info.status]
             summary = OrderSummary(
-                order_id=oid,
+                order_id=_hex(e.order_id),
                 state=state,
-                supplier=supplier,
-                supplier_name=self._names.get(supplier.lower()),
-                amount=int(info["amount"]) if state == "Settled" else placed_amount,
-                deliver_by=int(info["time"]) if state in ("AwaitingApproval", "Open") else None,
-                placed_tx=_hex(e["transactionHash"]),
-                settled_tx=finals.get(oid),
+                supplier=e.supplier,
+                supplier_name=self._names.get(e.supplier.lower()),
+                amount=info.amount if info.status is OrderStatus.SETTLED else e.amount,
+                deliver_by=info.time
+                if info.status in (OrderStatus.AWAITING_APPROVAL, OrderStatus.OPEN)
+                else None,
+                placed_tx=_hex(e.meta.tx_hash),
+                settled_tx=closed.get(e.order_id),
             )
-            orders.append(_Order(summary, self._block_time(e["blockNumber"])))
+            orders.append(_Order(summary, self._block_time(e.meta.block_number)))
         orders.sort(key=lambda o: o.placed_at, reverse=True)
         return _ChainSnapshot(
             read_at=time.monotonic(),
@@ -259,42 +257,32 @@ class LiveMachineView:
             policy=policy,
             orders=orders,
             payments=payments,
-            members=self._read_members(),
+            members=self._read_members(
+                events, books.treasury - books.reserved - p.operating_reserve
+            ),
             known_suppliers=known,
         )
 
-    def _read_members(self) -> MembersView:
-        fn = self.contract.functions
-        addresses, shares = fn.members().call()
+    def _read_members(self, events: list[ProfitCenterEvent], distributable: int) -> MembersView:
+        shares = self.pc.members()
         members = [
-            Member(address=a, shares=int(s), claimable=int(fn.claimable(a).call()))
-            for a, s in zip(addresses, shares, strict=True)
+            Member(address=a, shares=s, claimable=self.pc.claimable(a)) for a, s in shares.items()
         ]
         distributions = [
             Distribution(
-                at=self._block_time(e["blockNumber"]),
-                kind="distributed",
-                member=None,
-                amount=int(e["args"]["amount"]),
-                tx_hash=_hex(e["transactionHash"]),
+                at=self._block_time(e.meta.block_number),
+                kind="distributed" if isinstance(e, Distributed) else "claimed",
+                member=e.member if isinstance(e, Claimed) else None,
+                amount=e.amount,
+                tx_hash=_hex(e.meta.tx_hash),
             )
-            for e in self._logs("Distributed")
-        ] + [
-            Distribution(
-                at=self._block_time(e["blockNumber"]),
-                kind="claimed",
-                member=e["args"]["member"],
-                amount=int(e["args"]["amount"]),
-                tx_hash=_hex(e["transactionHash"]),
-            )
-            for e in self._logs("Claimed")
+            for e in events
+            if isinstance(e, Distributed | Claimed)
         ]
-        distributions.sort(key=lambda d: d.at, reverse=True)
-        books = self._struct("currentBooks")
-        kept = int(books["reserved"]) + int(self._struct("policy")["operatingReserve"])
+        distributions.reverse()
         return MembersView(
-            total_shares=sum(m.shares for m in members),
-            distributable=max(0, int(books["treasury"]) - kept),
+            total_shares=sum(shares.values()),
+            distributable=max(0, distributable),
             members=members,
             distributions=distributions,
         )
@@ -347,7 +335,7 @@ class LiveMachineView:
             since = int(midnight.timestamp())
             paid_today = sum(p.paid for p in snap.payments if p.at >= since)
             open_orders = sum(1 for o in snap.orders if o.summary.state in OPEN_STATES)
-            pending = sum(1 for o in snap.orders if o.summary.state == "AwaitingApproval")
+            pending = sum(1 for o in snap.orders if o.summary.state == AWAITING)
         snapshot = self._snapshot_now()
         for fault in snapshot.alerts if snapshot is not None else ():
             alerts.append(
@@ -448,12 +436,12 @@ class LiveMachineView:
         raise OrderNotFoundError(order_id)
 
     def _call(self, function: str, order_id: str) -> ContractCall:
-        calldata = self.contract.encode_abi(function, args=[bytes.fromhex(order_id[2:])])
+        calldata = self.pc.encode_call(function, bytes.fromhex(order_id[2:]))
         return ContractCall(
-            contract=self.contract.address,
+            contract=self.pc.address,
             function=f"{function}(bytes32)",
             args=[order_id],
-            calldata=str(calldata).lower(),
+            calldata="0x" + calldata.hex(),
         )
 
     def pending_approvals(self) -> list[PendingApproval]:
@@ -464,51 +452,42 @@ class LiveMachineView:
                 reject_call=self._call("rejectOrder", o.summary.order_id),
             )
             for o in self._chain().orders
-            if o.summary.state == "AwaitingApproval"
+            if o.summary.state == AWAITING
         ]
 
     def can_sign(self) -> bool:
         return self._governor is not None
 
     def decide(self, order_id: str, *, approve: bool) -> Decision:
-        action = "approve" if approve else "reject"
+        action: Literal["approve", "reject"] = "approve" if approve else "reject"
         oid = bytes.fromhex(order_id[2:])
-        fn = self.contract.functions
         try:
-            state = self._state(oid)
+            status = self.pc.order(oid).status
         except Exception as exc:
             raise ViewUnavailableError(
-                "chain", f"cannot read order ({type(exc).__name__})"
+                "chain", f"cannot read the order ({type(exc).__name__})"
             ) from None
-        if state == "None":
+        if status is OrderStatus.NONE:
             raise OrderNotFoundError(order_id)
-        if state != "AwaitingApproval":
-            raise ApprovalError(order_id, f"is {state}, not awaiting approval")
+        if status is not OrderStatus.AWAITING_APPROVAL:
+            raise ApprovalError(order_id, f"is {STATE_NAMES[status]}, not awaiting approval")
         if self._governor is None:
             raise ApprovalError(
                 order_id, "the dashboard holds no governor key; send the call from your wallet"
             )
-        account = self._governor
-        call = fn.approveOrder(oid) if approve else fn.rejectOrder(oid)
+        send = self.pc.approve_order if approve else self.pc.reject_order
         try:
-            tx = call.build_transaction(
-                {
-                    "from": account.address,
-                    "nonce": self.w3.eth.get_transaction_count(account.address, "pending"),
-                }
-            )
-            signed = account.sign_transaction(tx)
-            tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=_RECEIPT_TIMEOUT_S)
-        except Exception as exc:  # revert on estimate, RPC down: the order is unchanged
+            result = send(oid, sender=self._governor)
+        except ContractRevertError as exc:
+            raise ApprovalError(order_id, f"the contract refused: {exc.name}") from None
+        except Exception as exc:  # RPC down, timeout: the order is unchanged or will show so
             raise ApprovalError(order_id, f"transaction failed ({type(exc).__name__})") from None
         finally:
             self._invalidate()
-        if receipt["status"] != 1:
-            raise ApprovalError(order_id, f"transaction {_hex(tx_hash)} reverted")
-        new_state = self._state(oid)
-        log.info("order_decision_sent", order=order_id, action=action, tx=_hex(tx_hash))
-        return Decision(order_id=order_id, action=action, tx_hash=_hex(tx_hash), state=new_state)
+        tx_hash = _hex(result.tx_hash)
+        log.info("order_decision_sent", order=order_id, action=action, tx=tx_hash)
+        state = STATE_NAMES[self.pc.order(oid).status]
+        return Decision(order_id=order_id, action=action, tx_hash=tx_hash, state=state)
 
     def policy(self) -> PolicyView:
         return self._chain().policy
@@ -522,8 +501,8 @@ class LiveMachineView:
         views = []
         for address in addresses:
             mine = [o for o in snap.orders if o.summary.supplier.lower() == address.lower()]
-            delivered = sum(1 for o in mine if o.summary.state == "Settled")
-            missed = sum(1 for o in mine if o.summary.state == "Released")
+            delivered = sum(1 for o in mine if o.summary.state == STATE_NAMES[OrderStatus.SETTLED])
+            missed = sum(1 for o in mine if o.summary.state == STATE_NAMES[OrderStatus.RELEASED])
             views.append(
                 SupplierView(
                     name=self._names.get(address.lower(), address[:10]),

@@ -8,15 +8,28 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 from web3.types import Wei
 
 from contracts.artifacts import load_artifact
+from contracts.chain import send
+from contracts.deploy import DEFAULT_POLICY, deploy_profit_center
+from contracts.profit_center import OrderStatus, Policy, ProfitCenter
 from contracts.quote import ItemLine, Quote, items_hash, sign_quote
 
 USDC = 10**6
-BOUND = 0
+# Every order waits for the owners; room for the test orders below.
+POLICY = Policy(
+    autonomy=DEFAULT_POLICY.autonomy,
+    auto_approval_threshold=0,
+    per_order_cap=1_000 * USDC,
+    budget_per_period=5_000 * USDC,
+    period_length=7 * 86_400,
+    operating_reserve=50 * USDC,
+    dispute_window=2 * 86_400,
+)
 
 
 @dataclass
@@ -25,36 +38,25 @@ class Chain:
 
     w3: Any
     usdc: Any
-    profit_center: Any
+    pc: ProfitCenter
     governor: LocalAccount
     agent: LocalAccount
     supplier: LocalAccount
     nonce: int = 0
     placed: list[str] = field(default_factory=list)
 
-    def send(self, account: LocalAccount, call: Any) -> Any:
-        tx = call.build_transaction(
-            {"from": account.address, "nonce": self.w3.eth.get_transaction_count(account.address)}
-        )
-        signed = account.sign_transaction(tx)
-        receipt = self.w3.eth.wait_for_transaction_receipt(
-            self.w3.eth.send_raw_transaction(signed.raw_transaction)
-        )
-        assert receipt["status"] == 1
-        return receipt
-
     def deposit_revenue(self, amount: int) -> None:
         """The machine's revenue enters the treasury (minted to the agent, then deposited)."""
-        self.send(self.agent, self.usdc.functions.mint(self.agent.address, amount))
-        self.send(self.agent, self.usdc.functions.approve(self.profit_center.address, amount))
-        self.send(self.agent, self.profit_center.functions.depositRevenue(amount))
+        send(self.w3, self.usdc.functions.mint(self.agent.address, amount), self.agent)
+        send(self.w3, self.usdc.functions.approve(self.pc.address, amount), self.agent)
+        self.pc.deposit_revenue(amount, sender=self.agent)
 
     def place_order(self, amount: int) -> str:
         """The agent places a quote the supplier signed; under ``bound`` it awaits approval."""
         self.nonce += 1
         quote = Quote(
             supplier=self.supplier.address,
-            buyer=self.profit_center.address,
+            buyer=self.pc.address,
             token=self.usdc.address,
             amount=amount,
             items_hash=items_hash([ItemLine("05449000000996", 12, amount // 12)]),
@@ -63,41 +65,30 @@ class Chain:
             nonce=self.nonce,
         )
         signature = sign_quote(quote, self.w3.eth.chain_id, self.supplier.key)
-        self.send(self.agent, self.profit_center.functions.placeOrder(quote.as_tuple(), signature))
-        order_id = (
-            "0x"
-            + bytes(
-                self.profit_center.functions.orderIdOf(self.supplier.address, self.nonce).call()
-            ).hex()
-        )
+        placed = self.pc.place_order(quote, signature, sender=self.agent)
+        order_id = "0x" + placed.order_id.hex()
         self.placed.append(order_id)
         return order_id
 
-    def state(self, order_id: str) -> int:
-        return int(self.profit_center.functions.orderInfo(bytes.fromhex(order_id[2:])).call()[3])
+    def state(self, order_id: str) -> OrderStatus:
+        return self.pc.order(bytes.fromhex(order_id[2:])).status
 
     def treasury(self) -> int:
-        return int(self.profit_center.functions.currentBooks().call()[0])
+        return self.pc.books().treasury
 
 
-def deploy_chain(*, autonomy: int = BOUND) -> Chain:
+def deploy_chain() -> Chain:
     w3 = Web3(EthereumTesterProvider())
     funder = w3.eth.accounts[0]
-    accounts = [Account.create() for _ in range(3)]
-    for account in accounts:
+    governor, agent, supplier = (Account.create() for _ in range(3))
+    for account in (governor, agent, supplier):
         w3.eth.send_transaction({"from": funder, "to": account.address, "value": Wei(10**20)})
-    governor, agent, supplier = accounts
-
-    def deploy(name: str, *args: Any) -> Any:
-        artifact = load_artifact(name)
-        factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-        tx_hash = factory.constructor(*args).transact({"from": funder})
-        address = w3.eth.wait_for_transaction_receipt(tx_hash)["contractAddress"]
-        return w3.eth.contract(address=address, abi=artifact.abi)
-
-    usdc = deploy("MockUSDC")
-    policy = (autonomy, 0, 1_000 * USDC, 5_000 * USDC, 7 * 86_400, 50 * USDC, 2 * 86_400)
-    pc = deploy("ProfitCenter", governor.address, agent.address, usdc.address, policy)
-    chain = Chain(w3, usdc, pc, governor, agent, supplier)
-    chain.send(governor, pc.functions.setSupplier(supplier.address, True))
-    return chain
+    deployment = deploy_profit_center(
+        w3, deployer=funder, governor=governor.address, agent=agent.address, policy=POLICY
+    )
+    usdc = w3.eth.contract(
+        address=to_checksum_address(deployment.token), abi=load_artifact("MockUSDC").abi
+    )
+    pc = ProfitCenter(w3, deployment.profit_center)
+    pc.set_supplier(supplier.address, True, sender=governor)
+    return Chain(w3, usdc, pc, governor, agent, supplier)

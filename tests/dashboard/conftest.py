@@ -90,9 +90,7 @@ def owner(store: Store) -> OwnerLogin:
 
 @pytest.fixture
 def view(settings: Settings, store: Store, chain: Chain) -> LiveMachineView:
-    return LiveMachineView(
-        settings, store, chain.profit_center, governor=chain.governor, chain_ttl_s=0.0
-    )
+    return LiveMachineView(settings, store, chain.pc, governor=chain.governor, chain_ttl_s=0.0)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 from fastapi.routing import APIRoute
 from sqlmodel import Session, select
 
+from contracts.profit_center import OrderStatus
 from dashboard.app import ROUTERS
 from dashboard.models import Owner
 from device.logs import configure_logging
@@ -23,7 +24,7 @@ MUTATING = {
     "/approvals/{order_id}/{action}",
     "/api/orders/{order_id}/{action}",
 }
-AWAITING = 1
+AWAITING = OrderStatus.AWAITING_APPROVAL
 
 
 def _mutating_routes() -> set[str]:
@@ -65,7 +66,7 @@ def test_mutations_without_a_session_are_refused(
     )
     assert response.status_code == 403
     assert client.get("/api/status").status_code == 401
-    assert chain.state(order_id) == AWAITING
+    assert chain.state(order_id) is AWAITING
 
 
 @pytest.mark.parametrize("token", [None, "", "wrong-token"])
@@ -82,7 +83,7 @@ def test_mutations_without_the_csrf_token_are_refused(
         else:
             response = logged_in.post(path, headers={"X-CSRF-Token": token})
         assert response.status_code == 403, path
-    assert chain.state(order_id) == AWAITING
+    assert chain.state(order_id) is AWAITING
     assert logged_in.get("/api/status").status_code == 200  # logout was refused too
 
 
@@ -95,7 +96,7 @@ def test_a_csrf_token_from_another_session_is_refused(
         foreign = csrf_from(other.get("/login").text)
     response = logged_in.post(f"/approvals/{order_id}/approve", data={"csrf_token": foreign})
     assert response.status_code == 403
-    assert chain.state(order_id) == AWAITING
+    assert chain.state(order_id) is AWAITING
 
 
 @pytest.fixture
