@@ -16,7 +16,6 @@ import structlog
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from contracts.quote import Quote, sign_quote
 from supplier.errors import KeystoreError
 
 PASSPHRASE_ENV = "CUSTOBOT_SUPPLIER_KEYSTORE_PASSPHRASE"  # noqa: S105 (a variable name)
@@ -37,13 +36,15 @@ class Signer:
     def address(self) -> str:
         return str(self._account.address)
 
-    def sign(self, quote: Quote, chain_id: int) -> bytes:
-        return sign_quote(quote, chain_id, self._account.key)
-
     @property
     def private_key(self) -> bytes:
-        """The raw key, for sending transactions (markDelivered, claim) with web3."""
+        """The raw key, for signing quotes."""
         return bytes(self._account.key)
+
+    @property
+    def account(self) -> LocalAccount:
+        """The account, for sending the supplier's transactions (markDelivered, claim)."""
+        return self._account
 
     def __repr__(self) -> str:
         return f"Signer(address={self.address})"

@@ -125,7 +125,7 @@ StrategyConfig = Annotated[
 class WatchConfig(_Strict):
     """Where to watch for orders placed to this supplier."""
 
-    rpc_url: Annotated[str, Field(pattern=r"^(https?|wss?)://")] | None = None
+    rpc_url: Annotated[str, Field(pattern=r"^https?://")] | None = None
     profit_centers: Annotated[list[Address], Field(max_length=256)] = []
     poll_seconds: PositiveFloat = 5.0
     from_block: NonNegativeInt = 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import structlog
 from eth_account.signers.local import LocalAccount
@@ -65,7 +66,11 @@ class Watcher:
         centers = (ProfitCenter(w3, address) for address in profit_centers)
         self.centers: dict[str, ProfitCenter] = {str(pc.address): pc for pc in centers}
         self.from_block = from_block
-        self.chain_id = int(w3.eth.chain_id)
+
+    @cached_property
+    def chain_id(self) -> int:
+        """Asked of the node on first use, so a watcher can start while the node is down."""
+        return int(self.w3.eth.chain_id)
 
     @property
     def supplier(self) -> str:
