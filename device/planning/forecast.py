@@ -32,7 +32,7 @@ Model (one ``SlotForecaster`` per slot, updated incrementally with new hours):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from statistics import NormalDist
@@ -487,8 +487,31 @@ def forecast(
     return model.forecast(now, horizon_hours)
 
 
-def forecast_all(
-    models: Mapping[int, SlotForecaster], now: datetime, horizon_hours: int = DEFAULT_HORIZON_HOURS
-) -> dict[int, Forecast]:
-    """Forecasts for every slot model, keyed like ``models``."""
-    return {slot: model.forecast(now, horizon_hours) for slot, model in models.items()}
+class DemandModels:
+    """One ``SlotForecaster`` per slot, fed together from ``(time, slot_id)`` sales.
+
+    The agent's daily cycle: ``observe(sales since observed_until, now)`` then
+    ``forecasts(now)``. After a restart, rebuild it from the stored sales history.
+    """
+
+    def __init__(
+        self, slot_ids: Iterable[int], start: datetime, config: ForecastConfig = DEFAULT_CONFIG
+    ) -> None:
+        self.models = {slot: SlotForecaster(start, config) for slot in slot_ids}
+        self.observed_until = start
+
+    def observe(self, sales: Iterable[tuple[datetime, int]], until: datetime) -> None:
+        """Count the hours ``[observed_until, floor_hour(until))``; all-or-nothing on bad input."""
+        _check_time(until, "until", on_hour=False)
+        end = floor_hour(until)
+        if end < self.observed_until:
+            raise SalesHistoryError(f"until {until.isoformat()} is before the observed end")
+        histories = SalesHistory.from_sales(sales, self.models, self.observed_until, end)
+        for slot, model in self.models.items():
+            model.observe_counts(histories[slot].counts)
+        self.observed_until = end
+
+    def forecasts(
+        self, now: datetime, horizon_hours: int = DEFAULT_HORIZON_HOURS
+    ) -> dict[int, Forecast]:
+        return {slot: model.forecast(now, horizon_hours) for slot, model in self.models.items()}

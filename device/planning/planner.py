@@ -42,6 +42,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from device.planning.errors import PlanInputError
 from device.planning.forecast import Forecast
@@ -50,13 +51,31 @@ from device.settings import SlotConfig
 PPM = 1_000_000
 
 
+class StockReading(Protocol):
+    """The fields of ``device.hardware.poller.SlotReading`` the planner reads."""
+
+    @property
+    def slot_id(self) -> int: ...
+    @property
+    def count(self) -> int | None: ...
+    @property
+    def floor(self) -> int | None: ...
+    @property
+    def ceiling(self) -> int | None: ...
+    @property
+    def usable(self) -> bool: ...
+    @property
+    def fault(self) -> str: ...
+    @property
+    def detail(self) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class SlotStock:
     """What the stock snapshot says about one slot, plus units already on order.
 
-    ``count`` is the best estimate (sensor count, or the floor a switch
-    guarantees); ``fault`` names a sensor fault: then the count is not trusted
-    and the slot only raises an alert.
+    ``count`` is the best estimate of the items in the slot; ``fault`` names a
+    sensor fault: then the count is not trusted and the slot only raises an alert.
     """
 
     slot_id: int
@@ -67,6 +86,24 @@ class SlotStock:
     def __post_init__(self) -> None:
         if self.count < 0 or self.on_order < 0:
             raise PlanInputError(f"slot {self.slot_id}", "count and on_order must be >= 0")
+
+    @classmethod
+    def from_reading(
+        cls, reading: StockReading, on_order: int = 0, estimate: int | None = None
+    ) -> SlotStock:
+        """From a hardware reading: a count as is; a bound (switch) as ``estimate``
+        (e.g. last recount minus sales) clamped into it, else its floor; an unusable
+        reading as a fault."""
+        if not reading.usable:
+            why = reading.fault if reading.fault != "ok" else "no usable reading"
+            return cls(reading.slot_id, 0, f"{why}: {reading.detail}", on_order)
+        if reading.count is not None:
+            return cls(reading.slot_id, reading.count, None, on_order)
+        low = reading.floor or 0
+        if estimate is None:
+            return cls(reading.slot_id, low, None, on_order)
+        high = reading.ceiling if reading.ceiling is not None else max(low, estimate)
+        return cls(reading.slot_id, min(max(estimate, low), high), None, on_order)
 
 
 @dataclass(frozen=True, slots=True)

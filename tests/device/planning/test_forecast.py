@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from device.planning.errors import PlanInputError, SalesHistoryError
 from device.planning.forecast import (
     HOUR,
+    DemandModels,
     Forecast,
     SalesHistory,
     SlotForecaster,
@@ -205,3 +206,21 @@ def test_bad_history_is_refused_and_changes_nothing() -> None:
         before.quantile(1.0, 5)
     with pytest.raises(PlanInputError):
         model.forecast(t0 + 3 * HOUR, horizon_hours=0)
+
+
+def test_demand_models_feed_every_slot_and_refuse_a_bad_batch_whole() -> None:
+    models = DemandModels([1, 2], START)
+    day = [(START + timedelta(hours=12, minutes=m), 1) for m in range(0, 60, 10)]
+    day.append((START + timedelta(hours=15), 2))
+    models.observe(day, START + timedelta(hours=24, minutes=30))
+    assert models.observed_until == START + 24 * HOUR
+    assert models.models[1].profile().size == 168
+    before = models.forecasts(START + 24 * HOUR)
+    assert before[1].daily_rate == pytest.approx(6.0, rel=0.01)
+    assert before[2].daily_rate == pytest.approx(1.0, rel=0.01)
+    bad = [(START + 30 * HOUR, 1), (START + 31 * HOUR, 7)]
+    with pytest.raises(SalesHistoryError, match="unknown slot"):
+        models.observe(bad, START + 48 * HOUR)
+    assert models.observed_until == START + 24 * HOUR
+    after = models.forecasts(START + 24 * HOUR)
+    np.testing.assert_array_equal(after[1].hourly, before[1].hourly)

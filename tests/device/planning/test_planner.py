@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from device.hardware.poller import SlotReading
+from device.hardware.readings import FaultState
 from device.planning.errors import PlanInputError
 from device.planning.forecast import Forecast
 from device.planning.planner import (
@@ -353,3 +355,28 @@ def test_bad_input_is_refused() -> None:
         Economics(target_margin_ppm=1_000_000)
     with pytest.raises(PlanInputError):
         PlannerConfig(service_level=1.0)
+
+
+def reading(
+    count: int | None, floor: int | None, ceiling: int | None, fault: FaultState
+) -> SlotReading:
+    confidence = 0.0 if fault is not FaultState.OK else 1.0
+    return SlotReading(1, count, floor, ceiling, confidence, fault, "test reading")
+
+
+def test_stock_from_hardware_readings() -> None:
+    assert SlotStock.from_reading(reading(5, 5, 5, FaultState.OK), on_order=2) == SlotStock(
+        1, 5, None, 2
+    )
+    stuck = SlotStock.from_reading(reading(4, 4, 4, FaultState.STUCK))
+    assert stuck.fault == "stuck: test reading"
+    above = reading(None, 3, 12, FaultState.OK)  # a low-stock switch not tripped
+    assert SlotStock.from_reading(above, estimate=7).count == 7
+    assert SlotStock.from_reading(above, estimate=1).count == 3
+    assert SlotStock.from_reading(above).count == 3
+    below = reading(None, 0, 2, FaultState.OK)
+    assert SlotStock.from_reading(below, estimate=5).count == 2
+    item = slot(1)
+    result = plan(NOW, [item], {1: stuck}, {1: flat(5.0)}, [supplier("acme", [item])])
+    assert result.needs == ()
+    assert "stuck" in result.alerts[0].reason
