@@ -147,12 +147,19 @@ class Buyer:
         """Discovery and catalog, then the RFQ; any fault refuses this supplier only."""
         ref = session.ref
         try:
-            discovery_raw, catalog_raw = await asyncio.gather(
+            fetched = await asyncio.gather(
                 self._fetch(client, ref, "GET", WELL_KNOWN_PATH, None, started),
                 self._fetch(
                     client, ref, "GET", "/catalog", None, started, self.limits.max_catalog_bytes
                 ),
+                return_exceptions=True,
             )
+            bodies: list[bytes] = []
+            for item in fetched:
+                if isinstance(item, BaseException):
+                    raise item
+                bodies.append(item)
+            discovery_raw, catalog_raw = bodies
             discovery = _parse(ref, Discovery, discovery_raw)
             catalog = _parse(ref, Catalog, catalog_raw)
             now = self._clock()

@@ -194,6 +194,14 @@ TAMPERS: dict[str, tuple[Callable[[Offer, Ctx], Response], Reason]] = {
     "huge_body": (_first_offer(_huge_declared), Reason.TOO_LARGE),
     "huge_chunked_body": (_first_offer(_huge_chunked), Reason.TOO_LARGE),
     "very_slow": (_first_offer(_trickle), Reason.TIMEOUT),
+    "server_error": (
+        _first_offer(
+            lambda o, c: JSONResponse(
+                {"kind": "error", "code": "internal", "message": "boom"}, status_code=500
+            )
+        ),
+        Reason.HTTP_ERROR,
+    ),
 }
 SILENT = "never_answers"
 SIGNER_CHANGED = "signer_changed"

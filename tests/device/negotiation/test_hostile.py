@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,16 @@ def test_all_misbehaviours_at_once_with_two_honest_suppliers(
     assert result.supplier.name in {"honest_boulware", "honest_conceder"}
     assert result.offer is not None
     assert result.offer.amount <= 30_000_000
+
+
+def test_a_supplier_that_is_not_there_is_unreachable(
+    tmp_path: Path, fast_limits: HttpLimits
+) -> None:
+    with socket.socket() as sock:  # a port that was free a moment ago and now is closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with reference_supplier(tmp_path, "honest", strategy=BOULWARE) as honest:
+        gone = honest.model_copy(update={"name": "gone", "base_url": f"http://127.0.0.1:{port}"})
+        result = negotiate(fast_limits, [gone, honest])
+    assert refusals(result) == {"gone": ["unreachable"]}
+    assert result.supplier == honest
