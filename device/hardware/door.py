@@ -9,6 +9,9 @@ from typing import Any
 from gpiozero import Button
 
 Callback = Callable[[], None]
+# We use no "held" events; gpiozero's hold thread sleeps hold_time while the switch
+# is closed and close() waits for it, so a short one keeps shutdown prompt.
+HOLD_TIME_S = 0.05
 
 
 class DoorSwitch:
@@ -20,7 +23,13 @@ class DoorSwitch:
         self.when_closed: Callback | None = None
         self._lock = threading.Lock()
         self._visits_ended = 0
-        self._button = Button(pin, pull_up=True, bounce_time=bounce_time, pin_factory=pin_factory)
+        self._button = Button(
+            pin,
+            pull_up=True,
+            bounce_time=bounce_time,
+            hold_time=HOLD_TIME_S,
+            pin_factory=pin_factory,
+        )
         self._button.when_released = self._opened
         self._button.when_pressed = self._closed
 

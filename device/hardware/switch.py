@@ -14,6 +14,7 @@ from typing import Any
 
 from gpiozero import Button, LineSensor
 
+from device.hardware.door import HOLD_TIME_S
 from device.hardware.readings import FaultState, SensorRead, faulted
 from device.settings import SwitchSensorConfig
 
@@ -40,7 +41,9 @@ class StockSwitch:
         self._sales_since_change = 0
         self._device: Any
         if config.device == "button":
-            self._device = Button(config.pin, pull_up=True, pin_factory=pin_factory)
+            self._device = Button(
+                config.pin, pull_up=True, hold_time=HOLD_TIME_S, pin_factory=pin_factory
+            )
         else:
             # LineSensor smooths in a background thread; queue_len=1 keeps it at most
             # one sample (1 / line_sample_rate seconds) behind the pin.

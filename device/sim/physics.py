@@ -13,12 +13,22 @@ Fault injection (``disconnect``, ``stick``, ``flap``, ``out_of_range``,
 
 from __future__ import annotations
 
+import collections
 import enum
 import itertools
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gpiozero.pins.mock import MockFactory, MockPin, MockSPIDevice, MockTriggerPin
+from gpiozero.pins.mock import (
+    MockFactory,
+    MockPin,
+    MockSPIClockPin,
+    MockSPIDevice,
+    MockSPISelectPin,
+    MockTriggerPin,
+    PinState,
+)
 
 from device.hardware.analog import ADC_MAX, Calibration
 from device.hardware.errors import HardwareError, PinError, SlotError
@@ -36,7 +46,22 @@ FLAP_ITEMS = 2  # a flapping count sensor swings this many items either side
 SWITCH_FLAP_TOGGLES = 6  # a flapping switch changes this often between two polls
 
 
-class ExactEchoPin(MockPin):  # type: ignore[misc]  # gpiozero is untyped
+PIN_HISTORY = 64  # state changes each simulated pin remembers (for assert_states)
+
+
+class RecentHistory(MockPin):  # type: ignore[misc]  # gpiozero is untyped
+    """Keeps only a pin's last ``PIN_HISTORY`` state changes.
+
+    ``MockPin`` records every change forever; one poll bit-bangs ~300 edges over the
+    mock SPI bus, so a simulated year would hold millions of them in memory.
+    """
+
+    def clear_states(self) -> None:
+        self._last_change = time.monotonic()
+        self.states = collections.deque([PinState(0.0, self._state)], maxlen=PIN_HISTORY)
+
+
+class ExactEchoPin(RecentHistory, MockPin):  # type: ignore[misc]  # gpiozero is untyped
     """An echo pin whose pulse edges are stamped exactly ``duration`` apart.
 
     gpiozero's ``MockTriggerPin`` times the echo with ``sleep()``, which overshoots
@@ -60,7 +85,7 @@ class ExactEchoPin(MockPin):  # type: ignore[misc]  # gpiozero is untyped
         return changed
 
 
-class WiredPin(MockPin):  # type: ignore[misc]  # gpiozero is untyped
+class WiredPin(RecentHistory, MockPin):  # type: ignore[misc]  # gpiozero is untyped
     """An input wired to a simulated circuit: the circuit's level wins over the pull resistor.
 
     A plain ``MockPin`` jumps to its pull level whenever a device opens it; a real
@@ -82,7 +107,7 @@ class WiredPin(MockPin):  # type: ignore[misc]  # gpiozero is untyped
             self.wire(self.level)
 
 
-class ColumnTriggerPin(MockTriggerPin):  # type: ignore[misc]  # gpiozero is untyped
+class ColumnTriggerPin(RecentHistory, MockTriggerPin):  # type: ignore[misc]  # gpiozero is untyped
     """A ``MockTriggerPin`` that answers each ping at once with the next echo time in ``echoes``.
 
     One echo time is a steady column; several alternate (a flapping sensor); none
@@ -105,6 +130,18 @@ class ColumnTriggerPin(MockTriggerPin):  # type: ignore[misc]  # gpiozero is unt
             self.echo_pin.pulse(next(self._echoes))
 
 
+class _SPIClockPin(RecentHistory, MockSPIClockPin):  # type: ignore[misc]  # gpiozero is untyped
+    pass
+
+
+class _SPISelectPin(RecentHistory, MockSPISelectPin):  # type: ignore[misc]  # gpiozero is untyped
+    pass
+
+
+class _SPIDataPin(RecentHistory, MockPin):  # type: ignore[misc]  # gpiozero is untyped
+    pass
+
+
 class MCP3008Chip(MockSPIDevice):  # type: ignore[misc]  # gpiozero is untyped
     """The slave side of an MCP3008 on the mock SPI0 pins: 8 channels of 10-bit values.
 
@@ -115,7 +152,13 @@ class MCP3008Chip(MockSPIDevice):  # type: ignore[misc]  # gpiozero is untyped
 
     def __init__(self, select: int, *, pin_factory: MockFactory) -> None:
         sclk, mosi, miso, ce0, ce1 = SPI0_PINS
-        super().__init__(sclk, mosi, miso, ce0 if select == 0 else ce1, pin_factory=pin_factory)
+        ce = ce0 if select == 0 else ce1
+        # Claim the bus pins with short-memory classes first; MockSPIDevice reuses them.
+        pin_factory.pin(sclk, pin_class=_SPIClockPin)
+        pin_factory.pin(ce, pin_class=_SPISelectPin)
+        for data in (mosi, miso):
+            pin_factory.pin(data, pin_class=_SPIDataPin)
+        super().__init__(sclk, mosi, miso, ce, pin_factory=pin_factory)
         self._channels: list[Any] = [itertools.cycle((0,)) for _ in range(8)]
         self._state = "idle"
         self.conversions = 0
@@ -144,7 +187,7 @@ class MCP3008Chip(MockSPIDevice):  # type: ignore[misc]  # gpiozero is untyped
             self._state = "result"
 
 
-class _MotorPin(MockPin):  # type: ignore[misc]  # gpiozero is untyped
+class _MotorPin(RecentHistory, MockPin):  # type: ignore[misc]  # gpiozero is untyped
     """A motor output whose rising edge the physics turns into a vend."""
 
     def _change_state(self, value: bool) -> bool:

@@ -14,7 +14,7 @@ from device.hardware.errors import HardwareError, PinError, PinFactoryError, Slo
 from device.hardware.factory import make_pin_factory
 from device.hardware.poller import HardwarePoller
 from device.settings import Settings
-from device.sim.physics import SensorPhysics
+from device.sim.physics import PIN_HISTORY, SensorPhysics
 
 from .conftest import T0
 
@@ -94,3 +94,12 @@ def test_a_mock_machine_never_imports_lgpio() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines()[-1] == "[]"  # structlog may log above it
+
+
+def test_a_long_simulation_keeps_only_recent_pin_history(
+    poller: HardwarePoller, physics: SensorPhysics, pin_factory: MockFactory
+) -> None:
+    for _ in range(40):  # ~300 SPI edges per poll would pile up in plain MockPins
+        poller.poll(T0, {})
+    longest = max(len(pin.states) for pin in pin_factory.pins.values())
+    assert longest == PIN_HISTORY
