@@ -60,12 +60,20 @@ def _signer(settings: SupplierSettings) -> Signer:
         raise _fail(f"key error: {exc}", 2) from None
 
 
-def _watcher(settings: SupplierSettings, signer: Signer, store: SupplierStore) -> Watcher | None:
+def _has_chain(settings: SupplierSettings) -> bool:
+    return settings.chain.rpc_url is not None and bool(settings.chain.profit_centers)
+
+
+def _watcher(
+    settings: SupplierSettings, store: SupplierStore, signer: Signer | None = None
+) -> Watcher:
+    """The chain watcher; exits 2 when no chain is configured (before unlocking the key)."""
     chain = settings.chain
     if chain.rpc_url is None or not chain.profit_centers:
-        return None
+        raise _fail("no chain configured: set chain.rpc_url and chain.profit_centers", 2)
+    account = (signer or _signer(settings)).account
     w3 = Web3(Web3.HTTPProvider(chain.rpc_url))
-    return Watcher(w3, store, signer.account, chain.profit_centers, from_block=chain.from_block)
+    return Watcher(w3, store, account, chain.profit_centers, from_block=chain.from_block)
 
 
 def _watch_loop(watcher: Watcher, every: float, stop: threading.Event) -> None:
@@ -86,8 +94,8 @@ def serve(config: ConfigOption) -> None:
     store = SupplierStore(settings.database)
     app = create_app(settings, signer, store)
     stop = threading.Event()
-    watcher = _watcher(settings, signer, store)
-    if watcher is not None:
+    if _has_chain(settings):
+        watcher = _watcher(settings, store, signer)
         thread = threading.Thread(
             target=_watch_loop, args=(watcher, settings.chain.poll_seconds, stop), daemon=True
         )
@@ -111,9 +119,7 @@ def orders(
     settings = _settings(config)
     store = SupplierStore(settings.database)
     if sync:
-        watcher = _watcher(settings, _signer(settings), store)
-        if watcher is None:
-            raise _fail("no chain configured: set chain.rpc_url and chain.profit_centers", 2)
+        watcher = _watcher(settings, store)
         try:
             watcher.poll_once(int(time.time()))
         except ChainError as exc:
@@ -146,9 +152,7 @@ def deliver(
     """Mark an order delivered on chain; payment follows on confirmation or after the window."""
     settings = _settings(config)
     store = SupplierStore(settings.database)
-    watcher = _watcher(settings, _signer(settings), store)
-    if watcher is None:
-        raise _fail("no chain configured: set chain.rpc_url and chain.profit_centers", 2)
+    watcher = _watcher(settings, store)
     try:
         done = watcher.mark_delivered(order, int(time.time()))
     except SupplierError as exc:
