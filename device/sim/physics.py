@@ -17,7 +17,7 @@ import collections
 import enum
 import itertools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gpiozero.pins.mock import (
@@ -44,8 +44,6 @@ from device.settings import (
 SPEED_OF_SOUND = 343.26  # m/s, the value gpiozero's DistanceSensor uses
 FLAP_ITEMS = 2  # a flapping count sensor swings this many items either side
 SWITCH_FLAP_TOGGLES = 6  # a flapping switch changes this often between two polls
-
-
 PIN_HISTORY = 64  # state changes each simulated pin remembers (for assert_states)
 
 
@@ -61,7 +59,7 @@ class RecentHistory(MockPin):  # type: ignore[misc]  # gpiozero is untyped
         self.states = collections.deque([PinState(0.0, self._state)], maxlen=PIN_HISTORY)
 
 
-class ExactEchoPin(RecentHistory, MockPin):  # type: ignore[misc]  # gpiozero is untyped
+class ExactEchoPin(RecentHistory):
     """An echo pin whose pulse edges are stamped exactly ``duration`` apart.
 
     gpiozero's ``MockTriggerPin`` times the echo with ``sleep()``, which overshoots
@@ -70,22 +68,21 @@ class ExactEchoPin(RecentHistory, MockPin):  # type: ignore[misc]  # gpiozero is
     the ``DistanceSensor`` still measures it through its own edge callbacks.
     """
 
+    _next_stamp: float | None = None
+
     def pulse(self, duration: float) -> None:
         self.drive_high()
-        rise = self._last_change
-        self._next_stamp: float | None = rise + duration
+        self._next_stamp = self._last_change + duration
         self.drive_low()
 
     def _change_state(self, value: bool) -> bool:
         changed = bool(super()._change_state(value))
-        stamp = getattr(self, "_next_stamp", None)
-        if changed and stamp is not None:
-            self._last_change = stamp
-            self._next_stamp = None
+        if changed and self._next_stamp is not None:
+            self._last_change, self._next_stamp = self._next_stamp, None
         return changed
 
 
-class WiredPin(RecentHistory, MockPin):  # type: ignore[misc]  # gpiozero is untyped
+class WiredPin(RecentHistory):
     """An input wired to a simulated circuit: the circuit's level wins over the pull resistor.
 
     A plain ``MockPin`` jumps to its pull level whenever a device opens it; a real
@@ -182,19 +179,21 @@ class MCP3008Chip(MockSPIDevice):  # type: ignore[misc]  # gpiozero is untyped
             self._state = "channel"  # single-ended or differential: we serve both the same
             self.rx_buf = []
         elif self._state == "channel" and len(self.rx_buf) == 3:
-            self.tx_word(next(self._channels[self.rx_word()]), 12)  # null bit + 10 bits (+1 lead)
+            # sample clock, null bit, then the 10 data bits MSB first
+            self.tx_word(next(self._channels[self.rx_word()]), 12)
             self.conversions += 1
             self._state = "result"
 
 
-class _MotorPin(RecentHistory, MockPin):  # type: ignore[misc]  # gpiozero is untyped
+class _MotorPin(RecentHistory):
     """A motor output whose rising edge the physics turns into a vend."""
+
+    on_start: Callable[[], None] | None = None
 
     def _change_state(self, value: bool) -> bool:
         changed = bool(super()._change_state(value))
-        on_start = getattr(self, "on_start", None)
-        if changed and value and on_start is not None:
-            on_start()
+        if changed and value and self.on_start is not None:
+            self.on_start()
         return changed
 
 
@@ -253,7 +252,7 @@ class SensorPhysics:
         elif isinstance(s, SwitchSensorConfig):
             self._switches[slot.id] = self._pin(s.pin, pin_class=WiredPin)
 
-    def _vender(self, slot_id: int) -> Any:
+    def _vender(self, slot_id: int) -> Callable[[], None]:
         def vend() -> None:
             if slot_id in self._jammed or self._stock[slot_id] == 0:
                 return
