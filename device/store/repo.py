@@ -8,6 +8,7 @@ refunded at most once, and the ledger's ``(sale_id, kind)`` uniqueness backs tha
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
@@ -40,14 +41,16 @@ def _time_to_db(value: datetime) -> str:
     return _TIME_IN(value)
 
 
-# The vend path's functions also take a bare Connection (``Store.transaction()``),
-# which saves the ORM session's bookkeeping on every vend.
-Db = Session | sa.Connection
+# The vend path's functions take a session or the bare DB-API connection of
+# ``Store.transaction()``; either way the SQL runs in the caller's transaction.
+Db = Session | sqlite3.Connection
 
 
-def _sql(db: Db, statement: str, *params: object) -> sa.CursorResult[Any]:
-    connection = db if isinstance(db, sa.Connection) else db.connection()
-    return connection.exec_driver_sql(statement, tuple(params))
+def _sql(db: Db, statement: str, *params: object) -> list[tuple[Any, ...]]:
+    """Run one statement to completion and return its rows."""
+    connection = db.connection().connection.driver_connection if isinstance(db, Session) else db
+    assert isinstance(connection, sqlite3.Connection)
+    return connection.execute(statement, params).fetchall()
 
 
 # --- customer credit -------------------------------------------------------------
@@ -55,8 +58,8 @@ def _sql(db: Db, statement: str, *params: object) -> sa.CursorResult[Any]:
 
 def credit_balance(db: Db) -> int:
     """Customer credit the machine holds now (coins inserted and not yet spent or returned)."""
-    row = _sql(db, "SELECT balance FROM credit_entry ORDER BY id DESC LIMIT 1").first()
-    return 0 if row is None else int(row[0])
+    rows = _sql(db, "SELECT balance FROM credit_entry ORDER BY id DESC LIMIT 1")
+    return int(rows[0][0]) if rows else 0
 
 
 def add_credit(
@@ -102,7 +105,7 @@ def record_sale(
     does not touch the coin credit unless it is refunded.
     """
     payment = PaymentMethod(payment)
-    sale_id = _sql(
+    [(sale_id,)] = _sql(
         db,
         "INSERT INTO sale (slot_id, gtin, price, payment, state, created_at)"
         " VALUES (?, ?, ?, ?, 'pending', ?) RETURNING id",
@@ -111,7 +114,7 @@ def record_sale(
         price,
         payment.value,
         _time_to_db(now),
-    ).scalar_one()
+    )
     if payment == PaymentMethod.COIN:
         add_credit(
             db, kind=CreditKind.CHARGE, method=payment, amount=-price, now=now, sale_id=sale_id
@@ -129,9 +132,10 @@ def record_sale(
 
 def _resolve(
     db: Db, sale_id: int, state: SaleState, now: datetime, reason: str | None
-) -> sa.Row[Any] | None:
-    """Move a PENDING sale to ``state``; ``None`` if it was not pending (already resolved)."""
-    return _sql(
+) -> tuple[Any, ...] | None:
+    """Move a PENDING sale to ``state`` and return its (price, payment); ``None`` if it was
+    not pending (already resolved)."""
+    rows = _sql(
         db,
         "UPDATE sale SET state = ?, resolved_at = ?, reason = ?"
         " WHERE id = ? AND state = 'pending' RETURNING price, payment",
@@ -139,7 +143,8 @@ def _resolve(
         _time_to_db(now),
         reason,
         sale_id,
-    ).first()
+    )
+    return rows[0] if rows else None
 
 
 def complete_sale(db: Db, sale_id: int, now: datetime, reason: str | None = None) -> bool:
@@ -156,7 +161,7 @@ def refund_sale(db: Db, sale_id: int, now: datetime, reason: str) -> bool:
     row = _resolve(db, sale_id, SaleState.REFUNDED, now, reason)
     if row is None:
         return False
-    price, payment = int(row.price), PaymentMethod(row.payment)
+    price, payment = int(row[0]), PaymentMethod(row[1])
     add_credit(db, kind=CreditKind.REFUND, method=payment, amount=price, now=now, sale_id=sale_id)
     if payment == PaymentMethod.CASHLESS:
         add_credit(
@@ -256,7 +261,7 @@ def stock_estimate(db: Db, slot_id: int, before_sale: Sale | None = None) -> int
     before_id: int | None = None
     if before_sale is not None:
         at, before_id = _time_to_db(before_sale.created_at), before_sale.id
-    row = _sql(
+    rows = _sql(
         db,
         "SELECT r.count - (SELECT count(*) FROM sale s WHERE s.slot_id = r.slot_id"
         "   AND s.created_at >= r.at AND s.state != 'refunded'"
@@ -268,8 +273,8 @@ def stock_estimate(db: Db, slot_id: int, before_sale: Sale | None = None) -> int
         slot_id,
         at,
         at,
-    ).first()
-    return None if row is None else int(row[0])
+    )
+    return int(rows[0][0]) if rows else None
 
 
 # --- alerts ----------------------------------------------------------------------

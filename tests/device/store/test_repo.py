@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -127,7 +128,7 @@ def test_credit_keeps_a_running_balance_and_refunds_a_sale_once(store: Store) ->
 def test_a_second_refund_row_for_a_sale_is_rejected_by_the_database(store: Store) -> None:
     with store.write() as session:
         sale_id = sell(session, 1, 300, MIDNIGHT, SaleState.REFUNDED)
-    with pytest.raises(sa.exc.IntegrityError, match="UNIQUE"), store.write() as session:
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"), store.write() as session:
         repo.add_credit(
             session,
             kind=CreditKind.REFUND,
@@ -139,7 +140,7 @@ def test_a_second_refund_row_for_a_sale_is_rejected_by_the_database(store: Store
 
 
 def test_the_balance_can_never_go_negative(store: Store) -> None:
-    with pytest.raises(sa.exc.IntegrityError, match="balance_nonnegative"), store.write() as s:
+    with pytest.raises(sqlite3.IntegrityError, match="balance_nonnegative"), store.write() as s:
         repo.add_credit(
             s, kind=CreditKind.PAYOUT, method=PaymentMethod.COIN, amount=-1, now=MIDNIGHT
         )
