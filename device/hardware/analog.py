@@ -85,7 +85,7 @@ class CalibratedAnalogSensor:
         self.samples = samples
         self.calibration = Calibration(config.calibration, slot_id=slot_id)
         self._watch = StuckWatch(stuck_after_sales)
-        satisfy_software_spi_default()
+        satisfy_software_spi_default(pin_factory)
         self._adc = MCP3008(channel=config.channel, device=config.select, pin_factory=pin_factory)
         if self._adc._spi.pin_factory is not pin_factory:
             # gpiozero shares SPI interfaces process-wide by pin name, not per factory:

@@ -28,13 +28,14 @@ def make_pin_factory(kind: str) -> Any:
     raise PinFactoryError(kind, "unknown pin factory; expected 'mock' or 'lgpio'")
 
 
-def satisfy_software_spi_default() -> None:
+def satisfy_software_spi_default(pin_factory: Any) -> None:
     """Work around gpiozero 2.0.1: its software SPI bus calls ``Device()`` without a factory.
 
     ``SPISoftwareBus`` (used for MCP3008 on mock pins) passes the explicit factory to
     its pins but constructs itself with none, so gpiozero looks up a *global* default
     and fails on a non-Pi. We give that lookup an unused MockFactory of its own; no
     device of ours ever uses the global, and a test's factory never leaks into it.
+    On a Pi the lookup finds lgpio by itself, so only mock machines need this.
     """
-    if Device.pin_factory is None:
+    if isinstance(pin_factory, MockFactory) and Device.pin_factory is None:
         Device.pin_factory = MockFactory()

@@ -24,7 +24,7 @@ def test_the_mock_chip_speaks_the_mcp3008_protocol(pin_factory: MockFactory, sel
     values = [0, 1, 512, 1023, 77, 900, 345, 1022]
     for channel, raw in enumerate(values):
         chip.set_channel(channel, raw)
-    satisfy_software_spi_default()
+    satisfy_software_spi_default(pin_factory)
     adcs = [MCP3008(channel=c, device=select, pin_factory=pin_factory) for c in range(8)]
     try:
         assert [adc.raw_value for adc in adcs] == values
