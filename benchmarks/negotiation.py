@@ -1,18 +1,21 @@
 """The buyer against each reference supplier strategy, in-process, over many seeded cases.
 
-    .venv/bin/python benchmarks/negotiation.py            # table
+    .venv/bin/python benchmarks/negotiation.py            # markdown table
     .venv/bin/python benchmarks/negotiation.py --json     # machine-readable
+    .venv/bin/python benchmarks/negotiation.py --check    # exit 1 if a target is missed
 
 Each case draws a random order (1-3 lines), list and floor prices, a buyer
 reservation (below the floor in some cases, above list in others), urgency and
 the supplier's round limit. The buyer never sees the floor; it bargains with
 :func:`device.negotiation.inprocess.negotiate_in_process`, the same core the
 HTTP buyer runs, against the supplier's own strategy classes and pricing
-(``supplier.pricing``). Reported per strategy: agreement rate where a deal zone
-exists (reservation >= the lowest price the supplier would ever take: its floor,
-or its list price for the fixed-price supplier), the buyer's share of that
-surplus ``(reservation - price) / (reservation - floor)``, mean rounds, deals
-above the reservation (must be 0) and negotiations per second.
+(``supplier.pricing``). Reported per strategy, and for a ``market`` of all four
+at once: agreement rate where a deal zone exists (reservation >= the lowest
+price a supplier would ever take: its floor, or its list price for the
+fixed-price supplier), the buyer's share of that surplus
+``(reservation - price) / (reservation - lowest)`` (trivially 100% against the
+fixed-price supplier), mean rounds, deals above the reservation (must be 0) and
+negotiations per second.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ STRATEGIES: dict[str, Callable[[], Strategy]] = {
     "tit_for_tat": lambda: TitForTat(1.0, 200),
 }
 TIME_DEPENDENT = ("boulware", "conceder")
+MARKET = "market"
+"""All four strategies at once, each with its own prices: the buyer's usual situation."""
 TARGET_AGREEMENT = 0.98
 TARGET_SURPLUS_SHARE = 0.60
 TARGET_RATE = 200.0
@@ -137,24 +142,26 @@ class StrategySupplier:
 
 @dataclass(frozen=True, slots=True)
 class Case:
+    """One need and, per supplier strategy, its price book's answer to it."""
+
     need: Need
-    order: PricedOrder
+    orders: dict[str, PricedOrder]
     max_rounds: int
-    kind: str
 
     @property
     def lowest(self) -> int:
-        """The lowest price this supplier would ever agree to."""
-        return self.order.list_total if self.kind == "fixed" else self.order.floor_total
+        """The lowest price any of the suppliers would ever agree to."""
+        return min(
+            order.list_total if kind == "fixed" else order.floor_total
+            for kind, order in self.orders.items()
+        )
 
     @property
     def deal_zone(self) -> bool:
         return self.need.reservation >= self.lowest
 
 
-def make_case(rng: random.Random, kind: str) -> Case:
-    """One random order, price book, reservation and urgency."""
-    gtins = rng.sample(GTINS, rng.randint(1, 3))
+def _price_book(rng: random.Random, gtins: list[str]) -> PriceBook:
     entries = []
     for gtin in gtins:
         list_price = rng.randint(300_000, 4_000_000)
@@ -175,10 +182,28 @@ def make_case(rng: random.Random, kind: str) -> Case:
                 discounts=discounts,
             )
         )
+    return PriceBook(entries)
+
+
+def make_case(rng: random.Random, kinds: list[str]) -> Case:
+    """One random order, a price book per supplier, a reservation and an urgency.
+
+    The reservation is drawn around the cheapest supplier's lowest acceptable
+    price: from 40% of its spread below it (no deal zone) to 130% above.
+    """
+    gtins = rng.sample(GTINS, rng.randint(1, 3))
     items = [RfqLine(gtin=g, quantity=rng.randint(1, 48)) for g in gtins]
     deliver_by = T0 + 7 * 86400
-    priced = PriceBook(entries).price(items, deliver_by=deliver_by, now=T0)
-    assert isinstance(priced, PricedOrder)
+    orders: dict[str, PricedOrder] = {}
+    for kind in kinds:
+        priced = _price_book(rng, gtins).price(items, deliver_by=deliver_by, now=T0)
+        assert isinstance(priced, PricedOrder)
+        orders[kind] = priced
+    cheapest = min(
+        orders.items(),
+        key=lambda ko: ko[1].list_total if ko[0] == "fixed" else ko[1].floor_total,
+    )
+    kind, priced = cheapest
     low = priced.list_total if kind == "fixed" else priced.floor_total
     spread = max(priced.list_total - priced.floor_total, priced.list_total // 10)
     reservation = max(1, low + int(spread * rng.uniform(-0.4, 1.3)))
@@ -191,7 +216,7 @@ def make_case(rng: random.Random, kind: str) -> Case:
         profit_center=PROFIT_CENTER,
         token=TOKEN,
     )
-    return Case(need, priced, rng.choice([4, 6, 8, 8, 12, 16]), kind)
+    return Case(need, orders, rng.choice([4, 6, 8, 8, 12, 16]))
 
 
 @dataclass(slots=True)
@@ -234,22 +259,29 @@ class Row:
 
 
 def run(kind: str, cases: int, seed: int, policy: BuyerPolicy) -> Row:
-    """``cases`` negotiations against one strategy; the timing covers the negotiations only."""
+    """``cases`` negotiations against one strategy (or, for ``market``, all at once).
+
+    The timing covers the negotiations only, not drawing the cases.
+    """
     rng = random.Random(f"{seed}:{kind}")
+    kinds = list(STRATEGIES) if kind == MARKET else [kind]
     row = Row(kind)
     for _ in range(cases):
-        case = make_case(rng, kind)
+        case = make_case(rng, kinds)
         clock = StepClock(T0)
-        supplier = StrategySupplier(
-            kind,
-            STRATEGIES[kind](),
-            case.order,
-            max_rounds=case.max_rounds,
-            deliver_by=case.need.deliver_by,
-            opened_at=T0,
-        )
+        suppliers = [
+            StrategySupplier(
+                name,
+                STRATEGIES[name](),
+                order,
+                max_rounds=case.max_rounds,
+                deliver_by=case.need.deliver_by,
+                opened_at=T0,
+            )
+            for name, order in case.orders.items()
+        ]
         started = time.perf_counter()
-        finished = negotiate_in_process(case.need, [supplier], policy, clock=clock)
+        finished = negotiate_in_process(case.need, suppliers, policy, clock=clock)
         row.seconds += time.perf_counter() - started
         row.cases += 1
         row.rounds.append(finished.transcript.rounds)
@@ -276,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     args = parser.parse_args(argv)
     policy = BuyerPolicy()
-    rows = [run(kind, args.cases, args.seed, policy).summary() for kind in STRATEGIES]
+    rows = [run(kind, args.cases, args.seed, policy).summary() for kind in [*STRATEGIES, MARKET]]
     report = {
         "benchmark": "negotiation",
         "seed": args.seed,

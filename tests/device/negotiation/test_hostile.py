@@ -47,7 +47,7 @@ def test_each_misbehaviour_is_refused_and_the_honest_supplier_wins(
     strategy = BOULWARE if kind == "price_raised_last_round" else FIXED
     with (
         hostile_supplier(tmp_path, kind, strategy=strategy, **CHEAP) as hostile,
-        reference_supplier(tmp_path, "honest", strategy=BOULWARE) as honest,
+        reference_supplier(tmp_path, "honest", strategy=BOULWARE, max_rounds=4) as honest,
     ):
         result = negotiate(fast_limits, [hostile, honest])
     assert refusals(result) == {kind: [EXPECTED[kind].value]}
