@@ -9,17 +9,17 @@ from pathlib import Path
 from alembic import command
 from alembic.script import ScriptDirectory
 
-from device.store.db import alembic_config, connect, migrate
+from device.store.db import MIGRATIONS_DIR, alembic_config, connect, migrate
 
 
-def new_revision(message: str) -> Path:
+def new_revision(message: str, migrations: Path = MIGRATIONS_DIR) -> Path:
     """Diff the models against a scratch database at head and write the next revision file."""
-    scripts = ScriptDirectory.from_config(alembic_config())
+    scripts = ScriptDirectory.from_config(alembic_config(migrations))
     next_id = f"{len(list(scripts.walk_revisions())) + 1:04d}"
     with tempfile.TemporaryDirectory() as scratch:
         engine = connect(Path(scratch) / "head.db")
-        migrate(engine)
-        config = alembic_config()
+        migrate(engine, migrations)
+        config = alembic_config(migrations)
         with engine.begin() as connection:
             config.attributes["connection"] = connection
             script = command.revision(config, message=message, autogenerate=True, rev_id=next_id)

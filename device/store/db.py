@@ -76,19 +76,19 @@ def target_metadata() -> sa.MetaData:
     return SQLModel.metadata
 
 
-def alembic_config() -> Config:
+def alembic_config(migrations: Path = MIGRATIONS_DIR) -> Config:
     """Alembic configured in code (no ini file), pointing at ``device/migrations``."""
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(migrations))
     config.set_main_option("file_template", "r%%(rev)s_%%(slug)s")
     return config
 
 
-def head_revision() -> str:
+def head_revision(migrations: Path = MIGRATIONS_DIR) -> str:
     """The revision this version of custobot expects."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config(migrations)).get_current_head()
     if head is None:
-        raise StoreError(str(MIGRATIONS_DIR), "no migrations found")
+        raise StoreError(str(migrations), "no migrations found")
     return head
 
 
@@ -98,16 +98,16 @@ def current_revision(engine: sa.Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def migrate(engine: sa.Engine) -> str:
+def migrate(engine: sa.Engine, migrations: Path = MIGRATIONS_DIR) -> str:
     """Upgrade the database to head in one write transaction; a no-op when already there."""
-    config = alembic_config()
+    config = alembic_config(migrations)
     try:
         with engine.execution_options(**{_WRITE: True}).begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except CommandError as exc:  # e.g. a database written by a newer custobot
         raise StoreError(str(engine.url.database), f"cannot migrate: {exc}") from None
-    return head_revision()
+    return head_revision(migrations)
 
 
 class Store:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -10,7 +11,9 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from device.migrations.__main__ import new_revision
 from device.store.db import (
+    MIGRATIONS_DIR,
     Store,
     StoreError,
     connect,
@@ -48,6 +51,27 @@ def test_migrations_build_exactly_the_models_schema(tmp_path: Path) -> None:
     engine.dispose()
 
 
+def test_a_new_revision_is_generated_on_top_of_head(tmp_path: Path) -> None:
+    """What a later feature does to add its tables (see ``device/migrations/__init__.py``)."""
+    migrations = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, migrations, ignore=shutil.ignore_patterns("__pycache__"))
+    before = head_revision(migrations)
+    count = len(list((migrations / "versions").glob("r*.py")))
+
+    path = new_revision("nothing new yet", migrations)
+
+    assert path.parent == migrations / "versions"
+    assert path.name == f"r{count + 1:04d}_nothing_new_yet.py"
+    text = path.read_text()
+    assert f"down_revision: str | None = {before!r}" in text
+    upgrade = text.split("def upgrade() -> None:")[1].split("def downgrade")[0]
+    assert "pass" in upgrade
+    assert "op." not in upgrade  # the models add nothing over head
+    engine = connect(tmp_path / "upgraded.db")
+    assert migrate(engine, migrations) == f"{count + 1:04d}" == head_revision(migrations)
+    engine.dispose()
+
+
 def test_reopening_a_migrated_database_keeps_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "machine.db"
     first = open_store(path)
@@ -59,6 +83,7 @@ def test_reopening_a_migrated_database_keeps_its_rows(tmp_path: Path) -> None:
     first.close()
     again = open_store(path)
     assert current_revision(again.engine) == head_revision()
+    assert migrate(again.engine) == head_revision()  # re-running is a no-op
     with again.engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT count FROM stock_recount").scalar() == 7
     again.close()
@@ -69,6 +94,9 @@ def test_every_connection_is_wal_full_sync_with_foreign_keys(store: Store) -> No
     assert pragma(store.engine, "synchronous") == 2  # FULL
     assert pragma(store.engine, "foreign_keys") == 1
     assert pragma(store.engine, "busy_timeout") == 5000
+    with store.transaction() as raw:  # the vend path's bare connection: same pool, same pragmas
+        assert raw.execute("PRAGMA synchronous").fetchone() == (2,)
+        assert raw.execute("PRAGMA foreign_keys").fetchone() == (1,)
     with pytest.raises(sa.exc.IntegrityError, match="FOREIGN KEY"), store.engine.begin() as conn:
         conn.exec_driver_sql(
             "INSERT INTO credit_entry (at, kind, method, amount, balance, sale_id) "
