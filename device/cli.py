@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import signal
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated
 
+import structlog
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from device.errors import ConfigError
+from device.errors import ConfigError, CustobotError
 from device.logs import configure_logging
 from device.settings import Settings, load_settings
 
@@ -71,3 +77,197 @@ def check(config: ConfigOption = None) -> None:
             slot.sensor.kind,
         )
     console.print(table)
+
+
+@app.command()
+def demo(
+    seconds: Annotated[
+        float, typer.Option("--for", min=1, help="Stop after this many real seconds")
+    ] = 60,
+    speed: Annotated[float, typer.Option(min=1, help="Simulated seconds per real second")] = 3600,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated customers")] = 1,
+    config: ConfigOption = None,
+) -> None:
+    """Run the machine on mock pins with simulated customers, accelerated, and watch it."""
+    from rich.live import Live
+
+    from device.demo_view import machine_table
+    from device.sim.machine import SimulatedMachine
+    from device.sim.scenarios import OFFICE_SNACKS
+
+    settings = settings_or_exit(config)
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    with tempfile.TemporaryDirectory(prefix="custobot-demo-") as scratch:
+        machine = SimulatedMachine(
+            settings,
+            OFFICE_SNACKS,
+            database=Path(scratch) / "demo.db",
+            start=start,
+            seed=seed,
+            speed=speed,
+            poll_every=timedelta(minutes=15),
+        )
+        with machine, Live(console=console, refresh_per_second=4) as live:
+            shown = 0.0
+
+            def show(_now: datetime) -> None:
+                nonlocal shown
+                if machine.agent.state is not None and time.monotonic() - shown > 0.2:
+                    live.update(machine_table(machine.agent.state, machine.totals))
+                    shown = time.monotonic()
+
+            machine.run(days=seconds * speed / 86_400, on_advance=show)
+            machine.agent.poll(machine.driver.now())
+            assert machine.agent.state is not None
+            live.update(machine_table(machine.agent.state, machine.totals))
+
+
+@app.command()
+def status(config: ConfigOption = None) -> None:
+    """What the machine's database says now: stock, today's sales, open alerts."""
+    from device.demo_view import money
+    from device.store import repo
+    from device.store.db import open_store
+
+    settings = settings_or_exit(config)
+    try:
+        store = open_store(settings.database)
+    except CustobotError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    now = datetime.now(UTC)
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    try:
+        with store.read() as session:
+            stock = {s.id: repo.stock_estimate(session, s.id) for s in settings.slots}
+            revenue = repo.revenue(session, day, now)
+            pending = repo.pending_sales(session)
+            alerts = repo.open_alerts(session)
+    finally:
+        store.close()
+    table = Table(title=f"{settings.device_id} · {settings.database}")
+    for column in ("slot", "item", "stock", "capacity"):
+        table.add_column(column)
+    for slot in settings.slots:
+        count = stock[slot.id]
+        table.add_row(
+            str(slot.id), slot.name, "?" if count is None else str(count), str(slot.capacity)
+        )
+    console.print(table)
+    console.print(f"revenue today: {money(revenue, settings.chain.token_decimals)}")
+    console.print(f"vends awaiting resolution: {len(pending)}")
+    for alert in alerts:
+        console.print(f"alert [{alert.severity}] {alert.message}")
+
+
+@app.command()
+def run(config: ConfigOption = None) -> None:
+    """Run the machine in real time: poll the sensors, settle interrupted vends, record visits."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from device.agent import Agent
+    from device.drivers.realtime import RealTimeDriver
+    from device.hardware.factory import make_pin_factory
+    from device.hardware.poller import HardwarePoller
+    from device.store.db import open_store
+
+    settings = settings_or_exit(config)
+    try:
+        factory = make_pin_factory(settings.pin_factory)
+        store = open_store(settings.database)
+        poller = HardwarePoller(settings, pin_factory=factory)
+    except CustobotError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    scheduler = BackgroundScheduler(timezone=UTC)
+    driver = RealTimeDriver(scheduler)
+    agent = Agent(settings, store, poller)
+    # systemd stops the service with SIGTERM: finish the running job, release the pins.
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        agent.start(driver.now())
+        agent.install(driver)
+        scheduler.start()
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if scheduler.running:
+            scheduler.shutdown(wait=True)
+        poller.close()
+        store.close()
+        structlog.get_logger().info("agent_stopped")
+
+
+@app.command()
+def simulate(
+    days: Annotated[float, typer.Option(min=0.01, help="Simulated days")] = 365,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated world")] = 1,
+    scenario: Annotated[str, typer.Option(help="Named scenario")] = "office",
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the result as JSON")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run the real agent core on simulated time as fast as it goes, and report."""
+    import json
+    from dataclasses import asdict
+
+    from rich.progress import Progress
+
+    from device.demo_view import money
+    from device.sim.machine import SimulatedMachine
+    from device.sim.scenarios import SCENARIOS
+
+    settings = settings_or_exit(config)
+    if scenario not in SCENARIOS:
+        typer.echo(f"unknown scenario {scenario!r}; expected one of {sorted(SCENARIOS)}", err=True)
+        raise typer.Exit(code=2)
+    start = datetime(2026, 1, 5, tzinfo=UTC)
+    began = time.perf_counter()
+    with (
+        tempfile.TemporaryDirectory(prefix="custobot-sim-") as scratch,
+        SimulatedMachine(
+            settings,
+            SCENARIOS[scenario],
+            database=Path(scratch) / "sim.db",
+            start=start,
+            seed=seed,
+            poll_every=timedelta(hours=6),
+        ) as machine,
+        Progress(console=console, transient=True) as progress,
+    ):
+        task = progress.add_task("simulating", total=days)
+        machine.run(
+            days,
+            on_advance=lambda now: progress.update(
+                task, completed=(now - start).total_seconds() / 86_400
+            ),
+        )
+        totals = machine.totals
+        events = machine.driver.events_run
+    elapsed = time.perf_counter() - began
+    fill_rate = totals.sales / totals.customers if totals.customers else 1.0
+    result = {
+        "scenario": scenario,
+        "seed": seed,
+        "days": days,
+        "elapsed_s": round(elapsed, 2),
+        "events": events,
+        "fill_rate": round(fill_rate, 4),
+        **asdict(totals),
+    }
+    table = Table(title=f"{days:g} days of '{scenario}' (seed {seed}) in {elapsed:.1f} s")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("customers", str(totals.customers))
+    table.add_row("sales", str(totals.sales))
+    table.add_row("revenue", money(totals.revenue, settings.chain.token_decimals))
+    table.add_row("fill rate", f"{fill_rate:.1%}")
+    table.add_row("customers who found it empty", str(totals.lost_sales))
+    table.add_row("stockout hours (slot-hours)", f"{totals.stockout_hours:.0f}")
+    table.add_row("restocking visits", str(totals.restock_visits))
+    console.print(table)
+    if json_out is not None:
+        json_out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")

@@ -111,6 +111,14 @@ class MachinePinsConfig(_Strict):
     coin_pin: Pin = 27
     drop_sensor_pin: Pin = 22
     coin_value: BaseUnits = Field(default=500_000, description="value of one coin pulse")
+    motor_pulse_s: Annotated[float, Field(ge=0, le=30)] = 1.5
+    drop_timeout_s: Annotated[float, Field(gt=0, le=30)] = 3.0
+
+
+class AgentConfig(_Strict):
+    """How often the agent core looks at the machine."""
+
+    poll_interval_s: Annotated[int, Field(ge=5, le=86_400)] = 300
 
 
 class ChainConfig(_Strict):
@@ -153,6 +161,7 @@ class Settings(BaseSettings):
     database: Path = Path("custobot.db")
     slots: list[SlotConfig] = Field(min_length=1, max_length=64)
     machine: MachinePinsConfig = MachinePinsConfig()
+    agent: AgentConfig = AgentConfig()
     chain: ChainConfig = ChainConfig()
     suppliers: list[SupplierEndpoint] = []
     dashboard: DashboardConfig = DashboardConfig()

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
-Action = Callable[[datetime], None]
+Action = Callable[[datetime], object]
 
 
 class Driver(Protocol):

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 
 
 @dataclass(frozen=True, slots=True)
 class SlotDemand:
-    """Mean demand of one slot, in items per day before seasonality."""
+    """Mean demand of one slot, in items per day before seasonality.
+
+    ``trend_per_year`` grows (or shrinks) the rate linearly from the stream's trend origin.
+    """
 
     daily_rate: float
     active_day_share: float = 1.0
@@ -70,11 +73,16 @@ class CustomerStream:
     """Deterministic customer arrivals for a set of slots."""
 
     def __init__(
-        self, demand: Mapping[int, SlotDemand], site: SiteProfile = OFFICE, seed: int = 0
+        self,
+        demand: Mapping[int, SlotDemand],
+        site: SiteProfile = OFFICE,
+        seed: int = 0,
+        trend_origin: date = date(2026, 1, 1),
     ) -> None:
         self.demand = dict(demand)
         self.site = site
         self.seed = seed
+        self.trend_origin = trend_origin
 
     def _day_rng(self, day_index: int) -> np.random.Generator:
         # One generator per day: arrivals of a day do not depend on where a run started.
@@ -96,7 +104,7 @@ class CustomerStream:
     def _day(self, day: datetime, day_index: int) -> list[Arrival]:
         rng = self._day_rng(day_index)
         shape = self.site.hourly_shape(day.weekday())
-        years = day_index / 365.0
+        years = (day.date() - self.trend_origin).days / 365.0
         found: list[tuple[float, int]] = []
         for slot_id in sorted(self.demand):
             d = self.demand[slot_id]

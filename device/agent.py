@@ -1,0 +1,179 @@
+"""The agent core: one machine's decisions, driven by either clock.
+
+The core owns nothing with a clock in it. A driver (``device.drivers``) calls
+``poll(now)`` on a period and ``sell(now, ...)`` when a customer buys; the core
+reads the hardware poller's snapshot and the store, acts, and publishes a typed
+``MachineState`` that the demo table, the dashboard and the planner read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+
+from device.drivers import Driver
+from device.hardware.poller import HardwarePoller, StockSnapshot
+from device.settings import SalesCountConfig, Settings, SwitchSensorConfig
+from device.store import repo
+from device.store.db import Store
+from device.store.models import PaymentMethod, RecountSource, Sale, SaleState
+from device.vend import VendFlow
+
+log = structlog.get_logger()
+
+
+class PinVendHardware:
+    """``VendHardware`` over the poller's motors and drop beam (real pins or mock pins)."""
+
+    def __init__(self, poller: HardwarePoller, pulse_s: float) -> None:
+        self.poller = poller
+        self.pulse_s = pulse_s
+
+    def arm_drop_sensor(self) -> None:
+        self.poller.drop.arm()
+
+    def run_motor(self, slot_id: int) -> None:
+        self.poller.motors[slot_id].run(self.pulse_s, wait=True)
+
+    def drop_seen(self) -> bool:
+        return self.poller.drop.dropped()
+
+
+@dataclass(frozen=True, slots=True)
+class SlotState:
+    slot_id: int
+    name: str
+    stock: int | None
+    capacity: int
+    sensor_count: int | None
+    fault: str
+    sold_today: int
+
+
+@dataclass(frozen=True, slots=True)
+class MachineState:
+    """What the machine knows at ``at``; published after every poll and sale."""
+
+    at: datetime
+    slots: tuple[SlotState, ...]
+    sales_today: int
+    revenue_today: int
+    refunds_today: int
+    alerts: tuple[str, ...]
+    door_open: bool
+
+
+class Agent:
+    """The machine's core: sells, recounts after restocking visits, publishes state."""
+
+    def __init__(self, settings: Settings, store: Store, poller: HardwarePoller) -> None:
+        self.settings = settings
+        self.store = store
+        self.poller = poller
+        self.vend = VendFlow(
+            store, PinVendHardware(poller, settings.machine.motor_pulse_s), settings.slots
+        )
+        self._last_poll: datetime | None = None
+        self.state: MachineState | None = None
+
+    def install(self, driver: Driver) -> None:
+        """Register the core's periodic jobs with a driver (real or simulated time)."""
+        driver.every("poll", timedelta(seconds=self.settings.agent.poll_interval_s), self.poll)
+
+    def start(self, now: datetime) -> None:
+        """Start-up: settle vends a crash interrupted, then take a first look at the slots."""
+        snapshot = self.poller.poll(now, {})
+        counts = {r.slot_id: r.count for r in snapshot.slots if r.usable and r.count is not None}
+        settled = self.vend.resolve_pending(now, counts)
+        if settled:
+            log.warning("pending_vends_settled", count=len(settled))
+        with self.store.write() as session:
+            recounted = repo.last_recounts(session)
+            for slot_id, count in counts.items():
+                if slot_id not in recounted:
+                    repo.record_recount(session, slot_id, count, RecountSource.SENSOR, now)
+        self._last_poll = now
+        self._publish(now, snapshot)
+        log.info("agent_started", device=self.settings.device_id, slots=len(self.settings.slots))
+
+    def sell(
+        self, now: datetime, slot_id: int, payment: PaymentMethod = PaymentMethod.CASHLESS
+    ) -> Sale:
+        """One vend through the real flow (instantaneous hardware: simulation and mock pins)."""
+        sale = self.vend.vend(slot_id, now, payment)
+        if sale.state == SaleState.COMPLETED:
+            log.debug("vend_completed", slot=slot_id, sale=sale.id, price=sale.price)
+        return sale
+
+    def poll(self, now: datetime) -> StockSnapshot:
+        """Read every sensor; a restocking visit that ended is recorded as a recount."""
+        since = self._last_poll or now
+        with self.store.read() as session:
+            sold = repo.units_sold_since(session, since)
+        snapshot = self.poller.poll(now, sold)
+        self._last_poll = now
+        if snapshot.door_visits_ended:
+            self.restocked(now, snapshot)
+            # Read again: a switch judged against the pre-visit estimate would look stuck.
+            snapshot = self.poller.poll(now, {})
+        self._publish(now, snapshot)
+        return snapshot
+
+    def restocked(
+        self, now: datetime, snapshot: StockSnapshot, filled: dict[int, int] | None = None
+    ) -> None:
+        """After the door closed: trust the sensors that count, and ``filled`` for the rest.
+
+        A slot with only a switch or a sales count cannot be counted by the machine,
+        so the visit reports what it left there (``filled``); without a report the
+        slot is assumed filled to capacity, as a route driver would.
+        """
+        filled = filled or {}
+        with self.store.write() as session:
+            for cfg in self.settings.slots:
+                reading = snapshot.slot(cfg.id)
+                counts_itself = not isinstance(cfg.sensor, SwitchSensorConfig | SalesCountConfig)
+                if counts_itself and reading.usable and reading.count is not None:
+                    count, source = reading.count, RecountSource.SENSOR
+                else:
+                    count, source = filled.get(cfg.id, cfg.capacity), RecountSource.RESTOCK
+                repo.record_recount(session, cfg.id, count, source, now)
+                if not counts_itself:
+                    self.poller.recount(cfg.id, count)
+        log.info("restock_recorded", slots=len(self.settings.slots))
+
+    def stock(self) -> dict[int, int | None]:
+        """Items per slot as the store knows them (last recount minus sales since)."""
+        with self.store.read() as session:
+            return {s.id: repo.stock_estimate(session, s.id) for s in self.settings.slots}
+
+    def _publish(self, now: datetime, snapshot: StockSnapshot) -> None:
+        day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        with self.store.read() as session:
+            sales = repo.sales_since(session, day)
+            alerts = [a.message for a in repo.open_alerts(session)]
+            stock = {s.id: repo.stock_estimate(session, s.id) for s in self.settings.slots}
+        completed = [s for s in sales if s.state == SaleState.COMPLETED]
+        alerts += [f"slot {a.slot_id}: {a.fault.value} ({a.detail})" for a in snapshot.alerts]
+        self.state = MachineState(
+            at=now,
+            slots=tuple(
+                SlotState(
+                    slot_id=cfg.id,
+                    name=cfg.name,
+                    stock=stock[cfg.id],
+                    capacity=cfg.capacity,
+                    sensor_count=snapshot.slot(cfg.id).count,
+                    fault=snapshot.slot(cfg.id).fault.value,
+                    sold_today=sum(1 for s in completed if s.slot_id == cfg.id),
+                )
+                for cfg in self.settings.slots
+            ),
+            sales_today=len(completed),
+            revenue_today=sum(s.price for s in completed),
+            refunds_today=sum(1 for s in sales if s.state == SaleState.REFUNDED),
+            alerts=tuple(alerts),
+            door_open=snapshot.door_open,
+        )

@@ -1,0 +1,103 @@
+"""The README's main command and the operator's commands, run as real processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from device.settings import DEFAULTS_FILE
+
+CUSTOBOT = [sys.executable, "-m", "device"]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "COLUMNS": "120", **extra}
+
+
+def test_demo_shows_stock_falling_and_sales_rising() -> None:
+    result = subprocess.run(
+        [*CUSTOBOT, "--log-level", "warning", "demo", "--for", "2", "--speed", "43200"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(),
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Cola 330ml" in out
+    since = next(line for line in out.splitlines() if line.startswith("since start:"))
+    sales = int(since.split(":")[1].split()[0])
+    assert sales > 20
+    stocks = [
+        line.split("│")[3].strip()
+        for line in out.splitlines()
+        if line.startswith("│") and "/" in line
+    ]
+    assert len(stocks) == 6
+    assert any(int(s.split("/")[0]) < int(s.split("/")[1]) for s in stocks)
+
+
+def test_run_polls_in_real_time_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    config = tmp_path / "machine.toml"
+    db = tmp_path / "machine.db"
+    config.write_text(
+        DEFAULTS_FILE.read_text().replace('database = "custobot-demo.db"', f'database = "{db}"')
+        + "\n[agent]\npoll_interval_s = 5\n"
+    )
+    proc = subprocess.Popen(
+        [*CUSTOBOT, "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    try:
+        assert proc.stderr is not None
+        started = False
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not started:
+            line = proc.stderr.readline()
+            started = "event='agent_started'" in line
+        assert started
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "event='agent_stopped'" in err
+    status = subprocess.run(
+        [*CUSTOBOT, "status", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(),
+        check=False,
+    )
+    assert status.returncode == 0, status.stderr
+    assert "Cola 330ml" in status.stdout
+    assert "vends awaiting resolution: 0" in status.stdout
+
+
+def test_simulate_writes_json_report(tmp_path: Path) -> None:
+    out = tmp_path / "sim.json"
+    result = subprocess.run(
+        [*CUSTOBOT, "--log-level", "error", "simulate", "--days", "3", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(),
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    import json
+
+    report = json.loads(out.read_text())
+    assert report["days"] == 3
+    assert report["sales"] > 0
+    assert report["sales"] + report["lost_sales"] + report["refunds"] == report["customers"]
+    assert 0 < report["fill_rate"] <= 1
