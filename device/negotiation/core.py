@@ -222,7 +222,7 @@ class BuyerCore(Generic[P]):
         elapsed = (now - self.started_at) / self.policy.time_budget_s
         if elapsed >= 1.0:
             return self._finish(now, acceptable)
-        moves: list[CounterMove] = []
+        moves: list[tuple[CounterMove, str]] = []
         for lane in self._lanes.values():
             if lane.state is not _State.ACTIVE or lane.bid is None:
                 continue
@@ -231,34 +231,38 @@ class BuyerCore(Generic[P]):
                 continue
             others = [s.bid.amount for s in acceptable if s.lane is not lane]
             beat = min(others) if others else None
-            amount, note = self._counter(lane, beat, elapsed)
+            amount, note = self._counter(lane, self._opening, beat, elapsed)
             if lane.bid.amount <= amount:
                 return self._finish(now, acceptable)
             round_ = len(lane.sent) + 1
-            moves.append(CounterMove(lane.name, amount, round_, beat, round_ >= lane.horizon))
             if beat is not None:
                 note = f"{note}, beat {beat}" if note else f"beat {beat}"
+            moves.append(
+                (CounterMove(lane.name, amount, round_, beat, round_ >= lane.horizon), note)
+            )
+        if not moves:
+            return self._finish(now, acceptable)
+        for move, note in moves:
+            self._lanes[move.supplier].sent.append(move.amount)
             self._events.append(
                 Event(
                     at=now,
                     kind=EventKind.COUNTER,
-                    supplier=lane.name,
-                    round=round_,
-                    amount=amount,
+                    supplier=move.supplier,
+                    round=move.round,
+                    amount=move.amount,
                     detail=note,
                 )
             )
-        if not moves:
-            return self._finish(now, acceptable)
-        for move in moves:
-            self._lanes[move.supplier].sent.append(move.amount)
-        return Counters(moves)
+        return Counters([move for move, _ in moves])
 
-    def _counter(self, lane: _Lane[P], beat: int | None, elapsed: float) -> tuple[int, str]:
+    def _counter(
+        self, lane: _Lane[P], opening: int, beat: int | None, elapsed: float
+    ) -> tuple[int, str]:
         """The next counter to ``lane`` and a short note on why, for the transcript.
 
-        The first counter is the opening. The second repeats it: a supplier that then stops
-        conceding mirrors the buyer (tit-for-tat), so its last word depends on
+        The first counter is the opening. The second repeats it: a supplier that
+        then stops conceding mirrors the buyer (tit-for-tat), so its last word depends on
         the buyer's last move, and the buyer concedes at its urgent pace up to
         its limit on the last counter. Any other supplier concedes on its own
         clock; the buyer keeps its urgency's pace and puts its limit one round
@@ -266,19 +270,18 @@ class BuyerCore(Generic[P]):
         is taken if it is within the reservation, rather than the buyer
         offering its reservation itself.
         """
-        assert self._opening is not None
         sent = len(lane.sent)
         limit = self.need.reservation if beat is None else min(beat, self.need.reservation)
         if sent == 0:
-            return min(self._opening, limit), "opening"
+            return min(opening, limit), "opening"
         if sent == 1 and lane.horizon >= 3:
             return min(lane.sent[0], limit), "hold: does the supplier reciprocate?"
         if _reciprocates(lane):
             progress = max(sent / (lane.horizon - 1), elapsed)
-            amount = target_price(self._opening, limit, progress, self.policy.urgent_exponent)
+            amount = target_price(opening, limit, progress, self.policy.urgent_exponent)
             return amount, "supplier reciprocates"
         progress = max(sent / lane.horizon, elapsed)
-        return target_price(self._opening, limit, progress, self._exponent), ""
+        return target_price(opening, limit, progress, self._exponent), ""
 
     def _acceptable(self, now: float) -> list[_Scored[P]]:
         """Offers the buyer could take right now: within reservation and not about to expire."""

@@ -235,3 +235,13 @@ def test_transcript_round_trips_through_json_and_explains_the_choice() -> None:
     assert transcript.decision.summary.startswith("bought from a at 8000000")
     assert "b 9700000 (outbid)" in transcript.decision.summary
     assert [e.at for e in transcript.events] == sorted(e.at for e in transcript.events)
+
+
+def test_the_transcript_holds_exactly_the_counters_that_were_sent() -> None:
+    need = make_need(reservation=10_000_000, urgency=1.0)
+    slow = Scripted("slow", [9_900_000, 9_800_000, 9_700_000, 9_600_000])
+    quick = Scripted("quick", [9_500_000, 9_000_000, 3_000_000, 2_000_000])
+    result = negotiate_in_process(need, [slow, quick], POLICY, clock=Clock())
+    assert result.winner == "quick"
+    for supplier in (slow, quick):
+        assert counters_to(result.transcript, supplier.name) == supplier.counters
