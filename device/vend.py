@@ -79,6 +79,11 @@ class VendInProgressError(VendError):
         super().__init__(slot_id, "another vend is in progress")
 
 
+class NoVendInProgressError(CustobotError):
+    def __init__(self) -> None:
+        super().__init__("no vend in progress to finish")
+
+
 class InvalidAmountError(CustobotError):
     def __init__(self, amount: int) -> None:
         super().__init__(f"amount {amount}: must be a positive integer in base units")
@@ -173,7 +178,7 @@ class VendFlow:
         """Settle the vend in progress: COMPLETED if the drop was seen, else REFUNDED."""
         sale = self._in_progress
         if sale is None or sale.id is None:
-            raise CustobotError("no vend in progress")
+            raise NoVendInProgressError
         self._in_progress = None
         if not self.hardware.drop_seen():
             return self._refund(sale, now, "no drop seen", "drop_not_seen", AlertSeverity.WARNING)

@@ -16,6 +16,6 @@ How a later feature adds tables (orders, outbox, negotiations, ledger, ...):
    set to the current head). Read it and fix what autogenerate cannot know
    (data moves, server defaults). Never edit a revision that has shipped;
    add a new one.
-3. ``tests/device/store/test_migrations.py`` then fails until the revisions build
+3. ``tests/device/store/test_db.py`` then fails until the revisions build
    exactly the models' schema, and checks upgrade from empty and a re-run.
 """

@@ -25,6 +25,7 @@ from device.vend import (
     InsufficientCreditError,
     InvalidAmountError,
     MotorFaultError,
+    NoVendInProgressError,
     SoldOutError,
     UnknownSlotError,
     VendFlow,
@@ -129,6 +130,7 @@ def test_failed_drop_refunds_credit_and_leaves_stock(
     # the customer takes the money back with the coin return
     assert flow.cash_out(T0) == 2_500_000
     assert flow.balance() == 0
+    assert flow.cash_out(T0) == 0
 
 
 def test_insufficient_credit_names_the_slot_and_changes_nothing(
@@ -217,7 +219,7 @@ def test_real_time_caller_waits_for_the_drop_between_start_and_finish(
     assert done.state == SaleState.COMPLETED
     assert done.resolved_at == T0 + timedelta(seconds=2)
     assert flow.in_progress is None
-    with pytest.raises(CustobotError, match="no vend in progress"):
+    with pytest.raises(NoVendInProgressError, match="no vend in progress"):
         flow.finish(T0)
 
 
