@@ -32,7 +32,7 @@ Model (one ``SlotForecaster`` per slot, updated incrementally with new hours):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from statistics import NormalDist
@@ -46,12 +46,14 @@ from device.planning.errors import PlanInputError, SalesHistoryError
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 Method = Literal["seasonal", "tsb"]
+Interval = tuple[datetime, datetime]
 
 HOURS_PER_DAY = 24
 HOURS_PER_WEEK = 168
 HOUR = timedelta(hours=1)
 DEFAULT_HORIZON_HOURS = 14 * HOURS_PER_DAY
 MIN_PROFILE_SPREAD = 1e-3  # caps the profile prior at 1000 pseudo-items
+MIN_SIZE_SHARE = 0.2  # a day stocked for less is scaled up at most 5x (TSB size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +293,8 @@ class SlotForecaster:
         self._profile_stale = False
         self._day_sales = 0.0
         self._day_expected = 0.0
+        self._day_mass = 0.0
+        self._day_exposed = 0.0
         self._day_whole = start.hour == 0
         self._days = 0
         self._sq_err = 0.0
@@ -307,11 +311,17 @@ class SlotForecaster:
 
     @property
     def days_observed(self) -> int:
-        """Whole calendar days observed (what TSB and the residuals are built on)."""
+        """Whole calendar days seen with some stock (what TSB is built on)."""
         return self._days
 
-    def observe_counts(self, counts: npt.ArrayLike) -> None:
-        """Add sales counts for consecutive hours starting at ``observed_until``."""
+    def observe_counts(self, counts: npt.ArrayLike, available: npt.ArrayLike | None = None) -> None:
+        """Add sales counts for consecutive hours starting at ``observed_until``.
+
+        ``available`` is the share of each hour the slot had stock (default all 1).
+        Sales while empty are lost, not absent: an empty hour adds no exposure, so
+        stockouts do not drag the forecast down (censored demand), and a day with
+        a stockout is left out of TSB and of the dispersion residuals.
+        """
         values = np.asarray(counts)
         if values.ndim != 1:
             raise SalesHistoryError("hourly counts must be a 1-D sequence")
@@ -320,72 +330,79 @@ class SlotForecaster:
         data = values.astype(np.float64)
         if not np.all(np.isfinite(data)) or data.min() < 0 or np.any(data != np.floor(data)):
             raise SalesHistoryError("hourly counts must be non-negative integers")
+        share = np.ones(data.size) if available is None else np.asarray(available, np.float64)
+        if share.shape != data.shape or not np.all((share >= 0) & (share <= 1)):
+            raise SalesHistoryError("available must be one share in [0, 1] per hour")
         done = 0
         while done < data.size:
             how = (self._start_how + self._hours) % HOURS_PER_WEEK
             take = min(HOURS_PER_DAY - how % HOURS_PER_DAY, data.size - done)
-            self._observe_within_day(data[done : done + take], how)
+            piece = slice(done, done + take)
+            self._observe_within_day(data[piece], share[piece], how)
             done += take
 
-    def observe_sales(self, sales: Iterable[datetime], until: datetime) -> None:
+    def observe_sales(
+        self, sales: Iterable[datetime], until: datetime, empty: Iterable[Interval] = ()
+    ) -> None:
         """Add the hours from ``observed_until`` to ``floor_hour(until)`` from sale times.
 
         Every sale must fall in that window: a sale outside it is either counted
-        already or belongs to an hour not complete yet.
+        already or belongs to an hour not complete yet. ``empty`` lists the
+        ``(from, to)`` spans when the slot had no stock (see ``observe_counts``).
         """
         _check_time(until, "until", on_hour=False)
         end = floor_hour(until)
-        begin = self.observed_until
-        if end < begin:
-            raise SalesHistoryError(
-                f"until {until.isoformat()} is before the observed end {begin.isoformat()}"
-            )
-        counts = np.zeros(_hours_between(begin, end), dtype=np.int64)
-        for when in sales:
-            _check_time(when, "sale time", on_hour=False)
-            if not begin <= when < end:
-                raise SalesHistoryError(
-                    f"sale at {when.isoformat()} is outside [{begin.isoformat()}, {end.isoformat()})"
-                )
-            counts[_hours_between(begin, when)] += 1
-        self.observe_counts(counts)
+        history = SalesHistory.from_sales(
+            ((when, 0) for when in sales), [0], self.observed_until, end, {0: empty}
+        )[0]
+        self.observe_counts(history.counts, history.available)
 
-    def _observe_within_day(self, sales: FloatArray, how: int) -> None:
+    def _observe_within_day(self, sales: FloatArray, available: FloatArray, how: int) -> None:
         n = sales.size
         profile = self.profile()[how : how + n]
+        exposure = profile * available
         level = self._a / self._b if self._b > 0 else 0.0
         weights = self._beta_pow[n - 1 :: -1]  # age of each hour at the end of the piece
         self._a = self._beta_pow[n] * self._a + float(weights @ sales)
-        self._b = self._beta_pow[n] * self._b + float(weights @ profile)
+        self._b = self._beta_pow[n] * self._b + float(weights @ exposure)
         decay = self._gamma_pow[n - 1 :: -1]
         self._sums *= self._gamma_pow[n]
         self._exposure *= self._gamma_pow[n]
         self._sums[how : how + n] += decay * sales
-        self._exposure[how : how + n] += decay
+        self._exposure[how : how + n] += decay * available
         self._profile_stale = True
         self._day_sales += float(sales.sum())
-        self._day_expected += level * float(profile.sum())
+        self._day_expected += level * float(exposure.sum())
+        self._day_mass += float(profile.sum())
+        self._day_exposed += float(exposure.sum())
         self._hours += n
         if (how + n) % HOURS_PER_DAY == 0:
             self._close_day()
 
     def _close_day(self) -> None:
-        if self._day_whole:
+        # Share of the day's expected demand that fell in hours with stock.
+        share = self._day_exposed / self._day_mass if self._day_mass > 0 else 0.0
+        if self._day_whole and share > 0:
             y, mu = self._day_sales, self._day_expected
-            if self._days >= self.config.min_days_for_tsb and mu > 0:
+            if share >= 1 - 1e-9 and self._days >= self.config.min_days_for_tsb and mu > 0:
                 self._sq_err = self._beta_day * self._sq_err + (y - mu) ** 2
                 self._expected_sum = self._beta_day * self._expected_sum + mu
             self._days += 1
             alpha = 1 - self._beta_day
-            self._p += max(alpha, 1 / self._days) * (float(y > 0) - self._p)
+            # A sale proves a demand day; no sale over part of a day is weaker evidence.
+            evidence = 1.0 if y > 0 else share
+            self._p += max(alpha, 1 / self._days) * evidence * (float(y > 0) - self._p)
             if y > 0:
                 self._demand_days += 1
                 step = max(alpha, 1 / self._demand_days)
-                self._z += step * (y - self._z)
-                self._z2 += step * (y * y - self._z2)
+                size = y / max(share, MIN_SIZE_SHARE)  # sales cut short by a stockout
+                self._z += step * (size - self._z)
+                self._z2 += step * (size * size - self._z2)
         self._day_whole = True
         self._day_sales = 0.0
         self._day_expected = 0.0
+        self._day_mass = 0.0
+        self._day_exposed = 0.0
 
     def profile(self) -> FloatArray:
         """The hour-of-week profile (168 values, mean 1); flat without history."""
@@ -441,10 +458,14 @@ class SlotForecaster:
 
 @dataclass(frozen=True, slots=True)
 class SalesHistory:
-    """Hourly sales of one slot: ``counts[i]`` sold in ``[start + i h, start + (i+1) h)``."""
+    """Hourly sales of one slot: ``counts[i]`` sold in ``[start + i h, start + (i+1) h)``.
+
+    ``available[i]`` is the share of that hour the slot had stock (None: always).
+    """
 
     start: datetime
     counts: IntArray
+    available: FloatArray | None = None
 
     @property
     def end(self) -> datetime:
@@ -457,12 +478,19 @@ class SalesHistory:
         slot_ids: Iterable[int],
         start: datetime,
         end: datetime,
+        empty: Mapping[int, Iterable[Interval]] | None = None,
     ) -> dict[int, SalesHistory]:
-        """Bucket ``(time, slot_id)`` sales into hourly counts per slot over ``[start, end)``."""
+        """Bucket ``(time, slot_id)`` sales into hourly counts per slot over ``[start, end)``.
+
+        ``empty[slot]`` lists ``(from, to)`` spans the slot had no stock; they may
+        reach outside the window (an open span: ``to`` = ``end``).
+        """
         _check_time(start, "start", on_hour=True)
         _check_time(end, "end", on_hour=True)
         if end < start:
-            raise SalesHistoryError("end is before start")
+            raise SalesHistoryError(
+                f"end {end.isoformat()} is before the start {start.isoformat()}"
+            )
         hours = _hours_between(start, end)
         counts = {slot: np.zeros(hours, dtype=np.int64) for slot in slot_ids}
         for when, slot in sales:
@@ -470,9 +498,35 @@ class SalesHistory:
                 raise SalesHistoryError("sale for an unknown slot", slot)
             _check_time(when, "sale time", on_hour=False)
             if not start <= when < end:
-                raise SalesHistoryError(f"sale at {when.isoformat()} is outside the window", slot)
+                raise SalesHistoryError(
+                    f"sale at {when.isoformat()} is outside [{start.isoformat()}, {end.isoformat()})",
+                    slot,
+                )
             counts[slot][_hours_between(start, when)] += 1
-        return {slot: cls(start, c) for slot, c in counts.items()}
+        available: dict[int, FloatArray | None] = dict.fromkeys(counts)
+        for slot, spans in (empty or {}).items():
+            if slot not in counts:
+                raise SalesHistoryError("stockout span for an unknown slot", slot)
+            available[slot] = _availability(start, hours, spans, slot)
+        return {slot: cls(start, c, available[slot]) for slot, c in counts.items()}
+
+
+def _availability(start: datetime, hours: int, spans: Iterable[Interval], slot: int) -> FloatArray:
+    """Share of each hour from ``start`` not covered by the empty ``spans``."""
+    share = np.ones(hours)
+    for begin, end in spans:
+        _check_time(begin, "stockout start", on_hour=False)
+        _check_time(end, "stockout end", on_hour=False)
+        if end < begin:
+            raise SalesHistoryError("a stockout span ends before it starts", slot)
+        first = max((begin - start) / HOUR, 0.0)
+        last = min((end - start) / HOUR, float(hours))
+        k = math.floor(first)
+        while k < last:
+            share[k] -= min(last, k + 1) - max(first, k)
+            k += 1
+    clipped: FloatArray = np.clip(share, 0.0, 1.0)
+    return clipped
 
 
 def forecast(
@@ -483,7 +537,7 @@ def forecast(
 ) -> Forecast:
     """One-shot forecast from a whole history (a ``SlotForecaster`` fitted from scratch)."""
     model = SlotForecaster(history.start, config)
-    model.observe_counts(history.counts)
+    model.observe_counts(history.counts, history.available)
     return model.forecast(now, horizon_hours)
 
 
@@ -500,15 +554,22 @@ class DemandModels:
         self.models = {slot: SlotForecaster(start, config) for slot in slot_ids}
         self.observed_until = start
 
-    def observe(self, sales: Iterable[tuple[datetime, int]], until: datetime) -> None:
-        """Count the hours ``[observed_until, floor_hour(until))``; all-or-nothing on bad input."""
+    def observe(
+        self,
+        sales: Iterable[tuple[datetime, int]],
+        until: datetime,
+        empty: Mapping[int, Iterable[Interval]] | None = None,
+    ) -> None:
+        """Count the hours ``[observed_until, floor_hour(until))``; all-or-nothing on bad input.
+
+        ``empty[slot]``: the ``(from, to)`` spans the slot had no stock, so lost
+        sales are not mistaken for absent demand.
+        """
         _check_time(until, "until", on_hour=False)
         end = floor_hour(until)
-        if end < self.observed_until:
-            raise SalesHistoryError(f"until {until.isoformat()} is before the observed end")
-        histories = SalesHistory.from_sales(sales, self.models, self.observed_until, end)
+        histories = SalesHistory.from_sales(sales, self.models, self.observed_until, end, empty)
         for slot, model in self.models.items():
-            model.observe_counts(histories[slot].counts)
+            model.observe_counts(histories[slot].counts, histories[slot].available)
         self.observed_until = end
 
     def forecasts(

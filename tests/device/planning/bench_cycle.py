@@ -1,82 +1,103 @@
 """Benchmark: cost of one forecast + plan cycle for the 6-slot demo machine.
 
-Runs a year of daily cycles on seeded office demand against a toy world (one
-supplier, deliveries on time, bought at list price) and reports the mean and
-median wall time per cycle, plus the toy world's fill rate and order count as a
-sanity check of the defaults. Not a test: no timing is asserted anywhere.
+Runs daily cycles on the office scenario's seeded customers against a toy world
+(one supplier, orders placed just after midnight arrive ``--lead`` hours later,
+bought at list price, nothing spoils) and reports the wall time per cycle, plus
+the toy world's fill rate and delivery count as a sanity check of the defaults.
+Not a test: no timing is asserted anywhere.
 
-    .venv/bin/python -m tests.device.planning.bench_cycle [--days 365] [--seed 1]
+    .venv/bin/python -m tests.device.planning.bench_cycle [--days 365] [--seed 1] [--lead 24]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from datetime import timedelta
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from device.planning.forecast import HOUR, SlotForecaster
+from device.planning.forecast import DemandModels
 from device.planning.planner import SlotStock, SupplierOption, plan
 from device.settings import load_settings
-from tests.device.planning.synth import START, hourly_demand
+from device.sim.customers import CustomerStream
+from device.sim.scenarios import OFFICE_SNACKS
 
-DAILY_RATES = {1: 4.0, 2: 3.0, 3: 5.0, 4: 3.5, 5: 0.8, 6: 2.5}
-INTERMITTENT = {5: 0.3}
+START = datetime(2026, 1, 5, tzinfo=UTC)
+DAY = timedelta(days=1)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--lead", type=float, default=24.0)
     args = parser.parse_args()
     slots = load_settings().slots
-    demand = {
-        s.id: hourly_demand(
-            args.seed + s.id, args.days, DAILY_RATES[s.id], INTERMITTENT.get(s.id, 1)
-        )
-        for s in slots
-    }
-    supplier = SupplierOption("acme", 24.0, {s.gtin: s.retail_price // 2 for s in slots}, 0.98)
-    models = {s.id: SlotForecaster(START) for s in slots}
+    stream = CustomerStream(OFFICE_SNACKS.demand, OFFICE_SNACKS.site, seed=args.seed)
+    prices = {s.gtin: s.retail_price // 2 for s in slots}
+    supplier = SupplierOption("acme", args.lead, prices, reliability=0.98)
+    models = DemandModels([s.id for s in slots], START)
     stock = {s.id: s.par for s in slots}
-    # (day index it arrives, slot -> units): ordered just after midnight, 24 h lead time.
-    arriving: list[tuple[int, dict[int, int]]] = []
-    sold = wanted = orders = 0
+    arriving: list[tuple[datetime, dict[int, int]]] = []  # (arrival time, slot -> units)
+    sold: Counter[int] = Counter()
+    wanted: Counter[int] = Counter()
+    deliveries = 0
+    empty_since: dict[int, datetime] = {}
+    empty: dict[int, list[tuple[datetime, datetime]]] = {s.id: [] for s in slots}
     cycle_seconds: list[float] = []
+    cpu_seconds = 0.0
     for day in range(args.days):
-        for due, units in [a for a in arriving if a[0] == day]:
-            for slot_id, n in units.items():
-                stock[slot_id] += n
-            arriving.remove((due, units))
-        for s in slots:
-            today = demand[s.id][day * 24 : (day + 1) * 24]
-            want = int(today.sum())
-            wanted += want
-            sold += min(want, stock[s.id])
-            stock[s.id] = max(0, stock[s.id] - want)
-        now = START + timedelta(days=day + 1, minutes=5)
-        on_order = {sid: 0 for sid in stock}
+        begin = START + day * DAY
+        sales: list[tuple[datetime, int]] = []
+        # Deliveries (slot 0) sort before customers arriving at the same moment.
+        events: list[tuple[datetime, int, dict[int, int]]] = [
+            (a.when, a.slot_id, {}) for a in stream.arrivals(begin, begin + DAY)
+        ]
+        events += [(when, 0, units) for when, units in arriving if when < begin + DAY]
+        arriving = [(when, units) for when, units in arriving if when >= begin + DAY]
+        for when, slot_id, units in sorted(events, key=lambda e: (e[0], e[1])):
+            for sid, n in units.items():
+                stock[sid] += n
+                if sid in empty_since and n > 0:
+                    empty[sid].append((empty_since.pop(sid), when))
+            if slot_id == 0:
+                continue
+            wanted[slot_id] += 1
+            if stock[slot_id] > 0:
+                stock[slot_id] -= 1
+                sold[slot_id] += 1
+                sales.append((when, slot_id))
+                if stock[slot_id] == 0:
+                    empty_since[slot_id] = when
+        now = begin + DAY + timedelta(minutes=5)
+        on_order: Counter[int] = Counter()
         for _, units in arriving:
-            for slot_id, n in units.items():
-                on_order[slot_id] += n
-        began = time.perf_counter()
-        for s in slots:
-            models[s.id].observe_counts(demand[s.id][day * 24 : (day + 1) * 24])
-        forecasts = {sid: m.forecast(now) for sid, m in models.items()}
+            on_order.update(units)
+        began, cpu_began = time.perf_counter(), time.process_time()
+        for sid, since in empty_since.items():
+            empty[sid].append((since, now))  # still empty: open span up to now
+        models.observe(sales, now, empty)
+        empty = {sid: [] for sid in empty}
+        forecasts = models.forecasts(now)
         snapshot = {sid: SlotStock(sid, n, on_order=on_order[sid]) for sid, n in stock.items()}
         result = plan(now, slots, snapshot, forecasts, [supplier])
         cycle_seconds.append(time.perf_counter() - began)
+        cpu_seconds += time.process_time() - cpu_began
         for need in result.needs:
-            orders += 1
-            arriving.append((day + 2, {line.slot_id: line.quantity for line in need.lines}))
-    assert models[1].observed_until == START + args.days * 24 * HOUR
+            deliveries += 1
+            units = {line.slot_id: line.quantity for line in need.lines}
+            arriving.append((now + timedelta(hours=args.lead), units))
     ms = np.array(cycle_seconds) * 1000
-    print(f"cycles: {len(ms)} (6 slots: observe a day + forecast + plan)")
+    print(f"cycles: {len(ms)} (6 slots: observe a day of sales + forecast + plan)")
     print(
-        f"per cycle: mean {ms.mean():.3f} ms, median {np.median(ms):.3f} ms, p95 {np.percentile(ms, 95):.3f} ms"
+        f"per cycle: median {np.median(ms):.3f} ms, mean {ms.mean():.3f} ms, "
+        f"p95 {np.percentile(ms, 95):.3f} ms; CPU time {cpu_seconds / len(ms) * 1000:.3f} ms"
     )
-    print(f"toy world: fill rate {sold / max(wanted, 1):.4f}, orders {orders}")
+    fill = {s.id: round(sold[s.id] / max(wanted[s.id], 1), 3) for s in slots}
+    total = sum(sold.values()) / max(sum(wanted.values()), 1)
+    print(f"toy world: fill rate {total:.4f} {fill}, deliveries {deliveries}")
 
 
 if __name__ == "__main__":
