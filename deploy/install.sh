@@ -151,6 +151,8 @@ if [ ! -x "$VENV/bin/python" ]; then
   venv_args=()
   # The apt lgpio bindings live in the system site-packages; let the venv see them.
   if "$PYTHON" -c 'import lgpio' 2>/dev/null; then venv_args+=(--system-site-packages); fi
+  # Reusing packages includes pip and setuptools: the venv's own copies would shadow them.
+  [ -z "$REUSE_SITE_PACKAGES" ] || venv_args+=(--without-pip)
   "$PYTHON" -m venv "${venv_args[@]}" "$VENV"
 fi
 pip_args=(--disable-pip-version-check --upgrade)
@@ -187,7 +189,8 @@ else
     --exclude=__pycache__ --exclude='*.db' -cf - . | tar -C "$stage" -xf -
 fi
 "$VENV/bin/python" -m pip install "${pip_args[@]}" "$stage"
-"$CUSTOBOT" --version
+version="$("$CUSTOBOT" --version)"
+echo "$version"
 
 install -m 0644 "$SRC/deploy/README.md" "$OPT/share/README.md"
 install -d -m 0755 "$OPT/share/examples"
@@ -230,10 +233,9 @@ else
     "LoadCredentialEncrypted= drop-in (deploy/README.md, keystore passphrase)"
 fi
 
-"$CUSTOBOT" check --config "$CONF" >/dev/null \
-  || die "$CONF is not valid (see above); fix it and run install.sh again"
-
 # --- database -------------------------------------------------------------------------
+# This also validates the config: a wrong one stops the install here, with the key named,
+# before a running service is restarted into it.
 step "database migrations"
 (umask 027 && as_service_user "$CUSTOBOT" migrate --config "$CONF")
 
@@ -273,4 +275,4 @@ else
   echo "systemctl not used (--skip-systemd, --prefix or no running systemd): units installed only"
 fi
 
-step "custobot $("$CUSTOBOT" --version | awk '{ print $2 }') installed under ${PREFIX:-/}"
+step "$version installed under ${PREFIX:-/}"
