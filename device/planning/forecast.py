@@ -416,8 +416,12 @@ class SlotForecaster:
         rate = total_sales / float(self._exposure.sum())
         sales = self._sums.reshape(7, HOURS_PER_DAY)
         expected = self._exposure.reshape(7, HOURS_PER_DAY) * rate
+        # One raking pass (hour, weekday given hour, hour given weekday): when some
+        # hours are seen mostly on slow days (stockouts on busy ones), the factors
+        # still separate.
         by_hour = _shrunk_ratio(sales.sum(axis=0), expected.sum(axis=0))
-        by_day = _shrunk_ratio(sales.sum(axis=1), expected.sum(axis=1))
+        by_day = _shrunk_ratio(sales.sum(axis=1), (expected * by_hour).sum(axis=1))
+        by_hour = _shrunk_ratio(sales.sum(axis=0), (expected * by_day[:, None]).sum(axis=0))
         prior = np.outer(by_day, by_hour)
         prior /= prior.mean()
         cells = prior * _shrunk_ratio(sales, expected * prior)

@@ -224,3 +224,57 @@ def test_demand_models_feed_every_slot_and_refuse_a_bad_batch_whole() -> None:
     assert models.observed_until == START + 24 * HOUR
     after = models.forecasts(START + 24 * HOUR)
     np.testing.assert_array_equal(after[1].hourly, before[1].hourly)
+
+
+def sell_out(counts: np.ndarray, per_day: int) -> tuple[np.ndarray, np.ndarray]:
+    """What a slot filled with ``per_day`` items each midnight sells, and when it had stock.
+
+    The hour it sells out is stocked until its last sale (arrivals uniform in the hour).
+    """
+    sales = np.zeros_like(counts)
+    available = np.ones(counts.size)
+    for day in range(counts.size // 24):
+        left = per_day
+        for h in range(day * 24, day * 24 + 24):
+            if left == 0:
+                available[h] = 0.0
+                continue
+            sales[h] = min(counts[h], left)
+            left -= int(sales[h])
+            if left == 0 and counts[h] > sales[h]:
+                available[h] = sales[h] / (counts[h] + 1)
+    return sales, available
+
+
+@pytest.mark.parametrize(
+    ("rate", "share", "per_day", "recovered"), [(8.0, 1.0, 5, 0.82), (1.0, 0.3, 2, 0.6)]
+)
+def test_stockouts_are_lost_sales_not_missing_demand(
+    rate: float, share: float, per_day: int, recovered: float
+) -> None:
+    """Sold out every busy day: told when the slot was empty, the forecast stays near the
+    true demand instead of learning the censored sales."""
+    told, naive = [], []
+    for seed in range(10):
+        sales, available = sell_out(hourly_demand(seed, 120, rate, share), per_day)
+        aware = SlotForecaster(START)
+        aware.observe_counts(sales, available)
+        told.append(aware.forecast(START).daily_rate)
+        naive.append(fitted(sales).forecast(START).daily_rate)
+    assert float(np.mean(naive)) < 0.6 * rate
+    assert float(np.mean(told)) > recovered * rate
+    assert float(np.mean(told)) < 1.1 * rate
+
+
+def test_stockout_spans_become_hourly_availability() -> None:
+    t0 = START + 8 * HOUR
+    empty = [(t0 + timedelta(minutes=30), t0 + timedelta(hours=2, minutes=15))]
+    (history,) = SalesHistory.from_sales([], [4], t0, t0 + 4 * HOUR, {4: empty}).values()
+    assert history.available is not None
+    np.testing.assert_allclose(history.available, [0.5, 0.0, 0.75, 1.0])
+    model = SlotForecaster(t0)
+    with pytest.raises(SalesHistoryError, match="share"):
+        model.observe_counts([1, 0], [1.0, 1.5])
+    with pytest.raises(SalesHistoryError, match="ends before"):
+        model.observe_sales([], t0 + 2 * HOUR, [(t0 + HOUR, t0)])
+    assert model.observed_until == t0
