@@ -102,13 +102,7 @@ class Buyer:
             need, [(s.name, s.reliability) for s in suppliers], self.policy, started_at=started
         )
         sessions = {s.name: _Session(s, self._new_rfq_id()) for s in suppliers}
-        timeout = httpx.Timeout(
-            self.limits.request_timeout_s,
-            connect=self.limits.connect_timeout_s,
-            read=self.limits.read_timeout_s,
-        )
-        headers = {"accept": "application/json", "accept-encoding": "identity"}
-        async with httpx.AsyncClient(timeout=timeout, headers=headers) as client:
+        async with self._client() as client:
             await asyncio.gather(
                 *(self._open(client, core, need, session, started) for session in sessions.values())
             )
@@ -133,6 +127,24 @@ class Buyer:
         return NegotiationResult(
             winner, None if step.bid is None else step.bid.payload, step.transcript
         )
+
+    async def discover(self, name: str, base_url: str, *, reliability: float = 0.9) -> SupplierRef:
+        """A new supplier's ref with the signing address it advertises now (trust on first use).
+
+        The caller pins the address (config, database); later negotiations refuse
+        the supplier if its discovery document ever names another key. Raises
+        :class:`SupplierError` if the supplier cannot be reached or answers badly.
+        """
+        probe = SupplierRef(
+            name=name,
+            base_url=base_url,
+            signing_address="0x" + "00" * 20,
+            reliability=reliability,
+        )
+        async with self._client() as client:
+            raw = await self._fetch(client, probe, "GET", WELL_KNOWN_PATH, None, self._clock())
+        discovery = _parse(probe, Discovery, raw)
+        return probe.model_copy(update={"signing_address": discovery.signing_address})
 
     # -- one supplier --------------------------------------------------------------
 
@@ -262,10 +274,20 @@ class Buyer:
         core.offered(ref.name, bid, now, rounds_left=rounds_left)
 
     def _refuse(self, core: BuyerCore[Offer], exc: SupplierError) -> None:
-        core.refused(exc.supplier, Reason(exc.reason), exc.detail, self._clock())
-        log.warning("supplier_refused", supplier=exc.supplier, reason=exc.reason)
+        core.refused(exc.supplier, exc.reason, exc.detail, self._clock())
+        log.warning("supplier_refused", supplier=exc.supplier, reason=exc.reason.value)
 
     # -- HTTP ------------------------------------------------------------------------
+
+    def _client(self) -> httpx.AsyncClient:
+        """No redirects, no compression (a small body must stay small), real timeouts."""
+        timeout = httpx.Timeout(
+            self.limits.request_timeout_s,
+            connect=self.limits.connect_timeout_s,
+            read=self.limits.read_timeout_s,
+        )
+        headers = {"accept": "application/json", "accept-encoding": "identity"}
+        return httpx.AsyncClient(timeout=timeout, headers=headers, follow_redirects=False)
 
     async def _fetch(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from device.errors import CustobotError
+from device.negotiation.transcript import Reason
 
 
 class NegotiationError(CustobotError):
@@ -15,8 +16,8 @@ class SupplierError(NegotiationError):
     ``reason`` is the refusal code that goes into the transcript.
     """
 
-    def __init__(self, supplier: str, reason: str, detail: str) -> None:
-        super().__init__(f"{supplier}: {reason}: {detail}")
+    def __init__(self, supplier: str, reason: Reason, detail: str) -> None:
+        super().__init__(f"{supplier}: {reason.value}: {detail}")
         self.supplier = supplier
         self.reason = reason
         self.detail = detail

@@ -14,6 +14,8 @@ from device.negotiation import (
     EventKind,
     HttpLimits,
     NegotiationResult,
+    Reason,
+    SupplierError,
     SupplierRef,
     SupplierStatus,
 )
@@ -106,3 +108,6 @@ def test_a_supplier_that_is_not_there_is_unreachable(
         result = negotiate(fast_limits, [gone, honest])
     assert refusals(result) == {"gone": ["unreachable"]}
     assert result.supplier == honest
+    with pytest.raises(SupplierError) as raised:
+        asyncio.run(Buyer(limits=fast_limits).discover("gone", gone.base_url))
+    assert raised.value.reason is Reason.UNREACHABLE

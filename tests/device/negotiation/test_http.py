@@ -106,3 +106,13 @@ def test_a_supplier_that_cannot_serve_is_skipped_from_its_catalog(
         for e in result.transcript.events
         if e.kind is EventKind.RFQ and e.supplier == "other_chain"
     ]
+
+
+def test_discover_pins_the_advertised_signing_address(
+    tmp_path: Path, fast_limits: HttpLimits
+) -> None:
+    with reference_supplier(tmp_path, "new", strategy={"kind": "fixed"}, reliability=0.7) as ref:
+        found = asyncio.run(
+            Buyer(limits=fast_limits).discover("new", ref.base_url, reliability=0.7)
+        )
+    assert found == ref
