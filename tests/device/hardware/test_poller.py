@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import structlog.testing
 from gpiozero.pins.mock import MockFactory
 
 from device.hardware.errors import PinError, SlotError
@@ -158,3 +159,16 @@ def test_a_second_open_machine_in_one_process_is_refused_not_misread(
         HardwarePoller(settings, pin_factory=other, cpu_sensor_file=tmp_path / "x")
     assert poller.poll(T0, {}).slot(3).count == 20
     other.reset()
+
+
+def test_a_fault_is_logged_when_it_starts_and_when_it_clears_not_every_poll(
+    poller: HardwarePoller, physics: SensorPhysics
+) -> None:
+    physics.out_of_range(4)
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(3):
+            poller.poll(T0, {})
+        physics.heal(4)
+        poller.poll(T0, {})
+    events = [(e["event"], e["slot"]) for e in logs if e["event"].startswith("slot_fault")]
+    assert events == [("slot_fault", 4), ("slot_fault_cleared", 4)]
