@@ -182,6 +182,18 @@ class Forecast:
         mu = self.expected(hours)
         return _nb_quantile(mu, self.dispersion * mu + self.level_cv2 * mu * mu, q)
 
+    def expected_shortfall(self, stock: int, hours: float) -> float:
+        """``E[(D - stock)+]``: demand over the next ``hours`` that ``stock`` cannot serve.
+
+        Uses ``sum_{k<s} (s - k) P(D = k) = sum_{j<s} P(D <= j)``.
+        """
+        mu = self.expected(hours)
+        if stock <= 0:
+            return mu
+        var = self.dispersion * mu + self.level_cv2 * mu * mu
+        cdf = _nb_cdf(np.array([mu]), np.array([var]), stock - 1)[0]
+        return max(0.0, mu - stock + float(cdf.sum()))
+
     def hours_until_stockout(self, stock: int, q: float = 0.5) -> float:
         """Hours until ``stock`` is sold out with probability ``1 - q`` (``inf``: not in horizon).
 

@@ -34,6 +34,9 @@ probability ``1 - q``):
   only buys at its target margin; as a stockout nears it pays up to what the lost
   sale would have earned, never more than retail.
 * DEADLINE: ``now + max(lead_time_hours, min t_q of the triggered lines)``.
+* WORTH IT: with ``Economics.order_cost`` set, a batch waits for the next run
+  when the profit that waiting loses, sum over triggered lines of
+  ``E[(D(L + R) - position)+] * lost``, is below the cost of one delivery.
 """
 
 from __future__ import annotations
@@ -137,14 +140,22 @@ class SupplierOption:
 
 @dataclass(frozen=True, slots=True)
 class Economics:
-    """Money side of the decision: the margin the machine aims for, its unit cost estimates."""
+    """Money side of the decision, in base units except the margin (parts per million).
+
+    ``unit_costs``: estimated cost per GTIN (default: the cheapest list price);
+    ``order_cost``: fixed cost of one delivery (fee + gas), weighed against the
+    profit that waiting for the next run would lose.
+    """
 
     target_margin_ppm: int = 300_000
     unit_costs: Mapping[str, int] = field(default_factory=dict)
+    order_cost: int = 0
 
     def __post_init__(self) -> None:
         if not 0 <= self.target_margin_ppm < PPM:
             raise PlanInputError("economics.target_margin_ppm", "must be in [0, 1_000_000)")
+        if not isinstance(self.order_cost, int) or self.order_cost < 0:
+            raise PlanInputError("economics.order_cost", "must be an int >= 0 (base units)")
         if any(not isinstance(c, int) or c < 0 for c in self.unit_costs.values()):
             raise PlanInputError("economics.unit_costs", "must be ints >= 0 (base units)")
 
@@ -283,10 +294,9 @@ def _quantity(slot: _Slot, supplier: SupplierOption, cfg: PlannerConfig) -> tupl
     return 0, f"{supplier.name}'s minimum of {minimum} does not fit"
 
 
-def _unit_limit(sc: SlotConfig, urgency: float, unit_cost: int, margin_ppm: int) -> int:
-    base = sc.retail_price * (PPM - margin_ppm) // PPM
-    lost = max(0, sc.retail_price - unit_cost)
-    return min(sc.retail_price, base + lost * round(urgency * PPM) // PPM)
+def _unit_limit(retail: int, urgency: float, lost: int, margin_ppm: int) -> int:
+    base = retail * (PPM - margin_ppm) // PPM
+    return min(retail, base + lost * round(urgency * PPM) // PPM)
 
 
 def plan(
@@ -369,6 +379,7 @@ def _need(
 ) -> RestockNeed | None:
     supplier = members[0][1]
     lines: list[PlanLine] = []
+    at_risk = 0  # profit lost if this batch waits for the next run (base units)
     for slot, _ in members:
         sc = slot.config
         quantity, why_not = _quantity(slot, supplier, cfg)
@@ -378,7 +389,11 @@ def _need(
         urgency = _urgency(slot, supplier, cfg.review_hours)
         list_price = supplier.prices[sc.gtin]
         unit_cost = economics.unit_costs.get(sc.gtin, min(s.prices[sc.gtin] for s in slot.carriers))
-        unit_limit = _unit_limit(sc, urgency, unit_cost, economics.target_margin_ppm)
+        lost = max(0, sc.retail_price - unit_cost)
+        unit_limit = _unit_limit(sc.retail_price, urgency, lost, economics.target_margin_ppm)
+        if slot.triggered:
+            wait = supplier.effective_lead_hours + cfg.review_hours
+            at_risk += math.floor(slot.forecast.expected_shortfall(slot.position, wait) * lost)
         when = f"runs out in {_fmt_hours(slot.stockout)} at {cfg.service_level:.0%} service"
         if slot.triggered:
             reason = f"{sc.name}: {slot.position} left, {when}; delivery takes {_fmt_hours(supplier.effective_lead_hours)}"
@@ -391,6 +406,13 @@ def _need(
             )
         )
     if not any(line.triggered for line in lines):
+        return None
+    if at_risk < economics.order_cost:
+        for slot, _ in members:
+            slot.decision = (
+                f"wait: the next run loses ~{at_risk} in profit, "
+                f"less than a delivery costs ({economics.order_cost})"
+            )
         return None
     reservation = sum(line.quantity * line.unit_limit for line in lines)
     if reservation <= 0:

@@ -7,6 +7,7 @@ the toy world's fill rate and delivery count as a sanity check of the defaults.
 Not a test: no timing is asserted anywhere.
 
     .venv/bin/python -m tests.device.planning.bench_cycle [--days 365] [--seed 1] [--lead 24]
+        [--order-cost 0]
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from device.planning.forecast import DemandModels
-from device.planning.planner import SlotStock, SupplierOption, plan
+from device.planning.planner import Economics, SlotStock, SupplierOption, plan
 from device.settings import load_settings
 from device.sim.customers import CustomerStream
 from device.sim.scenarios import OFFICE_SNACKS
@@ -33,11 +34,13 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--lead", type=float, default=24.0)
+    parser.add_argument("--order-cost", type=int, default=0, help="base units per delivery")
     args = parser.parse_args()
     slots = load_settings().slots
     stream = CustomerStream(OFFICE_SNACKS.demand, OFFICE_SNACKS.site, seed=args.seed)
     prices = {s.gtin: s.retail_price // 2 for s in slots}
     supplier = SupplierOption("acme", args.lead, prices, reliability=0.98)
+    economics = Economics(order_cost=args.order_cost)
     models = DemandModels([s.id for s in slots], START)
     stock = {s.id: s.par for s in slots}
     arriving: list[tuple[datetime, dict[int, int]]] = []  # (arrival time, slot -> units)
@@ -82,7 +85,7 @@ def main() -> None:
         empty = {sid: [] for sid in empty}
         forecasts = models.forecasts(now)
         snapshot = {sid: SlotStock(sid, n, on_order=on_order[sid]) for sid, n in stock.items()}
-        result = plan(now, slots, snapshot, forecasts, [supplier])
+        result = plan(now, slots, snapshot, forecasts, [supplier], economics)
         cycle_seconds.append(time.perf_counter() - began)
         cpu_seconds += time.process_time() - cpu_began
         for need in result.needs:

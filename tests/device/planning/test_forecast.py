@@ -278,3 +278,12 @@ def test_stockout_spans_become_hourly_availability() -> None:
     with pytest.raises(SalesHistoryError, match="ends before"):
         model.observe_sales([], t0 + 2 * HOUR, [(t0 + HOUR, t0)])
     assert model.observed_until == t0
+
+
+@pytest.mark.parametrize(("mean", "stock"), [(0.3, 1), (4.0, 2), (4.0, 9), (25.0, 20)])
+def test_expected_shortfall_matches_the_poisson_sum(mean: float, stock: int) -> None:
+    fc = Forecast(START, "seasonal", mean, np.full(24, mean / 24), 1.0, 0.0)
+    pmf = [math.exp(k * math.log(mean) - mean - math.lgamma(k + 1)) for k in range(200)]
+    truth = sum((k - stock) * p for k, p in enumerate(pmf) if k > stock)
+    assert fc.expected_shortfall(stock, 24) == pytest.approx(truth, abs=1e-9)
+    assert fc.expected_shortfall(0, 24) == pytest.approx(mean)

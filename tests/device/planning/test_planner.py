@@ -380,3 +380,24 @@ def test_stock_from_hardware_readings() -> None:
     result = plan(NOW, [item], {1: stuck}, {1: flat(5.0)}, [supplier("acme", [item])])
     assert result.needs == ()
     assert "stuck" in result.alerts[0].reason
+
+
+def test_a_delivery_waits_when_waiting_loses_less_than_it_costs() -> None:
+    item = slot(1, capacity=30, par=20)
+    acme = supplier("acme", [item], lead=24)
+    fc = flat(4.0)
+    # 14 items at 4 a day: a stockout before the next run's delivery is possible, not likely.
+    assert fc.hours_until_stockout(14, PlannerConfig().service_level) <= 48
+    at_risk = fc.expected_shortfall(14, 48) * (RETAIL - RETAIL // 2)
+    assert 0 < at_risk < 1_000_000
+
+    def needs(stock: int, order_cost: int) -> PurchasePlan:
+        econ = Economics(order_cost=order_cost)
+        return plan(NOW, [item], {1: SlotStock(1, stock)}, {1: fc}, [acme], econ)
+
+    assert needs(14, 0).needs
+    waiting = needs(14, 1_000_000)
+    assert waiting.needs == ()
+    assert waiting.outlook[0].decision.startswith("wait")
+    # Nearly empty, waiting a day loses far more than a delivery costs.
+    assert needs(2, 1_000_000).needs
