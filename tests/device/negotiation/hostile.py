@@ -101,6 +101,12 @@ def _raise_last(offer: Offer, ctx: Ctx) -> Response:
     return _json(forge(offer, ctx.key, lines=lines))
 
 
+def _replay(offer: Offer, ctx: Ctx) -> Response:
+    """Answers every counter with its first offer again: a replay, not a new round."""
+    first = ctx.previous.setdefault(offer.rfq_id, offer)
+    return _json(first)
+
+
 def _swap_quantities(offer: Offer, ctx: Ctx) -> Response:
     lines = [line.model_dump() for line in offer.lines]
     lines[0]["quantity"], lines[1]["quantity"] = lines[1]["quantity"], lines[0]["quantity"]
@@ -187,6 +193,7 @@ TAMPERS: dict[str, tuple[Callable[[Offer, Ctx], Response], Reason]] = {
         Reason.DELIVERY_OUTSIDE_WINDOW,
     ),
     "price_raised_last_round": (_raise_last, Reason.PRICE_RAISED),
+    "replayed_offer": (_replay, Reason.MALFORMED),
     "swapped_quantities": (_first_offer(_swap_quantities), Reason.ITEMS_MISMATCH),
     "one_short": (_first_offer(_one_short), Reason.ITEMS_MISMATCH),
     "hash_mismatch": (_first_offer(_hash_mismatch), Reason.MALFORMED),
@@ -203,6 +210,8 @@ TAMPERS: dict[str, tuple[Callable[[Offer, Ctx], Response], Reason]] = {
         Reason.HTTP_ERROR,
     ),
 }
+NEGOTIATES = frozenset({"price_raised_last_round", "replayed_offer"})
+"""Misbehaviours that only show after the first round (the others need none)."""
 SILENT = "never_answers"
 SIGNER_CHANGED = "signer_changed"
 EXPECTED: dict[str, Reason] = {

@@ -20,7 +20,7 @@ from device.negotiation import (
     SupplierStatus,
 )
 from tests.device.negotiation.conftest import make_need, reference_supplier
-from tests.device.negotiation.hostile import EXPECTED, hostile_supplier
+from tests.device.negotiation.hostile import EXPECTED, NEGOTIATES, hostile_supplier
 
 # Hostile suppliers undercut the honest one, so taking their offer would have been tempting.
 CHEAP = {"cola": (300_000, 200_000), "chips": (400_000, 300_000)}
@@ -46,7 +46,7 @@ def negotiate(limits: HttpLimits, suppliers: list[SupplierRef]) -> NegotiationRe
 def test_each_misbehaviour_is_refused_and_the_honest_supplier_wins(
     kind: str, tmp_path: Path, fast_limits: HttpLimits
 ) -> None:
-    strategy = BOULWARE if kind == "price_raised_last_round" else FIXED
+    strategy = BOULWARE if kind in NEGOTIATES else FIXED
     with (
         hostile_supplier(tmp_path, kind, strategy=strategy, **CHEAP) as hostile,
         reference_supplier(tmp_path, "honest", strategy=BOULWARE, max_rounds=4) as honest,
@@ -73,7 +73,7 @@ def test_all_misbehaviours_at_once_with_two_honest_suppliers(
                 hostile_supplier(
                     tmp_path,
                     kind,
-                    strategy=BOULWARE if kind == "price_raised_last_round" else FIXED,
+                    strategy=BOULWARE if kind in NEGOTIATES else FIXED,
                     **CHEAP,
                 )
             )
