@@ -7,10 +7,14 @@ once the sensor is built and take ``samples`` pings synchronously at poll time
 through the sensor's own ``_read`` (the same trigger/echo timing code gpiozero
 runs in its thread); we take the median ourselves. A sensor that gives no echo
 costs one 0.1 s timeout per poll (we stop at the first missing echo).
+
+A real HC-SR04 wants ~60 ms between pings so late reflections die out; pass
+``ping_gap_s=0.06`` on a Pi. Mock pins need no gap, so the default is none.
 """
 
 from __future__ import annotations
 
+import time
 import warnings
 from typing import Any
 
@@ -45,10 +49,12 @@ class ColumnDistanceSensor:
         pin_factory: Any,
         samples: int = 3,
         stuck_after_sales: int = 2,
+        ping_gap_s: float = 0.0,
     ) -> None:
         self.config = config
         self.capacity = capacity
         self.samples = samples
+        self.ping_gap_s = ping_gap_s
         self._watch = StuckWatch(stuck_after_sales)
         with warnings.catch_warnings():  # "use pigpio for accuracy": not ours to fix
             warnings.simplefilter("ignore")
@@ -75,7 +81,9 @@ class ColumnDistanceSensor:
         """Median of ``samples`` pings turned into a count, with the fault rules applied."""
         cfg = self.config
         raw: list[float] = []
-        for _ in range(self.samples):
+        for i in range(self.samples):
+            if i and self.ping_gap_s:
+                time.sleep(self.ping_gap_s)
             metres = self.ping()
             if metres is None:
                 return faulted(FaultState.DISCONNECTED, f"no echo on GPIO{cfg.echo_pin}")

@@ -35,9 +35,6 @@ class VendMotor:
         finally:
             self._output.off()
 
-    def stop(self) -> None:
-        self._output.off()
-
     @property
     def is_running(self) -> bool:
         return bool(self._output.is_active)

@@ -119,7 +119,8 @@ class _Slot:
 class HardwarePoller:
     """Builds every device from ``Settings`` on one explicit pin factory and polls the slots.
 
-    ``samples`` is the median filter length for distance and analog sensors.
+    ``samples`` is the median filter length for distance and analog sensors;
+    ``ping_gap_s`` the pause between ultrasonic pings (0.06 on a real HC-SR04).
     ``motors``, ``door``, ``drop``, ``coins`` and ``health`` are the machine's other
     devices; ``sensors`` maps slot id → its stock sensor (None: sales count only).
     Close it (or use ``with``): gpiozero shares the software SPI bus between
@@ -134,11 +135,13 @@ class HardwarePoller:
         samples: int = 3,
         stuck_after_sales: int = 2,
         max_toggles: int = 3,
+        ping_gap_s: float = 0.0,
         cpu_sensor_file: Path = PI_SENSOR_FILE,
     ) -> None:
         if samples < 1:
             raise ValueError(f"samples must be >= 1, got {samples}")
         self.settings = settings
+        self._ping_gap_s = ping_gap_s
         self._closers: list[Any] = []
         f = pin_factory
         try:
@@ -195,6 +198,7 @@ class HardwarePoller:
                     pin_factory=f,
                     samples=samples,
                     stuck_after_sales=stuck_after,
+                    ping_gap_s=self._ping_gap_s,
                 ),
             )
         if isinstance(s, AnalogSensorConfig):

@@ -158,7 +158,6 @@ class MCP3008Chip(MockSPIDevice):  # type: ignore[misc]  # gpiozero is untyped
         super().__init__(sclk, mosi, miso, ce, pin_factory=pin_factory)
         self._channels: list[Any] = [itertools.cycle((0,)) for _ in range(8)]
         self._state = "idle"
-        self.conversions = 0
 
     def set_channel(self, channel: int, *raw: int) -> None:
         """Make ``channel`` read ``raw`` (several values: one per conversion, in a cycle)."""
@@ -181,7 +180,6 @@ class MCP3008Chip(MockSPIDevice):  # type: ignore[misc]  # gpiozero is untyped
         elif self._state == "channel" and len(self.rx_buf) == 3:
             # sample clock, null bit, then the 10 data bits MSB first
             self.tx_word(next(self._channels[self.rx_word()]), 12)
-            self.conversions += 1
             self._state = "result"
 
 

@@ -36,7 +36,8 @@ def test_gpiozero_mock_trigger_pin_echo_is_read_as_a_count(pin_factory: MockFact
         echo_pin=echo,
         echo_time=2 * distance / SPEED_OF_SOUND,
     )
-    sensor = ColumnDistanceSensor(cfg, 4, pin_factory=pin_factory, samples=3)
+    # pinged as on a real HC-SR04: 60 ms apart
+    sensor = ColumnDistanceSensor(cfg, 4, pin_factory=pin_factory, samples=3, ping_gap_s=0.06)
     try:
         reading = sensor.read(sales=0)
     finally:
