@@ -137,7 +137,7 @@ def _nb_cdf(mean: FloatArray, var: FloatArray, kmax: int) -> FloatArray:
     return cdf
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Forecast:
     """Expected demand hour by hour from ``start``, and its distribution.
 

@@ -286,7 +286,7 @@ def _quantity(slot: _Slot, supplier: SupplierOption, cfg: PlannerConfig) -> tupl
     if limit >= minimum:
         return limit, ""
     if limit <= 0 and room <= 0:
-        return 0, "slot is full"
+        return 0, "stock is already at its target"
     if minimum <= fits and (shelf_cap is None or minimum <= shelf_cap):
         return minimum, ""
     if shelf_cap is not None and shelf_cap < minimum:
@@ -311,6 +311,9 @@ def plan(
     """Decide what to buy now; see the module docstring for the rules."""
     if now.tzinfo is None:
         raise PlanInputError("now", "must be timezone-aware")
+    names = [s.name for s in suppliers]
+    if len(set(names)) != len(names):
+        raise PlanInputError("suppliers", "two suppliers share a name")
     alerts: list[SlotAlert] = []
     healthy: list[_Slot] = []
     q = config.service_level
@@ -406,6 +409,9 @@ def _need(
             )
         )
     if not any(line.triggered for line in lines):
+        for slot, _ in members:
+            if not slot.triggered:
+                slot.decision = "no order: nothing urgent to deliver it with"
         return None
     if at_risk < economics.order_cost:
         for slot, _ in members:

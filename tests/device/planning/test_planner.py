@@ -343,6 +343,8 @@ def test_bad_input_is_refused() -> None:
         plan(NOW.replace(tzinfo=None), [item], {1: SlotStock(1, 3)}, {1: flat(1)}, [acme])
     with pytest.raises(PlanInputError, match="no forecast"):
         plan(NOW, [item], {1: SlotStock(1, 3)}, {}, [acme])
+    with pytest.raises(PlanInputError, match="share a name"):
+        plan(NOW, [item], {1: SlotStock(1, 3)}, {1: flat(1)}, [acme, acme])
     with pytest.raises(PlanInputError, match="int"):
         SupplierOption("x", 24, {item.gtin: 1.5})  # type: ignore[dict-item]
     with pytest.raises(PlanInputError, match="reliability"):
