@@ -13,6 +13,8 @@
 #   - /var/lib/custobot for the database; `custobot migrate` brings its schema up to date
 #   - systemd units in /etc/systemd/system (logs go to journald); enabled, and restarted
 #     on upgrade when they were running
+#   - with --supplier: user custobot-supplier, /etc/custobot-supplier (config, key) and
+#     /var/lib/custobot-supplier, for custobot-supplier.service
 #
 # Trial installs without touching the system (CI does this, unprivileged or not):
 #   deploy/install.sh --prefix /tmp/root --no-system-user --skip-systemd --skip-apt
@@ -96,6 +98,9 @@ CONF="$ETC/custobot.toml"
 PASSFILE="$ETC/keystore.pass"
 KEYSTORE="$ETC/agent-keystore.json"
 CUSTOBOT="$VENV/bin/custobot"
+SUPPLIER_ETC="$PREFIX/etc/custobot-supplier"
+SUPPLIER_DATA="$PREFIX/var/lib/custobot-supplier"
+SUPPLIER_CONF="$SUPPLIER_ETC/supplier.toml"
 
 if [ "$SYSTEM_USER" = 1 ]; then
   OWNER="$USER_NAME"; GROUP="$USER_NAME"; ROOT_OWNER="root"
@@ -214,23 +219,48 @@ else
   echo "wrote $CONF from $(basename "$EXAMPLE"): edit device_id, slots and pins"
 fi
 
-if [ ! -e "$KEYSTORE" ]; then
-  if [ ! -e "$PASSFILE" ]; then
-    (umask 077 && "$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(32))' \
-      > "$PASSFILE.tmp")
-    chown "$ROOT_OWNER:$GROUP" "$PASSFILE.tmp"
-    chmod 0600 "$PASSFILE.tmp"
-    mv "$PASSFILE.tmp" "$PASSFILE"
-    echo "generated keystore passphrase $PASSFILE (systemd hands it to the agent)"
+# Create an encrypted key (and its random passphrase, root-only) unless one exists.
+# An existing key keeps its passphrase: a new one would lock the service out of its key.
+ensure_key() {
+  local keystore="$1" passfile="$2" owner="$3" group="$4"
+  if [ -e "$keystore" ]; then
+    "$CUSTOBOT" keys show --keystore "$keystore"
+    [ -e "$passfile" ] || echo "note: no $passfile; the service needs it, or a" \
+      "LoadCredentialEncrypted= drop-in (deploy/README.md, keystore passphrase)"
+    return
   fi
-  "$CUSTOBOT" keys new --keystore "$KEYSTORE" --passphrase-file "$PASSFILE"
-  chown "$OWNER:$GROUP" "$KEYSTORE"
-  chmod 0600 "$KEYSTORE"
-else
-  # An existing key keeps its passphrase: a new one would lock the agent out of its key.
-  "$CUSTOBOT" keys show --keystore "$KEYSTORE"
-  [ -e "$PASSFILE" ] || echo "note: no $PASSFILE; custobot.service needs it, or a" \
-    "LoadCredentialEncrypted= drop-in (deploy/README.md, keystore passphrase)"
+  if [ ! -e "$passfile" ]; then
+    (umask 077 && "$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(32))' \
+      > "$passfile.tmp")
+    chown "$ROOT_OWNER:$group" "$passfile.tmp"
+    chmod 0600 "$passfile.tmp"
+    mv "$passfile.tmp" "$passfile"
+    echo "generated keystore passphrase $passfile (systemd hands it to the service)"
+  fi
+  "$CUSTOBOT" keys new --keystore "$keystore" --passphrase-file "$passfile"
+  chown "$owner:$group" "$keystore"
+  chmod 0600 "$keystore"
+}
+ensure_key "$KEYSTORE" "$PASSFILE" "$OWNER" "$GROUP"
+
+# --- reference supplier (--supplier) ---------------------------------------------------
+if [ "$SUPPLIER" = 1 ]; then
+  step "supplier $SUPPLIER_ETC"
+  if [ "$SYSTEM_USER" = 1 ]; then s_owner="$SUPPLIER_USER"; else s_owner="$OWNER"; fi
+  s_group="$(id -gn "$s_owner")"
+  install -d -m 0750 -o "$ROOT_OWNER" -g "$s_group" "$SUPPLIER_ETC"
+  install -d -m 0750 -o "$s_owner" -g "$s_group" "$SUPPLIER_DATA"
+  if [ -e "$SUPPLIER_CONF" ]; then
+    echo "keeping existing $SUPPLIER_CONF"
+  else
+    sed -e "s#/etc/custobot-supplier#$SUPPLIER_ETC#g" \
+      -e "s#/var/lib/custobot-supplier#$SUPPLIER_DATA#g" \
+      "$SRC/deploy/examples/supplier.toml" > "$stage/supplier.toml"
+    install -m 0640 -o "$ROOT_OWNER" -g "$s_group" "$stage/supplier.toml" "$SUPPLIER_CONF"
+    echo "wrote $SUPPLIER_CONF: edit name, tokens, chain and items"
+  fi
+  ensure_key "$SUPPLIER_ETC/supplier-keystore.json" "$SUPPLIER_ETC/keystore.pass" \
+    "$s_owner" "$s_group"
 fi
 
 # --- database -------------------------------------------------------------------------

@@ -66,7 +66,7 @@ def run_install(prefix: Path, *extra: str) -> Installed:
 @pytest.fixture(scope="session")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     """One trial install per test session (and xdist worker), shared by the slow tests."""
-    return run_install(tmp_path_factory.mktemp("root"))
+    return run_install(tmp_path_factory.mktemp("root"), "--supplier")
 
 
 def write_config(path: Path, database: Path) -> Path:

@@ -17,7 +17,10 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
+from device.keys import keystore_address
 from device.settings import load_settings
+from supplier.keys import load_signer
+from supplier.settings import load_supplier_settings
 from tests.deploy.conftest import INSTALL, REPO, UNITS, Installed, run_install
 
 
@@ -76,6 +79,30 @@ def test_config_points_inside_the_prefix_and_holds_no_secret(installed: Installe
         assert secret not in installed.output
         for unit in UNITS:
             assert secret not in (installed.prefix / "etc/systemd/system" / unit).read_text()
+
+
+@pytest.mark.slow
+def test_supplier_gets_its_own_config_key_and_data_dir(installed: Installed) -> None:
+    etc = installed.prefix / "etc" / "custobot-supplier"
+    assert _mode(etc) == 0o750
+    assert _mode(etc / "supplier.toml") == 0o640
+    assert _mode(etc / "keystore.pass") == 0o600
+    assert _mode(etc / "supplier-keystore.json") == 0o600
+    assert _mode(installed.prefix / "var" / "lib" / "custobot-supplier") == 0o750
+
+    settings = load_supplier_settings(etc / "supplier.toml")
+    assert settings.keystore == etc / "supplier-keystore.json"
+    assert settings.database == installed.prefix / "var/lib/custobot-supplier/supplier.db"
+    # The service reads the passphrase from its credential, which the unit loads from
+    # keystore.pass; here the file itself unlocks the supplier's key.
+    assert settings.passphrase_file == Path(
+        "/run/credentials/custobot-supplier.service/keystore-passphrase"
+    )
+    unit = (installed.prefix / "etc/systemd/system/custobot-supplier.service").read_text()
+    assert f"LoadCredential=keystore-passphrase:{etc / 'keystore.pass'}" in unit
+    signer = load_signer(settings.keystore, (etc / "keystore.pass").read_text().strip())
+    assert signer.address in installed.output
+    assert signer.address != keystore_address(installed.etc / "agent-keystore.json")
 
 
 @pytest.mark.slow
