@@ -1,15 +1,16 @@
 """The MachineView over the real parts: the machine's SQLite store and its ProfitCenter.
 
 Chain reads are gathered into one snapshot (books, policy, orders from events,
-members) that is reused for ``chain_ttl_s`` seconds, so a page poll every few
-seconds from several browsers costs one round of RPC calls, not one per request.
-An approval or rejection drops the snapshot, so the next read shows the new state.
+members) that is reused until a new block appears: chain state only changes with
+blocks, so many browsers polling every few seconds cost one ``eth_blockNumber``
+per request and one round of reads per block. Events are scanned incrementally;
+policy, token, pause state and the supplier allow-list come from them, and an
+order's stored state is re-read only while it can still change.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,14 +26,20 @@ from contracts.profit_center import (
     Autonomy,
     Claimed,
     Distributed,
+    Order,
     OrderPlaced,
     OrderRejected,
     OrderReleased,
     OrderSettled,
     OrderStatus,
+    Paused,
+    Policy,
+    PolicyChanged,
     ProfitCenter,
     ProfitCenterEvent,
+    SettlementTokenChanged,
     SupplierAllowed,
+    Unpaused,
 )
 from dashboard.errors import ApprovalError, OrderNotFoundError, ViewUnavailableError
 from dashboard.view import (
@@ -81,6 +88,9 @@ OPEN_STATES = frozenset(
     )
 )
 AWAITING = STATE_NAMES[OrderStatus.AWAITING_APPROVAL]
+FINAL_STATES = frozenset(
+    {OrderStatus.SETTLED, OrderStatus.REJECTED, OrderStatus.RELEASED, OrderStatus.NONCE_CANCELLED}
+)
 
 TranscriptLookup = Callable[[str], Transcript | None]
 SnapshotSource = Callable[[], StockSnapshot | None]
@@ -104,7 +114,7 @@ class _Payment:
 class _ChainSnapshot:
     """One consistent-enough read of the ProfitCenter, reused for a short while."""
 
-    read_at: float
+    block: int
     treasury: Treasury
     policy: PolicyView
     orders: list[_Order]
@@ -145,7 +155,6 @@ class LiveMachineView:
         supplier_names: Mapping[str, str] | None = None,
         outbox_depth: Callable[[], int] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        chain_ttl_s: float = 2.0,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -159,7 +168,7 @@ class LiveMachineView:
         self._names = {k.lower(): v for k, v in (supplier_names or {}).items()}
         self._outbox_depth = outbox_depth
         self._clock = clock
-        self._ttl = chain_ttl_s
+        self._final_orders: dict[bytes, Order] = {}
         self._lock = threading.Lock()
         self._snapshot: _ChainSnapshot | None = None
         self._block_times: dict[int, int] = {}
@@ -167,13 +176,13 @@ class LiveMachineView:
     # -- chain snapshot ------------------------------------------------------------
 
     def _chain(self) -> _ChainSnapshot:
-        """The cached snapshot, refreshed when older than the TTL; raises if unreadable."""
+        """The snapshot of the latest block, read once per block; raises if unreadable."""
         with self._lock:
-            snap = self._snapshot
-            if snap is not None and time.monotonic() - snap.read_at < self._ttl:
-                return snap
             try:
-                snap = self._read_chain()
+                block = int(self.pc.w3.eth.block_number)
+                if self._snapshot is not None and self._snapshot.block == block:
+                    return self._snapshot
+                snap = self._read_chain(block)
             except Exception as exc:  # any RPC/transport failure means "chain unreachable"
                 log.warning("chain_read_failed", error=type(exc).__name__)
                 raise ViewUnavailableError(
@@ -182,37 +191,55 @@ class LiveMachineView:
             self._snapshot = snap
             return snap
 
-    def _invalidate(self) -> None:
-        with self._lock:
-            self._snapshot = None
-
     def _block_time(self, number: int) -> int:
         if number not in self._block_times:
             self._block_times[number] = int(self.pc.w3.eth.get_block(number)["timestamp"])
         return self._block_times[number]
 
-    def _new_events(self) -> list[ProfitCenterEvent]:
-        """Every event so far; only blocks not seen before are queried."""
-        latest = int(self.pc.w3.eth.block_number)
+    def _new_events(self, latest: int) -> list[ProfitCenterEvent]:
+        """Every event up to ``latest``; only blocks not seen before are queried."""
         if latest >= self._next_block:
             self._events.extend(self.pc.events(self._next_block, latest))
             self._next_block = latest + 1
         return self._events
 
-    def _read_chain(self) -> _ChainSnapshot:
+    def _order(self, order_id: bytes) -> Order:
+        """The stored order; one in a final state never changes, so it is read once."""
+        if order_id in self._final_orders:
+            return self._final_orders[order_id]
+        order = self.pc.order(order_id)
+        if order.status in FINAL_STATES:
+            self._final_orders[order_id] = order
+        return order
+
+    def _read_chain(self, block: int) -> _ChainSnapshot:
         pc = self.pc
         books = pc.books()
+        events = self._new_events(block)
+        token: str | None = None
+        paused = False
+        p: Policy | None = None
+        allowed: dict[str, bool] = {}
+        for e in events:
+            if isinstance(e, SettlementTokenChanged):
+                token = e.new_token
+            elif isinstance(e, Paused | Unpaused):
+                paused = isinstance(e, Paused)
+            elif isinstance(e, PolicyChanged):
+                p = e.policy
+            elif isinstance(e, SupplierAllowed):
+                allowed[e.supplier] = e.allowed
+        if p is None or token is None:  # from_block was after the deployment
+            p, token, paused = pc.policy(), pc.token(), pc.paused()
         treasury = Treasury(
             contract=pc.address,
-            token=pc.token(),
+            token=token,
             token_decimals=self.settings.chain.token_decimals,
             balance=books.treasury,
             reserved=books.reserved,
-            paused=pc.paused(),
+            paused=paused,
         )
-        events = self._new_events()
-        known = list(dict.fromkeys(e.supplier for e in events if isinstance(e, SupplierAllowed)))
-        p = pc.policy()
+        known = list(allowed)
         policy = PolicyView(
             autonomy=AUTONOMY[p.autonomy],
             auto_approval_threshold=p.auto_approval_threshold,
@@ -222,7 +249,7 @@ class LiveMachineView:
             reserve=p.operating_reserve,
             dispute_window_seconds=p.dispute_window,
             spent_this_period=books.period_spent,
-            allowed_suppliers=[a for a in known if pc.is_supplier_allowed(a)],
+            allowed_suppliers=[a for a, yes in allowed.items() if yes],
         )
         closed: dict[bytes, str] = {}
         payments: list[_Payment] = []
@@ -235,7 +262,7 @@ class LiveMachineView:
         for e in events:
             if not isinstance(e, OrderPlaced):
                 continue
-            info = pc.order(e.order_id)
+            info = self._order(e.order_id)
             state = STATE_NAMES[info.status]
             summary = OrderSummary(
                 order_id=_hex(e.order_id),
@@ -252,7 +279,7 @@ class LiveMachineView:
             orders.append(_Order(summary, self._block_time(e.meta.block_number)))
         orders.sort(key=lambda o: o.placed_at, reverse=True)
         return _ChainSnapshot(
-            read_at=time.monotonic(),
+            block=block,
             treasury=treasury,
             policy=policy,
             orders=orders,
@@ -482,8 +509,6 @@ class LiveMachineView:
             raise ApprovalError(order_id, f"the contract refused: {exc.name}") from None
         except Exception as exc:  # RPC down, timeout: the order is unchanged or will show so
             raise ApprovalError(order_id, f"transaction failed ({type(exc).__name__})") from None
-        finally:
-            self._invalidate()
         tx_hash = _hex(result.tx_hash)
         log.info("order_decision_sent", order=order_id, action=action, tx=tx_hash)
         state = STATE_NAMES[self.pc.order(oid).status]

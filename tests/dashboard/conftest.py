@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from dashboard.auth import LoginThrottle, add_owner
 from dashboard.machine import LiveMachineView
 from device.settings import Settings, load_settings
 from device.store.db import Store, open_store
-from tests.dashboard.chain import Chain, deploy_chain
+from tests.dashboard.chain import USDC, Chain, deploy_chain
 
 PASSWORD = "correct horse battery staple"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -75,9 +76,23 @@ def store(tmp_path: Path) -> Iterator[Store]:
     store.close()
 
 
+@pytest.fixture(scope="session")
+def deployed() -> Chain:
+    """Deployed once per worker with 250 USDC revenue and two orders awaiting approval
+    (60 and 45 USDC); each test runs on a snapshot of it and reverts it afterwards."""
+    chain = deploy_chain()
+    chain.deposit_revenue(250 * USDC)
+    chain.place_order(60 * USDC)
+    chain.place_order(45 * USDC)
+    return chain
+
+
 @pytest.fixture
-def chain() -> Chain:
-    return deploy_chain()
+def chain(deployed: Chain) -> Iterator[Chain]:
+    tester = deployed.w3.provider.ethereum_tester
+    snapshot = tester.take_snapshot()
+    yield dataclasses.replace(deployed, placed=list(deployed.placed))
+    tester.revert_to_snapshot(snapshot)
 
 
 @pytest.fixture
@@ -90,7 +105,7 @@ def owner(store: Store) -> OwnerLogin:
 
 @pytest.fixture
 def view(settings: Settings, store: Store, chain: Chain) -> LiveMachineView:
-    return LiveMachineView(settings, store, chain.pc, governor=chain.governor, chain_ttl_s=0.0)
+    return LiveMachineView(settings, store, chain.pc, governor=chain.governor)
 
 
 @pytest.fixture

@@ -26,11 +26,8 @@ PAGES = ["/", "/stock", "/sales", "/orders", "/approvals", "/policy", "/supplier
 
 @pytest.fixture
 def busy(chain: Chain, store: Store, settings: Settings) -> Chain:
-    """Revenue in the treasury, sales in the store, two orders waiting for approval."""
-    chain.deposit_revenue(250 * USDC)
+    """Revenue in the treasury and two orders waiting (from the chain fixture), sales in the store."""
     stock_and_sales(store, settings)
-    chain.place_order(60 * USDC)
-    chain.place_order(45 * USDC)
     return chain
 
 
@@ -147,7 +144,7 @@ def test_api_decision_needs_csrf_header_and_reports_the_new_state(
 def test_without_governor_key_the_exact_wallet_call_is_shown(
     settings: Settings, store: Store, busy: Chain, owner: OwnerLogin, tmp_path: object
 ) -> None:
-    view = LiveMachineView(settings, store, busy.pc, chain_ttl_s=0.0)
+    view = LiveMachineView(settings, store, busy.pc)
     app: FastAPI = create_app(
         settings, view, engine=store.engine, secret_file=store_dir(store) / "s.key"
     )

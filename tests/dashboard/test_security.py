@@ -15,7 +15,7 @@ from dashboard.app import ROUTERS
 from dashboard.models import Owner
 from device.logs import configure_logging
 from device.store.db import Store
-from tests.dashboard.chain import USDC, Chain
+from tests.dashboard.chain import Chain
 from tests.dashboard.conftest import OwnerLogin, csrf_from, login
 
 MUTATING = {
@@ -53,8 +53,7 @@ def test_the_mutating_routes_are_the_ones_checked_here() -> None:
 def test_mutations_without_a_session_are_refused(
     client: httpx.Client, chain: Chain, owner: OwnerLogin
 ) -> None:
-    chain.deposit_revenue(100 * USDC)
-    order_id = chain.place_order(10 * USDC)
+    order_id = chain.placed[0]
     for path, _ in _attempts(order_id):
         response = client.post(path, data={"csrf_token": "x"}, headers={"X-CSRF-Token": "x"})
         assert response.status_code in (303, 401, 403), path
@@ -73,8 +72,7 @@ def test_mutations_without_a_session_are_refused(
 def test_mutations_without_the_csrf_token_are_refused(
     logged_in: httpx.Client, chain: Chain, token: str | None
 ) -> None:
-    chain.deposit_revenue(100 * USDC)
-    order_id = chain.place_order(10 * USDC)
+    order_id = chain.placed[0]
     for path, kind in _attempts(order_id):
         if token is None:
             response = logged_in.post(path)
@@ -90,8 +88,7 @@ def test_mutations_without_the_csrf_token_are_refused(
 def test_a_csrf_token_from_another_session_is_refused(
     logged_in: httpx.Client, chain: Chain, server_url: str
 ) -> None:
-    chain.deposit_revenue(100 * USDC)
-    order_id = chain.place_order(10 * USDC)
+    order_id = chain.placed[0]
     with httpx.Client(base_url=server_url) as other:
         foreign = csrf_from(other.get("/login").text)
     response = logged_in.post(f"/approvals/{order_id}/approve", data={"csrf_token": foreign})
@@ -113,8 +110,7 @@ def test_no_secret_in_any_page_answer_or_log_line(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     configure_logging("debug")
-    chain.deposit_revenue(100 * USDC)
-    order_id = chain.place_order(10 * USDC)
+    order_id = chain.placed[0]
     bodies: list[str] = [client.get("/login").text]
     login(client, owner, code="000000")  # a failed login is logged too
     assert login(client, owner).status_code == 303
