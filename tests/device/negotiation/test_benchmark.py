@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 
 import pytest
+from eth_account import Account
 
-from benchmarks.negotiation import MARKET, STRATEGIES, TIME_DEPENDENT, main, run
+from benchmarks.negotiation import (
+    MARKET,
+    STRATEGIES,
+    TIME_DEPENDENT,
+    StrategySupplier,
+    main,
+    run,
+)
 from device.negotiation import BuyerPolicy
+from supplier.desk import Desk
+from supplier.keys import Signer
+from supplier.pricing import PriceBook, PricedOrder, make_strategy
+from supplier.protocol import Counter, Offer, Rfq, RfqLine
+from supplier.store import SupplierStore
+from tests.device.negotiation.conftest import make_need, supplier_settings
 
 
 @pytest.mark.parametrize("kind", [*sorted(STRATEGIES), MARKET])
@@ -26,3 +42,52 @@ def test_json_report_has_one_row_per_strategy(capsys: pytest.CaptureFixture[str]
     assert [row["strategy"] for row in report["rows"]] == [*STRATEGIES, MARKET]
     assert all(row["cases"] == 20 for row in report["rows"])
     assert all(row["deals_above_reservation"] == 0 for row in report["rows"])
+
+
+@pytest.mark.parametrize("kind", sorted(STRATEGIES))
+def test_in_process_supplier_answers_exactly_like_the_real_desk(kind: str, tmp_path: Path) -> None:
+    """The benchmark's supplier must not drift from ``supplier.desk.Desk`` (prices, final flag)."""
+    strategy: dict[str, object] = {"kind": kind}
+    config = supplier_settings(tmp_path, kind, strategy=strategy, max_rounds=6)
+    store = SupplierStore(config.database)
+    desk = Desk(config, Signer.from_key(Account.create().key), store)
+    need = make_need()
+    now = int(time.time())
+    rfq = Rfq(
+        rfq_id=f"bench-{kind}".ljust(16, "x"),
+        items=[RfqLine(gtin=i.gtin, quantity=i.quantity) for i in need.items],
+        deliver_by=need.deliver_by,
+        answer_by=now + 60,
+        chain_id=need.chain_id,
+        buyer=need.profit_center,
+        token=need.token,
+        machine_customer=True,
+    )
+    order = PriceBook(config.items).price(rfq.items, deliver_by=rfq.deliver_by, now=now)
+    assert isinstance(order, PricedOrder)
+    mirror = StrategySupplier(
+        kind,
+        make_strategy(config.strategy),
+        order,
+        max_rounds=6,
+        deliver_by=need.deliver_by,
+        opened_at=now,
+    )
+    real = desk.open(rfq, now)
+    ours = mirror.open(now)
+    counters = [order.floor_total // 2, order.floor_total // 2, order.floor_total * 3 // 4]
+    counters += [order.floor_total * 9 // 10, order.list_total]
+    try:
+        for round_, price in enumerate(counters):
+            assert isinstance(real, Offer)
+            assert ours is not None
+            assert (ours.amount, ours.final) == (real.amount, real.final)
+            if real.final:
+                break
+            real = desk.counter(rfq.rfq_id, Counter(round=round_, price=price), now)
+            ours = mirror.counter(price, False, now)
+        assert isinstance(real, Offer)
+        assert ours is not None
+        assert (ours.amount, ours.final) == (real.amount, True)
+    finally:
+        store.close()
