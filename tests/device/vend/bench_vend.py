@@ -1,9 +1,11 @@
 """Vends per second through the real VendFlow on a tmp SQLite file and gpiozero mock pins.
 
-    .venv/bin/python -m tests.device.vend.bench_vend [VENDS]
+    .venv/bin/python -m tests.device.vend.bench_vend [SCRATCH_VENDS [DURABLE_VENDS]]
 
-Runs the same workload with ``durable=True`` (synchronous=FULL, the device) and
-``durable=False`` (synchronous=NORMAL, the simulation's scratch file).
+Runs the same workload (cashless vends, a restock recount now and then) with
+``durable=False`` (synchronous=NORMAL: the simulation's scratch file; default a
+year's 40,000 vends) and ``durable=True`` (synchronous=FULL: the device, where
+every commit waits for the disk; default 2,000 vends).
 """
 
 from __future__ import annotations
@@ -47,8 +49,9 @@ def vends_per_second(vends: int, durable: bool) -> tuple[float, float]:
 
 if __name__ == "__main__":
     configure_logging("warning")
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 40_000
-    for durable in (False, True):
+    counts = [int(arg) for arg in sys.argv[1:3]]
+    counts += [40_000, 2_000][len(counts) :]
+    for durable, count in zip((False, True), counts, strict=True):
         wall, cpu = vends_per_second(count, durable)
         sys.stdout.write(
             f"durable={durable}: {count} vends, {wall:,.0f} vends/s wall, {cpu:,.0f} per CPU-s\n"
