@@ -20,6 +20,7 @@
 #   deploy/install.sh --prefix /tmp/root --no-system-user --skip-systemd --skip-apt
 # installs the same tree under /tmp/root, with every path inside the files rewritten to it.
 set -euo pipefail
+umask 022  # the venv and units must be readable by the service users whatever root's umask is
 
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PREFIX=""
@@ -116,6 +117,7 @@ as_service_user() {
 # --- system packages ------------------------------------------------------------------
 if [ "$APT" = 1 ]; then
   step "system packages"
+  apt-get update -q
   packages=(python3 python3-venv python3-pip git)
   # Raspberry Pi OS ships the lgpio bindings gpiozero uses on a Pi 4/5.
   if apt-cache show python3-lgpio >/dev/null 2>&1; then packages+=(python3-lgpio); fi
@@ -267,7 +269,7 @@ fi
 # This also validates the config: a wrong one stops the install here, with the key named,
 # before a running service is restarted into it.
 step "database migrations"
-(umask 027 && as_service_user "$CUSTOBOT" migrate --config "$CONF")
+(cd / && umask 027 && as_service_user "$CUSTOBOT" migrate --config "$CONF")
 
 # --- systemd --------------------------------------------------------------------------
 step "systemd units $UNITS"
