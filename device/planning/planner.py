@@ -21,8 +21,9 @@ probability ``1 - q``):
   capacity + Q_risk(D(lead_time_hours))`` (what is sold before the earliest
   delivery frees room). At most ``floor(min(E[D(L+SL)] - position,
   E[D(L+SL)] - E[D(L)]))`` units when the item has a shelf life ``SL`` (do not buy
-  what cannot sell before it expires), raised to the supplier's minimum when that
-  still fits both bounds, else dropped.
+  what cannot sell before it expires; a slot that never sold anything has no
+  forecast to bound it and is filled to par), raised to the supplier's minimum
+  when that still fits both bounds, else dropped.
 * URGENCY of a line: ``u = clamp((L + R - t_q) / R, 0, 1)``: 1 when the stock runs
   out (at the service level) before the earliest delivery, 0 when it lasts past
   the next run's delivery. A need's urgency is its lines' maximum.
@@ -277,7 +278,7 @@ def _quantity(slot: _Slot, supplier: SupplierOption, cfg: PlannerConfig) -> tupl
     fits = sc.capacity + credit - slot.position
     room = min(fits, max(sc.par, protect) - slot.position)
     shelf_cap: int | None = None
-    if sc.shelf_life_days is not None:
+    if sc.shelf_life_days is not None and fc.daily_rate > 0:
         sellable = fc.expected(lead + sc.shelf_life_days * 24)
         fresh = sellable - max(float(slot.position), fc.expected(lead))
         shelf_cap = math.floor(fresh + 1e-9)  # 5.999999 expected units are 6

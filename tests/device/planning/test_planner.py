@@ -403,3 +403,14 @@ def test_a_delivery_waits_when_waiting_loses_less_than_it_costs() -> None:
     assert waiting.outlook[0].decision.startswith("wait")
     # Nearly empty, waiting a day loses far more than a delivery costs.
     assert needs(2, 1_000_000).needs
+
+
+def test_a_new_empty_slot_is_filled_to_par_even_when_perishable() -> None:
+    """No sales history means no forecast: an empty slot must still get stock to learn from."""
+    sandwich = slot(1, capacity=8, par=6, shelf_life_days=3)
+    fresh_start = flat(0.0)
+    result = plan(
+        NOW, [sandwich], {1: SlotStock(1, 0)}, {1: fresh_start}, [supplier("deli", [sandwich])]
+    )
+    (line,) = result.needs[0].lines
+    assert line.quantity == 6
