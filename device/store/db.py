@@ -28,7 +28,7 @@ from device.errors import CustobotError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # Every module that defines tables; a later feature appends its own (see device.migrations).
-TABLE_MODULES = ("device.store.models", "dashboard.models")
+TABLE_MODULES = ("device.store.models", "dashboard.models", "device.procurement.models")
 _WRITE = "custobot_write"
 log = structlog.get_logger()
 

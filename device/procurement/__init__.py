@@ -1,0 +1,1 @@
+"""Buying for the machine: plan → negotiate → pay on-chain → verify delivery → books."""

@@ -1,0 +1,188 @@
+"""The chain outbox: intent first, one transaction per intent, survives restarts and outages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+from web3 import Web3
+
+from contracts.chain import send
+from contracts.profit_center import OrderStatus, ProfitCenter
+from contracts.quote import Quote, sign_quote
+from device.devchain import DevChain
+from device.procurement.models import IntentState
+from device.procurement.outbox import Outbox
+from device.store.db import Store, open_store
+
+NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
+USDC = 1_000_000
+
+
+@pytest.fixture
+def chain() -> DevChain:
+    chain = DevChain.in_process()
+    chain.mint(chain.governor.address, 1_000 * USDC)
+    send(chain.w3, chain.token.functions.approve(chain.pc.address, 1_000 * USDC), chain.governor)
+    chain.pc.deposit_revenue(1_000 * USDC, sender=chain.governor)
+    return chain
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return open_store(tmp_path / "machine.db")
+
+
+def _place_payload(chain: DevChain, nonce: int = 1, amount: int = 20 * USDC) -> dict[str, object]:
+    supplier = Account.from_key(b"\x07" * 32)
+    chain.allow_supplier(supplier.address)
+    quote = Quote(
+        supplier=supplier.address,
+        buyer=chain.pc.address,
+        token=chain.token_address,
+        amount=amount,
+        items_hash=b"\x11" * 32,
+        deliver_by=chain.now() + 86_400,
+        expiry=chain.now() + 3_600,
+        nonce=nonce,
+    )
+    signature = sign_quote(quote, chain.chain_id, supplier.key)
+    return {
+        "order_id": "0x" + chain.pc.order_id(supplier.address, nonce).hex(),
+        "quote": {
+            "supplier": quote.supplier,
+            "buyer": quote.buyer,
+            "token": quote.token,
+            "amount": quote.amount,
+            "items_hash": quote.items_hash.hex(),
+            "deliver_by": quote.deliver_by,
+            "expiry": quote.expiry,
+            "nonce": quote.nonce,
+        },
+        "signature": signature.hex(),
+    }
+
+
+def _agent_nonce(chain: DevChain) -> int:
+    return int(chain.w3.eth.get_transaction_count(chain.agent.address))
+
+
+def test_intent_is_written_once_and_mined_once(chain: DevChain, store: Store) -> None:
+    outbox = Outbox(store, chain.w3, chain.pc, chain.agent)
+    payload = _place_payload(chain)
+    first = outbox.enqueue("place:1", "place_order", payload, NOW)
+    again = outbox.enqueue("place:1", "place_order", payload, NOW)
+    assert first.id == again.id
+    before = _agent_nonce(chain)
+    result = outbox.drain(NOW)
+    assert (result.mined, result.failed, result.waiting) == (1, 0, 0)
+    intent = outbox.get("place:1")
+    assert intent is not None
+    assert intent.state is IntentState.MINED
+    assert intent.gas_used is not None
+    assert intent.gas_used > 21_000
+    order_id = bytes.fromhex(str(payload["order_id"])[2:])
+    assert chain.pc.order(order_id).status is OrderStatus.AWAITING_APPROVAL  # default policy: bound
+    assert outbox.drain(NOW + timedelta(minutes=1)).mined == 0
+    assert _agent_nonce(chain) == before + 1  # exactly one transaction
+
+
+def test_signed_but_unsent_transaction_is_resent_not_duplicated(
+    chain: DevChain, store: Store
+) -> None:
+    """A crash between committing the signed transaction and broadcasting it."""
+    outbox = Outbox(store, chain.w3, chain.pc, chain.agent)
+    payload = _place_payload(chain)
+    outbox.enqueue("place:1", "place_order", payload, NOW)
+    intent = outbox.get("place:1")
+    assert intent is not None
+    call = chain.pc.contract.functions.placeOrder(
+        (
+            payload["quote"]["supplier"],  # type: ignore[index]
+            payload["quote"]["buyer"],  # type: ignore[index]
+            payload["quote"]["token"],  # type: ignore[index]
+            payload["quote"]["amount"],  # type: ignore[index]
+            bytes.fromhex(payload["quote"]["items_hash"]),  # type: ignore[index]
+            payload["quote"]["deliver_by"],  # type: ignore[index]
+            payload["quote"]["expiry"],  # type: ignore[index]
+            payload["quote"]["nonce"],  # type: ignore[index]
+        ),
+        bytes.fromhex(str(payload["signature"])),
+    )
+    nonce = _agent_nonce(chain)
+    tx: Any = call.build_transaction(
+        {"from": chain.agent.address, "nonce": nonce, "chainId": chain.chain_id}  # type: ignore[arg-type]
+    )
+    signed = chain.agent.sign_transaction(tx)
+    outbox._update(  # what _sign_and_send commits just before it broadcasts
+        intent.id,
+        state=IntentState.SIGNED,
+        nonce=nonce,
+        tx_hash="0x" + bytes(signed.hash).hex(),
+        raw_tx=bytes(signed.raw_transaction).hex(),
+    )
+    restarted = Outbox(store, chain.w3, chain.pc, chain.agent)
+    assert restarted.drain(NOW).mined == 1
+    assert _agent_nonce(chain) == nonce + 1
+    mined = restarted.get("place:1")
+    assert mined is not None
+    assert mined.tx_hash == "0x" + bytes(signed.hash).hex()
+    receipt = chain.w3.eth.get_transaction_receipt(mined.tx_hash)  # type: ignore[arg-type]
+    assert receipt["status"] == 1
+
+
+def test_effect_already_on_chain_is_not_sent_again(
+    chain: DevChain, store: Store, tmp_path: Path
+) -> None:
+    payload = _place_payload(chain)
+    Outbox(store, chain.w3, chain.pc, chain.agent).enqueue("place:1", "place_order", payload, NOW)
+    # Someone (a previous install, another tool) already placed it.
+    other_store = open_store(tmp_path / "other-install.db")
+    other = Outbox(other_store, chain.w3, chain.pc, chain.agent)
+    other.enqueue("place:1", "place_order", payload, NOW)
+    assert other.drain(NOW).mined == 1
+    before = _agent_nonce(chain)
+    outbox = Outbox(store, chain.w3, chain.pc, chain.agent)
+    outbox.drain(NOW)
+    intent = outbox.get("place:1")
+    assert intent is not None
+    assert intent.state is IntentState.DONE_ELSEWHERE
+    assert _agent_nonce(chain) == before
+
+
+def test_revert_at_preflight_fails_the_intent_without_spending_a_nonce(
+    chain: DevChain, store: Store
+) -> None:
+    outbox = Outbox(store, chain.w3, chain.pc, chain.agent)
+    too_big = _place_payload(chain, amount=10_000 * USDC)  # above the per-order cap
+    outbox.enqueue("place:big", "place_order", too_big, NOW)
+    before = _agent_nonce(chain)
+    assert outbox.drain(NOW).failed == 1
+    intent = outbox.get("place:big")
+    assert intent is not None
+    assert intent.state is IntentState.FAILED
+    assert intent.last_error is not None
+    assert "Cap" in intent.last_error
+    assert _agent_nonce(chain) == before
+
+
+def test_unreachable_node_leaves_intent_waiting_then_drains(chain: DevChain, store: Store) -> None:
+    down = Web3(Web3.HTTPProvider("http://127.0.0.1:9", request_kwargs={"timeout": 2}))
+    offline = Outbox(store, down, ProfitCenter(down, chain.pc.address), chain.agent)
+    payload = _place_payload(chain)
+    offline.enqueue("place:1", "place_order", payload, NOW)
+    result = offline.drain(NOW)
+    assert result.unreachable
+    assert result.waiting == 1
+    intent = offline.get("place:1")
+    assert intent is not None
+    assert intent.state is IntentState.PENDING
+    assert intent.next_attempt_at > NOW  # backs off
+    assert intent.last_error is not None
+    assert "unreachable" in intent.last_error
+    online = Outbox(store, chain.w3, chain.pc, chain.agent)
+    assert online.drain(NOW).mined == 0  # not due yet: backoff respected
+    assert online.drain(NOW + timedelta(minutes=15)).mined == 1
