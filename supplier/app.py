@@ -214,7 +214,12 @@ async def _supplier_error(request: Request, exc: Exception) -> JSONResponse:
         return _error(409, ErrorCode.DUPLICATE_RFQ, str(exc))
     if isinstance(exc, StaleRoundError):
         return _error(409, ErrorCode.STALE_ROUND, str(exc))
-    log.error("supplier_error", error=str(exc), path=request.url.path)
+    return await _internal_error(request, exc)
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """A bug or a broken disk: logged, and the buyer gets a protocol error, not a stack trace."""
+    log.error("supplier_internal_error", error=repr(exc), path=request.url.path)
     return _error(500, ErrorCode.INTERNAL, "internal error")
 
 
@@ -238,6 +243,7 @@ def build_api() -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(SupplierError, _supplier_error)
+    app.add_exception_handler(Exception, _internal_error)
     app.add_middleware(BodyLimit)
     return app
 

@@ -140,8 +140,14 @@ class Desk:
                 log.info("counter_declined", rfq=rfq_id, reason=decline.reason.value)
                 return decline
             rfq = Rfq.model_validate_json(session.request_json)
+            # Prices are those of the session's start; only a changed catalog can refuse now.
             priced = self.book.price(rfq.items, deliver_by=rfq.deliver_by, now=session.created_at)
-            assert isinstance(priced, PricedOrder)  # it was priced when the session opened
+            if isinstance(priced, Refusal):
+                decline = Decline(
+                    rfq_id=rfq_id, reason=priced.reason, message=priced.message, gtin=priced.gtin
+                )
+                self._close(session, decline, now)
+                return decline
             offer = self._offer(
                 session, rfq, priced, counter=counter.price, now=now, buyer_final=counter.final
             )

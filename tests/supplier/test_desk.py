@@ -85,3 +85,29 @@ def test_every_answer_is_a_sound_offer_or_a_decline(
             break
         answer = desk.counter(rfq.rfq_id, Counter(round=answer.round, price=price), NOW + 1)
     store.close()
+
+
+def test_an_item_dropped_from_the_catalog_mid_negotiation_ends_it_cleanly(tmp_path: Path) -> None:
+    signer = Signer.from_key(Account.create().key)
+    store = SupplierStore(tmp_path / "desk.db")
+    config = make_config(tmp_path)
+    before = Desk(config, signer, store)
+    rfq = Rfq(
+        rfq_id="dropped-item-000001",
+        items=[RfqLine(gtin=SODA, quantity=12)],
+        deliver_by=NOW + 3 * DAY,
+        answer_by=NOW + 60,
+        chain_id=CHAIN_ID,
+        buyer="0x000000000000000000000000000000000000bEEF",
+        token=TOKEN,
+        machine_customer=True,
+    )
+    assert isinstance(before.open(rfq, NOW), Offer)
+    without_soda = [item for item in config.items if item.gtin != SODA]
+    after = Desk(make_config(tmp_path, items=without_soda), signer, store)  # a restart
+    answer = after.counter(rfq.rfq_id, Counter(round=0, price=1), NOW + 1)
+    assert isinstance(answer, Decline)
+    assert (answer.reason, answer.gtin) == ("unknown_item", SODA)
+    closed = after.counter(rfq.rfq_id, Counter(round=0, price=2), NOW + 2)
+    assert isinstance(closed, Decline)
+    assert closed.reason == "session_closed"
