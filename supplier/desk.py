@@ -20,6 +20,7 @@ from supplier.pricing import (
     PriceBook,
     PricedOrder,
     Refusal,
+    is_final,
     make_strategy,
     next_total,
     split_total,
@@ -200,13 +201,7 @@ class Desk:
         )
         lines = split_total(priced, next_total(self.strategy, state, counter))
         amount = sum(line.quantity * line.unit_price for line in lines)
-        final = (
-            buyer_final
-            or not self.strategy.concedes()
-            or round_ >= self.config.max_rounds - 1
-            or amount <= priced.floor_total
-            or (counter is not None and amount <= counter)
-        )
+        final = is_final(self.strategy, state, amount, counter, buyer_final=buyer_final)
         offer = sign_offer(
             private_key=self.signer.private_key,
             rfq_id=rfq.rfq_id,

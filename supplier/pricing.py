@@ -274,3 +274,23 @@ def next_total(strategy: Strategy, state: NegotiationState, counter: int | None)
     if counter is not None and counter >= wish:
         wish = min(counter, cap)
     return max(state.floor_total, wish)
+
+
+def is_final(
+    strategy: Strategy,
+    state: NegotiationState,
+    amount: int,
+    counter: int | None,
+    *,
+    buyer_final: bool = False,
+) -> bool:
+    """Whether the offer of ``amount`` this round is the supplier's last word: the buyer
+    said it will not move, the strategy never concedes, it is the last round, the
+    floor is reached, or the offer meets the buyer's counter."""
+    return (
+        buyer_final
+        or not strategy.concedes()
+        or state.round >= state.max_rounds - 1
+        or amount <= state.floor_total
+        or (counter is not None and amount <= counter)
+    )

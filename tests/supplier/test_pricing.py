@@ -17,6 +17,7 @@ from supplier.pricing import (
     Strategy,
     TimeDependent,
     TitForTat,
+    is_final,
     make_strategy,
     next_total,
     split_total,
@@ -238,3 +239,13 @@ def test_a_counter_at_or_above_the_wish_is_taken_as_is() -> None:
     s = state(1, offers=(10_000_000,), counters=())
     assert next_total(boulware, s, 9_999_000) == 9_999_000
     assert next_total(boulware, s, 12_000_000) == 10_000_000  # never above the last offer
+
+
+def test_an_offer_is_final_at_the_floor_the_last_round_or_the_buyers_price() -> None:
+    boulware = TimeDependent(0.2, "boulware")
+    assert not is_final(boulware, state(1), 9_000_000, 7_000_000)
+    assert is_final(boulware, state(5), 9_000_000, 7_000_000)  # last of 6 rounds
+    assert is_final(boulware, state(1), 6_000_000, 5_000_000)  # at the floor
+    assert is_final(boulware, state(1), 8_000_000, 8_000_000)  # meets the counter
+    assert is_final(boulware, state(1), 9_000_000, 7_000_000, buyer_final=True)
+    assert is_final(FixedPrice(), state(0), 10_000_000, None)
