@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import Enum, auto
 from typing import Generic, TypeVar
 
@@ -332,7 +333,7 @@ class BuyerCore(Generic[P]):
             utility=None if best is None else best.utility,
             reservation=need.reservation,
             standings=standings,
-            summary=_summary(best, standings, need.reservation),
+            summary=_summary(best, standings, need),
         )
         transcript = Transcript(
             started_at=self.started_at,
@@ -382,23 +383,35 @@ class BuyerCore(Generic[P]):
         )
 
 
-def _summary(best: _Scored[P] | None, standings: list[Standing], reservation: int) -> str:
+def _summary(best: _Scored[P] | None, standings: list[Standing], need: Need) -> str:
     """One human sentence for the dashboard: the winner and what it beat."""
+    decimals = need.token_decimals
     others = []
     for s in standings:
         if best is not None and s.supplier == best.lane.name:
             continue
-        what = f"{s.amount}" if s.amount is not None else "no offer"
+        what = _money(s.amount, decimals) if s.amount is not None else "no offer"
         why = s.status.value if s.reason is None else f"{s.status.value}: {s.reason.value}"
         others.append(f"{s.supplier} {what} ({why})")
     against = "; against " + ", ".join(others) if others else "; no alternatives"
+    reservation = _money(need.reservation, decimals)
     if best is None:
         return f"no deal within reservation {reservation}" + against
+    delivery = datetime.fromtimestamp(best.bid.deliver_by, UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
-        f"bought from {best.lane.name} at {best.bid.amount} (reservation {reservation}), "
-        f"delivery by {best.bid.deliver_by}, reliability {best.lane.reliability:.2f}, "
-        f"utility {best.utility:.3f}" + against
+        f"bought from {best.lane.name} at {_money(best.bid.amount, decimals)} "
+        f"(reservation {reservation}), delivery by {delivery}, "
+        f"reliability {best.lane.reliability:.2f}, utility {best.utility:.3f}" + against
     )
+
+
+def _money(amount: int, decimals: int) -> str:
+    """Base units as token units, exactly: 8_400_000 with 6 decimals is ``8.40``."""
+    if decimals == 0:
+        return str(amount)
+    whole, frac = divmod(amount, 10**decimals)
+    digits = f"{frac:0{decimals}d}".rstrip("0").ljust(min(2, decimals), "0")
+    return f"{whole}.{digits}"
 
 
 def _reciprocates(lane: _Lane[P]) -> bool:

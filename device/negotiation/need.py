@@ -41,7 +41,8 @@ class Need(_Frozen):
     """A restocking need as the planner hands it to the buyer.
 
     ``reservation`` is the most the machine will pay for all items together
-    (token base units); ``urgency`` in 0..1 sets how fast the buyer concedes.
+    (token base units); ``urgency`` in 0..1 sets how fast the buyer concedes;
+    ``token_decimals`` only formats amounts for people (the transcript summary).
     """
 
     items: Annotated[list[NeedItem], Field(min_length=1, max_length=64)]
@@ -51,6 +52,7 @@ class Need(_Frozen):
     chain_id: PositiveInt
     profit_center: Address
     token: Address
+    token_decimals: Annotated[int, Field(ge=0, le=36)] = 6
 
     @model_validator(mode="after")
     def _unique_gtins(self) -> Self:

@@ -189,7 +189,7 @@ def test_over_reservation_everywhere_means_no_deal_with_reasons() -> None:
     decision = result.transcript.decision
     assert decision.winner is None
     assert {s.status for s in decision.standings} == {SupplierStatus.OVER_RESERVATION}
-    assert "no deal within reservation 5000000" in decision.summary
+    assert decision.summary.startswith("no deal within reservation 5.00; against dear 9.00")
 
 
 def test_time_budget_ends_the_negotiation_with_the_best_offer_so_far() -> None:
@@ -232,8 +232,8 @@ def test_transcript_round_trips_through_json_and_explains_the_choice() -> None:
     assert kinds[-1] is EventKind.ACCEPT
     assert transcript.decision.winner == "a"
     assert transcript.decision.amount == 8_000_000
-    assert transcript.decision.summary.startswith("bought from a at 8000000")
-    assert "b 9700000 (outbid)" in transcript.decision.summary
+    assert transcript.decision.summary.startswith("bought from a at 8.00 (reservation 10.00)")
+    assert "b 9.70 (outbid)" in transcript.decision.summary
     assert [e.at for e in transcript.events] == sorted(e.at for e in transcript.events)
 
 
