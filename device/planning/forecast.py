@@ -284,8 +284,11 @@ class SlotForecaster:
     as cheap as on day one.
     """
 
-    def __init__(self, start: datetime, config: ForecastConfig = DEFAULT_CONFIG) -> None:
+    def __init__(
+        self, start: datetime, config: ForecastConfig = DEFAULT_CONFIG, *, slot_id: int = 0
+    ) -> None:
         _check_time(start, "start", on_hour=True)
+        self.slot_id = slot_id  # names the slot in error messages
         self.config = config
         self.start = start
         self._hours = 0
@@ -364,9 +367,10 @@ class SlotForecaster:
         """
         _check_time(until, "until", on_hour=False)
         end = floor_hour(until)
+        slot = self.slot_id
         history = SalesHistory.from_sales(
-            ((when, 0) for when in sales), [0], self.observed_until, end, {0: empty}
-        )[0]
+            ((when, slot) for when in sales), [slot], self.observed_until, end, {slot: empty}
+        )[slot]
         self.observe_counts(history.counts, history.available)
 
     def _observe_within_day(self, sales: FloatArray, available: FloatArray, how: int) -> None:
@@ -567,7 +571,7 @@ class DemandModels:
     def __init__(
         self, slot_ids: Iterable[int], start: datetime, config: ForecastConfig = DEFAULT_CONFIG
     ) -> None:
-        self.models = {slot: SlotForecaster(start, config) for slot in slot_ids}
+        self.models = {slot: SlotForecaster(start, config, slot_id=slot) for slot in slot_ids}
         self.observed_until = start
 
     def observe(
