@@ -13,6 +13,7 @@ from dashboard.errors import ApprovalError, OrderNotFoundError, ViewUnavailableE
 
 router = APIRouter(tags=["approvals"], include_in_schema=False)
 log = structlog.get_logger()
+_DONE = {"approve": "approved", "reject": "rejected"}
 
 
 @router.post("/approvals/{order_id}/{action}", dependencies=[Depends(page_owner), FormCsrf])
@@ -34,6 +35,7 @@ def decide(
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
     log.info("order_decided", owner=owner.name, order=order_id, action=action, tx=decision.tx_hash)
     request.session["flash"] = (
-        f"Order {order_id[:10]}…: {action}d in transaction {decision.tx_hash}; now {decision.state}."
+        f"Order {order_id[:10]}…: {_DONE[action]} in transaction {decision.tx_hash}; "
+        f"now {decision.state}."
     )
     return RedirectResponse("/approvals", status.HTTP_303_SEE_OTHER)
