@@ -8,6 +8,7 @@ from device.negotiation.buyer import Buyer, HttpLimits, NegotiationResult
 from device.negotiation.checks import Refusal, check_quote
 from device.negotiation.core import Bid, BuyerCore, CounterMove, Counters, Finished
 from device.negotiation.errors import NegotiationError, SupplierError
+from device.negotiation.inprocess import Counterpart, Quoted, negotiate_in_process
 from device.negotiation.need import Need, NeedItem, SupplierRef
 from device.negotiation.policy import BuyerPolicy
 from device.negotiation.transcript import (
@@ -26,6 +27,7 @@ __all__ = [
     "BuyerCore",
     "BuyerPolicy",
     "CounterMove",
+    "Counterpart",
     "Counters",
     "Decision",
     "Event",
@@ -36,6 +38,7 @@ __all__ = [
     "NeedItem",
     "NegotiationError",
     "NegotiationResult",
+    "Quoted",
     "Reason",
     "Refusal",
     "Standing",
@@ -44,4 +47,5 @@ __all__ = [
     "SupplierStatus",
     "Transcript",
     "check_quote",
+    "negotiate_in_process",
 ]

@@ -79,7 +79,14 @@ def _new_rfq_id() -> str:
 
 
 class Buyer:
-    """Negotiates one need at a time with many suppliers; reusable and stateless between calls."""
+    """Negotiates one need at a time with many suppliers; reusable and stateless between calls.
+
+    Rounds are synchronous: every supplier still bargaining gets its counter at
+    once, and the next round starts when all have answered or timed out. A
+    supplier that is slow but within the limits therefore slows every round;
+    ``HttpLimits.request_timeout_s`` bounds one round and the policy's
+    ``time_budget_s`` the whole negotiation.
+    """
 
     def __init__(
         self,
