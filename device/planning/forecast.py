@@ -27,6 +27,11 @@ Model (one ``SlotForecaster`` per slot, updated incrementally with new hours):
   residuals ``(sum (y-mu)^2 + k) / (sum mu + k)`` (shrunk to Poisson), for TSB
   ``(p*z2 - (p*z)^2) / (p*z)``. ``cv2 = v_day / (m_day^2 * n_eff)`` is the
   uncertainty of the rate estimate itself (``n_eff`` effective days in the window).
+* Stockouts: sales while a slot is empty are lost, not absent. Hours (or parts of
+  hours) without stock add no exposure to ``B`` and ``E``; a day with a stockout
+  feeds no dispersion residual, its zero-sale evidence for TSB's ``p`` is
+  weighted by the share of the day's demand it could have served, and its size
+  is scaled up by that share (at most ``1 / MIN_SIZE_SHARE``).
 """
 
 from __future__ import annotations
@@ -425,11 +430,11 @@ class SlotForecaster:
         if not self._profile_stale:
             return self._profile
         self._profile_stale = False
-        total_sales = float(self._sums.sum())
-        if total_sales <= 0:
+        total_sales, total_exposure = float(self._sums.sum()), float(self._exposure.sum())
+        if total_sales <= 0 or total_exposure <= 0:
             self._profile = np.ones(HOURS_PER_WEEK)
             return self._profile
-        rate = total_sales / float(self._exposure.sum())
+        rate = total_sales / total_exposure
         sales = self._sums.reshape(7, HOURS_PER_DAY)
         expected = self._exposure.reshape(7, HOURS_PER_DAY) * rate
         # One raking pass (hour, weekday given hour, hour given weekday): when some
