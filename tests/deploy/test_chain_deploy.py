@@ -5,10 +5,12 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import typer
+from eth_account import Account
 from eth_typing import ChecksumAddress
 from eth_utils import to_checksum_address
 from typer.testing import CliRunner
@@ -16,14 +18,20 @@ from web3 import Web3
 from web3.types import Wei
 
 from contracts.anvil import run_anvil
+from contracts.artifacts import load_artifact
+from contracts.chain import send
 from contracts.deploy import deploy_contract
-from contracts.profit_center import ProfitCenter
+from contracts.profit_center import OrderStatus, ProfitCenter
+from contracts.quote import Quote, sign_quote
 from device.chain_deploy import redact_url, render_chain_table
 from device.errors import ConfigError
-from device.keys import create_keystore
+from device.keys import PASSPHRASE_CREDENTIAL, create_keystore, load_agent_account
+from device.procurement.outbox import Outbox
 from device.settings import load_settings
+from device.store.db import open_store
 
 PASSPHRASE = "anvil test passphrase"
+USDC = 1_000_000
 
 
 @pytest.fixture(scope="module")
@@ -240,3 +248,79 @@ def test_rpc_urls_are_shown_without_their_api_key() -> None:
     assert redact_url("https://mainnet.infura.io/v3/abc123") == "https://mainnet.infura.io/…"
     assert redact_url("https://user:pw@rpc.example:8545") == "https://rpc.example:8545"
     assert redact_url("http://127.0.0.1:8545") == "http://127.0.0.1:8545"
+
+
+@pytest.mark.slow
+@pytest.mark.anvil
+def test_the_machine_places_an_order_from_the_written_config(
+    cli: typer.Typer, machine: Machine, rpc: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the service does at start: settings, agent key from its credential, chain, outbox."""
+    assert _deploy(cli, machine, rpc)[0] == 0
+    credentials = tmp_path / "credentials"
+    credentials.mkdir(mode=0o700)
+    (credentials / PASSPHRASE_CREDENTIAL).write_text(PASSPHRASE)
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+
+    settings = load_settings(machine.config)
+    assert settings.chain.rpc_url is not None
+    assert settings.chain.keystore is not None
+    assert settings.chain.profit_center is not None
+    assert settings.chain.token is not None
+    agent = load_agent_account(settings.chain.keystore)
+    w3 = Web3(Web3.HTTPProvider(settings.chain.rpc_url))
+    assert w3.eth.chain_id == settings.chain.chain_id
+    center = ProfitCenter(w3, settings.chain.profit_center)
+    assert center.agent() == agent.address
+
+    # The owners fund the treasury and allow a supplier (their side, not the machine's).
+    usdc = w3.eth.contract(
+        address=to_checksum_address(settings.chain.token), abi=load_artifact("MockUSDC").abi
+    )
+    send(w3, usdc.functions.mint(machine.governor, 200 * USDC), machine.governor)
+    send(w3, usdc.functions.approve(center.address, 200 * USDC), machine.governor)
+    center.deposit_revenue(200 * USDC, sender=machine.governor)
+    supplier = Account.create()
+    center.set_supplier(supplier.address, True, sender=machine.governor)
+
+    now = int(w3.eth.get_block("latest")["timestamp"])
+    quote = Quote(
+        supplier=supplier.address,
+        buyer=center.address,
+        token=settings.chain.token,
+        amount=40 * USDC,
+        items_hash=b"\x11" * 32,
+        deliver_by=now + 86_400,
+        expiry=now + 3_600,
+        nonce=1,
+    )
+    order = center.order_id(supplier.address, 1)
+    payload = {
+        "order_id": "0x" + order.hex(),
+        "quote": {
+            "supplier": quote.supplier,
+            "buyer": quote.buyer,
+            "token": quote.token,
+            "amount": quote.amount,
+            "items_hash": quote.items_hash.hex(),
+            "deliver_by": quote.deliver_by,
+            "expiry": quote.expiry,
+            "nonce": quote.nonce,
+        },
+        "signature": sign_quote(quote, w3.eth.chain_id, supplier.key).hex(),
+    }
+    store = open_store(settings.database)
+    try:
+        outbox = Outbox(store, w3, center, agent)
+        started = datetime.now(UTC)
+        outbox.enqueue("place:1", "place_order", payload, started)
+        result = outbox.drain(started)
+    finally:
+        store.close()
+
+    assert result.mined == 1
+    placed = center.order(order)
+    # A fresh ProfitCenter starts `bound`: the order is on-chain, reserved, awaiting the owners.
+    assert placed.status is OrderStatus.AWAITING_APPROVAL
+    assert placed.amount == 40 * USDC
+    assert center.reserved() == 40 * USDC
