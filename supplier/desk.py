@@ -87,7 +87,7 @@ class Desk:
                 last_request_json=request,
                 last_answer_json="",
             )
-            priced = self._refusal(rfq, now)
+            priced = self._price(rfq, now)
             if isinstance(priced, Refusal):
                 answer = Decline(
                     rfq_id=rfq.rfq_id,
@@ -157,7 +157,8 @@ class Desk:
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _refusal(self, rfq: Rfq, now: int) -> PricedOrder | Refusal:
+    def _price(self, rfq: Rfq, now: int) -> PricedOrder | Refusal:
+        """The order priced for this RFQ, or why this supplier cannot serve it."""
         if rfq.chain_id not in self.config.chain_ids:
             return Refusal(
                 DeclineReason.UNSUPPORTED_CHAIN,
