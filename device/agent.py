@@ -15,6 +15,7 @@ import structlog
 
 from device.drivers import Driver
 from device.hardware.poller import HardwarePoller, StockSnapshot
+from device.procurement.cycle import Procurement
 from device.settings import SalesCountConfig, Settings, SwitchSensorConfig
 from device.store import repo
 from device.store.db import Store
@@ -68,10 +69,17 @@ class MachineState:
 class Agent:
     """The machine's core: sells, recounts after restocking visits, publishes state."""
 
-    def __init__(self, settings: Settings, store: Store, poller: HardwarePoller) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        poller: HardwarePoller,
+        procurement: Procurement | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.poller = poller
+        self.procurement = procurement
         self.vend = VendFlow(
             store, PinVendHardware(poller, settings.machine.motor_pulse_s), settings.slots
         )
@@ -81,6 +89,8 @@ class Agent:
     def install(self, driver: Driver) -> None:
         """Register the core's periodic jobs with a driver (real or simulated time)."""
         driver.every("poll", timedelta(seconds=self.settings.agent.poll_interval_s), self.poll)
+        if self.procurement is not None:
+            driver.every("plan", timedelta(hours=self.settings.agent.plan_interval_h), self.plan)
 
     def start(self, now: datetime) -> None:
         """Start-up: settle vends a crash interrupted, then take a first look at the slots."""
@@ -118,31 +128,54 @@ class Agent:
             self.restocked(now, snapshot)
             # Read again: a switch judged against the pre-visit estimate would look stuck.
             snapshot = self.poller.poll(now, {})
+        elif self.procurement is not None:
+            self.procurement.reconcile(now)
         self._publish(now, snapshot)
         return snapshot
 
     def restocked(
         self, now: datetime, snapshot: StockSnapshot, filled: dict[int, int] | None = None
     ) -> None:
-        """After the door closed: trust the sensors that count, and ``filled`` for the rest.
+        """After the door closed: recount, then pay the open orders for what arrived.
 
-        A slot with only a switch or a sales count cannot be counted by the machine,
-        so the visit reports what it left there (``filled``); without a report the
-        slot is assumed filled to capacity, as a route driver would.
+        Slots with a counting sensor are counted. A slot with only a switch or a
+        sales count cannot be: ``filled`` reports what the visit left there;
+        without it, a delivery is taken to bring what was ordered for the slot,
+        and a route visit (no procurement) to fill it to capacity.
         """
         filled = filled or {}
+        expected = self.procurement.on_order() if self.procurement is not None else {}
         with self.store.write() as session:
+            before = {s.id: repo.stock_estimate(session, s.id) for s in self.settings.slots}
+            increases: dict[int, int] = {}
             for cfg in self.settings.slots:
                 reading = snapshot.slot(cfg.id)
                 counts_itself = not isinstance(cfg.sensor, SwitchSensorConfig | SalesCountConfig)
+                had = before[cfg.id] or 0
                 if counts_itself and reading.usable and reading.count is not None:
                     count, source = reading.count, RecountSource.SENSOR
+                elif cfg.id in filled:
+                    count, source = filled[cfg.id], RecountSource.OPERATOR
+                elif self.procurement is not None:
+                    count = min(cfg.capacity, had + expected.get(cfg.id, 0))
+                    source = RecountSource.RESTOCK
                 else:
-                    count, source = filled.get(cfg.id, cfg.capacity), RecountSource.RESTOCK
+                    count, source = cfg.capacity, RecountSource.RESTOCK
                 repo.record_recount(session, cfg.id, count, source, now)
                 if not counts_itself:
                     self.poller.recount(cfg.id, count)
-        log.info("restock_recorded", slots=len(self.settings.slots))
+                increases[cfg.id] = count - had
+        log.info("restock_recorded", added=sum(max(0, n) for n in increases.values()))
+        if self.procurement is not None:
+            self.procurement.delivered(now, increases)
+
+    def plan(self, now: datetime) -> None:
+        """The daily buying decision (and yesterday's revenue into the treasury)."""
+        if self.procurement is None:
+            return
+        snapshot = self.poller.last or self.poll(now)
+        self.procurement.deposit_revenue(now, now - timedelta(days=1))
+        self.procurement.run(now, snapshot)
 
     def stock(self) -> dict[int, int | None]:
         """Items per slot as the store knows them (last recount minus sales since)."""

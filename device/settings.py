@@ -119,6 +119,7 @@ class AgentConfig(_Strict):
     """How often the agent core looks at the machine."""
 
     poll_interval_s: Annotated[int, Field(ge=5, le=86_400)] = 300
+    plan_interval_h: Annotated[float, Field(gt=0, le=168)] = 24.0
 
 
 class ChainConfig(_Strict):

@@ -1,0 +1,458 @@
+"""The buying loop: forecast → plan → negotiate → place on-chain → receive → pay.
+
+Every step takes ``now`` and is safe to repeat after a crash:
+
+* a need becomes at most one ``PurchaseOrder`` (unique ``need_key``), written
+  before its ``placeOrder`` intent; units on order count as stock when planning,
+  so a restart never buys the same need twice;
+* the chain is only touched through the outbox (intent first, one transaction);
+* a delivery is counted by the sensors, matched to open orders oldest first, and
+  paid for what arrived: in full, in part, or disputed when nothing arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import structlog
+from sqlmodel import col, select
+
+from contracts.profit_center import OrderStatus, ProfitCenter
+from contracts.quote import Quote
+from device.hardware.poller import SlotReading, StockSnapshot
+from device.negotiation.buyer import Buyer
+from device.negotiation.need import Need, NeedItem, SupplierRef
+from device.planning.forecast import DemandModels, Forecast, floor_hour
+from device.planning.planner import (
+    Economics,
+    PlannerConfig,
+    PurchasePlan,
+    RestockNeed,
+    SlotStock,
+    SupplierOption,
+    plan,
+)
+from device.procurement.delivery import DeliveryMatch, OpenOrder, OrderLine, match_delivery
+from device.procurement.models import (
+    OPEN_ORDER_STATES,
+    IntentState,
+    OrderState,
+    PurchaseOrder,
+)
+from device.procurement.outbox import Outbox
+from device.settings import Settings
+from device.store import repo
+from device.store.db import Store
+from device.store.models import AlertSeverity, SaleState
+from supplier.protocol import Catalog
+
+log = structlog.get_logger()
+CATALOG_LIMIT_BYTES = 512 * 1024
+HISTORY = timedelta(days=56)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainContext:
+    """Which treasury the machine buys for."""
+
+    chain_id: int
+    profit_center: str
+    token: str
+    token_decimals: int = 6
+
+
+@dataclass(frozen=True, slots=True)
+class KnownSupplier:
+    """A supplier as both the planner (prices, lead time) and the buyer (endpoint, key) see it."""
+
+    ref: SupplierRef
+    option: SupplierOption
+
+
+def fetch_catalog(base_url: str, timeout_s: float = 5.0) -> Catalog:
+    """The supplier's catalog, refused when larger than ``CATALOG_LIMIT_BYTES``."""
+    with (
+        httpx.Client(timeout=timeout_s) as client,
+        client.stream("GET", f"{base_url}/catalog") as r,
+    ):
+        r.raise_for_status()
+        body = b""
+        for chunk in r.iter_bytes():
+            body += chunk
+            if len(body) > CATALOG_LIMIT_BYTES:
+                raise ValueError(
+                    f"catalog of {base_url} is larger than {CATALOG_LIMIT_BYTES} bytes"
+                )
+    return Catalog.model_validate_json(body)
+
+
+def supplier_option(name: str, catalog: Catalog, reliability: float) -> SupplierOption:
+    lead_hours = max((item.lead_time_seconds for item in catalog.items), default=3600) / 3600
+    return SupplierOption(
+        name=name,
+        lead_time_hours=max(lead_hours, 1.0),
+        prices={item.gtin: item.list_price for item in catalog.items},
+        reliability=max(min(reliability, 1.0), 0.05),
+        min_quantities={item.gtin: item.min_quantity for item in catalog.items},
+    )
+
+
+def _unix(when: datetime) -> int:
+    return int(when.timestamp())
+
+
+class Procurement:
+    """The machine's buyer: owns purchase orders, talks to the chain only via the outbox."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        outbox: Outbox,
+        profit_center: ProfitCenter,
+        chain: ChainContext,
+        buyer: Buyer,
+        suppliers: Sequence[KnownSupplier],
+        *,
+        economics: Economics | None = None,
+        planner: PlannerConfig | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.outbox = outbox
+        self.pc = profit_center
+        self.chain = chain
+        self.buyer = buyer
+        self.suppliers = {s.ref.name: s for s in suppliers}
+        self.economics = economics or Economics()
+        self.planner = planner or PlannerConfig()
+        self._models: DemandModels | None = None
+        self.last_plan: PurchasePlan | None = None
+
+    # -- demand -------------------------------------------------------------------
+
+    def _forecasts(self, now: datetime) -> dict[int, Forecast]:
+        """Feed the demand models the completed sales they have not seen yet."""
+        slot_ids = [s.id for s in self.settings.slots]
+        if self._models is None:  # after a start: rebuild from the stored history
+            self._models = DemandModels(slot_ids, floor_hour(now - HISTORY))
+        since = self._models.observed_until
+        with self.store.read() as session:
+            sales = [
+                (s.created_at, s.slot_id)
+                for s in repo.sales_since(session, since)
+                if s.state == SaleState.COMPLETED and s.created_at < floor_hour(now)
+            ]
+        self._models.observe(sales, now)
+        return self._models.forecasts(now)
+
+    def on_order(self) -> dict[int, int]:
+        """Units per slot already ordered and not yet delivered."""
+        pending: dict[int, int] = {}
+        for order in self._orders(OPEN_ORDER_STATES):
+            for line in _lines(order):
+                pending[line.slot_id] = pending.get(line.slot_id, 0) + line.quantity
+        return pending
+
+    # -- the daily decision -------------------------------------------------------------
+
+    def run(self, now: datetime, snapshot: StockSnapshot) -> list[PurchaseOrder]:
+        """Plan and buy: every need becomes at most one order, placed through the outbox."""
+        self.reconcile(now)
+        on_order = self.on_order()
+        with self.store.read() as session:
+            estimates = {s.id: repo.stock_estimate(session, s.id) for s in self.settings.slots}
+        stock = {
+            reading.slot_id: SlotStock.from_reading(
+                _PlannerReading.of(reading),
+                on_order.get(reading.slot_id, 0),
+                estimates.get(reading.slot_id),
+            )
+            for reading in snapshot.slots
+        }
+        forecasts = self._forecasts(now)
+        options = [s.option for s in self.suppliers.values()]
+        result = plan(
+            now,
+            self.settings.slots,
+            stock,
+            forecasts,
+            options,
+            self.economics,
+            self.planner,
+        )
+        self.last_plan = result
+        for alert in result.alerts:
+            with self.store.write() as session:
+                repo.raise_alert(
+                    session,
+                    kind="not_ordering",
+                    severity=AlertSeverity.WARNING,
+                    message=alert.reason,
+                    now=now,
+                    slot_id=alert.slot_id,
+                )
+        placed = []
+        for need in result.needs:
+            order = self._buy(now, need)
+            if order is not None:
+                placed.append(order)
+        self.outbox.drain(now)
+        self.reconcile(now)
+        return placed
+
+    def _need_key(self, now: datetime, need: RestockNeed) -> str:
+        slots = "-".join(str(line.slot_id) for line in need.lines)
+        return f"{now:%Y%m%dT%H}:{need.supplier}:{slots}"
+
+    def _buy(self, now: datetime, need: RestockNeed) -> PurchaseOrder | None:
+        key = self._need_key(now, need)
+        with self.store.read() as session:
+            if session.exec(select(PurchaseOrder).where(PurchaseOrder.need_key == key)).first():
+                return None
+        eligible = [need.supplier, *need.alternatives]
+        refs = [self.suppliers[name].ref for name in eligible if name in self.suppliers]
+        wanted = Need(
+            items=[
+                NeedItem(gtin=g, quantity=q)
+                for g, q in sorted(need.items(), key=lambda i: int(i[0]))
+            ],
+            deliver_by=_unix(need.deliver_by),
+            reservation=need.reservation,
+            urgency=need.urgency,
+            chain_id=self.chain.chain_id,
+            profit_center=self.chain.profit_center,
+            token=self.chain.token,
+            token_decimals=self.chain.token_decimals,
+        )
+        result = asyncio.run(self.buyer.negotiate(wanted, refs))
+        transcript = result.transcript.model_dump_json()
+        if result.offer is None or result.supplier is None:
+            log.info("no_deal", need=key, reason=need.reason)
+            return None
+        quote = result.offer.to_quote()
+        slot_of = {line.gtin: line.slot_id for line in need.lines}
+        lines = [
+            {
+                "gtin": line.gtin,
+                "slot_id": slot_of[line.gtin],
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+            }
+            for line in result.offer.lines
+        ]
+        order_id = "0x" + self.pc.order_id(quote.supplier, quote.nonce).hex()
+        order = PurchaseOrder(
+            need_key=key,
+            order_id=order_id,
+            supplier_name=result.supplier.name,
+            supplier_address=quote.supplier,
+            amount=quote.amount,
+            reservation_price=need.reservation,
+            lines=json.dumps(lines),
+            quote=json.dumps(_quote_json(quote)),
+            signature=result.offer.signature.removeprefix("0x"),
+            transcript=transcript,
+            state=OrderState.PLACING,
+            deliver_by=datetime.fromtimestamp(quote.deliver_by, UTC),
+            created_at=now,
+            updated_at=now,
+        )
+        with self.store.write() as session:
+            session.add(order)
+        self.outbox.enqueue(
+            f"place:{order_id}",
+            "place_order",
+            {"order_id": order_id, "quote": _quote_json(quote), "signature": order.signature},
+            now,
+        )
+        log.info(
+            "order_negotiated",
+            order=order_id,
+            supplier=order.supplier_name,
+            amount=order.amount,
+            reservation=need.reservation,
+        )
+        return order
+
+    # -- following orders on-chain -------------------------------------------------------
+
+    def reconcile(self, now: datetime) -> None:
+        """Bring local order states in line with the outbox and the chain."""
+        self.outbox.drain(now)
+        for order in self._orders(OPEN_ORDER_STATES):
+            new_state = self._chain_state(order)
+            if new_state is not None and new_state is not order.state:
+                self._set_state(order, new_state, now)
+        self._release_overdue(now)
+
+    def _chain_state(self, order: PurchaseOrder) -> OrderState | None:
+        if order.state is OrderState.PLACING:
+            intent = self.outbox.get(f"place:{order.order_id}")
+            if intent is None:  # crashed between the order row and its intent
+                self.outbox.enqueue(
+                    f"place:{order.order_id}",
+                    "place_order",
+                    {
+                        "order_id": order.order_id,
+                        "quote": json.loads(order.quote),
+                        "signature": order.signature,
+                    },
+                    order.created_at,
+                )
+                return None
+            if intent.state is IntentState.FAILED:
+                return OrderState.FAILED
+            if intent.state not in (IntentState.MINED, IntentState.DONE_ELSEWHERE):
+                return None
+        status = self.pc.order(bytes.fromhex(order.order_id[2:])).status
+        return {
+            OrderStatus.AWAITING_APPROVAL: OrderState.AWAITING_APPROVAL,
+            OrderStatus.OPEN: OrderState.OPEN,
+            OrderStatus.DELIVERED: OrderState.OPEN,
+            OrderStatus.DISPUTED: OrderState.DISPUTED,
+            OrderStatus.SETTLED: OrderState.SETTLED,
+            OrderStatus.REJECTED: OrderState.REJECTED,
+            OrderStatus.RELEASED: OrderState.RELEASED,
+        }.get(status)
+
+    def _release_overdue(self, now: datetime) -> None:
+        for order in self._orders((OrderState.OPEN,)):
+            if now > order.deliver_by + timedelta(hours=1):
+                self.outbox.enqueue(
+                    f"release:{order.order_id}",
+                    "release_expired",
+                    {"order_id": order.order_id},
+                    now,
+                )
+
+    # -- deliveries -------------------------------------------------------------------
+
+    def delivered(self, now: datetime, increases: Mapping[int, int]) -> list[DeliveryMatch]:
+        """A restocking visit ended: pay each open order for what the sensors counted."""
+        self.reconcile(now)
+        gtin_of = {s.id: s.gtin for s in self.settings.slots}
+        per_gtin: dict[str, int] = {}
+        for slot_id, count in increases.items():
+            if count > 0:
+                per_gtin[gtin_of[slot_id]] = per_gtin.get(gtin_of[slot_id], 0) + count
+        orders = self._orders((OrderState.OPEN,))
+        matches, extra = match_delivery(
+            per_gtin,
+            [
+                OpenOrder(o.order_id, o.amount, tuple(_lines(o)))
+                for o in sorted(orders, key=lambda o: o.created_at)
+            ],
+        )
+        if extra:
+            log.warning("delivery_unordered_items", items=extra)
+        by_id = {o.order_id: o for o in orders}
+        for match in matches:
+            order = by_id[match.order_id]
+            if not match.anything:
+                continue
+            self.outbox.enqueue(
+                f"confirm:{order.order_id}",
+                "confirm_delivery",
+                {"order_id": order.order_id, "amount": match.amount_due},
+                now,
+            )
+            with self.store.write() as session:
+                row = session.get(PurchaseOrder, order.id)
+                assert row is not None
+                row.delivered = json.dumps(match.delivered, sort_keys=True)
+                row.paid = match.amount_due
+                row.note = None if match.complete else "short delivery: paid for what arrived"
+                row.updated_at = now
+                session.add(row)
+            log.info(
+                "delivery_matched",
+                order=order.order_id,
+                paid=match.amount_due,
+                complete=match.complete,
+            )
+        self.outbox.drain(now)
+        self.reconcile(now)
+        return matches
+
+    def deposit_revenue(self, now: datetime, day: datetime) -> None:
+        """Move one day's cashless revenue into the treasury (once per day, by key)."""
+        with self.store.read() as session:
+            amount = repo.daily_revenue(session, day.date())
+        if amount > 0:
+            self.outbox.enqueue(
+                f"deposit:{day:%Y-%m-%d}", "deposit_revenue", {"amount": amount}, now
+            )
+
+    # -- helpers ------------------------------------------------------------------
+
+    def _orders(self, states: Sequence[OrderState]) -> list[PurchaseOrder]:
+        with self.store.read() as session:
+            return list(
+                session.exec(
+                    select(PurchaseOrder)
+                    .where(col(PurchaseOrder.state).in_(states))
+                    .order_by(col(PurchaseOrder.id))
+                ).all()
+            )
+
+    def orders(self) -> list[PurchaseOrder]:
+        with self.store.read() as session:
+            return list(session.exec(select(PurchaseOrder).order_by(col(PurchaseOrder.id))).all())
+
+    def _set_state(self, order: PurchaseOrder, state: OrderState, now: datetime) -> None:
+        with self.store.write() as session:
+            row = session.get(PurchaseOrder, order.id)
+            assert row is not None
+            row.state = state
+            row.updated_at = now
+            session.add(row)
+            if state in (OrderState.FAILED, OrderState.REJECTED):
+                repo.raise_alert(
+                    session,
+                    kind=f"order_{state.value}",
+                    severity=AlertSeverity.WARNING,
+                    message=f"order {order.order_id[:10]}… to {order.supplier_name} {state.value}",
+                    now=now,
+                )
+        log.info("order_state", order=order.order_id, state=state.value)
+
+
+def _lines(order: PurchaseOrder) -> list[OrderLine]:
+    return [OrderLine(**line) for line in json.loads(order.lines)]
+
+
+def _quote_json(quote: Quote) -> dict[str, object]:
+    """The quote as the outbox payload stores it (bytes as hex)."""
+    return {
+        "supplier": quote.supplier,
+        "buyer": quote.buyer,
+        "token": quote.token,
+        "amount": quote.amount,
+        "items_hash": quote.items_hash.hex(),
+        "deliver_by": quote.deliver_by,
+        "expiry": quote.expiry,
+        "nonce": quote.nonce,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _PlannerReading:
+    """A poller reading with its fault as text, the shape the planner's protocol reads."""
+
+    slot_id: int
+    count: int | None
+    floor: int | None
+    ceiling: int | None
+    usable: bool
+    fault: str
+    detail: str
+
+    @classmethod
+    def of(cls, r: SlotReading) -> _PlannerReading:
+        return cls(r.slot_id, r.count, r.floor, r.ceiling, r.usable, r.fault.value, r.detail)
