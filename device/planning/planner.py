@@ -338,7 +338,13 @@ def plan(
         position = reading.count + reading.on_order
         stockout = fc.hours_until_stockout(position, q)
         supplier = _choose_supplier(carriers, sc.gtin, stockout)
-        triggered = stockout <= supplier.effective_lead_hours + config.review_hours
+        needed = supplier.effective_lead_hours + config.review_hours
+        if math.isinf(stockout) and fc.horizon_hours < needed:
+            raise PlanInputError(
+                f"slot {sc.id}",
+                f"forecast horizon {fc.horizon_hours} h is shorter than lead + review {needed:.0f} h",
+            )
+        triggered = stockout <= needed
         healthy.append(_Slot(sc, fc, position, stockout, carriers, supplier, triggered))
 
     batches: dict[str, list[tuple[_Slot, SupplierOption]]] = {}

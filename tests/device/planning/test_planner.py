@@ -313,7 +313,7 @@ def test_plans_respect_capacity_shelf_life_and_money_rules(
     )
     count = int(stock_share * capacity)
     acme = SupplierOption("acme", lead, {item.gtin: retail // 2}, reliability, {item.gtin: minimum})
-    fc = flat(rate, dispersion)
+    fc = flat(rate, dispersion, hours=30 * 24)  # longer than any lead + review drawn
     econ = Economics(target_margin_ppm=margin)
     result = plan(NOW, [item], {1: SlotStock(1, count, on_order=on_order)}, {1: fc}, [acme], econ)
     position = count + on_order
@@ -343,6 +343,9 @@ def test_bad_input_is_refused() -> None:
         plan(NOW.replace(tzinfo=None), [item], {1: SlotStock(1, 3)}, {1: flat(1)}, [acme])
     with pytest.raises(PlanInputError, match="no forecast"):
         plan(NOW, [item], {1: SlotStock(1, 3)}, {}, [acme])
+    slow = supplier("slow", [item], lead=30 * 24)
+    with pytest.raises(PlanInputError, match="horizon"):
+        plan(NOW, [item], {1: SlotStock(1, 12)}, {1: flat(0.2)}, [slow])
     with pytest.raises(PlanInputError, match="share a name"):
         plan(NOW, [item], {1: SlotStock(1, 3)}, {1: flat(1)}, [acme, acme])
     with pytest.raises(PlanInputError, match="int"):
