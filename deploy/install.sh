@@ -12,7 +12,7 @@
 #     keystore /etc/custobot/agent-keystore.json (0600 custobot)
 #   - /var/lib/custobot for the database; `custobot migrate` brings its schema up to date
 #   - systemd units in /etc/systemd/system (logs go to journald); enabled, and restarted
-#     on upgrade when they were running
+#     on upgrade when they were running; a daily backup timer (/var/lib/custobot/backups)
 #   - with --supplier: user custobot-supplier, /etc/custobot-supplier (config, key) and
 #     /var/lib/custobot-supplier, for custobot-supplier.service
 #
@@ -150,7 +150,7 @@ fi
 step "directories under ${PREFIX:-/}"
 install -d -m 0755 "$OPT" "$OPT/share" "$UNITS"
 install -d -m 0750 -o "$ROOT_OWNER" -g "$GROUP" "$ETC"
-install -d -m 0750 -o "$OWNER" -g "$GROUP" "$DATA"
+install -d -m 0750 -o "$OWNER" -g "$GROUP" "$DATA" "$DATA/backups"
 
 # --- venv and the package -------------------------------------------------------------
 step "venv $VENV"
@@ -273,7 +273,7 @@ step "database migrations"
 
 # --- systemd --------------------------------------------------------------------------
 step "systemd units $UNITS"
-units=(custobot.service custobot-supplier.service)
+units=(custobot.service custobot-supplier.service custobot-backup.service custobot-backup.timer)
 for unit in "${units[@]}"; do
   sed -e "s#/opt/custobot#$OPT#g" -e "s#/etc/custobot#$ETC#g" \
     -e "s#/var/lib/custobot#$DATA#g" "$SRC/deploy/systemd/$unit" > "$stage/$unit"
@@ -281,7 +281,7 @@ for unit in "${units[@]}"; do
 done
 # Exponential restart backoff needs systemd >= 254 (Debian 13); Bookworm has 252.
 systemd_version="$(systemctl --version 2>/dev/null | awk 'NR == 1 { print $2 }' || true)"
-for unit in "${units[@]}"; do
+for unit in custobot.service custobot-supplier.service; do
   dropin="$UNITS/$unit.d/10-restart-backoff.conf"
   if [ "${systemd_version:-0}" -ge 254 ] 2>/dev/null; then
     install -d -m 0755 "$UNITS/$unit.d"
@@ -294,6 +294,7 @@ enabled=(custobot.service)
 [ "$SUPPLIER" = 0 ] || enabled+=(custobot-supplier.service)
 if [ "$SYSTEMD" = 1 ] && [ -z "$PREFIX" ] && [ -d /run/systemd/system ]; then
   systemctl daemon-reload
+  systemctl enable --now custobot-backup.timer
   for unit in "${enabled[@]}"; do
     systemctl enable "$unit"
     if systemctl is-active --quiet "$unit"; then

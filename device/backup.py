@@ -10,9 +10,11 @@ nothing behind and never touches an existing file.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -123,11 +125,39 @@ def _copy_verified(source: sqlite3.Connection, source_path: Path, target: Path) 
 
 def backup_database(database: Path, out: Path) -> DatabaseCopy:
     """Take a consistent, verified copy of a live database (WAL or not) into ``out``."""
+    try:
+        owner = database.stat().st_uid
+    except FileNotFoundError:
+        raise BackupError(database, "database not found") from None
+    if owner != os.geteuid():
+        # Opening a WAL database can create its -wal/-shm files; owned by another user
+        # they would lock the agent out of its own database.
+        raise BackupError(
+            database, f"run the backup as the database's owner (uid {owner}: sudo -u custobot ...)"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     with closing(_connect_read_only(database)) as source:
         copy = _copy_verified(source, database, out)
     log.info("backup_written", database=str(database), out=str(out), tables=len(copy.rows))
     return copy
+
+
+def timestamped_backup(directory: Path, device_id: str, now: datetime) -> Path:
+    """Where a scheduled backup goes: ``<device_id>-<UTC time>.db``, sortable by name."""
+    return directory / f"{device_id}-{now.astimezone(UTC):%Y%m%dT%H%M%SZ}.db"
+
+
+def prune_backups(directory: Path, device_id: str, keep: int) -> list[Path]:
+    """Delete all but the newest ``keep`` timestamped backups of this machine; return them."""
+    if keep < 1:
+        raise ValueError("keep at least one backup")
+    pattern = re.compile(rf"^{re.escape(device_id)}-\d{{8}}T\d{{6}}Z\.db$")
+    ours = sorted(p for p in directory.iterdir() if pattern.match(p.name) and p.is_file())
+    doomed = ours[:-keep]
+    for path in doomed:
+        path.unlink()
+        log.info("backup_pruned", path=str(path))
+    return doomed
 
 
 def restore_database(backup: Path, into: Path, name: str) -> DatabaseCopy:
@@ -170,16 +200,38 @@ def _show(copy: DatabaseCopy, title: str) -> None:
 
 
 def backup(
-    out: Annotated[Path, typer.Option("--out", "-o", help="backup file to create")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="backup file to create, or a directory for a timestamped one"
+        ),
+    ],
     config: ConfigOption = None,
+    keep: Annotated[
+        int | None,
+        typer.Option(min=1, help="with a directory: keep only the newest N backups there"),
+    ] = None,
 ) -> None:
     """Back up the machine's database while it runs (consistent snapshot, verified)."""
+    from device.cli import settings_or_exit  # the CLI imports this module
+
+    settings = settings_or_exit(config)
+    into_directory = out.is_dir()
+    if keep is not None and not into_directory:
+        typer.echo(f"error: --keep needs --out to be a directory; {out} is not one", err=True)
+        raise typer.Exit(code=2)
+    target = (
+        timestamped_backup(out, settings.device_id, datetime.now(UTC)) if into_directory else out
+    )
     try:
-        copy = backup_database(_database_of(config), out)
+        copy = backup_database(settings.database, target)
     except BackupError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from None
     _show(copy, f"backup {copy.path} (integrity ok)")
+    if keep is not None:
+        for pruned in prune_backups(out, settings.device_id, keep):
+            console.print(f"removed old backup {pruned}")
 
 
 def migrate(config: ConfigOption = None) -> None:

@@ -21,7 +21,12 @@ REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIG = REPO / "deploy" / "examples" / "snack-machine.toml"
 INSTALL = REPO / "deploy" / "install.sh"
 BASE_PYTHON = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
-UNITS = ("custobot.service", "custobot-supplier.service")
+UNITS = (
+    "custobot.service",
+    "custobot-supplier.service",
+    "custobot-backup.service",
+    "custobot-backup.timer",
+)
 
 
 @dataclass(frozen=True)

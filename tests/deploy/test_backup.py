@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from device.backup import BackupError, backup_database
 from device.settings import load_settings
 from device.store.db import current_revision, head_revision, open_store
 from tests.deploy.conftest import REPO
@@ -153,3 +155,48 @@ def test_migrate_brings_a_new_database_to_head(cli: typer.Typer, machine_config:
         assert current_revision(store.engine) == head_revision()
     finally:
         store.close()
+
+
+def test_backups_into_a_directory_are_timestamped_and_pruned(
+    cli: typer.Typer, tmp_path: Path, machine_config: Path
+) -> None:
+    open_store(load_settings(machine_config).database).close()
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    stale = [backups / f"office-3f-snack-2020010{day}T033000Z.db" for day in range(1, 4)]
+    for path in stale:
+        path.write_bytes(b"old")
+    unrelated = backups / "notes.txt"
+    unrelated.write_text("keep me")
+    args = ["backup", "--config", str(machine_config), "--out", str(backups), "--keep", "2"]
+
+    result = CliRunner().invoke(cli, args)
+
+    assert result.exit_code == 0, result.output
+    left = sorted(p.name for p in backups.iterdir())
+    assert stale[2].name in left
+    assert unrelated.name in left
+    assert len(left) == 3
+    fresh = [name for name in left if name.startswith("office-3f-snack-2") and "2020" not in name]
+    assert len(fresh) == 1
+    assert _sale_ids(backups / fresh[0]) == []
+
+
+def test_keep_needs_a_directory(cli: typer.Typer, tmp_path: Path, machine_config: Path) -> None:
+    args = ["backup", "--config", str(machine_config), "--out", str(tmp_path / "x.db")]
+    result = CliRunner().invoke(cli, [*args, "--keep", "3"])
+    assert result.exit_code == 2
+    assert "--keep needs --out to be a directory" in result.output
+
+
+def test_backup_refuses_a_database_owned_by_another_user(tmp_path: Path) -> None:
+    """Its WAL side files would end up owned by the wrong user and lock the agent out."""
+    if os.geteuid() == 0:
+        database = tmp_path / "custobot.db"
+        open_store(database).close()
+        os.chown(database, 65534, 65534)
+    else:
+        database = Path("/etc/hostname")  # owned by root, and not ours
+    with pytest.raises(BackupError, match="run the backup as the database's owner"):
+        backup_database(database, tmp_path / "out.db")
+    assert not (tmp_path / "out.db").exists()

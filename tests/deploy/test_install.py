@@ -8,6 +8,7 @@ source tree exactly as on a Pi.
 from __future__ import annotations
 
 import json
+import shlex
 import sqlite3
 import stat
 import subprocess
@@ -134,16 +135,37 @@ def test_second_run_upgrades_without_touching_config_keys_or_data(installed: Ins
 
 
 @pytest.mark.slow
-def test_systemd_analyze_verifies_both_installed_units(installed: Installed) -> None:
+def test_systemd_analyze_verifies_every_installed_unit(installed: Installed) -> None:
     units = [installed.prefix / "etc" / "systemd" / "system" / unit for unit in UNITS]
     for unit in units:
-        assert str(installed.custobot) in unit.read_text()  # rendered for the prefix
+        if unit.suffix == ".service":
+            assert str(installed.custobot) in unit.read_text()  # rendered for the prefix
     verify = subprocess.run(
         ["systemd-analyze", "verify", *map(str, units)], capture_output=True, text=True, check=False
     )
     # Any finding (unknown key, bad value, missing executable) is printed: there must be none.
     assert verify.returncode == 0, verify.stderr
     assert verify.stderr == "", verify.stderr
+
+
+@pytest.mark.slow
+def test_the_backup_units_command_line_makes_a_verified_backup(installed: Installed) -> None:
+    unit = (installed.prefix / "etc/systemd/system/custobot-backup.service").read_text()
+    exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    done = subprocess.run(
+        shlex.split(exec_start.removeprefix("ExecStart=")),
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=installed.prefix,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    backups = installed.prefix / "var" / "lib" / "custobot" / "backups"
+    assert _mode(backups) == 0o750
+    made = list(backups.glob("*.db"))
+    assert made
+    with closing(sqlite3.connect(made[0])) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
 @pytest.mark.slow
@@ -165,10 +187,13 @@ def test_systemd_analyze_catches_a_broken_unit(tmp_path: Path, installed: Instal
     assert "Failed to parse protect system value, ignoring: strcit" in result.stderr
 
 
-@pytest.mark.parametrize("unit", UNITS)
-def test_units_are_hardened(unit: str) -> None:
-    text = (REPO / "deploy" / "systemd" / unit).read_text()
-    lines = set(text.splitlines())
+SERVICES = [unit for unit in UNITS if unit.endswith(".service")]
+DAEMONS = ["custobot.service", "custobot-supplier.service"]
+
+
+@pytest.mark.parametrize("unit", SERVICES)
+def test_services_are_hardened(unit: str) -> None:
+    lines = set((REPO / "deploy" / "systemd" / unit).read_text().splitlines())
     required = {
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
@@ -177,12 +202,16 @@ def test_units_are_hardened(unit: str) -> None:
         "ProtectKernelTunables=yes",
         "ProtectKernelModules=yes",
         "CapabilityBoundingSet=",
-        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
-        "Restart=on-failure",
+        "UMask=0027",
     }
+    if unit in DAEMONS:
+        required |= {"Restart=on-failure", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6"}
+        assert any(line.startswith("LoadCredential=keystore-passphrase:") for line in lines)
+    else:  # the backup needs no network at all
+        required |= {"PrivateNetwork=yes", "RestrictAddressFamilies=AF_UNIX"}
     assert required <= lines, required - lines
-    assert any(line.startswith("LoadCredential=keystore-passphrase:") for line in lines)
     assert any(line.startswith("ReadWritePaths=/var/lib/") for line in lines)
+    assert not any(line.startswith("User=root") for line in lines)
 
 
 def test_install_refuses_unknown_options_and_changes_nothing(tmp_path: Path) -> None:
