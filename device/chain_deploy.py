@@ -142,6 +142,8 @@ def render_chain_table(text: str, values: Mapping[str, ChainValue]) -> str:
         end = next(
             (i for i in range(header + 1, len(lines)) if _TABLE_START.match(lines[i])), len(lines)
         )
+        if not lines[header].endswith("\n"):  # "[chain]" is the file's last line
+            lines[header] += "\n"
         body = lines[header + 1 : end]
         pending = dict(new_lines)
         for i, line in enumerate(body):

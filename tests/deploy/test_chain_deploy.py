@@ -226,6 +226,13 @@ def test_a_missing_chain_table_is_appended() -> None:
     assert result.startswith('device_id = "m"\n')
 
 
+def test_an_empty_chain_table_at_the_end_of_the_file_is_filled() -> None:
+    result = render_chain_table('device_id = "m"\n[chain]', VALUES)
+    assert (
+        result == 'device_id = "m"\n[chain]\nkind = "rpc"\nchain_id = 10\nprofit_center = "0xAbC"\n'
+    )
+
+
 def test_strings_are_escaped_as_toml() -> None:
     tricky = 'C:\\keys\\"agent".json'
     result = render_chain_table("[chain]\n", {"keystore": tricky})
