@@ -3,7 +3,7 @@
 Chain reads are gathered into one snapshot (books, policy, orders from events,
 members) that is reused until a new block appears: chain state only changes with
 blocks, so many browsers polling every few seconds cost one ``eth_blockNumber``
-per request and one round of reads per block. Events are scanned incrementally;
+per request and one round of reads per block, done in the background. Events are scanned incrementally;
 policy, token, pause state and the supplier allow-list come from them, and an
 order's stored state is re-read only while it can still change.
 """
@@ -176,20 +176,44 @@ class LiveMachineView:
     # -- chain snapshot ------------------------------------------------------------
 
     def _chain(self) -> _ChainSnapshot:
-        """The snapshot of the latest block, read once per block; raises if unreadable."""
+        """The latest snapshot; raises ``ViewUnavailableError`` when the node cannot be asked.
+
+        A new block starts a refresh in the background and this request gets the
+        previous snapshot (one block behind), so no request waits for a re-read.
+        Only the very first read, and the read after a decision, are synchronous.
+        """
+        try:
+            block = int(self.pc.w3.eth.block_number)
+        except Exception as exc:  # any RPC/transport failure means "chain unreachable"
+            raise self._unreachable(exc) from None
+        snap = self._snapshot
+        if snap is None:
+            return self._refresh_now()
+        if block != snap.block and self._lock.acquire(blocking=False):
+            threading.Thread(target=self._refresh_locked, name="chain-refresh", daemon=True).start()
+        return snap
+
+    def _unreachable(self, exc: Exception) -> ViewUnavailableError:
+        log.warning("chain_read_failed", error=type(exc).__name__)
+        return ViewUnavailableError("chain", f"cannot read the ProfitCenter ({type(exc).__name__})")
+
+    def _refresh_now(self) -> _ChainSnapshot:
         with self._lock:
             try:
-                block = int(self.pc.w3.eth.block_number)
-                if self._snapshot is not None and self._snapshot.block == block:
-                    return self._snapshot
-                snap = self._read_chain(block)
-            except Exception as exc:  # any RPC/transport failure means "chain unreachable"
-                log.warning("chain_read_failed", error=type(exc).__name__)
-                raise ViewUnavailableError(
-                    "chain", f"cannot read the ProfitCenter ({type(exc).__name__})"
-                ) from None
+                snap = self._read_chain(int(self.pc.w3.eth.block_number))
+            except Exception as exc:
+                raise self._unreachable(exc) from None
             self._snapshot = snap
             return snap
+
+    def _refresh_locked(self) -> None:
+        """Background refresh; the caller acquired ``_lock``. A failure keeps the old snapshot."""
+        try:
+            self._snapshot = self._read_chain(int(self.pc.w3.eth.block_number))
+        except Exception as exc:
+            self._unreachable(exc)
+        finally:
+            self._lock.release()
 
     def _block_time(self, number: int) -> int:
         if number not in self._block_times:
@@ -511,6 +535,7 @@ class LiveMachineView:
             raise ApprovalError(order_id, f"transaction failed ({type(exc).__name__})") from None
         tx_hash = _hex(result.tx_hash)
         log.info("order_decision_sent", order=order_id, action=action, tx=tx_hash)
+        self._refresh_now()  # the page the owner lands on next shows the decision
         state = STATE_NAMES[self.pc.order(oid).status]
         return Decision(order_id=order_id, action=action, tx_hash=tx_hash, state=state)
 
