@@ -84,6 +84,8 @@ class Agent:
             store, PinVendHardware(poller, settings.machine.motor_pulse_s), settings.slots
         )
         self._last_poll: datetime | None = None
+        self._reported_fill: dict[int, int] = {}
+        self._announced: list[str] = []
         self.state: MachineState | None = None
 
     def install(self, driver: Driver) -> None:
@@ -140,11 +142,15 @@ class Agent:
 
         Slots with a counting sensor are counted. A slot with only a switch or a
         sales count cannot be: ``filled`` reports what the visit left there;
-        without it, a delivery is taken to bring what was ordered for the slot,
-        and a route visit (no procurement) to fill it to capacity.
+        without it, a delivery is taken to bring what the announced orders (else
+        all open orders) list for the slot, and a route visit (no procurement) to
+        fill it to capacity.
         """
-        filled = filled or {}
-        expected = self.procurement.on_order() if self.procurement is not None else {}
+        filled = filled or self._reported_fill
+        announced, self._reported_fill, self._announced = self._announced, {}, []
+        expected = (
+            self.procurement.on_order(announced or None) if self.procurement is not None else {}
+        )
         with self.store.write() as session:
             before = {s.id: repo.stock_estimate(session, s.id) for s in self.settings.slots}
             increases: dict[int, int] = {}
@@ -167,7 +173,19 @@ class Agent:
                 increases[cfg.id] = count - had
         log.info("restock_recorded", added=sum(max(0, n) for n in increases.values()))
         if self.procurement is not None:
-            self.procurement.delivered(now, increases)
+            self.procurement.delivered(now, increases, announced or None)
+
+    def report_fill(self, filled: dict[int, int]) -> None:
+        """An operator's count of what the coming visit leaves in the slots that cannot count."""
+        self._reported_fill = dict(filled)
+
+    def announce_delivery(self, order_id: str) -> None:
+        """A supplier's driver names the order being delivered (delivery note, QR at the door).
+
+        The visit is then matched to that order alone, and slots that cannot count
+        are taken to receive what that order lists for them.
+        """
+        self._announced.append(order_id)
 
     def plan(self, now: datetime) -> None:
         """The daily buying decision (and yesterday's revenue into the treasury)."""

@@ -18,7 +18,9 @@ from rich.table import Table
 
 from device.errors import ConfigError, CustobotError
 from device.logs import configure_logging
+from device.money import money
 from device.settings import Settings, load_settings
+from supplier.cli import supplier_app
 
 app = typer.Typer(
     name="custobot",
@@ -27,6 +29,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
+app.add_typer(supplier_app, name="supplier", help="Run a reference supplier (custobot/1).")
 
 ConfigOption = Annotated[
     Path | None,
@@ -83,49 +86,57 @@ def check(config: ConfigOption = None) -> None:
 def demo(
     seconds: Annotated[
         float, typer.Option("--for", min=1, help="Stop after this many real seconds")
-    ] = 60,
+    ] = 90,
     speed: Annotated[float, typer.Option(min=1, help="Simulated seconds per real second")] = 3600,
     seed: Annotated[int, typer.Option(help="Seed of the simulated customers")] = 1,
     config: ConfigOption = None,
 ) -> None:
-    """Run the machine on mock pins with simulated customers, accelerated, and watch it."""
+    """The whole machine customer on accelerated time: it sells, negotiates, pays, restocks."""
+    from rich.console import Group
     from rich.live import Live
 
-    from device.demo_view import machine_table
-    from device.sim.machine import SimulatedMachine
+    from device.demo import DemoWorld
+    from device.demo_view import machine_table, orders_table
     from device.sim.scenarios import OFFICE_SNACKS
 
     settings = settings_or_exit(config)
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    decimals = settings.chain.token_decimals
     with tempfile.TemporaryDirectory(prefix="custobot-demo-") as scratch:
-        machine = SimulatedMachine(
-            settings,
-            OFFICE_SNACKS,
-            database=Path(scratch) / "demo.db",
-            start=start,
-            seed=seed,
-            speed=speed,
-            poll_every=timedelta(minutes=15),
+        world = DemoWorld(
+            settings, OFFICE_SNACKS, scratch=Path(scratch), start=start, seed=seed, speed=speed
         )
-        with machine, Live(console=console, refresh_per_second=4) as live:
+        procurement = world.machine.agent.procurement
+        assert procurement is not None
+
+        def view() -> Group:
+            state = world.machine.agent.state
+            assert state is not None
+            treasury = world.chain.pc.treasury()
+            return Group(
+                machine_table(state, world.machine.totals, decimals),
+                orders_table(procurement.orders(), decimals),
+                f"treasury on-chain: {money(treasury, decimals)} USDC · suppliers: "
+                + ", ".join(f"{name} {url}" for name, url in world.supplier_urls.items()),
+            )
+
+        with world, Live(console=console, refresh_per_second=4) as live:
             shown = 0.0
 
             def show(_now: datetime) -> None:
                 nonlocal shown
-                if machine.agent.state is not None and time.monotonic() - shown > 0.2:
-                    live.update(machine_table(machine.agent.state, machine.totals))
+                if world.machine.agent.state is not None and time.monotonic() - shown > 0.25:
+                    live.update(view())
                     shown = time.monotonic()
 
-            machine.run(days=seconds * speed / 86_400, on_advance=show)
-            machine.agent.poll(machine.driver.now())
-            assert machine.agent.state is not None
-            live.update(machine_table(machine.agent.state, machine.totals))
+            world.run(days=seconds * speed / 86_400, on_advance=show)
+            world.machine.agent.poll(world.driver.now())
+            live.update(view())
 
 
 @app.command()
 def status(config: ConfigOption = None) -> None:
     """What the machine's database says now: stock, today's sales, open alerts."""
-    from device.demo_view import money
     from device.store import repo
     from device.store.db import open_store
 

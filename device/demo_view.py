@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from device.agent import MachineState
+from device.money import money
+from device.procurement.models import PurchaseOrder
 from device.sim.machine import SimulationTotals
-
-
-def money(base_units: int, decimals: int = 6) -> str:
-    """Base units as a decimal string (integer arithmetic: no float ever touches money)."""
-    sign = "-" if base_units < 0 else ""
-    whole, frac = divmod(abs(base_units), 10**decimals)
-    return f"{sign}{whole}.{frac // 10 ** (decimals - 2):02d}"
 
 
 def _bar(stock: int | None, capacity: int, width: int = 12) -> Text:
@@ -23,6 +20,23 @@ def _bar(stock: int | None, capacity: int, width: int = 12) -> Text:
     filled = round(width * stock / capacity) if capacity else 0
     style = "red" if stock == 0 else "yellow" if stock * 4 <= capacity else "green"
     return Text("█" * filled + "·" * (width - filled), style=style)
+
+
+def orders_table(orders: Sequence[PurchaseOrder], decimals: int = 6) -> Table:
+    """The machine's purchases: who won, at what price against the reservation, and where."""
+    table = Table(title="restocking orders (negotiated, paid on-chain)")
+    for column in ("order", "supplier", "price", "max", "state", "paid"):
+        table.add_column(column, justify="right" if column in ("price", "max", "paid") else "left")
+    for order in orders[-6:]:
+        table.add_row(
+            order.order_id[:10] + "…",
+            order.supplier_name,
+            money(order.amount, decimals),
+            money(order.reservation_price, decimals),
+            order.state.value,
+            "-" if order.paid is None else money(order.paid, decimals),
+        )
+    return table
 
 
 def machine_table(

@@ -151,10 +151,12 @@ class Procurement:
         self._models.observe(sales, now)
         return self._models.forecasts(now)
 
-    def on_order(self) -> dict[int, int]:
-        """Units per slot already ordered and not yet delivered."""
+    def on_order(self, order_ids: Sequence[str] | None = None) -> dict[int, int]:
+        """Units per slot already ordered and not yet delivered (of ``order_ids`` if given)."""
         pending: dict[int, int] = {}
         for order in self._orders(OPEN_ORDER_STATES):
+            if order_ids is not None and order.order_id not in order_ids:
+                continue
             for line in _lines(order):
                 pending[line.slot_id] = pending.get(line.slot_id, 0) + line.quantity
         return pending
@@ -333,15 +335,25 @@ class Procurement:
 
     # -- deliveries -------------------------------------------------------------------
 
-    def delivered(self, now: datetime, increases: Mapping[int, int]) -> list[DeliveryMatch]:
-        """A restocking visit ended: pay each open order for what the sensors counted."""
+    def delivered(
+        self,
+        now: datetime,
+        increases: Mapping[int, int],
+        order_ids: Sequence[str] | None = None,
+    ) -> list[DeliveryMatch]:
+        """A restocking visit ended: pay the open orders (``order_ids`` when the driver
+        named them) for what the sensors counted, oldest first."""
         self.reconcile(now)
         gtin_of = {s.id: s.gtin for s in self.settings.slots}
         per_gtin: dict[str, int] = {}
         for slot_id, count in increases.items():
             if count > 0:
                 per_gtin[gtin_of[slot_id]] = per_gtin.get(gtin_of[slot_id], 0) + count
-        orders = self._orders((OrderState.OPEN,))
+        orders = [
+            o
+            for o in self._orders((OrderState.OPEN,))
+            if order_ids is None or o.order_id in order_ids
+        ]
         matches, extra = match_delivery(
             per_gtin,
             [

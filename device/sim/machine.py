@@ -8,7 +8,7 @@ from its own sensors and store: the simulation only plays the world.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,11 +21,12 @@ from gpiozero.pins.mock import MockFactory
 from device.agent import Agent
 from device.drivers.simulation import SimulationDriver
 from device.hardware.poller import HardwarePoller
+from device.procurement.cycle import Procurement
 from device.settings import Settings
 from device.sim.customers import Arrival, CustomerStream
 from device.sim.physics import SensorPhysics
 from device.sim.scenarios import Scenario
-from device.store.db import open_store
+from device.store.db import Store, open_store
 from device.store.models import SaleState
 from device.vend import VendError
 
@@ -50,7 +51,8 @@ class SimulatedMachine:
     """The demo/simulation world around one real agent core.
 
     ``route_every`` is the restocking visit interval (a route driver filling every
-    slot to capacity); the first visit happens at ``start``. ``poll_every``
+    slot to capacity; the first visit happens at ``start``); ``None`` when the
+    machine buys for itself through ``procurement`` (built on the machine's store). ``poll_every``
     replaces the configured sensor poll interval (every visit also polls).
     """
 
@@ -63,9 +65,12 @@ class SimulatedMachine:
         start: datetime,
         seed: int = 0,
         speed: float | None = None,
-        route_every: timedelta = timedelta(days=3, hours=12),
+        route_every: timedelta | None = timedelta(days=3, hours=12),
         poll_every: timedelta = timedelta(hours=1),
         durable: bool = False,
+        procurement: Callable[[Store], Procurement] | None = None,
+        driver: SimulationDriver | None = None,
+        initial_stock: Mapping[int, int] | None = None,
     ) -> None:
         # Simulated motors turn instantly: the pulse length is a property of real hardware.
         # Polling is thinned for long runs: each poll bit-bangs the mock SPI and echo pins.
@@ -79,15 +84,21 @@ class SimulatedMachine:
         )
         self.settings = settings
         self.start = start
-        self.driver = SimulationDriver(start, speed=speed)
+        self.driver = driver or SimulationDriver(start, speed=speed)
         self.factory = MockFactory()
         self.physics = SensorPhysics(settings, self.factory)
         self.poller = HardwarePoller(settings, pin_factory=self.factory)
         self.store = open_store(database, durable=durable)
-        self.agent = Agent(settings, self.store, self.poller)
+        self.agent = Agent(
+            settings,
+            self.store,
+            self.poller,
+            None if procurement is None else procurement(self.store),
+        )
         self.customers = CustomerStream(scenario.demand, scenario.site, seed=seed)
         self.totals = SimulationTotals(sold_per_slot={s.id: 0 for s in settings.slots})
         self._route_every = route_every
+        self._initial_stock = dict(initial_stock or {})
         self._empty_since: dict[int, datetime] = {}
 
     def __enter__(self) -> Self:
@@ -114,6 +125,12 @@ class SimulatedMachine:
             self.totals.stockout_hours += (now - since).total_seconds() / 3600
         self._empty_since.clear()
         self.agent.poll(now)  # sees the door visit end and records the recount
+
+    def operator_visit(self, now: datetime, counts: Mapping[int, int]) -> None:
+        """The operator fills slots by hand and reports the counts the machine cannot take."""
+        self.agent.report_fill(dict(counts))
+        self.physics.restock(counts)
+        self.agent.poll(now)
 
     def customer(self, arrival: Arrival) -> None:
         """A customer wants one item from ``arrival.slot_id`` and pays by card."""
@@ -152,9 +169,12 @@ class SimulatedMachine:
         end = self.start + timedelta(days=days)
         if self.driver.now() == self.start:
             self.agent.start(self.start)
-            self.route_visit(self.start)
             self.agent.install(self.driver)
-            self.driver.every("route", self._route_every, self.route_visit)
+            if self._route_every is not None:
+                self.route_visit(self.start)
+                self.driver.every("route", self._route_every, self.route_visit)
+            elif self._initial_stock:
+                self.operator_visit(self.start, self._initial_stock)
             self._schedule_customers(self.start)
         self.driver.run_until(end, on_advance)
         for since in self._empty_since.values():

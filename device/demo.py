@@ -1,0 +1,240 @@
+"""``custobot demo``: the whole machine customer in one process, on accelerated time.
+
+Mock pins and simulated customers (``SimulatedMachine``), an in-process chain
+with MockUSDC and a deployed ProfitCenter (``DevChain``), and three reference
+suppliers served over real HTTP on 127.0.0.1, each with its own negotiation
+strategy, signing key and chain watcher. Suppliers deliver after their lead
+time by opening the machine's door and filling the slots; the machine counts
+what arrived and pays for it on-chain. Everything that decides is the real code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import structlog
+from eth_account import Account
+
+from contracts.chain import send
+from contracts.profit_center import Autonomy, Policy
+from device.devchain import DevChain
+from device.drivers.simulation import SimulationDriver
+from device.negotiation.buyer import Buyer
+from device.procurement.cycle import (
+    ChainContext,
+    KnownSupplier,
+    Procurement,
+    fetch_catalog,
+    supplier_option,
+)
+from device.procurement.models import OrderState, PurchaseOrder
+from device.procurement.outbox import Outbox
+from device.settings import Settings
+from device.sim.machine import SimulatedMachine
+from device.sim.scenarios import Scenario
+from device.store.db import Store
+from supplier.app import create_app
+from supplier.keys import Signer
+from supplier.settings import SupplierSettings
+from supplier.store import SupplierStore
+from supplier.testing import serve_in_thread
+from supplier.watcher import Watcher
+
+log = structlog.get_logger()
+USDC = 1_000_000
+DEMO_POLICY = Policy(
+    autonomy=Autonomy.AUTONOMOUS,
+    auto_approval_threshold=0,
+    per_order_cap=150 * USDC,
+    budget_per_period=1_000 * USDC,
+    period_length=7 * 24 * 3600,
+    operating_reserve=20 * USDC,
+    dispute_window=24 * 3600,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoSupplier:
+    """A reference supplier of the demo: strategy, speed and how its prices sit vs retail."""
+
+    name: str
+    strategy: dict[str, object]
+    lead_hours: int
+    list_share: float  # list price as a share of the machine's retail price
+    floor_share: float
+
+
+DEMO_SUPPLIERS = (
+    DemoSupplier("Acme Wholesale", {"kind": "boulware", "beta": 0.3}, 18, 0.50, 0.32),
+    DemoSupplier("Corner Cash & Carry", {"kind": "conceder", "beta": 4.0}, 12, 0.56, 0.40),
+    DemoSupplier("Quick Drinks Co", {"kind": "tit_for_tat"}, 8, 0.62, 0.45),
+)
+
+
+@dataclass(slots=True)
+class _Delivery:
+    order_id: str
+    lines: list[dict[str, int | str]]
+
+
+class DemoWorld:
+    """The demo machine, its chain and its suppliers; ``run(days)`` advances them together."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        scenario: Scenario,
+        *,
+        scratch: Path,
+        start: datetime,
+        seed: int = 1,
+        speed: float | None = None,
+        poll_every: timedelta = timedelta(minutes=15),
+    ) -> None:
+        self._stack = ExitStack()
+        self.driver = SimulationDriver(start, speed=speed)
+        self.chain = DevChain.in_process(DEMO_POLICY)
+        self.chain.set_time(int(start.timestamp()))
+        self._seed_treasury(300 * USDC)
+        self.watchers: dict[str, Watcher] = {}
+        self.supplier_urls: dict[str, str] = {}
+        self._deliveries: dict[str, _Delivery] = {}
+        self._settled = 0
+        self.machine = SimulatedMachine(
+            settings,
+            scenario,
+            database=scratch / "machine.db",
+            start=start,
+            seed=seed,
+            driver=self.driver,
+            route_every=None,
+            poll_every=poll_every,
+            procurement=lambda store: self._procurement(settings, store, scratch),
+            # The operator stocks it once by hand; from then on it buys for itself.
+            initial_stock={s.id: max(2, s.par // 2) for s in settings.slots},
+        )
+        self.machine.driver.every("world", poll_every, self._world_tick)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.machine.close()
+        self._stack.close()
+
+    def _seed_treasury(self, amount: int) -> None:
+        chain = self.chain
+        chain.mint(chain.governor.address, amount)
+        send(chain.w3, chain.token.functions.approve(chain.pc.address, amount), chain.governor)
+        chain.pc.deposit_revenue(amount, sender=chain.governor)
+        # Card sales settle to the agent's key; it may move them into the treasury.
+        send(chain.w3, chain.token.functions.approve(chain.pc.address, 2**255), chain.agent)
+
+    def _sim_unix(self) -> int:
+        return int(self.driver.now().timestamp())
+
+    def _procurement(self, settings: Settings, store: Store, scratch: Path) -> Procurement:
+        chain = self.chain
+        buyer = Buyer(clock=lambda: float(self._sim_unix()))
+        known: list[KnownSupplier] = []
+        for spec in DEMO_SUPPLIERS:
+            signer = Signer.from_key(Account.create().key)
+            config = SupplierSettings(
+                name=spec.name,
+                keystore=scratch / f"{spec.name}.key.json",
+                database=scratch / f"supplier-{len(known)}.db",
+                tokens=[{"chain_id": chain.chain_id, "address": chain.token_address}],
+                items=[
+                    {
+                        "gtin": slot.gtin,
+                        "name": slot.name,
+                        "list_price": int(slot.retail_price * spec.list_share),
+                        "floor_price": int(slot.retail_price * spec.floor_share),
+                        "lead_time_seconds": spec.lead_hours * 3600,
+                        "stock": 10_000,
+                    }
+                    for slot in settings.slots
+                ],
+                strategy=spec.strategy,
+            )
+            supplier_store = SupplierStore(config.database)
+            app = create_app(config, signer, supplier_store, clock=self._sim_unix)
+            url = self._stack.enter_context(serve_in_thread(app))
+            chain.allow_supplier(signer.address)
+            chain.fund(signer.address)
+            chain.mint(signer.address, 1)  # a real supplier already holds the token
+            self.watchers[spec.name] = Watcher(
+                chain.w3, supplier_store, signer.account, [chain.pc.address]
+            )
+            self.supplier_urls[spec.name] = url
+            ref = asyncio.run(buyer.discover(spec.name, url, reliability=0.95))
+            option = supplier_option(spec.name, fetch_catalog(url), ref.reliability)
+            known.append(KnownSupplier(ref, option))
+            log.info("demo_supplier_started", supplier=spec.name, url=url)
+        return Procurement(
+            settings,
+            store,
+            Outbox(store, chain.w3, chain.pc, chain.agent),
+            chain.pc,
+            ChainContext(chain.chain_id, chain.pc.address, chain.token_address),
+            buyer,
+            known,
+        )
+
+    def _world_tick(self, now: datetime) -> None:
+        """What happens outside the machine: chain time, card settlement, supplier vans."""
+        self.chain.set_time(int(now.timestamp()))
+        self._settle_card_sales(now)
+        procurement = self.machine.agent.procurement
+        assert procurement is not None
+        for order in procurement.orders():
+            if order.state is OrderState.OPEN and order.order_id not in self._deliveries:
+                self._schedule_delivery(order, now)
+        for watcher in self.watchers.values():
+            watcher.poll_once(int(now.timestamp()))
+
+    def _settle_card_sales(self, now: datetime) -> None:
+        """The card processor pays the takings so far to the agent's key, in the token."""
+        due = self.machine.totals.revenue - self._settled
+        if due > 0:
+            self.chain.mint(self.chain.agent.address, due)
+            self._settled += due
+
+    def _schedule_delivery(self, order: PurchaseOrder, now: datetime) -> None:
+        spec = next(s for s in DEMO_SUPPLIERS if s.name == order.supplier_name)
+        delivery = _Delivery(order.order_id, json.loads(order.lines))
+        self._deliveries[order.order_id] = delivery
+        arrives = now + timedelta(hours=spec.lead_hours)
+        self.machine.driver.at(arrives, lambda when: self._deliver(delivery, when))
+        log.info("delivery_scheduled", order=order.order_id[:10], arrives=arrives.isoformat())
+
+    def _deliver(self, delivery: _Delivery, now: datetime) -> None:
+        """The supplier's driver opens the door, fills the ordered slots, closes it."""
+        physics = self.machine.physics
+        self.machine.agent.announce_delivery(delivery.order_id)
+        physics.open_door()
+        for line in delivery.lines:
+            slot_id = int(line["slot_id"])
+            capacity = self.machine.settings.slot(slot_id).capacity
+            physics.set_stock(
+                slot_id, min(capacity, physics.stock(slot_id) + int(line["quantity"]))
+            )
+        physics.close_door()
+        self.machine.agent.poll(now)  # the door switch wakes the agent at once
+        log.info("delivery_made", order=delivery.order_id[:10])
+
+    def run(self, days: float, on_advance: Callable[[datetime], None] | None = None) -> None:
+        self.machine.run(days, on_advance)
