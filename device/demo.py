@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -98,10 +98,15 @@ class DemoWorld:
         seed: int = 1,
         speed: float | None = None,
         poll_every: timedelta = timedelta(minutes=15),
+        chain: DevChain | None = None,
+        suppliers: Sequence[DemoSupplier] = DEMO_SUPPLIERS,
     ) -> None:
+        """``chain`` defaults to a fresh in-process chain with ``DEMO_POLICY``; pass a
+        ``DevChain`` on anvil (or any node) to run the same world over JSON-RPC."""
         self._stack = ExitStack()
         self.driver = SimulationDriver(start, speed=speed)
-        self.chain = DevChain.in_process(DEMO_POLICY)
+        self.specs = {spec.name: spec for spec in suppliers}
+        self.chain = chain or DevChain.in_process(DEMO_POLICY)
         self.chain.set_time(int(start.timestamp()))
         self._seed_treasury(300 * USDC)
         self.watchers: dict[str, Watcher] = {}
@@ -150,7 +155,7 @@ class DemoWorld:
         chain = self.chain
         buyer = Buyer(clock=lambda: float(self._sim_unix()))
         known: list[KnownSupplier] = []
-        for spec in DEMO_SUPPLIERS:
+        for spec in self.specs.values():
             signer = Signer.from_key(Account.create().key)
             config = SupplierSettings(
                 name=spec.name,
@@ -214,7 +219,7 @@ class DemoWorld:
             self._settled += due
 
     def _schedule_delivery(self, order: PurchaseOrder, now: datetime) -> None:
-        spec = next(s for s in DEMO_SUPPLIERS if s.name == order.supplier_name)
+        spec = self.specs[order.supplier_name]
         delivery = _Delivery(order.order_id, json.loads(order.lines))
         self._deliveries[order.order_id] = delivery
         arrives = now + timedelta(hours=spec.lead_hours)
