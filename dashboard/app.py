@@ -44,6 +44,11 @@ _CSP = (
 )
 
 
+def default_secret_file(settings: Settings) -> Path:
+    """Where the session secret lives when the config names no place: next to the database."""
+    return settings.database.parent / "dashboard-session.key"
+
+
 def create_app(
     settings: Settings,
     view: MachineView,
@@ -154,13 +159,17 @@ def serve(
     view: MachineView,
     *,
     engine: Engine,
-    secret_file: Path,
+    secret_file: Path | None = None,
     ssl_certfile: Path | None = None,
     ssl_keyfile: Path | None = None,
 ) -> None:
-    """Run the dashboard until interrupted, on ``settings.dashboard`` host:port (127.0.0.1)."""
+    """Run the dashboard until interrupted, on ``settings.dashboard`` host:port (127.0.0.1).
+
+    With a certificate and key it serves HTTPS and the session cookie is Secure.
+    """
     tls = ssl_certfile is not None and ssl_keyfile is not None
-    app = create_app(settings, view, engine=engine, secret_file=secret_file, tls=tls)
+    secret = secret_file if secret_file is not None else default_secret_file(settings)
+    app = create_app(settings, view, engine=engine, secret_file=secret, tls=tls)
     host, port = settings.dashboard.host, settings.dashboard.port
     log.info("dashboard_serving", host=host, port=port, tls=tls)
     uvicorn.Server(

@@ -11,6 +11,7 @@ import pyotp
 import pytest
 from typer.testing import CliRunner
 
+from dashboard.app import create_app, start_in_thread
 from dashboard.auth import LoginThrottle, add_owner, verify_login
 from dashboard.cli import owner_app
 from dashboard.errors import (
@@ -20,7 +21,9 @@ from dashboard.errors import (
     OwnerExistsError,
     SecretFileError,
 )
+from dashboard.machine import LiveMachineView
 from dashboard.security import load_or_create_secret
+from device.settings import Settings
 from device.store.db import Store, open_store
 from tests.dashboard.conftest import PASSWORD, OwnerLogin, csrf_from, login
 
@@ -153,3 +156,19 @@ def test_owner_add_cli_shows_totp_setup_once_and_the_owner_can_log_in(
         assert who.name == "carol"
     finally:
         store.close()
+
+
+def test_under_tls_the_session_cookie_is_secure(
+    settings: Settings, view: LiveMachineView, store: Store, owner: OwnerLogin, tmp_path: Path
+) -> None:
+    app = create_app(settings, view, engine=store.engine, secret_file=tmp_path / "s.key", tls=True)
+    running = start_in_thread(app)
+    try:
+        with httpx.Client(base_url=running.url) as client:
+            cookie = client.get("/login").headers["set-cookie"].lower()
+            assert "; secure" in cookie
+            assert "httponly" in cookie
+            # A client honouring Secure does not send it back over plain HTTP: no login.
+            assert login(client, owner).status_code == 403
+    finally:
+        running.stop()
