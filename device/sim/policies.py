@@ -1,0 +1,674 @@
+"""Restocking policies on one simulated world: route, telemetry, the custobot agent, an oracle.
+
+Every policy sells through the same ``SimulatedMachine`` (mock pins, sensor
+physics, store, the real agent core) to the same seeded customers; only the
+procurement side differs. Goods reach the machine the physical way: the door
+opens, the physics puts items in the slots, the door closes and the agent's
+poll recounts. Expired items are taken out at visits (a separate door cycle, so
+the delivery's own count stays clean). ``World`` keeps the books from the
+world's side: what was paid, what sold at what cost (first in, first out),
+what spoiled, fees and gas.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import ClassVar
+
+from device.agent import Agent
+from device.hardware.poller import StockSnapshot
+from device.hardware.readings import FaultState
+from device.negotiation.policy import BuyerPolicy
+from device.planning.forecast import DemandModels, floor_hour
+from device.planning.planner import Economics, PlannerConfig, SlotStock, plan
+from device.procurement.delivery import OpenOrder, OrderLine, match_delivery
+from device.settings import SalesCountConfig, Settings, SwitchSensorConfig
+from device.sim.customers import Arrival
+from device.sim.machine import SimulatedMachine
+from device.sim.market import GAS_COST_PER_ORDER, DeliveryOutcome, Market, at, delivered_quantity
+from device.sim.scenarios import Scenario
+from device.store import repo
+
+POLICIES = ("route", "telemetry", "agent", "oracle")
+SIM_START = datetime.fromisoformat("2026-01-05T00:00:00+00:00")  # a Monday
+POLL_EVERY = timedelta(hours=6)
+REVIEW_LAG = timedelta(minutes=1)  # a policy looks right after the agent's poll
+GIVE_UP_HOURS = 48.0  # an order with nothing delivered this long after its deadline is released
+Interval = tuple[datetime, datetime]
+
+
+@dataclass(slots=True)
+class Lot:
+    """Items of one slot that arrived together: they expire together and cost the same."""
+
+    expires: datetime | None
+    quantity: int
+    unit_cost: int
+
+
+@dataclass(slots=True)
+class Ledger:
+    """The money and goods side of one run (base units)."""
+
+    purchases: int = 0  # paid for goods
+    list_value: int = 0  # the same goods at the seller's list price
+    cost_of_sold: int = 0
+    spoiled_units: int = 0
+    spoiled_cost: int = 0
+    delivery_fees: int = 0
+    gas: int = 0
+    orders: int = 0
+    deliveries: int = 0
+    stockout_hours: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One day's look at the world, for plots."""
+
+    day: float
+    stock: dict[int, int]
+    profit: int
+
+
+class ReportedVisitAgent(Agent):
+    """The real agent core, told by the person at the door what a visit left in the
+    slots that cannot count themselves (switch, sales count), as a restocking
+    screen would; without a report the core assumes a fill to capacity."""
+
+    visit_report: Mapping[int, int] | None = None
+
+    def restocked(
+        self, now: datetime, snapshot: StockSnapshot, filled: dict[int, int] | None = None
+    ) -> None:
+        report = dict(self.visit_report or {})
+        super().restocked(now, snapshot, report | (filled or {}))
+
+
+class World(SimulatedMachine):
+    """A ``SimulatedMachine`` with the world-side books every policy is measured by.
+
+    The route driver of the base class only stocks the machine at the start
+    (every policy starts full, charged at the incumbent's list price); restocking
+    after that is the policy's.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        scenario: Scenario,
+        *,
+        database: Path,
+        days: float,
+        seed: int,
+        start: datetime = SIM_START,
+    ) -> None:
+        settings = scenario.machine(settings)
+        super().__init__(
+            settings,
+            scenario,
+            database=database,
+            start=start,
+            seed=seed,
+            route_every=timedelta(days=days + 1),
+            poll_every=POLL_EVERY,
+        )
+        self.agent = ReportedVisitAgent(self.settings, self.store, self.poller)
+        self.scenario = scenario
+        self.days = days
+        self.market = Market(scenario.suppliers, self.settings.slots, seed)
+        self.ledger = Ledger()
+        self.lots: dict[int, deque[Lot]] = {s.id: deque() for s in self.settings.slots}
+        self.samples: list[Sample] = []
+        self._out_since: dict[int, datetime] = {}
+        self._restocked: list[Callable[[datetime, int], None]] = []
+
+    # -- the world's books ------------------------------------------------------------
+
+    def profit(self) -> int:
+        led = self.ledger
+        return (
+            self.totals.revenue - led.cost_of_sold - led.spoiled_cost - led.delivery_fees - led.gas
+        )
+
+    def on_restocked(self, listener: Callable[[datetime, int], None]) -> None:
+        """Call ``listener(now, slot_id)`` when a visit puts items into an empty slot."""
+        self._restocked.append(listener)
+
+    def customer(self, arrival: Arrival) -> None:
+        slot_id = arrival.slot_id
+        before = self.physics.stock(slot_id)
+        super().customer(arrival)
+        if self.physics.stock(slot_id) < before:
+            lots = self.lots[slot_id]
+            lots[0].quantity -= 1
+            self.ledger.cost_of_sold += lots[0].unit_cost
+            if lots[0].quantity == 0:
+                lots.popleft()
+        if self.physics.stock(slot_id) == 0:
+            self._out_since.setdefault(slot_id, arrival.when)
+
+    def route_visit(self, now: datetime) -> None:
+        """The start: every slot filled to capacity at the incumbent's list price."""
+        prices = self.market.list_prices[self.scenario.incumbent]
+        lots = self.visit(now, {s.id: s.capacity for s in self.settings.slots})
+        for slot_id, lot in lots.items():
+            lot.unit_cost = prices[self.settings.slot(slot_id).gtin]
+        self.totals.restock_visits += 1
+
+    def discard_expired(self, now: datetime) -> None:
+        """Take out what is past its shelf life (a door cycle of its own, recounted)."""
+        counts: dict[int, int] = {}
+        for slot_id, lots in self.lots.items():
+            removed = 0
+            while lots and lots[0].expires is not None and lots[0].expires <= now:
+                lot = lots.popleft()
+                removed += lot.quantity
+                self.ledger.spoiled_units += lot.quantity
+                self.ledger.spoiled_cost += lot.quantity * lot.unit_cost
+            if removed:
+                counts[slot_id] = self.physics.stock(slot_id) - removed
+        if counts:
+            self._door(now, counts)
+            for slot_id, count in counts.items():
+                if count == 0:
+                    self._out_since.setdefault(slot_id, now)
+
+    def visit(self, now: datetime, add: Mapping[int, int]) -> dict[int, Lot]:
+        """A restocking visit: expired items out, then up to ``add`` items in per slot.
+
+        What does not fit goes back on the truck. Returns the new lot per slot
+        (cost 0: the caller prices it once it knows what it paid).
+        """
+        self.discard_expired(now)
+        counts: dict[int, int] = {}
+        lots: dict[int, Lot] = {}
+        for slot_id, quantity in add.items():
+            slot = self.settings.slot(slot_id)
+            stock = self.physics.stock(slot_id)
+            n = min(quantity, slot.capacity - stock)
+            if n <= 0:
+                continue
+            counts[slot_id] = stock + n
+            life = slot.shelf_life_days
+            lots[slot_id] = Lot(None if life is None else now + timedelta(days=life), n, 0)
+            self.lots[slot_id].append(lots[slot_id])
+        if counts:
+            self._door(now, counts)
+        for slot_id in counts:
+            since = self._out_since.pop(slot_id, None)
+            if since is not None:
+                self.ledger.stockout_hours += (now - since).total_seconds() / 3600
+                for listener in self._restocked:
+                    listener(now, slot_id)
+        return lots
+
+    def _door(self, now: datetime, counts: Mapping[int, int]) -> None:
+        """Open, set the slots, close; the agent recounts. A slot that cannot count
+        itself (switch, sales count) is told what the visit left there."""
+        self.physics.restock(counts)
+        self.agent.visit_report = {
+            s.id: self.physics.stock(s.id)
+            for s in self.settings.slots
+            if isinstance(s.sensor, SwitchSensorConfig | SalesCountConfig)
+        }
+        try:
+            self.agent.poll(now)
+        finally:
+            self.agent.visit_report = None
+
+    def sample(self, now: datetime) -> None:
+        day = (now - self.start).total_seconds() / 86_400
+        stock = {s.id: self.physics.stock(s.id) for s in self.settings.slots}
+        self.samples.append(Sample(day, stock, self.profit()))
+
+    def finish(self) -> None:
+        """Close the books at the end: open stockouts, and what expired in the machine."""
+        end = self.driver.now()
+        for since in self._out_since.values():
+            self.ledger.stockout_hours += (end - since).total_seconds() / 3600
+        self._out_since.clear()
+        for lots in self.lots.values():
+            for lot in lots:
+                if lot.expires is not None and lot.expires <= end:
+                    self.ledger.spoiled_units += lot.quantity
+                    self.ledger.spoiled_cost += lot.quantity * lot.unit_cost
+        self.sample(end)
+
+
+class Policy(ABC):
+    """How one operator restocks; it schedules its own jobs on the world's clock."""
+
+    name: ClassVar[str]
+    on_chain: ClassVar[bool] = False
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    @abstractmethod
+    def install(self) -> None: ...
+
+    def every(
+        self, interval: timedelta, first: datetime, action: Callable[[datetime], None]
+    ) -> None:
+        driver = self.world.driver
+
+        def repeat(now: datetime) -> None:
+            action(now)
+            driver.at(now + interval, repeat)
+
+        driver.at(first, repeat)
+
+
+class RoutePolicy(Policy):
+    """A fixed weekly visit that fills every slot to par, bought at the incumbent's list price."""
+
+    name = "route"
+
+    def __init__(self, world: World, every: timedelta = timedelta(days=7)) -> None:
+        super().__init__(world)
+        self.interval = every
+
+    def install(self) -> None:
+        self.every(self.interval, self.world.start + self.interval + timedelta(hours=8), self.visit)
+
+    def visit(self, now: datetime) -> None:
+        world = self.world
+        incumbent = world.market.specs[world.scenario.incumbent]
+        prices = world.market.list_prices[incumbent.name]
+        world.discard_expired(now)
+        wanted = {s.id: s.par - world.physics.stock(s.id) for s in world.settings.slots}
+        lots = world.visit(now, {slot: n for slot, n in wanted.items() if n > 0})
+        for slot_id, lot in lots.items():
+            lot.unit_cost = prices[world.settings.slot(slot_id).gtin]
+            world.ledger.purchases += lot.quantity * lot.unit_cost
+            world.ledger.list_value += lot.quantity * lot.unit_cost
+        world.ledger.delivery_fees += incumbent.delivery_fee
+        world.ledger.deliveries += 1
+        world.totals.restock_visits += 1
+
+
+@dataclass(slots=True)
+class PlacedOrder:
+    order: OpenOrder
+    supplier: str
+    deliver_by: datetime
+    outcome: DeliveryOutcome
+
+
+class Buyer(Policy):
+    """A policy that orders from suppliers and is delivered to (late, short or not at all).
+
+    Deliveries are counted by the machine's own sensors and matched to the open
+    orders of the delivering supplier with ``match_delivery``: each order is
+    paid for what arrived, once.
+    """
+
+    def __init__(self, world: World) -> None:
+        super().__init__(world)
+        self.open: dict[str, PlacedOrder] = {}
+        self._seq = 0
+        self.record: dict[str, tuple[int, int]] = {}  # supplier: (orders closed, on time and full)
+
+    def on_order(self) -> dict[int, int]:
+        """Units per slot ordered and not delivered yet."""
+        pending: dict[int, int] = {}
+        for placed in self.open.values():
+            for line in placed.order.lines:
+                pending[line.slot_id] = pending.get(line.slot_id, 0) + line.quantity
+        return pending
+
+    def place(
+        self,
+        now: datetime,
+        supplier: str,
+        lines: tuple[OrderLine, ...],
+        amount: int,
+        deliver_by: datetime,
+    ) -> None:
+        world = self.world
+        self._seq += 1
+        order_id = f"{self.name}-{self._seq}"
+        outcome = world.market.outcome(supplier)
+        self.open[order_id] = PlacedOrder(
+            OpenOrder(order_id, amount, lines), supplier, deliver_by, outcome
+        )
+        world.ledger.orders += 1
+        if self.on_chain:
+            world.ledger.gas += GAS_COST_PER_ORDER
+        if outcome.share > 0:
+            world.driver.at(at(now, outcome.delay_hours), lambda t: self._arrive(t, order_id))
+        give_up = at(deliver_by, GIVE_UP_HOURS)
+        world.driver.at(give_up, lambda t: self._release(t, order_id))
+
+    def _arrive(self, now: datetime, order_id: str) -> None:
+        placed = self.open.get(order_id)
+        if placed is None:
+            return  # released before it came: the driver is turned away
+        world = self.world
+        add = {
+            line.slot_id: delivered_quantity(line.quantity, placed.outcome.share)
+            for line in placed.order.lines
+        }
+        before = world.agent.stock()
+        room = {
+            s.id: s.capacity - (before[s.id] or 0) for s in world.settings.slots
+        }  # what could fit: the supplier is not blamed for the rest
+        lots = world.visit(now, add)
+        after = world.agent.stock()
+        increases: dict[str, int] = {}
+        for slot in world.settings.slots:
+            grew = (after[slot.id] or 0) - (before[slot.id] or 0)
+            if slot.id in lots and grew > 0:
+                increases[slot.gtin] = increases.get(slot.gtin, 0) + grew
+        theirs = [p.order for p in self.open.values() if p.supplier == placed.supplier]
+        matches, _extra = match_delivery(increases, theirs)
+        list_prices = world.market.list_prices[placed.supplier]
+        for match in matches:
+            if not match.anything:
+                continue
+            paid = self.open.pop(match.order_id)
+            world.ledger.purchases += match.amount_due
+            world.ledger.list_value += sum(
+                n * list_prices[gtin] for gtin, n in match.delivered.items()
+            )
+            full = all(
+                match.delivered.get(line.gtin, 0) >= min(line.quantity, room[line.slot_id])
+                for line in paid.order.lines
+            )
+            self._learn(paid, on_time=now <= paid.deliver_by and full)
+            prices = {line.gtin: line.unit_price for line in paid.order.lines}
+            for slot_id, lot in lots.items():
+                gtin = world.settings.slot(slot_id).gtin
+                if gtin in match.delivered and lot.unit_cost == 0:
+                    lot.unit_cost = prices[gtin]
+        world.ledger.delivery_fees += world.market.specs[placed.supplier].delivery_fee
+        world.ledger.deliveries += 1
+
+    def _release(self, now: datetime, order_id: str) -> None:
+        placed = self.open.pop(order_id, None)
+        if placed is not None:
+            self._learn(placed, on_time=False)
+
+    def _learn(self, placed: PlacedOrder, *, on_time: bool) -> None:
+        closed, good = self.record.get(placed.supplier, (0, 0))
+        self.record[placed.supplier] = (closed + 1, good + int(on_time))
+
+
+class TelemetryPolicy(Buyer):
+    """Reorder point from live stock; one supplier (the incumbent), its list price.
+
+    Reorder point per slot: mean daily sales of the last four weeks over the lead
+    time plus one review, plus two standard deviations (Poisson). When a slot is
+    at or below it and nothing is on order, every slot is topped up to capacity
+    (perishables: to what sells within their shelf life).
+    """
+
+    name = "telemetry"
+    window = timedelta(days=28)
+    z = 2.0
+
+    def install(self) -> None:
+        self.every(POLL_EVERY, self.world.start + POLL_EVERY + REVIEW_LAG, self.review)
+
+    def review(self, now: datetime) -> None:
+        world = self.world
+        state = world.agent.state
+        if self.open or state is None:
+            return
+        supplier = world.market.specs[world.scenario.incumbent]
+        since = max(world.start, now - self.window)
+        days = max((now - since).total_seconds() / 86_400, 1.0)
+        with world.store.read() as session:
+            sold = repo.units_sold_since(session, since)
+        horizon = (supplier.lead_time_hours + POLL_EVERY.total_seconds() / 3600) / 24
+        stock = {s.slot_id: s.stock or 0 for s in state.slots}
+        low = False
+        for slot in world.settings.slots:
+            mean = sold.get(slot.id, 0) / days * horizon
+            if stock[slot.id] <= math.ceil(mean + self.z * math.sqrt(mean)):
+                low = True
+        if not low:
+            return
+        prices = world.market.list_prices[supplier.name]
+        lines: list[OrderLine] = []
+        for slot in world.settings.slots:
+            target = slot.capacity
+            if slot.shelf_life_days is not None and slot.shelf_life_days <= 7:
+                rate = sold.get(slot.id, 0) / days
+                target = min(target, math.ceil(rate * slot.shelf_life_days))
+            quantity = target - stock[slot.id]
+            if quantity > 0:
+                lines.append(OrderLine(slot.gtin, slot.id, quantity, prices[slot.gtin]))
+        if lines:
+            amount = sum(line.quantity * line.unit_price for line in lines)
+            self.place(now, supplier.name, tuple(lines), amount, at(now, supplier.lead_time_hours))
+
+
+@dataclass(frozen=True, slots=True)
+class AgentTuning:
+    """The agent's knobs: the planner's and the buyer's public parameters.
+
+    ``planner`` (review = the real time between reviews) decides *whether* to
+    order now; ``fill``, when set, is planned with a long review so that an
+    order, once it is worth a delivery, fills every slot as far as it fits and
+    keeps: with no holding cost, fewer and fuller deliveries save their fees.
+    """
+
+    planner: PlannerConfig = PlannerConfig(review_hours=POLL_EVERY.total_seconds() / 3600)
+    fill: PlannerConfig | None = PlannerConfig(review_hours=96.0, topup_hours=96.0)
+    target_margin_ppm: int = 300_000
+    buyer: BuyerPolicy = BuyerPolicy()
+    reliability_prior: float = 0.9
+    prior_weight: float = 5.0
+
+
+class AgentPolicy(Buyer):
+    """custobot: forecast from its own sales, plan, negotiate with every supplier, pay on count."""
+
+    name = "agent"
+    on_chain = True
+
+    def __init__(self, world: World, tuning: AgentTuning = AgentTuning()) -> None:
+        super().__init__(world)
+        self.tuning = tuning
+        self.models = DemandModels([s.id for s in world.settings.slots], world.start)
+        self.paid: dict[str, int] = {}  # last unit price paid per GTIN
+        self._empty: dict[int, list[Interval]] = {}
+        self._empty_open: dict[int, datetime] = {}
+        self.needs = 0
+        self.no_deal = 0
+        world.on_restocked(self._refilled)
+
+    def install(self) -> None:
+        self.every(POLL_EVERY, self.world.start + POLL_EVERY + REVIEW_LAG, self.review)
+
+    def belief(self, supplier: str) -> float:
+        """Share of a supplier's orders that came on time and complete, with a prior."""
+        closed, good = self.record.get(supplier, (0, 0))
+        t = self.tuning
+        return (good + t.reliability_prior * t.prior_weight) / (closed + t.prior_weight)
+
+    def _refilled(self, now: datetime, slot_id: int) -> None:
+        since = self._empty_open.pop(slot_id, None)
+        if since is not None:
+            self._empty.setdefault(slot_id, []).append((since, now))
+
+    def _observe(self, now: datetime) -> None:
+        """Feed the hours completed since the last review; empty spans are censored demand."""
+        world = self.world
+        start, end = self.models.observed_until, floor_hour(now)
+        with world.store.read() as session:
+            sales = [(s.created_at, s.slot_id) for s in repo.sales_since(session, start)]
+        state = world.agent.state
+        if state is not None:
+            for s in state.slots:
+                if s.stock == 0 and s.slot_id not in self._empty_open:
+                    last = [t for t, slot in sales if slot == s.slot_id]
+                    self._empty_open[s.slot_id] = max(last) if last else now
+        if end <= start:
+            return
+        spans = {slot: list(v) for slot, v in self._empty.items()}
+        for slot, since in self._empty_open.items():
+            spans.setdefault(slot, []).append((since, now))
+        self.models.observe([(t, slot) for t, slot in sales if t < end], end, spans)
+        self._empty = {slot: [(a, b) for a, b in v if b > end] for slot, v in self._empty.items()}
+
+    def review(self, now: datetime) -> None:
+        world = self.world
+        self._observe(now)
+        state = world.agent.state
+        if state is None:
+            return
+        pending = self.on_order()
+        stock: dict[int, SlotStock] = {}
+        for s in state.slots:
+            fault = None if s.fault == FaultState.OK.value else s.fault
+            if s.stock is None:
+                fault = fault or "never counted"
+            stock[s.slot_id] = SlotStock(
+                s.slot_id, max(s.stock or 0, 0), fault, pending.get(s.slot_id, 0)
+            )
+        market = world.market
+        names = sorted(market.specs)
+        fee = max(market.specs[n].delivery_fee for n in names)
+        economics = Economics(
+            target_margin_ppm=self.tuning.target_margin_ppm,
+            unit_costs=dict(self.paid),
+            order_cost=fee + GAS_COST_PER_ORDER,
+        )
+        forecasts = self.models.forecasts(now)
+        options = [market.option(n, self.belief(n)) for n in names]
+        slots_cfg = world.settings.slots
+        decided = plan(now, slots_cfg, stock, forecasts, options, economics, self.tuning.planner)
+        if decided.needs and self.tuning.fill is not None:
+            fill = plan(now, slots_cfg, stock, forecasts, options, economics, self.tuning.fill)
+            decided = fill if fill.needs else decided
+        if not decided.needs:
+            return
+        # Every supplier is asked anyway: the planner's batches become one RFQ, one delivery.
+        lines = [line for need in decided.needs for line in need.lines]
+        items: dict[str, int] = {}
+        for line in lines:
+            items[line.gtin] = items.get(line.gtin, 0) + line.quantity
+        deliver_by = min(need.deliver_by for need in decided.needs)
+        self.needs += 1
+        deal = market.negotiate(
+            items,
+            now=now,
+            deliver_by=deliver_by,
+            reservation=sum(need.reservation for need in decided.needs),
+            urgency=max(need.urgency for need in decided.needs),
+            reliabilities={n: self.belief(n) for n in names},
+            policy=self.tuning.buyer,
+        )
+        if deal is None:
+            self.no_deal += 1
+            return
+        ordered = tuple(
+            OrderLine(line.gtin, line.slot_id, line.quantity, deal.unit_prices[line.gtin])
+            for line in lines
+        )
+        for line in ordered:
+            self.paid[line.gtin] = line.unit_price
+        self.place(now, deal.supplier, ordered, deal.amount, deliver_by)
+
+
+class OraclePolicy(Policy):
+    """An upper bound: knows every future customer and every supplier's floor price.
+
+    It buys from the supplier with the lowest floors at the floor price, and its
+    deliveries come exactly when planned and complete. A visit comes just
+    before the first customer who would find a slot empty, and fills each slot
+    to capacity, perishables only with what will sell before they expire. It
+    pays the delivery fee and gas per order like the agent. A heuristic bound,
+    not a proven optimum: it never trades a short stockout for a visit saved.
+    """
+
+    name = "oracle"
+    on_chain = True
+    horizon = timedelta(days=28)
+
+    def install(self) -> None:
+        self._schedule(self.world.start)
+
+    def _future(self, now: datetime) -> dict[int, list[datetime]]:
+        coming: dict[int, list[datetime]] = {s.id: [] for s in self.world.settings.slots}
+        for arrival in self.world.customers.arrivals(now, now + self.horizon):
+            coming[arrival.slot_id].append(arrival.when)
+        return coming
+
+    def _schedule(self, now: datetime) -> None:
+        world = self.world
+        coming = self._future(now)
+        first_lost = now + self.horizon
+        for slot_id, times in coming.items():
+            stock = world.physics.stock(slot_id)
+            if len(times) > stock:
+                first_lost = min(first_lost, times[stock])
+        when = max(now + timedelta(seconds=1), first_lost - timedelta(seconds=1))
+        if when < world.start + timedelta(days=world.days):
+            world.driver.at(when, self.visit)
+
+    def visit(self, now: datetime) -> None:
+        world = self.world
+        market = world.market
+        supplier = market.cheapest_floor()
+        floors = market.floor_prices[supplier]
+        world.discard_expired(now)
+        coming = self._future(now)
+        add: dict[int, int] = {}
+        for slot in world.settings.slots:
+            stock = world.physics.stock(slot.id)
+            quantity = slot.capacity - stock
+            if slot.shelf_life_days is not None:
+                expires = now + timedelta(days=slot.shelf_life_days)
+                sells = sum(1 for t in coming[slot.id] if t < expires)
+                quantity = min(quantity, sells - stock)
+            if quantity > 0:
+                add[slot.id] = quantity
+        lots = world.visit(now, add)
+        for slot_id, lot in lots.items():
+            gtin = world.settings.slot(slot_id).gtin
+            lot.unit_cost = floors[gtin]
+            world.ledger.purchases += lot.quantity * lot.unit_cost
+            world.ledger.list_value += lot.quantity * market.list_prices[supplier][gtin]
+        if lots:
+            world.ledger.orders += 1
+            world.ledger.deliveries += 1
+            world.ledger.gas += GAS_COST_PER_ORDER
+            world.ledger.delivery_fees += market.specs[supplier].delivery_fee
+        self._schedule(now)
+
+
+def make_policy(name: str, world: World, tuning: AgentTuning | None = None) -> Policy:
+    if name == "route":
+        return RoutePolicy(world)
+    if name == "telemetry":
+        return TelemetryPolicy(world)
+    if name == "agent":
+        return AgentPolicy(world, tuning or AgentTuning())
+    if name == "oracle":
+        return OraclePolicy(world)
+    raise ValueError(f"unknown policy {name!r}; expected one of {', '.join(POLICIES)}")
+
+
+__all__ = [
+    "POLICIES",
+    "AgentPolicy",
+    "AgentTuning",
+    "Ledger",
+    "OraclePolicy",
+    "Policy",
+    "RoutePolicy",
+    "Sample",
+    "TelemetryPolicy",
+    "World",
+    "make_policy",
+]
