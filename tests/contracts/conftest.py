@@ -7,6 +7,7 @@ starts from a snapshot of that state and the chain is reverted afterwards.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from contracts.anvil import run_anvil
 from contracts.artifacts import load_artifact
 from contracts.chain import send
 from contracts.deploy import deploy_contract, deploy_profit_center
+from contracts.errors import ContractRevertError
 from contracts.profit_center import Autonomy, Policy, ProfitCenter
 from contracts.quote import Quote, sign_quote
 
@@ -35,6 +37,16 @@ TEST_POLICY = Policy(
     operating_reserve=50 * USDC,
     dispute_window=DAY,
 )
+
+
+@contextmanager
+def reverts(name: str, *args: Any) -> Iterator[None]:
+    """Expect a revert with the custom error ``name`` (and, if given, exactly ``args``)."""
+    with pytest.raises(ContractRevertError) as caught:
+        yield
+    assert caught.value.name == name, str(caught.value)
+    if args:
+        assert caught.value.error_args == args
 
 
 class Backend:

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
 from contracts.chain import reverts_normalised, send
-from contracts.errors import ContractRevertError
 from contracts.profit_center import (
     Autonomy,
     Claimed,
@@ -43,19 +39,9 @@ from contracts.quote import (
     SECP256K1_HALF_N,
     typed_data,
 )
-from tests.contracts.conftest import DAY, TEST_POLICY, USDC, DeployFn, World
+from tests.contracts.conftest import DAY, TEST_POLICY, USDC, DeployFn, World, reverts
 
 SECP256K1_N = 2 * SECP256K1_HALF_N + 1
-
-
-@contextmanager
-def reverts(name: str, *args: Any) -> Iterator[None]:
-    """Expect a revert with the custom error ``name`` (and, if given, exactly ``args``)."""
-    with pytest.raises(ContractRevertError) as caught:
-        yield
-    assert caught.value.name == name, str(caught.value)
-    if args:
-        assert caught.value.error_args == args
 
 
 def place(world: World, amount: int = 10 * USDC, **changes: Any) -> bytes:
@@ -102,6 +88,8 @@ def test_autonomous_order_is_open_reserved_and_counted(world: World) -> None:
     quote = world.quote(40 * USDC)
     placed = world.pc.place_order(quote, world.sign(quote), sender=world.agent)
     assert placed.order_id == order_id(world.supplier.address, quote.nonce)
+    on_chain_id = world.pc.contract.functions.orderIdOf(world.supplier.address, quote.nonce).call()
+    assert bytes(on_chain_id) == placed.order_id
     assert not placed.awaiting_approval
     event = placed.tx.events[0]
     assert isinstance(event, OrderPlaced)
@@ -478,6 +466,7 @@ def test_set_members_validates(world: World) -> None:
         world.pc.set_members({a: 1, b: 0}, sender=world.governor)
     with reverts("InvalidMember", zero):
         world.pc.set_members({zero: 1}, sender=world.governor)
+    assert world.pc.contract.functions.MAX_MEMBERS().call() == 50
     many = {f"0x{i:040x}": 1 for i in range(1, 52)}
     with reverts("TooManyMembers", 51, 50):
         world.pc.set_members(many, sender=world.governor)
