@@ -7,7 +7,11 @@ show up in the config, the command's output and logs, or the process list.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shlex
+import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -86,3 +90,61 @@ def test_installed_chain_deploy_records_the_contract_and_leaks_no_secret(
         assert secret not in stdout
         assert secret not in stderr
         assert secret not in config.read_text()
+
+
+@pytest.mark.slow
+def test_the_service_command_starts_under_a_notify_socket_and_stops_on_sigterm(
+    installed: Installed, tmp_path: Path
+) -> None:
+    """custobot.service's ExecStart, run as systemd would: READY=1, WATCHDOG=1, SIGTERM."""
+    config = installed.etc / "custobot.toml"
+    # No GPIO chip here: the same machine on gpiozero's mock pins.
+    config.write_text(config.read_text().replace('pin_factory = "lgpio"', 'pin_factory = "mock"'))
+    unit = (installed.prefix / "etc/systemd/system/custobot.service").read_text()
+    exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    assert "Type=notify" in unit.splitlines()
+
+    credentials = tmp_path / "credentials"
+    credentials.mkdir(mode=0o700)
+    passphrase = (installed.etc / "keystore.pass").read_text().strip()
+    (credentials / "keystore-passphrase").write_text(passphrase)
+    notify = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(str(notify))
+        listener.settimeout(1)
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "NOTIFY_SOCKET": str(notify),
+            "WATCHDOG_USEC": "2000000",
+            "CREDENTIALS_DIRECTORY": str(credentials),
+        }
+        process = subprocess.Popen(
+            shlex.split(exec_start.removeprefix("ExecStart=")),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=installed.prefix / "var" / "lib" / "custobot",
+        )
+        try:
+            messages: list[str] = []
+            deadline = time.monotonic() + 180
+            while "WATCHDOG=1" not in messages:
+                assert process.poll() is None, process.communicate()
+                assert time.monotonic() < deadline, f"no READY=1 and WATCHDOG=1: {messages}"
+                with contextlib.suppress(TimeoutError):
+                    messages += listener.recv(4096).decode().splitlines()
+            assert "READY=1" in messages
+            assert messages.index("READY=1") < messages.index("WATCHDOG=1")
+            cmdline = _proc_text(process.pid, "cmdline")
+            environ = _proc_text(process.pid, "environ")
+            process.send_signal(signal.SIGTERM)
+            stdout, stderr = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert process.returncode == 0, stdout + stderr
+    assert "run --config" in cmdline
+    for text in (cmdline, environ, stdout, stderr, config.read_text()):
+        assert passphrase not in text
