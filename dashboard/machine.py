@@ -94,7 +94,8 @@ FINAL_STATES = frozenset(
 
 TranscriptLookup = Callable[[str], Transcript | None]
 SnapshotSource = Callable[[], StockSnapshot | None]
-DailyRate = Callable[[int], float | None]
+DaysToEmpty = Callable[[int, int], float | None]
+"""(slot id, items in it) -> days until empty, e.g. ``Forecast.days_to_empty``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +136,7 @@ class LiveMachineView:
     ``governor`` is the governor's local account when the dashboard holds that key
     (decisions are then sent from here); without it the approvals page shows the
     exact call to make from a Safe or wallet. ``transcripts``, ``stock_snapshot``
-    (the hardware poller's latest), ``daily_rate`` (the forecast, units/day) and
+    (the hardware poller's latest), ``days_to_empty`` (the forecast) and
     ``supplier_names`` connect the agent's records; without them stock counts come
     from the store (last recount minus sales), days to empty from the trailing
     7-day sales rate, and sensor health says "unknown".
@@ -151,7 +152,7 @@ class LiveMachineView:
         governor: LocalAccount | None = None,
         transcripts: TranscriptLookup | None = None,
         stock_snapshot: SnapshotSource | None = None,
-        daily_rate: DailyRate | None = None,
+        days_to_empty: DaysToEmpty | None = None,
         supplier_names: Mapping[str, str] | None = None,
         outbox_depth: Callable[[], int] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -164,7 +165,7 @@ class LiveMachineView:
         self._governor = governor
         self._transcripts = transcripts
         self._stock_snapshot = stock_snapshot
-        self._daily_rate = daily_rate
+        self._days_to_empty = days_to_empty
         self._names = {k.lower(): v for k, v in (supplier_names or {}).items()}
         self._outbox_depth = outbox_depth
         self._clock = clock
@@ -426,8 +427,13 @@ class LiveMachineView:
                 count = reading.count
             if count is not None:
                 count = max(count, 0)
-            rate = self._daily_rate(s.id) if self._daily_rate else week.get(s.id, 0) / 7
-            days = None if count is None or not rate else count / rate
+            if count is None:
+                days = None
+            elif self._days_to_empty is not None:
+                days = self._days_to_empty(s.id, count)
+            else:
+                rate = week.get(s.id, 0) / 7
+                days = count / rate if rate else None
             views.append(
                 SlotView(
                     slot_id=s.id,

@@ -35,10 +35,14 @@ class OwnerLogin:
     _last_step: int = field(default=-1)
 
     def code(self) -> str:
-        """A code the server has not seen yet (each TOTP step is accepted once)."""
+        """A code the server has not seen yet (each TOTP step is accepted once).
+
+        The current step first: it stays valid if the clock crosses into the next
+        step before the server checks it (the server accepts one step of drift).
+        """
         now = int(time.time())
         current = now // self.totp.interval
-        step = max(current - 1, self._last_step + 1)
+        step = max(current, self._last_step + 1)
         assert step <= current + 1, "out of fresh TOTP codes for this 30 s window"
         self._last_step = step
         return self.totp.generate_otp(step)
