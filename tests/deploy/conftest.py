@@ -16,6 +16,7 @@ import typer
 from device.backup import backup, migrate, restore
 from device.chain_deploy import chain_app
 from device.keys import PASSPHRASE_ENV, keys_app
+from tests.conftest import require_component
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIG = REPO / "deploy" / "examples" / "snack-machine.toml"
@@ -106,3 +107,11 @@ def cli() -> typer.Typer:
     app.command()(restore)
     app.command()(migrate)
     return app
+
+
+@pytest.fixture(scope="session")
+def systemd_analyze() -> Path:
+    """systemd's own unit checker (Debian package ``systemd``; no running systemd needed)."""
+    return require_component(
+        Path("/usr/bin/systemd-analyze"), "systemd-analyze", "run `apt-get install systemd`"
+    )

@@ -135,13 +135,18 @@ def test_second_run_upgrades_without_touching_config_keys_or_data(installed: Ins
 
 
 @pytest.mark.slow
-def test_systemd_analyze_verifies_every_installed_unit(installed: Installed) -> None:
+def test_systemd_analyze_verifies_every_installed_unit(
+    installed: Installed, systemd_analyze: Path
+) -> None:
     units = [installed.prefix / "etc" / "systemd" / "system" / unit for unit in UNITS]
     for unit in units:
         if unit.suffix == ".service":
             assert str(installed.custobot) in unit.read_text()  # rendered for the prefix
     verify = subprocess.run(
-        ["systemd-analyze", "verify", *map(str, units)], capture_output=True, text=True, check=False
+        [str(systemd_analyze), "verify", *map(str, units)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     # Any finding (unknown key, bad value, missing executable) is printed: there must be none.
     assert verify.returncode == 0, verify.stderr
@@ -169,20 +174,22 @@ def test_the_backup_units_command_line_makes_a_verified_backup(installed: Instal
 
 
 @pytest.mark.slow
-def test_systemd_analyze_catches_a_broken_unit(tmp_path: Path, installed: Installed) -> None:
+def test_systemd_analyze_catches_a_broken_unit(
+    tmp_path: Path, installed: Installed, systemd_analyze: Path
+) -> None:
     """The verification above is real: a typo or a missing binary fails it."""
     good = (installed.prefix / "etc" / "systemd" / "system" / "custobot.service").read_text()
     broken = tmp_path / "custobot.service"
     broken.write_text(good.replace(str(installed.custobot), str(tmp_path / "missing" / "custobot")))
     result = subprocess.run(
-        ["systemd-analyze", "verify", str(broken)], capture_output=True, text=True, check=False
+        [str(systemd_analyze), "verify", str(broken)], capture_output=True, text=True, check=False
     )
     assert result.returncode != 0
     typo = tmp_path / "typo" / "custobot.service"
     typo.parent.mkdir()
     typo.write_text(good.replace("ProtectSystem=strict", "ProtectSystem=strcit"))
     result = subprocess.run(
-        ["systemd-analyze", "verify", str(typo)], capture_output=True, text=True, check=False
+        [str(systemd_analyze), "verify", str(typo)], capture_output=True, text=True, check=False
     )
     assert "Failed to parse protect system value, ignoring: strcit" in result.stderr
 
