@@ -261,7 +261,10 @@ contract ProfitCenter is EIP712, Pausable, ReentrancyGuardTransient {
 
     /// @notice Place an order from a supplier's signed quote and reserve its amount.
     /// @dev Only the agent. Depending on the autonomy level the order is open at once
-    /// (and counted against the period budget) or waits for `approveOrder`.
+    /// (and counted against the period budget) or waits for `approveOrder` (and counts
+    /// against the budget of the period in which it is approved). Budget is a limit on
+    /// commitments: a rejected order never used any, but a released or partly paid
+    /// order does not give its budget back, so spending in a period never exceeds it.
     /// @param quote The quote as the supplier signed it.
     /// @param signature The supplier's EIP-712 signature (65 bytes, or any bytes for an ERC-1271 wallet).
     /// @return orderId keccak256(abi.encode(quote.supplier, quote.nonce)).
@@ -470,7 +473,8 @@ contract ProfitCenter is EIP712, Pausable, ReentrancyGuardTransient {
 
     // -------------------------------------------------------------- governance
 
-    /// @notice Replace the whole policy.
+    /// @notice Replace the whole policy. A new budget applies at once to the current
+    /// period; a new period length applies from the next period on.
     function setPolicy(Policy calldata policy_) external onlyGovernor {
         _setPolicy(policy_);
     }
