@@ -107,6 +107,8 @@ class DemoWorld:
         self.driver = SimulationDriver(start, speed=speed)
         self.specs = {spec.name: spec for spec in suppliers}
         self.chain = chain or DevChain.in_process(DEMO_POLICY)
+        if int(start.timestamp()) < self.chain.now():
+            raise ValueError("the simulation cannot start before the chain's latest block")
         self.chain.set_time(int(start.timestamp()))
         self._seed_treasury(300 * USDC)
         self.watchers: dict[str, Watcher] = {}
