@@ -1,8 +1,14 @@
-"""Day one on a trial install: ``custobot chain deploy`` from the installed venv against anvil.
+"""Day one on a trial install, as an operator does it, against anvil.
 
-The installed command signs with the keystore install.sh created, unlocking it with
-the passphrase file install.sh generated. Neither the passphrase nor the key may
-show up in the config, the command's output and logs, or the process list.
+1. ``custobot chain deploy`` from the installed venv signs with the keystore install.sh
+   created, unlocked by the passphrase file install.sh generated, and records the
+   ProfitCenter in the installed config.
+2. ``custobot.service``'s own ExecStart then starts the machine from that config the
+   way systemd runs it: passphrase as a credential, a notify socket, a watchdog, and
+   SIGTERM to stop.
+
+Neither the passphrase nor the key may show up in the config, the output and logs,
+or any process's command line or environment.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,7 +32,7 @@ from web3.types import Wei
 from contracts.anvil import run_anvil
 from contracts.deploy import deploy_contract
 from contracts.profit_center import ProfitCenter
-from device.keys import keystore_address
+from device.keys import PASSPHRASE_CREDENTIAL, keystore_address
 from device.settings import load_settings
 from tests.deploy.conftest import Installed
 
@@ -36,88 +43,68 @@ def rpc(anvil_binary: Path) -> Iterator[str]:
         yield url
 
 
+@dataclass(frozen=True)
+class Seen:
+    """What a process showed the rest of the machine while it ran."""
+
+    cmdline: str
+    environ: str
+    stdout: str
+    stderr: str
+
+    def texts(self) -> tuple[str, ...]:
+        return (self.cmdline, self.environ, self.stdout, self.stderr)
+
+
 def _proc_text(pid: int, name: str) -> str:
     return (Path("/proc") / str(pid) / name).read_bytes().replace(b"\0", b" ").decode()
 
 
-@pytest.mark.slow
-@pytest.mark.anvil
-def test_installed_chain_deploy_records_the_contract_and_leaks_no_secret(
-    installed: Installed, rpc: str
-) -> None:
-    etc = installed.etc
-    config = etc / "custobot.toml"
-    passphrase = (etc / "keystore.pass").read_text().strip()
-    keystore = json.loads((etc / "agent-keystore.json").read_text())
-    key = bytes(Account.decrypt(keystore, passphrase)).hex()
-    agent = keystore_address(etc / "agent-keystore.json")
+def _watch(process: subprocess.Popen[str]) -> tuple[str, str]:
+    """argv and environment of a running process, as ``ps e`` would show them to root."""
+    cmdline = environ = ""
+    while not cmdline:  # the kernel fills in the new argv a moment after exec
+        assert process.poll() is None, process.communicate()
+        cmdline = _proc_text(process.pid, "cmdline")
+        environ = _proc_text(process.pid, "environ")
+        time.sleep(0.01)
+    return cmdline, environ
 
-    w3 = Web3(Web3.HTTPProvider(rpc))
+
+def _chain_deploy(installed: Installed, rpc: str, w3: Web3) -> Seen:
+    agent = keystore_address(installed.etc / "agent-keystore.json")
     funder, governor = list(w3.eth.accounts)[:2]
     w3.eth.wait_for_transaction_receipt(
         w3.eth.send_transaction({"from": funder, "to": agent, "value": Wei(10**18)})
     )
     token = deploy_contract(w3, "MockUSDC", sender=funder)
-
     command = [str(installed.custobot), "--log-json", "chain", "deploy", "--rpc", rpc]
-    command += ["--token", token, "--governor", governor, "--config", str(config)]
-    command += ["--passphrase-file", str(etc / "keystore.pass")]
+    command += ["--token", token, "--governor", governor]
+    command += ["--config", str(installed.etc / "custobot.toml")]
+    command += ["--passphrase-file", str(installed.etc / "keystore.pass")]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=installed.prefix
     )
-    # Read while it runs (its imports and the scrypt unlock take seconds); the kernel
-    # fills in the new argv a moment after exec.
-    cmdline = environ = ""
-    while not cmdline and process.poll() is None:
-        cmdline = _proc_text(process.pid, "cmdline")
-        environ = _proc_text(process.pid, "environ")
-        time.sleep(0.01)
+    cmdline, environ = _watch(process)
     stdout, stderr = process.communicate(timeout=300)
     assert process.returncode == 0, stdout + stderr
-    assert "chain deploy" in cmdline
-
-    chain = load_settings(config).chain
-    assert chain.kind == "rpc"
-    assert chain.profit_center is not None
-    assert f"ProfitCenter {chain.profit_center}" in stdout
-    assert ProfitCenter(w3, chain.profit_center).agent() == agent
-    logged = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
-    assert any(event["event"] == "profit_center_deployed" for event in logged)
-
-    for secret in (passphrase, key, "0x" + key):
-        assert secret not in cmdline
-        assert secret not in environ
-        assert secret not in stdout
-        assert secret not in stderr
-        assert secret not in config.read_text()
+    return Seen(cmdline, environ, stdout, stderr)
 
 
-@pytest.mark.slow
-def test_the_service_command_starts_under_a_notify_socket_and_stops_on_sigterm(
-    installed: Installed, tmp_path: Path
-) -> None:
-    """custobot.service's ExecStart, run as systemd would: READY=1, WATCHDOG=1, SIGTERM."""
-    config = installed.etc / "custobot.toml"
-    # No GPIO chip here: the same machine on gpiozero's mock pins.
-    config.write_text(config.read_text().replace('pin_factory = "lgpio"', 'pin_factory = "mock"'))
+def _run_service(installed: Installed, credentials: Path, notify: Path) -> Seen:
+    """ExecStart of the installed custobot.service, until READY=1 and WATCHDOG=1, then SIGTERM."""
     unit = (installed.prefix / "etc/systemd/system/custobot.service").read_text()
-    exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
     assert "Type=notify" in unit.splitlines()
-
-    credentials = tmp_path / "credentials"
-    credentials.mkdir(mode=0o700)
-    passphrase = (installed.etc / "keystore.pass").read_text().strip()
-    (credentials / "keystore-passphrase").write_text(passphrase)
-    notify = tmp_path / "notify.sock"
+    exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "NOTIFY_SOCKET": str(notify),
+        "WATCHDOG_USEC": "2000000",
+        "CREDENTIALS_DIRECTORY": str(credentials),
+    }
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
         listener.bind(str(notify))
         listener.settimeout(1)
-        env = {
-            "PATH": "/usr/bin:/bin",
-            "NOTIFY_SOCKET": str(notify),
-            "WATCHDOG_USEC": "2000000",
-            "CREDENTIALS_DIRECTORY": str(credentials),
-        }
         process = subprocess.Popen(
             shlex.split(exec_start.removeprefix("ExecStart=")),
             stdout=subprocess.PIPE,
@@ -136,8 +123,7 @@ def test_the_service_command_starts_under_a_notify_socket_and_stops_on_sigterm(
                     messages += listener.recv(4096).decode().splitlines()
             assert "READY=1" in messages
             assert messages.index("READY=1") < messages.index("WATCHDOG=1")
-            cmdline = _proc_text(process.pid, "cmdline")
-            environ = _proc_text(process.pid, "environ")
+            cmdline, environ = _watch(process)
             process.send_signal(signal.SIGTERM)
             stdout, stderr = process.communicate(timeout=60)
         finally:
@@ -145,6 +131,44 @@ def test_the_service_command_starts_under_a_notify_socket_and_stops_on_sigterm(
                 process.kill()
                 process.wait()
     assert process.returncode == 0, stdout + stderr
-    assert "run --config" in cmdline
-    for text in (cmdline, environ, stdout, stderr, config.read_text()):
-        assert passphrase not in text
+    return Seen(cmdline, environ, stdout, stderr)
+
+
+@pytest.mark.slow
+@pytest.mark.anvil
+def test_day_one_deploy_the_contract_then_start_the_machine_without_leaking_secrets(
+    installed: Installed, rpc: str, tmp_path: Path
+) -> None:
+    etc = installed.etc
+    config = etc / "custobot.toml"
+    passphrase = (etc / "keystore.pass").read_text().strip()
+    key = bytes(
+        Account.decrypt(json.loads((etc / "agent-keystore.json").read_text()), passphrase)
+    ).hex()
+    w3 = Web3(Web3.HTTPProvider(rpc))
+
+    deploy = _chain_deploy(installed, rpc, w3)
+    assert "chain deploy" in deploy.cmdline
+    chain = load_settings(config).chain
+    assert chain.kind == "rpc"
+    assert chain.rpc_url == rpc
+    assert chain.profit_center is not None
+    assert f"ProfitCenter {chain.profit_center}" in deploy.stdout
+    agent = keystore_address(etc / "agent-keystore.json")
+    assert ProfitCenter(w3, chain.profit_center).agent() == agent
+    logged = [json.loads(line) for line in deploy.stderr.splitlines() if line.startswith("{")]
+    assert any(event["event"] == "profit_center_deployed" for event in logged)
+
+    # No GPIO chip here: the same machine on gpiozero's mock pins.
+    config.write_text(config.read_text().replace('pin_factory = "lgpio"', 'pin_factory = "mock"'))
+    credentials = tmp_path / "credentials"  # what LoadCredential= makes for the service
+    credentials.mkdir(mode=0o700)
+    (credentials / PASSPHRASE_CREDENTIAL).write_bytes((etc / "keystore.pass").read_bytes())
+    service = _run_service(installed, credentials, tmp_path / "notify.sock")
+    assert f"run --config {config}" in service.cmdline
+    assert load_settings(config).chain.profit_center == chain.profit_center
+
+    for secret in (passphrase, key, "0x" + key):
+        assert secret not in config.read_text()
+        for text in (*deploy.texts(), *service.texts()):
+            assert secret not in text
