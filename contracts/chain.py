@@ -20,7 +20,7 @@ from eth_tester.exceptions import TransactionFailed
 from eth_typing import ChecksumAddress
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 from web3 import Web3
-from web3.exceptions import ContractLogicError, Web3RPCError
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 
 from contracts.artifacts import artifact_names, load_artifact
 from contracts.errors import ContractRevertError
@@ -170,8 +170,26 @@ def send(
     receipt = w3.eth.wait_for_transaction_receipt(
         tx_hash, timeout=RECEIPT_TIMEOUT_SECONDS, poll_latency=RECEIPT_POLL_SECONDS
     )
+    return check_receipt(w3, receipt)
+
+
+def mined_receipt(w3: Web3, tx_hash: bytes) -> Any | None:
+    """The receipt of a mined, successful transaction; None while it is not mined.
+
+    A mined transaction that reverted raises ``ContractRevertError``. Lets an outbox
+    reconcile what it sent before a restart.
+    """
+    try:
+        receipt = w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+    except TransactionNotFound:
+        return None
+    return check_receipt(w3, receipt)
+
+
+def check_receipt(w3: Web3, receipt: Any) -> Any:
+    """Return ``receipt`` if the transaction succeeded, else raise why it reverted."""
     if receipt["status"] != 1:
-        _raise_mined_revert(w3, tx_hash, receipt)
+        _raise_mined_revert(w3, receipt["transactionHash"], receipt)
     return receipt
 
 

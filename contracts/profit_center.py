@@ -18,7 +18,7 @@ from eth_utils import event_abi_to_log_topic, keccak, to_checksum_address
 from web3 import Web3
 
 from contracts.artifacts import load_artifact
-from contracts.chain import Sender, iter_chunks, reverts_normalised, send
+from contracts.chain import Sender, iter_chunks, mined_receipt, reverts_normalised, send
 from contracts.quote import Quote
 
 LOG_QUERY_BLOCKS = 2_000
@@ -418,6 +418,14 @@ class ProfitCenter:
 
     def _send(self, sender: Sender, name: str, *args: Any, nonce: int | None = None) -> TxResult:
         receipt = send(self.w3, self.contract.functions[name](*args), sender, nonce=nonce)
+        return self._result(receipt)
+
+    def tx_result(self, tx_hash: bytes) -> TxResult | None:
+        """What a transaction sent earlier did: None while unmined, ContractRevertError if it reverted."""
+        receipt = mined_receipt(self.w3, tx_hash)
+        return None if receipt is None else self._result(receipt)
+
+    def _result(self, receipt: Any) -> TxResult:
         return TxResult(
             tx_hash=bytes(receipt["transactionHash"]),
             block_number=int(receipt["blockNumber"]),
