@@ -154,6 +154,26 @@ def test_systemd_analyze_verifies_every_installed_unit(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("unit", "threshold"),
+    [("custobot.service", 20), ("custobot-supplier.service", 20), ("custobot-backup.service", 10)],
+)
+def test_systemd_rates_the_services_exposure_low(
+    installed: Installed, systemd_analyze: Path, unit: str, threshold: int
+) -> None:
+    """systemd's own hardening score (0 = locked down, 100 = exposed), read offline."""
+    path = installed.prefix / "etc" / "systemd" / "system" / unit
+    result = subprocess.run(
+        [str(systemd_analyze), "security", "--offline=true", f"--threshold={threshold}", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert "Overall exposure level" in result.stdout
+
+
+@pytest.mark.slow
 def test_the_backup_units_command_line_makes_a_verified_backup(installed: Installed) -> None:
     unit = (installed.prefix / "etc/systemd/system/custobot-backup.service").read_text()
     exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
