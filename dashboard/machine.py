@@ -19,6 +19,7 @@ from typing import Literal
 import sqlalchemy as sa
 import structlog
 from eth_account.signers.local import LocalAccount
+from pydantic import ValidationError
 from sqlmodel import col, select
 
 from contracts.errors import ContractRevertError
@@ -64,6 +65,7 @@ from dashboard.view import (
 )
 from device.hardware.poller import StockSnapshot
 from device.negotiation.transcript import Transcript
+from device.procurement.models import PurchaseOrder
 from device.settings import Settings
 from device.store import repo
 from device.store.db import Store
@@ -92,7 +94,6 @@ FINAL_STATES = frozenset(
     {OrderStatus.SETTLED, OrderStatus.REJECTED, OrderStatus.RELEASED, OrderStatus.NONCE_CANCELLED}
 )
 
-TranscriptLookup = Callable[[str], Transcript | None]
 SnapshotSource = Callable[[], StockSnapshot | None]
 DaysToEmpty = Callable[[int, int], float | None]
 """(slot id, items in it) -> days until empty, e.g. ``Forecast.days_to_empty``."""
@@ -121,6 +122,7 @@ class _ChainSnapshot:
     orders: list[_Order]
     payments: list[_Payment]
     members: MembersView
+    names: dict[str, str]
     known_suppliers: list[str] = field(default_factory=list)
 
 
@@ -135,11 +137,13 @@ class LiveMachineView:
 
     ``governor`` is the governor's local account when the dashboard holds that key
     (decisions are then sent from here); without it the approvals page shows the
-    exact call to make from a Safe or wallet. ``transcripts``, ``stock_snapshot``
-    (the hardware poller's latest), ``days_to_empty`` (the forecast) and
-    ``supplier_names`` connect the agent's records; without them stock counts come
-    from the store (last recount minus sales), days to empty from the trailing
-    7-day sales rate, and sensor health says "unknown".
+    exact call to make from a Safe or wallet. Negotiation transcripts and supplier
+    names come from the buying loop's ``purchase_order`` rows, which also show
+    orders still in the outbox. ``stock_snapshot`` (the hardware poller's latest),
+    ``days_to_empty`` (the forecast) and ``outbox_depth`` (``Outbox.depth``) connect
+    the agent; without them stock counts come from the store (last recount minus
+    sales), days to empty from the trailing 7-day sales rate, and sensor health
+    says "unknown". ``supplier_names`` adds names for addresses without orders.
     """
 
     def __init__(
@@ -150,7 +154,6 @@ class LiveMachineView:
         *,
         from_block: int = 0,
         governor: LocalAccount | None = None,
-        transcripts: TranscriptLookup | None = None,
         stock_snapshot: SnapshotSource | None = None,
         days_to_empty: DaysToEmpty | None = None,
         supplier_names: Mapping[str, str] | None = None,
@@ -163,7 +166,6 @@ class LiveMachineView:
         self._next_block = from_block
         self._events: list[ProfitCenterEvent] = []
         self._governor = governor
-        self._transcripts = transcripts
         self._stock_snapshot = stock_snapshot
         self._days_to_empty = days_to_empty
         self._names = {k.lower(): v for k, v in (supplier_names or {}).items()}
@@ -237,8 +239,16 @@ class LiveMachineView:
             self._final_orders[order_id] = order
         return order
 
+    def _local_orders(self) -> dict[str, PurchaseOrder]:
+        """The buying loop's purchase orders by order id (transcripts, supplier names)."""
+        with self.store.read() as session:
+            return {row.order_id: row for row in session.exec(select(PurchaseOrder))}
+
     def _read_chain(self, block: int) -> _ChainSnapshot:
         pc = self.pc
+        local = self._local_orders()
+        names = {row.supplier_address.lower(): row.supplier_name for row in local.values()}
+        names.update(self._names)
         books = pc.books()
         events = self._new_events(block)
         token: str | None = None
@@ -293,7 +303,7 @@ class LiveMachineView:
                 order_id=_hex(e.order_id),
                 state=state,
                 supplier=e.supplier,
-                supplier_name=self._names.get(e.supplier.lower()),
+                supplier_name=names.get(e.supplier.lower()),
                 amount=info.amount if info.status is OrderStatus.SETTLED else e.amount,
                 deliver_by=info.time
                 if info.status in (OrderStatus.AWAITING_APPROVAL, OrderStatus.OPEN)
@@ -309,6 +319,7 @@ class LiveMachineView:
             policy=policy,
             orders=orders,
             payments=payments,
+            names=names,
             members=self._read_members(
                 events, books.treasury - books.reserved - p.operating_reserve
             ),
@@ -483,13 +494,26 @@ class LiveMachineView:
         )
 
     def orders(self) -> list[OrderSummary]:
-        return [o.summary for o in self._chain().orders]
+        """Orders still in the outbox (or failed to place) first, then the chain's, newest first."""
+        chain = [o.summary for o in self._chain().orders]
+        on_chain = {o.order_id for o in chain}
+        local = [
+            _local_summary(row)
+            for row in sorted(
+                self._local_orders().values(), key=lambda r: r.created_at, reverse=True
+            )
+            if row.order_id not in on_chain
+        ]
+        return local + chain
 
     def order(self, order_id: str) -> OrderDetail:
+        row = self._local_orders().get(order_id)
+        transcript = _transcript(row) if row is not None else None
         for o in self._chain().orders:
             if o.summary.order_id == order_id:
-                transcript = self._transcripts(order_id) if self._transcripts else None
                 return OrderDetail(order=o.summary, transcript=transcript)
+        if row is not None:
+            return OrderDetail(order=_local_summary(row), transcript=transcript)
         raise OrderNotFoundError(order_id)
 
     def _call(self, function: str, order_id: str) -> ContractCall:
@@ -561,7 +585,7 @@ class LiveMachineView:
             missed = sum(1 for o in mine if o.summary.state == STATE_NAMES[OrderStatus.RELEASED])
             views.append(
                 SupplierView(
-                    name=self._names.get(address.lower(), address[:10]),
+                    name=snap.names.get(address.lower(), address[:10]),
                     url=None,
                     address=address,
                     allowed=address.lower() in allowed,
@@ -596,3 +620,25 @@ class LiveMachineView:
 
     def outbox_depth(self) -> int | None:
         return self._outbox_depth() if self._outbox_depth is not None else None
+
+
+def _local_summary(row: PurchaseOrder) -> OrderSummary:
+    """An order the chain does not show yet (in the outbox) or never will (placing failed)."""
+    return OrderSummary(
+        order_id=row.order_id,
+        state=row.state.value.title().replace("_", ""),
+        supplier=row.supplier_address,
+        supplier_name=row.supplier_name,
+        amount=row.amount,
+        deliver_by=int(row.deliver_by.timestamp()),
+        placed_tx=None,
+        settled_tx=None,
+    )
+
+
+def _transcript(row: PurchaseOrder) -> Transcript | None:
+    try:
+        return Transcript.model_validate_json(row.transcript)
+    except ValidationError:
+        log.warning("transcript_unreadable", order=row.order_id)
+        return None

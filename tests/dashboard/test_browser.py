@@ -59,8 +59,8 @@ def page(browser: Browser) -> Iterator[Page]:
 
 
 @pytest.fixture
-def negotiated(chain: Chain, tmp_path: Path) -> tuple[str, Transcript]:
-    return negotiate_and_place(chain, tmp_path)
+def negotiated(chain: Chain, store: Store, tmp_path: Path) -> tuple[str, Transcript]:
+    return negotiate_and_place(chain, store, tmp_path)
 
 
 @pytest.fixture
@@ -72,16 +72,8 @@ def site(
     tmp_path: Path,
 ) -> Iterator[RunningServer]:
     """The dashboard holding the governor key, with the negotiation on record."""
-    order_id, transcript = negotiated
     stock_and_sales(store, settings)
-    view = LiveMachineView(
-        settings,
-        store,
-        chain.pc,
-        governor=chain.governor,
-        transcripts={order_id: transcript}.get,
-        supplier_names={chain.supplier.address: SUPPLIER_NAME},
-    )
+    view = LiveMachineView(settings, store, chain.pc, governor=chain.governor)
     app = create_app(settings, view, engine=store.engine, secret_file=tmp_path / "session.key")
     running = start_in_thread(app)
     yield running

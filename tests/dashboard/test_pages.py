@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -15,6 +16,9 @@ from contracts.profit_center import OrderStatus
 from dashboard.app import create_app, start_in_thread
 from dashboard.formatting import money
 from dashboard.machine import LiveMachineView
+from device.negotiation.transcript import Decision as NegotiationDecision
+from device.negotiation.transcript import Transcript
+from device.procurement.models import OrderState, PurchaseOrder
 from device.settings import Settings
 from device.store.db import Store
 from tests.dashboard.chain import USDC, Chain
@@ -208,3 +212,54 @@ def test_metrics_report_stock_treasury_and_orders(
     assert samples[stock_key] == settings.slot(1).capacity - 3
     assert samples[("custobot_sensor_faults", ())] == 0
     assert samples[("custobot_chain_up", ())] == 1
+
+
+def test_an_order_still_in_the_outbox_is_listed_with_its_transcript(
+    logged_in: httpx.Client, chain: Chain, store: Store
+) -> None:
+    now = datetime.now(UTC)
+    order_id = "0x" + "7e" * 32
+    transcript = Transcript(
+        started_at=now.timestamp() - 5,
+        finished_at=now.timestamp(),
+        reservation=30 * USDC,
+        deliver_by=int(now.timestamp()) + 86_400,
+        urgency=0.4,
+        rounds=1,
+        events=[],
+        decision=NegotiationDecision(
+            winner="Acme Wholesale",
+            amount=25 * USDC,
+            deliver_by=int(now.timestamp()) + 86_400,
+            utility=0.8,
+            reservation=30 * USDC,
+            standings=[],
+            summary="bought from Acme Wholesale at 25 USDC; no alternatives",
+        ),
+    )
+    with store.write() as session:
+        session.add(
+            PurchaseOrder(
+                need_key="slot-1:test",
+                order_id=order_id,
+                supplier_name="Acme Wholesale",
+                supplier_address=chain.supplier.address,
+                amount=25 * USDC,
+                reservation_price=30 * USDC,
+                lines="[]",
+                quote="{}",
+                signature="00" * 65,
+                transcript=transcript.model_dump_json(),
+                state=OrderState.PLACING,
+                deliver_by=now + timedelta(days=1),
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    orders = logged_in.get("/api/orders").json()
+    assert orders[0]["order_id"] == order_id
+    assert orders[0]["state"] == "Placing"
+    assert orders[0]["placed_tx"] is None
+    assert len(orders) == 1 + len(chain.placed)
+    detail = logged_in.get(f"/orders/{order_id}").text
+    assert "bought from Acme Wholesale at 25 USDC; no alternatives" in detail
