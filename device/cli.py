@@ -100,7 +100,8 @@ def demo(
     from device.sim.scenarios import OFFICE_SNACKS
 
     settings = settings_or_exit(config)
-    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    # Simulated time drives the chain's clock, which cannot go back: start at the next hour.
+    start = (datetime.now(UTC) + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
     decimals = settings.chain.token_decimals
     with tempfile.TemporaryDirectory(prefix="custobot-demo-") as scratch:
         world = DemoWorld(
@@ -215,70 +216,60 @@ def run(config: ConfigOption = None) -> None:
 def simulate(
     days: Annotated[float, typer.Option(min=0.01, help="Simulated days")] = 365,
     seed: Annotated[int, typer.Option(help="Seed of the simulated world")] = 1,
-    scenario: Annotated[str, typer.Option(help="Named scenario")] = "office",
+    scenario: Annotated[
+        str, typer.Option(help="office, gym, volatile or unreliable")
+    ] = "office",
+    policy: Annotated[
+        str, typer.Option(help="agent, route, telemetry or oracle (ignored with --compare)")
+    ] = "agent",
+    compare_all: Annotated[
+        bool, typer.Option("--compare", help="Run all four policies on the same world")
+    ] = False,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the result as JSON")
     ] = None,
+    plots: Annotated[
+        Path | None, typer.Option("--plots", help="Write PNG plots into this directory")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Parallel worker processes")] = 2,
     config: ConfigOption = None,
 ) -> None:
-    """Run the real agent core on simulated time as fast as it goes, and report."""
+    """Run restocking policies through the simulated machine, as fast as it goes, and compare."""
     import json
-    from dataclasses import asdict
 
     from rich.progress import Progress
 
-    from device.demo_view import money
-    from device.sim.machine import SimulatedMachine
+    from device.sim.compare import compare, comparison_table, result_json
+    from device.sim.policies import POLICIES
     from device.sim.scenarios import SCENARIOS
 
     settings = settings_or_exit(config)
     if scenario not in SCENARIOS:
         typer.echo(f"unknown scenario {scenario!r}; expected one of {sorted(SCENARIOS)}", err=True)
         raise typer.Exit(code=2)
-    start = datetime(2026, 1, 5, tzinfo=UTC)
-    began = time.perf_counter()
-    with (
-        tempfile.TemporaryDirectory(prefix="custobot-sim-") as scratch,
-        SimulatedMachine(
+    if policy not in POLICIES:
+        typer.echo(f"unknown policy {policy!r}; expected one of {list(POLICIES)}", err=True)
+        raise typer.Exit(code=2)
+    chosen = POLICIES if compare_all else (policy,)
+    with Progress(console=console, transient=True) as progress:
+        tasks = {name: progress.add_task(name, total=1.0) for name in chosen}
+        comparison = compare(
             settings,
-            SCENARIOS[scenario],
-            database=Path(scratch) / "sim.db",
-            start=start,
+            scenario,
+            days=days,
             seed=seed,
-            poll_every=timedelta(hours=6),
-        ) as machine,
-        Progress(console=console, transient=True) as progress,
-    ):
-        task = progress.add_task("simulating", total=days)
-        machine.run(
-            days,
-            on_advance=lambda now: progress.update(
-                task, completed=(now - start).total_seconds() / 86_400
-            ),
+            policies=chosen,
+            workers=workers,
+            progress=lambda name, done: progress.update(tasks[name], completed=done),
         )
-        totals = machine.totals
-        events = machine.driver.events_run
-    elapsed = time.perf_counter() - began
-    fill_rate = totals.sales / totals.customers if totals.customers else 1.0
-    result = {
-        "scenario": scenario,
-        "seed": seed,
-        "days": days,
-        "elapsed_s": round(elapsed, 2),
-        "events": events,
-        "fill_rate": round(fill_rate, 4),
-        **asdict(totals),
-    }
-    table = Table(title=f"{days:g} days of '{scenario}' (seed {seed}) in {elapsed:.1f} s")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    table.add_row("customers", str(totals.customers))
-    table.add_row("sales", str(totals.sales))
-    table.add_row("revenue", money(totals.revenue, settings.chain.token_decimals))
-    table.add_row("fill rate", f"{fill_rate:.1%}")
-    table.add_row("customers who found it empty", str(totals.lost_sales))
-    table.add_row("stockout hours (slot-hours)", f"{totals.stockout_hours:.0f}")
-    table.add_row("restocking visits", str(totals.restock_visits))
-    console.print(table)
+    console.print(comparison_table(comparison, settings.chain.token_decimals))
+    for target, met in comparison.targets().items():
+        if len(chosen) > 1:
+            console.print(f"agent {target}: {'met' if met else 'MISSED'}")
     if json_out is not None:
-        json_out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+        json_out.write_text(json.dumps(result_json(comparison), indent=2, sort_keys=True) + "\n")
+    if plots is not None:
+        from device.sim.plots import write_plots
+
+        for path in write_plots(comparison, plots, settings.chain.token_decimals):
+            console.print(f"plot: {path}")
