@@ -4,11 +4,15 @@
     .venv/bin/python benchmarks/dashboard.py --json          # machine-readable
     .venv/bin/python benchmarks/dashboard.py --rate 50 --duration 20
 
-The dashboard runs in its own process on 127.0.0.1 over a real machine: a migrated
-SQLite file with 30 days of sales, a ProfitCenter on anvil (a real JSON-RPC node)
-with revenue and open orders, and a logged-in owner. While the load runs, an
-agent-like writer in the server process records a sale every 0.5 s and deposits
-revenue on-chain every 5 s (each new block makes the dashboard re-read the chain).
+The dashboard runs on 127.0.0.1 in one process with the demo machine
+(``device.demo.DemoWorld``: the real agent selling on simulated sensors, three
+HTTP suppliers, negotiations, orders paid on a ProfitCenter on anvil, a real
+JSON-RPC node), as ``custobot run`` would hold them; the world runs at ``--speed``
+simulated seconds per real second (default 60: an agent sixty times busier than
+a real machine; a block every 15 simulated minutes), and the dashboard reads the
+same store and chain. The world's simulation threads compete with the dashboard
+for the GIL: ``--speed 600`` shows the tail that costs, ``--gil-switch-ms 0.5``
+how much of it a shorter switch interval wins back.
 Requests alternate between ``/`` and ``/api/status`` and are sent open-loop at their
 scheduled times; latency counts from the scheduled time, so a server that falls
 behind shows up as latency rather than as a quietly lower rate. The run stops by
@@ -40,161 +44,82 @@ from typing import Any
 
 import httpx
 import pyotp
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
-from eth_utils import to_checksum_address
 from web3 import Web3
 
 from contracts.anvil import run_anvil
-from contracts.artifacts import load_artifact
-from contracts.chain import send
-from contracts.deploy import deploy_profit_center
-from contracts.profit_center import Autonomy, Policy, ProfitCenter
-from contracts.quote import ItemLine, Quote, items_hash, sign_quote
+from contracts.profit_center import ProfitCenter
 from dashboard.app import SESSION_COOKIE, create_app, start_in_thread
 from dashboard.auth import add_owner
 from dashboard.machine import LiveMachineView
+from device.demo import DEMO_POLICY, DemoWorld
+from device.devchain import DevChain
 from device.logs import configure_logging
-from device.settings import Settings, load_settings
-from device.store import repo
-from device.store.db import Store, open_store
-from device.store.models import PaymentMethod, RecountSource
+from device.settings import load_settings
+from device.sim.scenarios import OFFICE_SNACKS
 
-USDC = 1_000_000
 PATHS = ("/", "/api/status")
 TARGET_P99_MS = 100.0
 PASSWORD = "benchmark-owner-password"
-POLICY = Policy(
-    autonomy=Autonomy.BOUND,
-    auto_approval_threshold=0,
-    per_order_cap=1_000 * USDC,
-    budget_per_period=10_000 * USDC,
-    period_length=7 * 86_400,
-    operating_reserve=50 * USDC,
-    dispute_window=86_400,
-)
 
 
 # -- the server process -----------------------------------------------------------------
 
 
-@dataclass
-class _Machine:
-    w3: Any
-    pc: ProfitCenter
-    usdc: Any
-    agent: LocalAccount
-    store: Store
-    settings: Settings
+def _serve(
+    conn: Connection, rpc_url: str, tmp: str, speed: float, days: float, switch_ms: float | None
+) -> None:
+    """Child process: the demo world (agent, suppliers, chain on anvil) and its dashboard.
 
-
-def _sell(machine: _Machine, slot_id: int, at: datetime) -> None:
-    slot = machine.settings.slot(slot_id)
-    with machine.store.write() as session:
-        sale = repo.record_sale(
-            session,
-            slot_id=slot_id,
-            gtin=slot.gtin,
-            price=slot.retail_price,
-            payment=PaymentMethod.CASHLESS,
-            now=at,
-        )
-        assert sale.id is not None
-        repo.complete_sale(session, sale.id, at)
-
-
-def _deposit(machine: _Machine, amount: int) -> None:
-    send(machine.w3, machine.usdc.functions.mint(machine.agent.address, amount), machine.agent)
-    send(machine.w3, machine.usdc.functions.approve(machine.pc.address, amount), machine.agent)
-    machine.pc.deposit_revenue(amount, sender=machine.agent)
-
-
-def _build_machine(rpc_url: str, tmp: Path) -> _Machine:
-    """30 days of sales in the store; revenue and five orders awaiting approval on-chain."""
-    settings = load_settings()
-    store = open_store(tmp / "machine.db")
-    now = datetime.now(UTC)
-    with store.write() as session:
-        for slot in settings.slots:
-            repo.record_recount(
-                session, slot.id, slot.capacity, RecountSource.RESTOCK, now - timedelta(days=31)
-            )
-    w3 = Web3(Web3.HTTPProvider(rpc_url))
-    funder = str(w3.eth.accounts[0])
-    agent, supplier = Account.create(), Account.create()
-    for account in (agent, supplier):
-        w3.eth.send_transaction({"from": funder, "to": account.address, "value": 10**20})  # type: ignore[typeddict-item]
-    deployment = deploy_profit_center(
-        w3, deployer=funder, governor=funder, agent=agent.address, policy=POLICY
-    )
-    pc = ProfitCenter(w3, deployment.profit_center)
-    usdc = w3.eth.contract(
-        address=to_checksum_address(deployment.token), abi=load_artifact("MockUSDC").abi
-    )
-    machine = _Machine(w3, pc, usdc, agent, store, settings)
-    pc.set_supplier(supplier.address, True, sender=funder)
-    _deposit(machine, 500 * USDC)
-    for nonce in range(1, 6):
-        quote = Quote(
-            supplier=supplier.address,
-            buyer=pc.address,
-            token=usdc.address,
-            amount=20 * USDC,
-            items_hash=items_hash([ItemLine("05449000000996", 20, USDC)]),
-            deliver_by=int(time.time()) + 7 * 86_400,
-            expiry=int(time.time()) + 86_400,
-            nonce=nonce,
-        )
-        pc.place_order(quote, sign_quote(quote, w3.eth.chain_id, supplier.key), sender=agent)
-    for i in range(30 * 96):  # 96 sales a day for 30 days
-        _sell(machine, settings.slots[i % len(settings.slots)].id, now - timedelta(minutes=15 * i))
-    return machine
-
-
-def _agent_writer(machine: _Machine, stop: threading.Event) -> None:
-    """Like the agent: a sale every 0.5 s, a revenue deposit on-chain every 5 s."""
-    tick = 0
-    while not stop.wait(0.5):
-        tick += 1
-        _sell(
-            machine,
-            machine.settings.slots[tick % len(machine.settings.slots)].id,
-            datetime.now(UTC),
-        )
-        if tick % 10 == 0:
-            _deposit(machine, USDC)
-
-
-def _serve(conn: Connection, rpc_url: str, tmp: str) -> None:
-    """Child process: build the machine, serve the dashboard, log in, report, wait for stop."""
+    The world runs on its own thread at ``speed`` simulated seconds per real second;
+    the dashboard reads the same store and chain, on simulated time, with the
+    governor key, the hardware poller's snapshot and the outbox depth connected.
+    """
     configure_logging("warning")
-    machine = _build_machine(rpc_url, Path(tmp))
-    created = add_owner(machine.store.engine, "bench", PASSWORD)
-    totp = pyotp.parse_uri(created.provisioning_uri)
-    assert isinstance(totp, pyotp.TOTP)
-    view = LiveMachineView(machine.settings, machine.store, machine.pc)
-    app = create_app(
-        machine.settings, view, engine=machine.store.engine, secret_file=Path(tmp) / "session.key"
-    )
-    server = start_in_thread(app)
-    with httpx.Client(base_url=server.url) as client:
-        page = client.get("/login").text
-        token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-        response = client.post(
-            "/login",
-            data={"name": "bench", "password": PASSWORD, "code": totp.now(), "csrf_token": token},
+    if switch_ms is not None:
+        sys.setswitchinterval(switch_ms / 1000)
+    scratch = Path(tmp)
+    settings = load_settings()
+    start = (datetime.now(UTC) + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    chain = DevChain(Web3(Web3.HTTPProvider(rpc_url)), DEMO_POLICY)
+    with DemoWorld(
+        settings, OFFICE_SNACKS, scratch=scratch, start=start, speed=speed, chain=chain
+    ) as world:
+        machine = world.machine
+        procurement = machine.agent.procurement
+        assert procurement is not None
+        # The dashboard's own connection to the node, as a separate process would have.
+        pc = ProfitCenter(Web3(Web3.HTTPProvider(rpc_url)), chain.pc.address)
+        view = LiveMachineView(
+            settings,
+            machine.store,
+            pc,
+            governor=chain.governor,
+            stock_snapshot=lambda: machine.agent.poller.last,
+            outbox_depth=procurement.outbox.depth,
+            clock=world.driver.now,
         )
-        assert response.status_code == 303, response.text
-        cookie = client.cookies[SESSION_COOKIE]
-    stop = threading.Event()
-    writer = threading.Thread(target=_agent_writer, args=(machine, stop), daemon=True)
-    writer.start()
-    conn.send((server.url, f"{SESSION_COOKIE}={cookie}"))
-    conn.recv()  # "stop"
-    stop.set()
-    writer.join(timeout=10)
-    server.stop()
-    machine.store.close()
+        created = add_owner(machine.store.engine, "bench", PASSWORD)
+        totp = pyotp.parse_uri(created.provisioning_uri)
+        assert isinstance(totp, pyotp.TOTP)
+        app = create_app(
+            settings, view, engine=machine.store.engine, secret_file=scratch / "session.key"
+        )
+        server = start_in_thread(app)
+        with httpx.Client(base_url=server.url) as client:
+            page = client.get("/login").text
+            token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+            form = {"name": "bench", "password": PASSWORD, "code": totp.now(), "csrf_token": token}
+            response = client.post("/login", data=form)
+            assert response.status_code == 303, response.text
+            cookie = client.cookies[SESSION_COOKIE]
+        agent = threading.Thread(target=world.run, args=(days,), name="demo-world", daemon=True)
+        agent.start()
+        conn.send((server.url, f"{SESSION_COOKIE}={cookie}"))
+        conn.recv()  # "stop"
+        server.stop()
+        orders = len(procurement.orders())
+        conn.send({"simulated_days": round(days, 2), "orders_placed": orders})
+        agent.join(timeout=60)
 
 
 # -- the load generator -----------------------------------------------------------------
@@ -272,25 +197,32 @@ def run_load(url: str, cookie: str, rate: float, duration: float) -> dict[str, A
     }
 
 
-def measure(rate: float, duration: float) -> dict[str, Any]:
-    """Start anvil and the dashboard process, run the load, stop everything."""
+def measure(
+    rate: float, duration: float, speed: float, switch_ms: float | None = None
+) -> dict[str, Any]:
+    """Start anvil and the demo + dashboard process, run the load, stop everything."""
     context = multiprocessing.get_context("spawn")
+    days = (duration + 5) * speed / 86_400  # the world runs a little past the load
     with run_anvil() as rpc_url, tempfile.TemporaryDirectory(prefix="custobot-bench-") as tmp:
         parent, child = context.Pipe()
-        process = context.Process(target=_serve, args=(child, rpc_url, tmp), daemon=True)
+        process = context.Process(
+            target=_serve, args=(child, rpc_url, tmp, speed, days, switch_ms), daemon=True
+        )
         process.start()
         try:
-            if not parent.poll(180):
-                raise TimeoutError("the dashboard process did not come up in 180 s")
+            if not parent.poll(300):
+                raise TimeoutError("the dashboard process did not come up in 300 s")
             url, cookie = parent.recv()
             report = run_load(url, cookie, rate, duration)
+            parent.send("stop")
+            report["demo"] = parent.recv() if parent.poll(120) else None
         finally:
-            if process.is_alive():
-                parent.send("stop")
-                process.join(timeout=30)
+            process.join(timeout=90)
             if process.is_alive():
                 process.terminate()
     report["chain"] = "anvil (JSON-RPC)"
+    report["demo_speed"] = speed
+    report["gil_switch_interval_ms"] = switch_ms if switch_ms is not None else 5.0
     return report
 
 
@@ -299,16 +231,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--rate", type=float, default=50.0, help="requests per second")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of load")
+    parser.add_argument(
+        "--speed", type=float, default=60.0, help="demo: simulated seconds per real second"
+    )
+    parser.add_argument(
+        "--gil-switch-ms",
+        type=float,
+        default=None,
+        help="server process: sys.setswitchinterval in ms (Python's default is 5)",
+    )
     args = parser.parse_args(argv)
-    if not 0 < args.rate <= 1000 or not 0 < args.duration <= 600:
-        parser.error("--rate must be in (0, 1000] and --duration in (0, 600]")
-    report = measure(args.rate, args.duration)
+    if not 0 < args.rate <= 1000 or not 0 < args.duration <= 600 or not 1 <= args.speed <= 3600:
+        parser.error("need --rate in (0, 1000], --duration in (0, 600], --speed in [1, 3600]")
+    if args.gil_switch_ms is not None and not 0.1 <= args.gil_switch_ms <= 100:
+        parser.error("--gil-switch-ms must be in [0.1, 100]")
+    report = measure(args.rate, args.duration, args.speed, args.gil_switch_ms)
     if args.json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
         lines = [
             f"dashboard load: {report['target_rate_rps']} req/s for {report['duration_s']} s, "
-            f"achieved {report['achieved_rps']} req/s",
+            f"achieved {report['achieved_rps']} req/s; the demo ran at {report['demo_speed']:.0f}x "
+            f"alongside ({report['demo']})",
             f"{'path':<14}{'requests':>9}{'errors':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}",
         ]
         for path, s in [*report["by_path"].items(), ("all", report["overall"])]:
