@@ -19,8 +19,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from rich.table import Table
+
+from device.logs import configure_logging
 from device.settings import Settings
-from device.sim.policies import POLICIES, AgentTuning, Sample, World, make_policy
+from device.sim.policies import POLICIES, AgentPolicy, AgentTuning, Sample, World, make_policy
 from device.sim.scenarios import SCENARIOS, Scenario
 
 PPM = 1_000_000
@@ -31,6 +34,7 @@ TARGET_OVER_TELEMETRY_PPM = 1_100_000
 TARGET_FILL_PPM = 980_000
 
 Progress = Callable[[str, float], None]
+SAMPLE_EVERY = timedelta(hours=3)  # plots: fine enough to show a stockout within a day
 
 
 class UnknownScenarioError(ValueError):
@@ -63,6 +67,8 @@ class PolicyResult:
     deliveries: int
     stockout_hours: float
     cpu_s: float
+    lost_per_slot: dict[int, int] = field(default_factory=dict)
+    spoiled_per_slot: dict[int, int] = field(default_factory=dict)
     samples: list[Sample] = field(default_factory=list, repr=False)
     notes: dict[str, int] = field(default_factory=dict)
 
@@ -97,7 +103,7 @@ def run_policy(
         with World(settings, world_spec, database=db, days=days, seed=seed) as world:
             chosen = make_policy(policy, world, tuning)
             chosen.install()
-            world.driver.every("sample", timedelta(days=1), world.sample)
+            world.driver.every("sample", SAMPLE_EVERY, world.sample)
             shown = [-1.0]
 
             def advance(now: datetime) -> None:
@@ -110,8 +116,8 @@ def run_policy(
             world.finish()
             if progress is not None:
                 progress(policy, 1.0)
-            notes = {}
-            if hasattr(chosen, "needs"):
+            notes: dict[str, int] = {}
+            if isinstance(chosen, AgentPolicy):
                 notes = {"needs": chosen.needs, "no_deal": chosen.no_deal}
             return _result(world, policy, scenario, seed, days, time.process_time() - began, notes)
 
@@ -149,6 +155,8 @@ def _result(
         deliveries=led.deliveries,
         stockout_hours=round(led.stockout_hours, 2),
         cpu_s=round(cpu, 2),
+        lost_per_slot=dict(sorted(led.lost_per_slot.items())),
+        spoiled_per_slot=dict(sorted(led.spoiled_per_slot.items())),
         samples=list(world.samples),
         notes=notes,
     )
@@ -157,9 +165,10 @@ def _result(
 _QUEUE: Any = None
 
 
-def _init_worker(progress_queue: Any) -> None:
+def _init_worker(progress_queue: Any, log_level: str) -> None:
     global _QUEUE
     _QUEUE = progress_queue
+    configure_logging(log_level)
 
 
 def _report(policy: str, fraction: float) -> None:
@@ -210,8 +219,12 @@ def compare(
     policies: Sequence[str] = POLICIES,
     workers: int = 2,
     progress: Progress | None = None,
+    log_level: str = "warning",
 ) -> Comparison:
-    """Run ``policies`` on the same world and seed, ``workers`` processes at a time."""
+    """Run ``policies`` on the same world and seed, ``workers`` processes at a time.
+
+    Worker processes log at ``log_level`` (a log line per vend would drown the table).
+    """
     scenario_named(scenario)
     for name in policies:
         if name not in POLICIES:
@@ -230,7 +243,7 @@ def compare(
             max_workers=min(workers, len(policies)),
             mp_context=context,
             initializer=_init_worker,
-            initargs=(updates,),
+            initargs=(updates, log_level),
         ) as pool:
             # The slowest policies first, so the last one to start is a short one.
             futures = {
@@ -271,3 +284,42 @@ def result_json(comparison: Comparison) -> dict[str, Any]:
         "policies": policies,
         "targets": comparison.targets(),
     }
+
+
+def money(amount: int, decimals: int) -> str:
+    """Base units as token units with two decimals (tables are for people)."""
+    return f"{amount / 10**decimals:,.2f}"
+
+
+def comparison_table(comparison: Comparison, decimals: int = 6) -> Table:
+    """The comparison as a terminal table: one column per policy."""
+    runs = comparison.results
+    table = Table(
+        title=(
+            f"{comparison.days:g} days of '{comparison.scenario}' (seed {comparison.seed}): "
+            f"{comparison.wall_s:.1f} s wall, {comparison.cpu_s:.1f} s CPU"
+        )
+    )
+    table.add_column("measure")
+    for name in runs:
+        table.add_column(name, justify="right")
+    rows: list[tuple[str, Callable[[PolicyResult], str]]] = [
+        ("profit", lambda r: money(r.profit, decimals)),
+        ("revenue", lambda r: money(r.revenue, decimals)),
+        ("cost of goods sold", lambda r: money(r.cost_of_goods, decimals)),
+        ("fill rate", lambda r: f"{r.fill_rate:.2%}"),
+        ("lost sales", lambda r: str(r.lost_sales)),
+        ("stockout hours (slot-hours)", lambda r: f"{r.stockout_hours:,.0f}"),
+        (
+            "spoilage (items / cost)",
+            lambda r: f"{r.spoilage_units} / {money(r.spoilage_cost, decimals)}",
+        ),
+        ("procurement cost vs list", lambda r: f"{r.cost_vs_list:.1%}"),
+        ("orders / deliveries", lambda r: f"{r.orders} / {r.deliveries}"),
+        ("delivery fees", lambda r: money(r.delivery_fees, decimals)),
+        ("gas", lambda r: money(r.gas, decimals)),
+        ("CPU s", lambda r: f"{r.cpu_s:.1f}"),
+    ]
+    for label, cell in rows:
+        table.add_row(label, *(cell(r) for r in runs.values()))
+    return table

@@ -50,7 +50,7 @@ QUOTE_TTL_S = 300
 SESSION_TTL_S = 900
 ROUND_TRIP_S = 0.1
 PROFIT_CENTER = "0x00000000000000000000000000000000000000c1"
-TOKEN = "0x00000000000000000000000000000000000000a0"
+ERC20_ADDRESS = "0x00000000000000000000000000000000000000a0"
 SIM_CHAIN_ID = 31337
 
 
@@ -248,7 +248,7 @@ class Market:
             urgency=urgency,
             chain_id=SIM_CHAIN_ID,
             profit_center=PROFIT_CENTER,
-            token=TOKEN,
+            token=ERC20_ADDRESS,
         )
         rfq = [RfqLine(gtin=g, quantity=q) for g, q in sorted(items.items())]
         desks: list[_Desk] = []

@@ -12,11 +12,12 @@ what spoiled, fees and gas.
 
 from __future__ import annotations
 
+import bisect
 import math
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
@@ -37,8 +38,9 @@ from device.store import repo
 
 POLICIES = ("route", "telemetry", "agent", "oracle")
 SIM_START = datetime.fromisoformat("2026-01-05T00:00:00+00:00")  # a Monday
-POLL_EVERY = timedelta(hours=6)
-REVIEW_LAG = timedelta(minutes=1)  # a policy looks right after the agent's poll
+POLL_EVERY = timedelta(hours=12)  # sensors; each poll bit-bangs the mock SPI and echo pins
+REVIEW_EVERY = timedelta(hours=6)  # policies read the store's live stock estimate
+REVIEW_LAG = timedelta(minutes=1)  # a review comes just after a poll when both are due
 GIVE_UP_HOURS = 48.0  # an order with nothing delivered this long after its deadline is released
 Interval = tuple[datetime, datetime]
 
@@ -66,6 +68,8 @@ class Ledger:
     orders: int = 0
     deliveries: int = 0
     stockout_hours: float = 0.0
+    lost_per_slot: dict[int, int] = field(default_factory=dict)
+    spoiled_per_slot: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +123,8 @@ class World(SimulatedMachine):
             route_every=timedelta(days=days + 1),
             poll_every=POLL_EVERY,
         )
-        self.agent = ReportedVisitAgent(self.settings, self.store, self.poller)
+        self.reporting = ReportedVisitAgent(self.settings, self.store, self.poller)
+        self.agent = self.reporting
         self.scenario = scenario
         self.days = days
         self.market = Market(scenario.suppliers, self.settings.slots, seed)
@@ -144,7 +149,10 @@ class World(SimulatedMachine):
     def customer(self, arrival: Arrival) -> None:
         slot_id = arrival.slot_id
         before = self.physics.stock(slot_id)
+        lost = self.totals.lost_sales
         super().customer(arrival)
+        if self.totals.lost_sales > lost:
+            self.ledger.lost_per_slot[slot_id] = self.ledger.lost_per_slot.get(slot_id, 0) + 1
         if self.physics.stock(slot_id) < before:
             lots = self.lots[slot_id]
             lots[0].quantity -= 1
@@ -170,6 +178,8 @@ class World(SimulatedMachine):
             while lots and lots[0].expires is not None and lots[0].expires <= now:
                 lot = lots.popleft()
                 removed += lot.quantity
+                spoiled = self.ledger.spoiled_per_slot
+                spoiled[slot_id] = spoiled.get(slot_id, 0) + lot.quantity
                 self.ledger.spoiled_units += lot.quantity
                 self.ledger.spoiled_cost += lot.quantity * lot.unit_cost
             if removed:
@@ -212,8 +222,12 @@ class World(SimulatedMachine):
     def _door(self, now: datetime, counts: Mapping[int, int]) -> None:
         """Open, set the slots, close; the agent recounts. A slot that cannot count
         itself (switch, sales count) is told what the visit left there."""
+        # A visit lasts minutes: the machine polls while the door is open, before the
+        # slots change (else a slot refilled to its last reading would look stuck).
+        self.physics.open_door()
+        self.agent.poll(now)
         self.physics.restock(counts)
-        self.agent.visit_report = {
+        self.reporting.visit_report = {
             s.id: self.physics.stock(s.id)
             for s in self.settings.slots
             if isinstance(s.sensor, SwitchSensorConfig | SalesCountConfig)
@@ -221,7 +235,7 @@ class World(SimulatedMachine):
         try:
             self.agent.poll(now)
         finally:
-            self.agent.visit_report = None
+            self.reporting.visit_report = None
 
     def sample(self, now: datetime) -> None:
         day = (now - self.start).total_seconds() / 86_400
@@ -313,6 +327,7 @@ class Buyer(Policy):
     def __init__(self, world: World) -> None:
         super().__init__(world)
         self.open: dict[str, PlacedOrder] = {}
+        self.history: list[PlacedOrder] = []  # every order placed, in order
         self._seq = 0
         self.record: dict[str, tuple[int, int]] = {}  # supplier: (orders closed, on time and full)
 
@@ -336,9 +351,9 @@ class Buyer(Policy):
         self._seq += 1
         order_id = f"{self.name}-{self._seq}"
         outcome = world.market.outcome(supplier)
-        self.open[order_id] = PlacedOrder(
-            OpenOrder(order_id, amount, lines), supplier, deliver_by, outcome
-        )
+        placed = PlacedOrder(OpenOrder(order_id, amount, lines), supplier, deliver_by, outcome)
+        self.open[order_id] = placed
+        self.history.append(placed)
         world.ledger.orders += 1
         if self.on_chain:
             world.ledger.gas += GAS_COST_PER_ORDER
@@ -415,7 +430,7 @@ class TelemetryPolicy(Buyer):
     z = 2.0
 
     def install(self) -> None:
-        self.every(POLL_EVERY, self.world.start + POLL_EVERY + REVIEW_LAG, self.review)
+        self.every(REVIEW_EVERY, self.world.start + REVIEW_EVERY + REVIEW_LAG, self.review)
 
     def review(self, now: datetime) -> None:
         world = self.world
@@ -427,8 +442,8 @@ class TelemetryPolicy(Buyer):
         days = max((now - since).total_seconds() / 86_400, 1.0)
         with world.store.read() as session:
             sold = repo.units_sold_since(session, since)
-        horizon = (supplier.lead_time_hours + POLL_EVERY.total_seconds() / 3600) / 24
-        stock = {s.slot_id: s.stock or 0 for s in state.slots}
+        horizon = (supplier.lead_time_hours + REVIEW_EVERY.total_seconds() / 3600) / 24
+        stock = {slot: count or 0 for slot, count in world.agent.stock().items()}
         low = False
         for slot in world.settings.slots:
             mean = sold.get(slot.id, 0) / days * horizon
@@ -461,10 +476,14 @@ class AgentTuning:
     keeps: with no holding cost, fewer and fuller deliveries save their fees.
     """
 
-    planner: PlannerConfig = PlannerConfig(review_hours=POLL_EVERY.total_seconds() / 3600)
-    fill: PlannerConfig | None = PlannerConfig(review_hours=96.0, topup_hours=96.0)
+    planner: PlannerConfig = field(
+        default_factory=lambda: PlannerConfig(review_hours=REVIEW_EVERY.total_seconds() / 3600)
+    )
+    fill: PlannerConfig | None = field(
+        default_factory=lambda: PlannerConfig(review_hours=96.0, topup_hours=96.0)
+    )
     target_margin_ppm: int = 300_000
-    buyer: BuyerPolicy = BuyerPolicy()
+    buyer: BuyerPolicy = field(default_factory=BuyerPolicy)
     reliability_prior: float = 0.9
     prior_weight: float = 5.0
 
@@ -475,9 +494,9 @@ class AgentPolicy(Buyer):
     name = "agent"
     on_chain = True
 
-    def __init__(self, world: World, tuning: AgentTuning = AgentTuning()) -> None:
+    def __init__(self, world: World, tuning: AgentTuning | None = None) -> None:
         super().__init__(world)
-        self.tuning = tuning
+        self.tuning = tuning or AgentTuning()
         self.models = DemandModels([s.id for s in world.settings.slots], world.start)
         self.paid: dict[str, int] = {}  # last unit price paid per GTIN
         self._empty: dict[int, list[Interval]] = {}
@@ -487,7 +506,7 @@ class AgentPolicy(Buyer):
         world.on_restocked(self._refilled)
 
     def install(self) -> None:
-        self.every(POLL_EVERY, self.world.start + POLL_EVERY + REVIEW_LAG, self.review)
+        self.every(REVIEW_EVERY, self.world.start + REVIEW_EVERY + REVIEW_LAG, self.review)
 
     def belief(self, supplier: str) -> float:
         """Share of a supplier's orders that came on time and complete, with a prior."""
@@ -506,12 +525,10 @@ class AgentPolicy(Buyer):
         start, end = self.models.observed_until, floor_hour(now)
         with world.store.read() as session:
             sales = [(s.created_at, s.slot_id) for s in repo.sales_since(session, start)]
-        state = world.agent.state
-        if state is not None:
-            for s in state.slots:
-                if s.stock == 0 and s.slot_id not in self._empty_open:
-                    last = [t for t, slot in sales if slot == s.slot_id]
-                    self._empty_open[s.slot_id] = max(last) if last else now
+        for slot_id, count in world.agent.stock().items():
+            if count == 0 and slot_id not in self._empty_open:
+                last = [t for t, slot in sales if slot == slot_id]
+                self._empty_open[slot_id] = max(last) if last else now
         if end <= start:
             return
         spans = {slot: list(v) for slot, v in self._empty.items()}
@@ -528,12 +545,14 @@ class AgentPolicy(Buyer):
             return
         pending = self.on_order()
         stock: dict[int, SlotStock] = {}
-        for s in state.slots:
+        live = world.agent.stock()
+        for s in state.slots:  # faults as of the last poll, stock as the store has it now
             fault = None if s.fault == FaultState.OK.value else s.fault
-            if s.stock is None:
+            count = live[s.slot_id]
+            if count is None:
                 fault = fault or "never counted"
             stock[s.slot_id] = SlotStock(
-                s.slot_id, max(s.stock or 0, 0), fault, pending.get(s.slot_id, 0)
+                s.slot_id, max(count or 0, 0), fault, pending.get(s.slot_id, 0)
             )
         market = world.market
         names = sorted(market.specs)
@@ -575,8 +594,8 @@ class AgentPolicy(Buyer):
             OrderLine(line.gtin, line.slot_id, line.quantity, deal.unit_prices[line.gtin])
             for line in lines
         )
-        for line in ordered:
-            self.paid[line.gtin] = line.unit_price
+        for bought in ordered:
+            self.paid[bought.gtin] = bought.unit_price
         self.place(now, deal.supplier, ordered, deal.amount, deliver_by)
 
 
@@ -596,13 +615,20 @@ class OraclePolicy(Policy):
     horizon = timedelta(days=28)
 
     def install(self) -> None:
-        self._schedule(self.world.start)
+        world = self.world
+        end = world.start + timedelta(days=world.days) + self.horizon
+        self._arrivals: dict[int, list[datetime]] = {s.id: [] for s in world.settings.slots}
+        for arrival in world.customers.arrivals(world.start, end):  # the whole future, once
+            self._arrivals[arrival.slot_id].append(arrival.when)
+        self._schedule(world.start)
 
     def _future(self, now: datetime) -> dict[int, list[datetime]]:
-        coming: dict[int, list[datetime]] = {s.id: [] for s in self.world.settings.slots}
-        for arrival in self.world.customers.arrivals(now, now + self.horizon):
-            coming[arrival.slot_id].append(arrival.when)
-        return coming
+        """Every customer of each slot from ``now`` to the horizon, in time order."""
+        until = now + self.horizon
+        return {
+            slot: times[bisect.bisect_left(times, now) : bisect.bisect_left(times, until)]
+            for slot, times in self._arrivals.items()
+        }
 
     def _schedule(self, now: datetime) -> None:
         world = self.world
