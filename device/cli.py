@@ -216,9 +216,7 @@ def run(config: ConfigOption = None) -> None:
 def simulate(
     days: Annotated[float, typer.Option(min=0.01, help="Simulated days")] = 365,
     seed: Annotated[int, typer.Option(help="Seed of the simulated world")] = 1,
-    scenario: Annotated[
-        str, typer.Option(help="office, gym, volatile or unreliable")
-    ] = "office",
+    scenario: Annotated[str, typer.Option(help="office, gym, volatile or unreliable")] = "office",
     policy: Annotated[
         str, typer.Option(help="agent, route, telemetry or oracle (ignored with --compare)")
     ] = "agent",
