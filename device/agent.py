@@ -193,6 +193,7 @@ class Agent:
             return
         snapshot = self.poller.last or self.poll(now)
         self.procurement.deposit_revenue(now, now - timedelta(days=1))
+        self.procurement.distribute(now)
         self.procurement.run(now, snapshot)
 
     def stock(self) -> dict[int, int | None]:

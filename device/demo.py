@@ -70,6 +70,7 @@ class DemoSupplier:
     lead_hours: int
     list_share: float  # list price as a share of the machine's retail price
     floor_share: float
+    honest: bool = True  # False: marks orders delivered on-chain and never comes
 
 
 DEMO_SUPPLIERS = (
@@ -224,9 +225,20 @@ class DemoWorld:
         spec = self.specs[order.supplier_name]
         delivery = _Delivery(order.order_id, json.loads(order.lines))
         self._deliveries[order.order_id] = delivery
+        if not spec.honest:
+            self._claim_without_delivering(spec.name, order.order_id, now)
+            return
         arrives = now + timedelta(hours=spec.lead_hours)
         self.machine.driver.at(arrives, lambda when: self._deliver(delivery, when))
         log.info("delivery_scheduled", order=order.order_id[:10], arrives=arrives.isoformat())
+
+    def _claim_without_delivering(self, supplier: str, order_id: str, now: datetime) -> None:
+        watcher = self.watchers[supplier]
+        watcher.poll_once(int(now.timestamp()))
+        observed = next(o for o in watcher.store.orders() if o.order_id == order_id)
+        assert observed.id is not None
+        watcher.mark_delivered(observed.id, int(now.timestamp()))
+        log.info("delivery_claimed_not_made", supplier=supplier, order=order_id[:10])
 
     def _deliver(self, delivery: _Delivery, now: datetime) -> None:
         """The supplier's driver opens the door, fills the ordered slots, closes it."""

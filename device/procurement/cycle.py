@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -212,6 +213,18 @@ class Procurement:
         slots = "-".join(str(line.slot_id) for line in need.lines)
         return f"{now:%Y%m%dT%H}:{need.supplier}:{slots}"
 
+    def _feasible_deadline(self, now: datetime, need: RestockNeed) -> int:
+        """The need's deadline, but never earlier than the planned supplier can make it.
+
+        For an urgent need the planner's deadline is exactly ``now`` + that supplier's
+        lead time (truncated to the second); suppliers are judged against it once the
+        negotiation runs, later, so without this margin every one of them looked too
+        slow and an empty slot was never restocked.
+        """
+        lead = timedelta(hours=self.suppliers[need.supplier].option.lead_time_hours)
+        negotiation = timedelta(seconds=self.buyer.policy.time_budget_s)
+        return max(_unix(need.deliver_by), math.ceil((now + lead + negotiation).timestamp()))
+
     def _buy(self, now: datetime, need: RestockNeed) -> PurchaseOrder | None:
         key = self._need_key(now, need)
         with self.store.read() as session:
@@ -224,7 +237,7 @@ class Procurement:
                 NeedItem(gtin=g, quantity=q)
                 for g, q in sorted(need.items(), key=lambda i: int(i[0]))
             ],
-            deliver_by=_unix(need.deliver_by),
+            deliver_by=self._feasible_deadline(now, need),
             reservation=need.reservation,
             urgency=need.urgency,
             chain_id=self.chain.chain_id,
@@ -287,7 +300,7 @@ class Procurement:
     def reconcile(self, now: datetime) -> None:
         """Bring local order states in line with the outbox and the chain."""
         self.outbox.drain(now)
-        for order in self._orders(OPEN_ORDER_STATES):
+        for order in self._orders((*OPEN_ORDER_STATES, OrderState.DISPUTED)):
             new_state = self._chain_state(order)
             if new_state is not None and new_state is not order.state:
                 self._set_state(order, new_state, now)
@@ -324,8 +337,19 @@ class Procurement:
         }.get(status)
 
     def _release_overdue(self, now: datetime) -> None:
-        for order in self._orders((OrderState.OPEN,)):
-            if now > order.deliver_by + timedelta(hours=1):
+        """Undelivered past the deadline: release; "delivered" but nothing counted: dispute."""
+        open_orders = self._orders((OrderState.OPEN,))
+        window = self.pc.policy().dispute_window if open_orders else 0
+        for order in open_orders:
+            chain = self.pc.order(bytes.fromhex(order.order_id[2:]))
+            if chain.status is OrderStatus.DELIVERED:
+                # The supplier says it delivered; the sensors counted nothing for it.
+                if order.delivered is None and _unix(now) > chain.time + window // 2:
+                    self.outbox.enqueue(
+                        f"dispute:{order.order_id}", "dispute", {"order_id": order.order_id}, now
+                    )
+                    log.warning("delivery_disputed", order=order.order_id, reason="nothing counted")
+            elif now > order.deliver_by + timedelta(hours=1):
                 self.outbox.enqueue(
                     f"release:{order.order_id}",
                     "release_expired",
@@ -400,6 +424,13 @@ class Procurement:
             self.outbox.enqueue(
                 f"deposit:{day:%Y-%m-%d}", "deposit_revenue", {"amount": amount}, now
             )
+
+    def distribute(self, now: datetime) -> None:
+        """Once a week, make the profit above reserve and reservations claimable by the owners."""
+        if not self.pc.members():
+            return
+        year, week, _ = now.isocalendar()
+        self.outbox.enqueue(f"distribute:{year}-W{week:02d}", "distribute", {}, now)
 
     # -- helpers ------------------------------------------------------------------
 

@@ -103,6 +103,10 @@ KINDS: dict[str, IntentKind] = {
         build=lambda pc, p: pc.contract.functions.releaseExpired(_order_id(p)),
         done=lambda pc, p: _status(pc, p) in (OrderStatus.RELEASED, OrderStatus.SETTLED),
     ),
+    "distribute": IntentKind(
+        build=lambda pc, p: pc.contract.functions.distribute(),
+        done=lambda pc, p: False,  # guarded by the stored raw transaction alone
+    ),
     "deposit_revenue": IntentKind(
         build=lambda pc, p: pc.contract.functions.depositRevenue(int(p["amount"])),
         done=lambda pc, p: False,  # guarded by the stored raw transaction alone
