@@ -114,7 +114,7 @@ class _Payment:
 
 @dataclass(slots=True)
 class _ChainSnapshot:
-    """One consistent-enough read of the ProfitCenter, reused for a short while."""
+    """One read of the ProfitCenter at ``block``, reused until the next block."""
 
     block: int
     treasury: Treasury

@@ -47,7 +47,9 @@ def _sales(view: MachineView, window: Window, decimals: int) -> dict[str, Any]:
         "window": window,
         "windows": list(Window),
         "revenue_chart": bar_chart(revenue, title=f"Revenue, {window.value}", fmt=show),
-        "profit_chart": bar_chart(profit, title=f"Profit, {window.value}", fmt=show),
+        "profit_chart": bar_chart(
+            profit, title=f"Profit (sales − supplier payments), {window.value}", fmt=show
+        ),
         "total_revenue": sum(b.revenue for b in series.buckets),
         "total_profit": sum(b.profit for b in series.buckets),
         "total_units": sum(b.units for b in series.buckets),

@@ -263,3 +263,28 @@ def test_an_order_still_in_the_outbox_is_listed_with_its_transcript(
     assert len(orders) == 1 + len(chain.placed)
     detail = logged_in.get(f"/orders/{order_id}").text
     assert "bought from Acme Wholesale at 25 USDC; no alternatives" in detail
+
+
+def test_a_paid_supplier_counts_as_cost_in_the_profit(
+    logged_in: httpx.Client, busy: Chain, settings: Settings
+) -> None:
+    order_id = busy.placed[0]
+    key = bytes.fromhex(order_id[2:])
+    busy.pc.approve_order(key, sender=busy.governor)
+    busy.pc.confirm_delivery(key, 50 * USDC, sender=busy.agent)  # a partial delivery
+    status = logged_in.get("/api/status").json()
+    revenue = 3 * settings.slot(1).retail_price
+    assert status["revenue_today"] == revenue
+    assert status["profit_today"] == revenue - 50 * USDC
+    day = logged_in.get("/api/sales", params={"window": "24h"}).json()
+    assert sum(b["cost"] for b in day["buckets"]) == 50 * USDC
+    assert sum(b["profit"] for b in day["buckets"]) == revenue - 50 * USDC
+    order = logged_in.get(f"/api/orders/{order_id}").json()["order"]
+    assert order["state"] == "Settled"
+    assert order["amount"] == 50 * USDC
+    assert order["settled_tx"] is not None
+    supplier = next(
+        s for s in logged_in.get("/api/suppliers").json() if s["address"] == busy.supplier.address
+    )
+    assert supplier["delivered"] == 1
+    assert supplier["reliability"] == 1.0
