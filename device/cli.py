@@ -136,6 +136,22 @@ def demo(
 
 
 @app.command()
+def sensors(config: ConfigOption = None) -> None:
+    """Read every sensor once (the wiring check); exits 1 if any slot is in fault."""
+    from device.hardware.report import read_machine, snapshot_table
+
+    settings = settings_or_exit(config)
+    try:
+        snapshot = read_machine(settings, datetime.now(UTC))
+    except CustobotError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    console.print(snapshot_table(settings, snapshot))
+    if snapshot.alerts:
+        raise typer.Exit(code=1)
+
+
+@app.command()
 def status(config: ConfigOption = None) -> None:
     """What the machine's database says now: stock, today's sales, open alerts."""
     from device.store import repo
@@ -187,7 +203,9 @@ def run(config: ConfigOption = None) -> None:
     try:
         factory = make_pin_factory(settings.pin_factory)
         store = open_store(settings.database)
-        poller = HardwarePoller(settings, pin_factory=factory)
+        # A real HC-SR04 needs ~60 ms between pings or it hears the last echo.
+        gap = 0.06 if settings.pin_factory == "lgpio" else 0.0
+        poller = HardwarePoller(settings, pin_factory=factory, ping_gap_s=gap)
     except CustobotError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from None
