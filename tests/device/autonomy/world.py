@@ -1,0 +1,48 @@
+"""A demo machine under a chosen autonomy policy: real Procurement, outbox, HTTP suppliers.
+
+``DemoWorld`` with two reference suppliers served on 127.0.0.1. With seed 3 from
+``START`` the first daily plan buys from both: a small order (about 4.61 USDC,
+Acme Wholesale) and a larger one (about 34.64 USDC, Corner Cash & Carry), so a
+threshold or a budget of 10-20 USDC splits them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from contracts.profit_center import Autonomy, Policy
+from device.demo import DEMO_POLICY, DEMO_SUPPLIERS, DemoWorld
+from device.devchain import DevChain
+from device.procurement.cycle import Procurement
+from device.settings import Settings, load_settings
+from device.sim.scenarios import OFFICE_SNACKS
+
+START = datetime(2027, 3, 1, tzinfo=UTC)  # a Monday
+FIRST_PLAN = 1.05  # days: the first daily plan has run and its orders are on-chain
+SEED = 3
+
+
+def demo_policy(autonomy: Autonomy, **changes: int) -> Policy:
+    return replace(DEMO_POLICY, autonomy=autonomy, **changes)
+
+
+def demo_world(scratch: Path, chain: DevChain, settings: Settings | None = None) -> DemoWorld:
+    """Two suppliers, hourly polls (fewer blocks than the demo's 15 minutes)."""
+    return DemoWorld(
+        settings or load_settings(),
+        OFFICE_SNACKS,
+        scratch=scratch,
+        start=START,
+        seed=SEED,
+        chain=chain,
+        suppliers=DEMO_SUPPLIERS[:2],
+        poll_every=timedelta(hours=1),
+    )
+
+
+def procurement_of(world: DemoWorld) -> Procurement:
+    procurement = world.machine.agent.procurement
+    assert procurement is not None
+    return procurement
