@@ -351,6 +351,8 @@ def chain_deploy(
         raise typer.Exit(code=1)
     try:
         preflight_chain_config(config)
+        for value, what in ((token, "token"), (governor, "governor")):
+            _address(value, what)  # a typo fails before the passphrase is asked for
         agent = load_agent_account(path, read_passphrase(passphrase_file, interactive=True))
         with Progress(
             SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console

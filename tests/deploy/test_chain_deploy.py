@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +26,12 @@ from contracts.profit_center import OrderStatus, ProfitCenter
 from contracts.quote import Quote, sign_quote
 from device.chain_deploy import redact_url, render_chain_table
 from device.errors import ConfigError
-from device.keys import PASSPHRASE_CREDENTIAL, create_keystore, load_agent_account
+from device.keys import (
+    PASSPHRASE_CREDENTIAL,
+    create_keystore,
+    keystore_address,
+    load_agent_account,
+)
 from device.procurement.outbox import Outbox
 from device.settings import load_settings
 from device.store.db import open_store
@@ -51,14 +57,29 @@ class Machine:
     w3: Web3
 
 
-def _machine(tmp_path: Path, machine_config: Path, rpc: str, *, fund: bool = True) -> Machine:
+@pytest.fixture(scope="module")
+def shared_keystore(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One agent key for the module (scrypt makes each new one cost a second)."""
+    path = tmp_path_factory.mktemp("keys") / "agent.json"
+    create_keystore(path, PASSPHRASE)
+    return path
+
+
+def _machine(
+    tmp_path: Path, machine_config: Path, rpc: str, keystore_source: Path | None
+) -> Machine:
+    """The example machine, an agent key (fresh and unfunded when no source), a token."""
     w3 = Web3(Web3.HTTPProvider(rpc))
     keystore = tmp_path / "agent.json"
-    agent = to_checksum_address(create_keystore(keystore, PASSPHRASE))
+    if keystore_source is None:
+        agent = to_checksum_address(create_keystore(keystore, PASSPHRASE))
+    else:
+        shutil.copy2(keystore_source, keystore)
+        agent = to_checksum_address(keystore_address(keystore))
     passphrase_file = tmp_path / "keystore.pass"
     passphrase_file.write_text(PASSPHRASE + "\n")
     funder, governor = list(w3.eth.accounts)[:2]
-    if fund:
+    if keystore_source is not None:
         tx = w3.eth.send_transaction({"from": funder, "to": agent, "value": Wei(10**18)})
         w3.eth.wait_for_transaction_receipt(tx)
     token = deploy_contract(w3, "MockUSDC", sender=funder)
@@ -70,8 +91,8 @@ def _machine(tmp_path: Path, machine_config: Path, rpc: str, *, fund: bool = Tru
 
 
 @pytest.fixture
-def machine(tmp_path: Path, machine_config: Path, rpc: str) -> Machine:
-    return _machine(tmp_path, machine_config, rpc)
+def machine(tmp_path: Path, machine_config: Path, rpc: str, shared_keystore: Path) -> Machine:
+    return _machine(tmp_path, machine_config, rpc, shared_keystore)
 
 
 def _deploy(cli: typer.Typer, machine: Machine, rpc: str, *extra: str) -> tuple[int, str]:
@@ -149,7 +170,7 @@ def test_a_token_without_code_is_refused_before_anything_is_sent(
 def test_an_unfunded_agent_is_told_to_fund_itself(
     cli: typer.Typer, tmp_path: Path, machine_config: Path, rpc: str
 ) -> None:
-    machine = _machine(tmp_path, machine_config, rpc, fund=False)
+    machine = _machine(tmp_path, machine_config, rpc, None)
     recorded = machine.config.read_bytes()
     code, output = _deploy(cli, machine, rpc)
     assert code == 1
@@ -158,10 +179,9 @@ def test_an_unfunded_agent_is_told_to_fund_itself(
 
 
 def test_an_unreachable_rpc_is_a_clear_error(
-    cli: typer.Typer, tmp_path: Path, machine_config: Path
+    cli: typer.Typer, tmp_path: Path, machine_config: Path, shared_keystore: Path
 ) -> None:
-    keystore = tmp_path / "agent.json"
-    create_keystore(keystore, PASSPHRASE)
+    keystore = shared_keystore
     (tmp_path / "pass").write_text(PASSPHRASE)
     recorded = machine_config.read_bytes()
     args = ["chain", "deploy", "--rpc", "http://127.0.0.1:9/v3/SECRETKEY"]
@@ -176,10 +196,9 @@ def test_an_unreachable_rpc_is_a_clear_error(
 
 
 def test_a_bad_governor_address_is_refused(
-    cli: typer.Typer, tmp_path: Path, machine_config: Path
+    cli: typer.Typer, tmp_path: Path, machine_config: Path, shared_keystore: Path
 ) -> None:
-    keystore = tmp_path / "agent.json"
-    create_keystore(keystore, PASSPHRASE)
+    keystore = shared_keystore
     (tmp_path / "pass").write_text(PASSPHRASE)
     args = ["chain", "deploy", "--rpc", "http://127.0.0.1:9", "--token", "0x" + "11" * 20]
     args += ["--governor", "0xnothex", "--config", str(machine_config)]
