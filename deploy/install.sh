@@ -11,8 +11,9 @@
 #   - /etc/custobot/keystore.pass, a random passphrase (0600 root), and the encrypted agent
 #     keystore /etc/custobot/agent-keystore.json (0600 custobot)
 #   - /var/lib/custobot for the database; `custobot migrate` brings its schema up to date
-#   - systemd units in /etc/systemd/system (logs go to journald); enabled, and restarted
-#     on upgrade when they were running; a daily backup timer (/var/lib/custobot/backups)
+#   - systemd units in /etc/systemd/system (logs go to journald), enabled; an upgrade stops
+#     the running services first and starts them again at the end (also if it fails);
+#     a daily backup timer (/var/lib/custobot/backups)
 #   - with --supplier: user custobot-supplier, /etc/custobot-supplier (config, key) and
 #     /var/lib/custobot-supplier, for custobot-supplier.service
 #
@@ -153,6 +154,31 @@ install -d -m 0750 -o "$ROOT_OWNER" -g "$GROUP" "$ETC"
 install -d -m 0750 -o "$OWNER" -g "$GROUP" "$DATA" "$DATA/backups"
 
 # --- venv and the package -------------------------------------------------------------
+# An upgrade stops the running services first (no code swapped or schema migrated under a
+# running agent) and starts them again at the end.
+USE_SYSTEMCTL=0
+if [ "$SYSTEMD" = 1 ] && [ -z "$PREFIX" ] && [ -d /run/systemd/system ]; then USE_SYSTEMCTL=1; fi
+was_running=()
+restarted=0
+# On any failure, bring back what was running rather than leave the machine dark.
+cleanup() {
+  [ -z "${stage:-}" ] || rm -rf "$stage"
+  if [ "$restarted" = 0 ] && [ ${#was_running[@]} -gt 0 ]; then
+    echo "install.sh: failed; starting ${was_running[*]} again" >&2
+    systemctl start "${was_running[@]}" || true
+  fi
+}
+trap cleanup EXIT
+if [ "$USE_SYSTEMCTL" = 1 ]; then
+  for unit in custobot.service custobot-supplier.service; do
+    if systemctl is-active --quiet "$unit"; then was_running+=("$unit"); fi
+  done
+  if [ ${#was_running[@]} -gt 0 ]; then
+    step "stopping ${was_running[*]} for the upgrade"
+    systemctl stop "${was_running[@]}"
+  fi
+fi
+
 step "venv $VENV"
 if [ ! -x "$VENV/bin/python" ]; then
   venv_args=()
@@ -186,7 +212,6 @@ pip_args+=($PIP_ARGS)
 # Build from a clean copy of the tracked sources: no dev venv, node_modules or databases,
 # and no build/ or egg-info left behind in the source tree.
 stage="$(mktemp -d)"
-trap 'rm -rf "$stage"' EXIT
 if git -c safe.directory="$SRC" -C "$SRC" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   git -c safe.directory="$SRC" -C "$SRC" ls-files -z --cached --others --exclude-standard \
     | while IFS= read -r -d '' f; do [ -f "$SRC/$f" ] && printf '%s\0' "$f"; done \
@@ -292,18 +317,17 @@ done
 
 enabled=(custobot.service)
 [ "$SUPPLIER" = 0 ] || enabled+=(custobot-supplier.service)
-if [ "$SYSTEMD" = 1 ] && [ -z "$PREFIX" ] && [ -d /run/systemd/system ]; then
+if [ "$USE_SYSTEMCTL" = 1 ]; then
   systemctl daemon-reload
   systemctl enable --now custobot-backup.timer
-  for unit in "${enabled[@]}"; do
-    systemctl enable "$unit"
-    if systemctl is-active --quiet "$unit"; then
-      step "restarting $unit (upgrade)"
-      systemctl restart "$unit"
-    else
-      echo "start it with: systemctl start $unit   (first: deploy/README.md, first boot)"
-    fi
-  done
+  systemctl enable "${enabled[@]}"
+  if [ ${#was_running[@]} -gt 0 ]; then
+    step "starting ${was_running[*]} again"
+    restarted=1
+    systemctl start "${was_running[@]}"
+  else
+    echo "start it with: systemctl start custobot   (first: deploy/README.md, first boot)"
+  fi
 else
   echo "systemctl not used (--skip-systemd, --prefix or no running systemd): units installed only"
 fi
