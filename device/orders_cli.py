@@ -269,7 +269,7 @@ def orders_show(order: OrderArgument, config: ConfigOption = None) -> None:
     transcript = Transcript.model_validate_json(o.transcript)
     decision = transcript.decision
     console.print(f"negotiation: {transcript.rounds} round(s), {len(transcript.events)} messages")
-    console.print(decision.summary)
+    console.print(decision.summary, soft_wrap=True)
     standings = Table(title="suppliers")
     for column in ("supplier", "outcome", "last offer", "reason"):
         standings.add_column(column)
