@@ -480,7 +480,9 @@ class AgentTuning:
         default_factory=lambda: PlannerConfig(review_hours=REVIEW_EVERY.total_seconds() / 3600)
     )
     fill: PlannerConfig | None = field(
-        default_factory=lambda: PlannerConfig(review_hours=96.0, topup_hours=96.0)
+        default_factory=lambda: PlannerConfig(
+            review_hours=96.0, topup_hours=96.0, overflow_risk=0.5
+        )
     )
     target_margin_ppm: int = 300_000
     buyer: BuyerPolicy = field(default_factory=BuyerPolicy)
