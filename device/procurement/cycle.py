@@ -23,7 +23,7 @@ import httpx
 import structlog
 from sqlmodel import col, select
 
-from contracts.profit_center import OrderStatus, ProfitCenter
+from contracts.profit_center import Autonomy, OrderStatus, ProfitCenter
 from contracts.quote import Quote
 from device.hardware.poller import SlotReading, StockSnapshot
 from device.negotiation.buyer import Buyer
@@ -122,7 +122,10 @@ class Procurement:
         *,
         economics: Economics | None = None,
         planner: PlannerConfig | None = None,
+        approval_allowance: timedelta = timedelta(hours=24),
     ) -> None:
+        """``approval_allowance``: the time owners get to approve an order the policy
+        makes wait; its supplier's lead time only starts once the order is approved."""
         self.settings = settings
         self.store = store
         self.outbox = outbox
@@ -132,6 +135,7 @@ class Procurement:
         self.suppliers = {s.ref.name: s for s in suppliers}
         self.economics = economics or Economics()
         self.planner = planner or PlannerConfig()
+        self.approval_allowance = approval_allowance
         self._models: DemandModels | None = None
         self.last_plan: PurchasePlan | None = None
 
@@ -223,7 +227,22 @@ class Procurement:
         """
         lead = timedelta(hours=self.suppliers[need.supplier].option.lead_time_hours)
         negotiation = timedelta(seconds=self.buyer.policy.time_budget_s)
+        if self._awaits_approval(need.reservation):
+            lead += self.approval_allowance
         return max(_unix(need.deliver_by), math.ceil((now + lead + negotiation).timestamp()))
+
+    def _awaits_approval(self, reservation: int) -> bool:
+        """Whether an order of up to ``reservation`` will wait for the governor (False
+        while the node cannot be asked: the order waits in the outbox anyway)."""
+        try:
+            policy = self.pc.policy()
+        except OSError:
+            return False
+        if policy.autonomy is Autonomy.BOUND:
+            return True
+        return (
+            policy.autonomy is Autonomy.ADAPTABLE and reservation > policy.auto_approval_threshold
+        )
 
     def _buy(self, now: datetime, need: RestockNeed) -> PurchaseOrder | None:
         key = self._need_key(now, need)

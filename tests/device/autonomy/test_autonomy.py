@@ -113,6 +113,20 @@ def test_bound_every_order_waits_for_the_governor(tmp_path: Path) -> None:
         )
         assert chain.pc.books().period_spent == approved.amount  # counted at approval
 
+        # Waiting for the owners does not eat the supplier's lead time: the approved
+        # order is delivered after approval, counted and paid (regression: it used to
+        # expire while waiting, and the van's goods went unpaid).
+        assert approved.deliver_by >= approved.created_at + procurement.approval_allowance
+        world.run(FIRST_PLAN + 1)
+        final = {o.order_id: o for o in procurement.orders()}
+        assert final[approved.order_id].state is OrderState.SETTLED
+        paid = final[approved.order_id].paid
+        assert paid == approved.amount
+        assert (
+            chain.balance(approved.supplier_address)
+            == suppliers_before[approved.supplier_address] + paid
+        )
+
 
 def test_adaptable_orders_alone_below_threshold_and_waits_above(tmp_path: Path) -> None:
     chain = DevChain.in_process(demo_policy(Autonomy.ADAPTABLE, auto_approval_threshold=THRESHOLD))
