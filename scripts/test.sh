@@ -18,7 +18,9 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e '.[test]'
-(cd contracts && npm ci --no-audit --no-fund --loglevel=error)
+# npm ci refuses this lock: npm 11 leaves the other platforms' optional anvil
+# binaries out of it; install resolves to the same pinned versions.
+(cd contracts && npm install --no-audit --no-fund --loglevel=error)
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
