@@ -8,6 +8,7 @@ Solidity side must use exactly ``QUOTE_TYPE_STRING`` and ``DOMAIN_NAME`` /
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +88,32 @@ class Quote:
             "expiry": self.expiry,
             "nonce": self.nonce,
         }
+
+    def to_json(self) -> dict[str, str | int]:
+        """A JSON-safe form (bytes as hex) for storing the quote; ``from_json`` reverses it."""
+        return {
+            "supplier": self.supplier,
+            "buyer": self.buyer,
+            "token": self.token,
+            "amount": self.amount,
+            "items_hash": self.items_hash.hex(),
+            "deliver_by": self.deliver_by,
+            "expiry": self.expiry,
+            "nonce": self.nonce,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Quote:
+        return cls(
+            supplier=str(data["supplier"]),
+            buyer=str(data["buyer"]),
+            token=str(data["token"]),
+            amount=int(data["amount"]),
+            items_hash=bytes.fromhex(str(data["items_hash"]).removeprefix("0x")),
+            deliver_by=int(data["deliver_by"]),
+            expiry=int(data["expiry"]),
+            nonce=int(data["nonce"]),
+        )
 
     def as_tuple(self) -> tuple[str, str, str, int, bytes, int, int, int]:
         """The struct as web3 passes it to ``placeOrder``."""

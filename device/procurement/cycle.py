@@ -24,7 +24,6 @@ import structlog
 from sqlmodel import col, select
 
 from contracts.profit_center import Autonomy, OrderStatus, ProfitCenter
-from contracts.quote import Quote
 from device.hardware.poller import SlotReading, StockSnapshot
 from device.negotiation.buyer import Buyer
 from device.negotiation.need import Need, NeedItem, SupplierRef
@@ -289,7 +288,7 @@ class Procurement:
             amount=quote.amount,
             reservation_price=need.reservation,
             lines=json.dumps(lines),
-            quote=json.dumps(_quote_json(quote)),
+            quote=json.dumps(quote.to_json()),
             signature=result.offer.signature.removeprefix("0x"),
             transcript=transcript,
             state=OrderState.PLACING,
@@ -302,7 +301,7 @@ class Procurement:
         self.outbox.enqueue(
             f"place:{order_id}",
             "place_order",
-            {"order_id": order_id, "quote": _quote_json(quote), "signature": order.signature},
+            {"order_id": order_id, "quote": quote.to_json(), "signature": order.signature},
             now,
         )
         log.info(
@@ -487,20 +486,6 @@ class Procurement:
 
 def _lines(order: PurchaseOrder) -> list[OrderLine]:
     return [OrderLine(**line) for line in json.loads(order.lines)]
-
-
-def _quote_json(quote: Quote) -> dict[str, object]:
-    """The quote as the outbox payload stores it (bytes as hex)."""
-    return {
-        "supplier": quote.supplier,
-        "buyer": quote.buyer,
-        "token": quote.token,
-        "amount": quote.amount,
-        "items_hash": quote.items_hash.hex(),
-        "deliver_by": quote.deliver_by,
-        "expiry": quote.expiry,
-        "nonce": quote.nonce,
-    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,20 +58,6 @@ class IntentKind:
     done: Callable[[ProfitCenter, dict[str, Any]], bool]
 
 
-def _quote(payload: dict[str, Any]) -> Quote:
-    q = payload["quote"]
-    return Quote(
-        supplier=q["supplier"],
-        buyer=q["buyer"],
-        token=q["token"],
-        amount=int(q["amount"]),
-        items_hash=bytes.fromhex(q["items_hash"]),
-        deliver_by=int(q["deliver_by"]),
-        expiry=int(q["expiry"]),
-        nonce=int(q["nonce"]),
-    )
-
-
 def _order_id(payload: dict[str, Any]) -> bytes:
     return bytes.fromhex(payload["order_id"].removeprefix("0x"))
 
@@ -83,7 +69,7 @@ def _status(pc: ProfitCenter, payload: dict[str, Any]) -> OrderStatus:
 KINDS: dict[str, IntentKind] = {
     "place_order": IntentKind(
         build=lambda pc, p: pc.contract.functions.placeOrder(
-            _quote(p).as_tuple(), bytes.fromhex(p["signature"])
+            Quote.from_json(p["quote"]).as_tuple(), bytes.fromhex(p["signature"])
         ),
         done=lambda pc, p: _status(pc, p) is not OrderStatus.NONE,
     ),

@@ -52,16 +52,7 @@ def _place_payload(chain: DevChain, nonce: int = 1, amount: int = 20 * USDC) -> 
     signature = sign_quote(quote, chain.chain_id, supplier.key)
     return {
         "order_id": "0x" + chain.pc.order_id(supplier.address, nonce).hex(),
-        "quote": {
-            "supplier": quote.supplier,
-            "buyer": quote.buyer,
-            "token": quote.token,
-            "amount": quote.amount,
-            "items_hash": quote.items_hash.hex(),
-            "deliver_by": quote.deliver_by,
-            "expiry": quote.expiry,
-            "nonce": quote.nonce,
-        },
+        "quote": quote.to_json(),
         "signature": signature.hex(),
     }
 
