@@ -467,18 +467,24 @@ class Procurement:
             return list(session.exec(select(PurchaseOrder).order_by(col(PurchaseOrder.id))).all())
 
     def _set_state(self, order: PurchaseOrder, state: OrderState, now: datetime) -> None:
+        # A failed placement keeps the contract's reason (e.g. BudgetExceeded) for the owners.
+        placing = self.outbox.get(f"place:{order.order_id}")
+        why = placing.last_error if state is OrderState.FAILED and placing else None
         with self.store.write() as session:
             row = session.get(PurchaseOrder, order.id)
             assert row is not None
             row.state = state
             row.updated_at = now
+            if why:
+                row.note = why
             session.add(row)
             if state in (OrderState.FAILED, OrderState.REJECTED):
+                message = f"order {order.order_id[:10]}… to {order.supplier_name} {state.value}"
                 repo.raise_alert(
                     session,
                     kind=f"order_{state.value}",
                     severity=AlertSeverity.WARNING,
-                    message=f"order {order.order_id[:10]}… to {order.supplier_name} {state.value}",
+                    message=f"{message}: {why}" if why else message,
                     now=now,
                 )
         log.info("order_state", order=order.order_id, state=state.value)

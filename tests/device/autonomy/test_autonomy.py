@@ -209,7 +209,11 @@ def test_autonomous_buys_alone_within_budget_and_fails_cleanly_over_it(tmp_path:
             assert intent.tx_hash is None
             assert intent.last_error is not None
             assert "BudgetExceeded" in intent.last_error
-        assert "order_failed" in _alert_kinds(world)
+            assert order.note == intent.last_error  # what `custobot orders show` prints
+        with world.machine.store.read() as session:
+            alerts = [a.message for a in repo.open_alerts(session) if a.kind == "order_failed"]
+        assert len(alerts) == 1  # one open alert per kind
+        assert "BudgetExceeded" in alerts[0]
         assert chain.pc.reserved() == sum(o.amount for o in opened)
         assert chain.pc.books().period_spent == sum(o.amount for o in opened)
 
