@@ -17,10 +17,12 @@ from typing import Any
 import structlog
 import uvicorn
 from fastapi import FastAPI, Request, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from dashboard.auth import LoginThrottle
@@ -85,6 +87,7 @@ def create_app(
     )
     app.middleware("http")(_headers_and_log)
     app.add_exception_handler(LoginRequired, _to_login)
+    app.add_exception_handler(StarletteHTTPException, _error_page)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     return app
 
@@ -109,6 +112,22 @@ def openapi_document() -> dict[str, Any]:
 
 async def _to_login(request: Request, exc: Exception) -> Response:
     return RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
+
+
+async def _error_page(request: Request, exc: Exception) -> Response:
+    """Pages get a small HTML error page; the API and live fragments keep JSON."""
+    assert isinstance(exc, StarletteHTTPException)
+    path = request.url.path
+    if path.startswith(("/api/", "/fragments/", "/static/")):
+        return await http_exception_handler(request, exc)
+    state: DashboardState = request.app.state.dashboard
+    return state.templates.TemplateResponse(
+        request,
+        "error.html",
+        {"code": exc.status_code, "detail": exc.detail},
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
 
 
 async def _headers_and_log(
