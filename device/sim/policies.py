@@ -304,6 +304,7 @@ class RoutePolicy(Policy):
             world.ledger.purchases += lot.quantity * lot.unit_cost
             world.ledger.list_value += lot.quantity * lot.unit_cost
         world.ledger.delivery_fees += incumbent.delivery_fee
+        world.ledger.orders += 1  # the route's own purchase for the visit
         world.ledger.deliveries += 1
         world.totals.restock_visits += 1
 
