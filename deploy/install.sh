@@ -75,6 +75,11 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+if [ "$(id -u)" != 0 ]; then
+  [ "$SYSTEM_USER" = 0 ] || die "run as root, or use --no-system-user with --prefix for a trial"
+  [ "$APT" = 0 ] || die "run as root, or use --skip-apt"
+  [ -n "$PREFIX" ] || die "run as root to install into /, or give --prefix DIR"
+fi
 if [ -n "$PREFIX" ]; then
   mkdir -p "$PREFIX"
   PREFIX="$(cd "$PREFIX" && pwd)"
@@ -84,11 +89,6 @@ fi
 if [ -n "$REUSE_SITE_PACKAGES" ]; then
   [ -d "$REUSE_SITE_PACKAGES" ] || die "not a directory: $REUSE_SITE_PACKAGES"
   REUSE_SITE_PACKAGES="$(cd "$REUSE_SITE_PACKAGES" && pwd)"
-fi
-if [ "$(id -u)" != 0 ]; then
-  [ "$SYSTEM_USER" = 0 ] || die "run as root, or use --no-system-user with --prefix for a trial"
-  [ "$APT" = 0 ] || die "run as root, or use --skip-apt"
-  [ -n "$PREFIX" ] || die "run as root to install into /, or give --prefix DIR"
 fi
 
 OPT="$PREFIX/opt/custobot"

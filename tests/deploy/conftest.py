@@ -46,11 +46,9 @@ class Installed:
         return self.prefix / "opt" / "custobot" / "venv" / "bin" / "custobot"
 
 
-def run_install(prefix: Path, *extra: str) -> Installed:
-    """Run install.sh unprivileged-style into ``prefix``, reusing this venv's packages."""
-    command = [
-        "bash",
-        str(INSTALL),
+def run_install_args(prefix: Path, *extra: str) -> list[str]:
+    """install.sh options for a trial into ``prefix`` that reuses this venv's packages."""
+    return [
         "--prefix",
         str(prefix),
         "--no-system-user",
@@ -62,6 +60,11 @@ def run_install(prefix: Path, *extra: str) -> Installed:
         sysconfig.get_paths()["purelib"],
         *extra,
     ]
+
+
+def run_install(prefix: Path, *extra: str) -> Installed:
+    """Run install.sh unprivileged-style into ``prefix``; it must succeed."""
+    command = ["bash", str(INSTALL), *run_install_args(prefix, *extra)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTOBOT_")}
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     output = done.stdout + done.stderr

@@ -8,6 +8,7 @@ source tree exactly as on a Pi.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sqlite3
 import stat
@@ -22,7 +23,7 @@ from device.keys import keystore_address
 from device.settings import load_settings
 from supplier.keys import load_signer
 from supplier.settings import load_supplier_settings
-from tests.deploy.conftest import INSTALL, REPO, UNITS, Installed, run_install
+from tests.deploy.conftest import INSTALL, REPO, UNITS, Installed, run_install, run_install_args
 
 
 def _mode(path: Path) -> int:
@@ -123,7 +124,7 @@ def test_second_run_upgrades_without_touching_config_keys_or_data(installed: Ins
             "VALUES (1, '05449000000996', 2000000, 'coin', 'completed', '2026-01-01 00:00:00')"
         )
 
-    second = run_install(prefix)
+    second = run_install(prefix, "--supplier")
 
     assert "keeping existing" in second.output
     assert load_settings(config).device_id == "lobby"
@@ -252,3 +253,34 @@ def test_install_refuses_unknown_options_and_changes_nothing(tmp_path: Path) -> 
     assert result.returncode != 0
     assert "unknown option: --frobnicate" in result.stderr
     assert not prefix.exists()
+
+
+@pytest.mark.slow
+def test_an_upgrade_with_a_broken_config_stops_and_names_the_key(installed: Installed) -> None:
+    config = installed.etc / "custobot.toml"
+    good = config.read_text()
+    broken = good.replace("coin_pin = 27", "coin_pin = 17")  # the door switch's pin
+    assert broken != good
+    config.write_text(broken)
+    try:
+        result = subprocess.run(
+            ["bash", str(INSTALL), *run_install_args(installed.prefix, "--supplier")],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode != 0
+        assert "config error: machine.coin_pin: GPIO17 is already used" in result.stderr
+        assert config.read_text() == broken  # the operator's file is left as it was
+    finally:
+        config.write_text(good)
+
+
+def test_a_system_install_needs_root(tmp_path: Path) -> None:
+    command = ["bash", str(INSTALL), "--prefix", str(tmp_path / "root"), "--skip-apt"]
+    if os.geteuid() == 0:  # drop to nobody to see what an ordinary user gets
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+    result = subprocess.run(command, capture_output=True, text=True, check=False, cwd="/")
+    assert result.returncode != 0
+    assert "run as root, or use --no-system-user with --prefix for a trial" in result.stderr
+    assert not (tmp_path / "root").exists()
