@@ -355,8 +355,9 @@ class Procurement:
         }.get(status)
 
     def _release_overdue(self, now: datetime) -> None:
-        """Undelivered past the deadline: release; "delivered" but nothing counted: dispute."""
-        open_orders = self._orders((OrderState.OPEN,))
+        """Undelivered (or never approved) past the deadline: release, so its units stop
+        counting as on order; "delivered" but nothing counted: dispute."""
+        open_orders = self._orders((OrderState.OPEN, OrderState.AWAITING_APPROVAL))
         window = self.pc.policy().dispute_window if open_orders else 0
         for order in open_orders:
             chain = self.pc.order(bytes.fromhex(order.order_id[2:]))

@@ -8,6 +8,7 @@ outbox, ProfitCenter on eth-tester) runs on simulated days; owners decide with
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -126,6 +127,30 @@ def test_bound_every_order_waits_for_the_governor(tmp_path: Path) -> None:
             chain.balance(approved.supplier_address)
             == suppliers_before[approved.supplier_address] + paid
         )
+
+
+def test_bound_order_nobody_answers_expires_and_stops_counting_as_on_order(
+    tmp_path: Path,
+) -> None:
+    chain = DevChain.in_process(demo_policy(Autonomy.BOUND))
+    with demo_world(tmp_path, chain) as world:
+        procurement = procurement_of(world)
+        world.run(FIRST_PLAN)
+        orders = procurement.orders()
+        assert orders
+        assert procurement.on_order()  # waiting orders hold their slots' needs
+        assert chain.pc.reserved() == sum(o.amount for o in orders)
+        # The owners never answer. Past the deadline the machine releases the orders
+        # (the contract allows it) instead of waiting for their units forever.
+        later = max(o.deliver_by for o in orders) + timedelta(hours=2)
+        chain.set_time(int(later.timestamp()))
+        procurement.reconcile(later)  # writes the release intents
+        procurement.reconcile(later)  # sends them and follows the chain
+        for order in procurement.orders():
+            assert order.state is OrderState.RELEASED
+            assert _status(chain, order) is OrderStatus.RELEASED
+        assert chain.pc.reserved() == 0
+        assert procurement.on_order() == {}  # the next plan may buy for those slots again
 
 
 def test_adaptable_orders_alone_below_threshold_and_waits_above(tmp_path: Path) -> None:
