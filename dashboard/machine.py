@@ -2,8 +2,9 @@
 
 Chain reads are gathered into one snapshot (books, policy, orders from events,
 members) that is reused until a new block appears: chain state only changes with
-blocks, so many browsers polling every few seconds cost one ``eth_blockNumber``
-per request and one round of reads per block, done in the background. Events are scanned incrementally;
+blocks. A background thread asks the node for the block number at most every
+``chain_poll_s`` and re-reads on a new block, so many browsers polling every few
+seconds cost no RPC calls of their own and never wait for the node. Events are scanned incrementally;
 policy, token, pause state and the supplier allow-list come from them, and an
 order's stored state is re-read only while it can still change.
 """
@@ -11,6 +12,7 @@ order's stored state is re-read only while it can still change.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -159,6 +161,7 @@ class LiveMachineView:
         supplier_names: Mapping[str, str] | None = None,
         outbox_depth: Callable[[], int] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        chain_poll_s: float = 1.0,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -172,49 +175,64 @@ class LiveMachineView:
         self._outbox_depth = outbox_depth
         self._clock = clock
         self._final_orders: dict[bytes, Order] = {}
+        self._poll_s = chain_poll_s
         self._lock = threading.Lock()
         self._snapshot: _ChainSnapshot | None = None
+        self._checked_at = 0.0
+        self._down: str | None = None
         self._block_times: dict[int, int] = {}
 
     # -- chain snapshot ------------------------------------------------------------
 
     def _chain(self) -> _ChainSnapshot:
-        """The latest snapshot; raises ``ViewUnavailableError`` when the node cannot be asked.
+        """The latest snapshot; raises ``ViewUnavailableError`` while the node is unreachable.
 
-        A new block starts a refresh in the background and this request gets the
-        previous snapshot (one block behind), so no request waits for a re-read.
-        Only the very first read, and the read after a decision, are synchronous.
+        Requests never talk to the node themselves (except the very first read and
+        the read after a decision): at most every ``chain_poll_s`` a background
+        thread asks for the block number and re-reads the chain when it changed, so
+        a request sees state at most one poll old and never waits for the node.
         """
-        try:
-            block = int(self.pc.w3.eth.block_number)
-        except Exception as exc:  # any RPC/transport failure means "chain unreachable"
-            raise self._unreachable(exc) from None
         snap = self._snapshot
         if snap is None:
             return self._refresh_now()
-        if block != snap.block and self._lock.acquire(blocking=False):
+        if time.monotonic() - self._checked_at >= self._poll_s and self._lock.acquire(
+            blocking=False
+        ):
             threading.Thread(target=self._refresh_locked, name="chain-refresh", daemon=True).start()
+        if self._down is not None:
+            raise ViewUnavailableError("chain", self._down)
         return snap
 
     def _unreachable(self, exc: Exception) -> ViewUnavailableError:
         log.warning("chain_read_failed", error=type(exc).__name__)
         return ViewUnavailableError("chain", f"cannot read the ProfitCenter ({type(exc).__name__})")
 
+    def _refresh(self) -> _ChainSnapshot:
+        """Read the chain if a new block appeared; the caller holds ``_lock``."""
+        try:
+            block = int(self.pc.w3.eth.block_number)
+            snap = self._snapshot
+            if snap is None or snap.block != block:
+                snap = self._read_chain(block)
+        except Exception as exc:  # any RPC/transport failure means "chain unreachable"
+            error = self._unreachable(exc)
+            self._down = error.problem
+            raise error from None
+        finally:
+            self._checked_at = time.monotonic()
+        self._snapshot, self._down = snap, None
+        return snap
+
     def _refresh_now(self) -> _ChainSnapshot:
         with self._lock:
-            try:
-                snap = self._read_chain(int(self.pc.w3.eth.block_number))
-            except Exception as exc:
-                raise self._unreachable(exc) from None
-            self._snapshot = snap
-            return snap
+            return self._refresh()
 
     def _refresh_locked(self) -> None:
-        """Background refresh; the caller acquired ``_lock``. A failure keeps the old snapshot."""
+        """Background refresh; the caller acquired ``_lock``. A failure marks the chain down."""
         try:
-            self._snapshot = self._read_chain(int(self.pc.w3.eth.block_number))
-        except Exception as exc:
-            self._unreachable(exc)
+            self._refresh()
+        except ViewUnavailableError:
+            pass  # logged; pages say "chain unreachable" until a later poll succeeds
         finally:
             self._lock.release()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -288,3 +289,17 @@ def test_a_paid_supplier_counts_as_cost_in_the_profit(
     )
     assert supplier["delivered"] == 1
     assert supplier["reliability"] == 1.0
+
+
+def test_a_change_on_chain_reaches_the_dashboard_without_a_decision(
+    logged_in: httpx.Client, busy: Chain
+) -> None:
+    """The background poll picks up blocks it did not cause (here: more revenue)."""
+    before = logged_in.get("/api/status").json()["treasury"]["balance"]
+    busy.deposit_revenue(7 * USDC)
+    deadline = time.monotonic() + 30
+    balance = before
+    while balance == before and time.monotonic() < deadline:
+        time.sleep(0.2)
+        balance = logged_in.get("/api/status").json()["treasury"]["balance"]
+    assert balance == before + 7 * USDC == busy.treasury()
