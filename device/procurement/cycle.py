@@ -317,6 +317,9 @@ class Procurement:
 
     def reconcile(self, now: datetime) -> None:
         """Bring local order states in line with the outbox and the chain."""
+        for order in self._orders((OrderState.OPEN,)):
+            if order.paid is not None and self.outbox.get(f"confirm:{order.order_id}") is None:
+                self._pay(order.order_id, order.paid, now)  # crashed before its intent
         self.outbox.drain(now)
         for order in self._orders((*OPEN_ORDER_STATES, OrderState.DISPUTED)):
             new_state = self._chain_state(order)
@@ -411,12 +414,7 @@ class Procurement:
             order = by_id[match.order_id]
             if not match.anything:
                 continue
-            self.outbox.enqueue(
-                f"confirm:{order.order_id}",
-                "confirm_delivery",
-                {"order_id": order.order_id, "amount": match.amount_due},
-                now,
-            )
+            # The row first: a crash before the payment intent is repaired by reconcile.
             with self.store.write() as session:
                 row = session.get(PurchaseOrder, order.id)
                 assert row is not None
@@ -425,6 +423,7 @@ class Procurement:
                 row.note = None if match.complete else "short delivery: paid for what arrived"
                 row.updated_at = now
                 session.add(row)
+            self._pay(order.order_id, match.amount_due, now)
             log.info(
                 "delivery_matched",
                 order=order.order_id,
@@ -434,6 +433,15 @@ class Procurement:
         self.outbox.drain(now)
         self.reconcile(now)
         return matches
+
+    def _pay(self, order_id: str, amount: int, now: datetime) -> None:
+        """The payment for a counted delivery: one ``confirmDelivery`` intent per order."""
+        self.outbox.enqueue(
+            f"confirm:{order_id}",
+            "confirm_delivery",
+            {"order_id": order_id, "amount": amount},
+            now,
+        )
 
     def deposit_revenue(self, now: datetime, day: datetime) -> None:
         """Move one day's cashless revenue into the treasury (once per day, by key)."""

@@ -9,7 +9,8 @@ in WORLD, a JSON file replaced atomically at the moment each physical fact
 happens (a customer arrives, an item drops, a van unloads). The machine never
 reads that file: its truth is only its database and the chain.
 
-stdout carries the protocol the crash test reads (logs go to stderr):
+stdout (or the pipe of ``forked``) carries the protocol the crash test reads (logs go
+to stderr):
 ``MARK <event> <n> <key>`` when a log event the test may kill after happens,
 ``HOLD <event>`` before hanging at the ``--hold`` event (the test then kills),
 ``SALE <id>`` after a COMPLETED sale is committed (the customer has the item),
@@ -28,6 +29,7 @@ from collections import Counter
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -312,23 +314,23 @@ def _say(line: str) -> None:
     sys.stdout.flush()
 
 
-def _markers(hold: tuple[str, int] | None) -> structlog.typing.Processor:
+def _markers(hold: tuple[str, int] | None, say: Callable[[str], None]) -> Any:
     seen: Counter[str] = Counter()
 
     def marker(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Any:
         name = str(event.get("event"))
         if name in MARKED:
             seen[name] += 1
-            _say(f"MARK {name} {seen[name]} {event.get('key', event.get('order', ''))}")
+            say(f"MARK {name} {seen[name]} {event.get('key', event.get('order', ''))}")
             if hold == (name, seen[name]):
-                _say(f"HOLD {name}")
+                say(f"HOLD {name}")
                 threading.Event().wait()  # the power is cut here
         return event
 
     return marker
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str], say: Callable[[str], None] = _say) -> None:
     parser = argparse.ArgumentParser(prog="agent_proc")
     parser.add_argument("config", type=Path)
     parser.add_argument("database", type=Path)
@@ -343,14 +345,21 @@ def main(argv: list[str]) -> None:
         hold = (name, int(n))
     configure_logging("info")
     processors = list(structlog.get_config()["processors"])
-    structlog.configure(processors=[_markers(hold), *processors])
-    machine = LoopMachine(
-        LoopConfig.load(args.config), args.database, args.world, args.rpc, report=_say
-    )
+    structlog.configure(processors=[_markers(hold, say), *processors])
+    config = LoopConfig.load(args.config)
+    machine = LoopMachine(config, args.database, args.world, args.rpc, report=say)
     machine.resume()
     machine.run(args.until)
     machine.close()
-    _say("DONE")
+    say("DONE")
+
+
+def forked(argv: list[str], out: Connection, log_file: str) -> None:
+    """Entry point in a process forked from a pre-loaded fork server (the crash test's way
+    to restart fast): protocol lines go over ``out``, logs to ``log_file``."""
+    with open(log_file, "a") as log_stream:
+        os.dup2(log_stream.fileno(), 2)
+    main(argv, lambda line: out.send_bytes(line.encode()))
 
 
 if __name__ == "__main__":

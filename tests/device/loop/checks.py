@@ -82,8 +82,8 @@ def check_orders(world: ChainWorld, ledger: Ledger, delivered: list[str]) -> Non
         o.order_id for o in ledger.orders if o.state is OrderState.SETTLED
     }
     received: dict[str, int] = defaultdict(int)
-    for event in settled:
-        received[event.supplier] += event.paid
+    for settlement in settled:
+        received[settlement.supplier] += settlement.paid
     for address in world.suppliers.values():
         assert chain.balance(address) - 1 == received[address], address
     unpaid = [oid for oid in delivered if oid not in paid_by_event]
@@ -114,7 +114,7 @@ def check_transactions(world: ChainWorld, ledger: Ledger, nonce_before: int) -> 
         i.key for i in ledger.intents if i.state in (IntentState.PENDING, IntentState.SIGNED)
     ] == []
     assert int(w3.eth.get_transaction_count(agent)) - nonce_before == len(sent)
-    assert sorted(i.nonce for i in sent) == list(range(nonce_before, nonce_before + len(sent)))
+    assert sorted(i.nonce or 0 for i in sent) == list(range(nonce_before, nonce_before + len(sent)))
     for intent in sent:
         tx = w3.eth.get_transaction(intent.tx_hash)  # type: ignore[arg-type]
         assert (tx["from"], tx["nonce"]) == (agent, intent.nonce)

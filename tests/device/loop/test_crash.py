@@ -9,26 +9,26 @@ paid twice, every delivered order paid, no acknowledged sale lost.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import queue
 import random
 import signal
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from multiprocessing.connection import Connection
+from multiprocessing.context import ForkServerContext
 from pathlib import Path
-from typing import IO
 
 import pytest
 
+from tests.device.loop import agent_proc
 from tests.device.loop.agent_proc import WorldState
 from tests.device.loop.checks import check_orders, check_sales, check_transactions, read_ledger
 from tests.device.loop.world import START, chain_world
 
-REPO = Path(__file__).resolve().parents[3]
 KILLS = 50
 SEED = 20260302
 LINE_TIMEOUT_S = 120.0  # a guard against a hung harness, not a timing check
@@ -65,29 +65,36 @@ def kill_plan(rng: random.Random) -> list[Kill]:
     kills: list[Kill] = []
     while len(kills) < KILLS:
         for event in rng.sample(HOLD_AT, len(HOLD_AT)):
-            kills.append(Kill(event, rng.randint(1, 2), None))
+            kills.append(Kill(event, 1, None))
         event, longest = rng.choice(KILL_AFTER)
         kills.append(Kill(event, 1, rng.uniform(0, longest)))
     return kills[:KILLS]
 
 
 class Harness:
-    """One run of the agent process; its stdout lines arrive through a reader thread."""
+    """One run of the agent process; its protocol lines arrive through a reader thread.
 
-    def __init__(self, args: list[str], log: IO[str]) -> None:
-        command = [sys.executable, "-m", "tests.device.loop.agent_proc", *args]
-        self.process = subprocess.Popen(
-            command, cwd=REPO, stdout=subprocess.PIPE, stderr=log, text=True
-        )
+    Each run is a new OS process forked from a fork server that has already
+    imported the harness (web3, sqlmodel, ...): a restart then costs what the
+    agent itself does on start-up, not the interpreter's imports. Nothing but
+    imported modules is shared: the machine is rebuilt from its files each time.
+    """
+
+    def __init__(self, context: ForkServerContext, args: list[str], log: Path) -> None:
+        reader, writer = context.Pipe(duplex=False)
+        self.process = context.Process(target=agent_proc.forked, args=(args, writer, str(log)))
+        self.process.start()
+        writer.close()
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.seen: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self._read, args=(reader,), daemon=True).start()
 
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line.strip())
-        self.lines.put(None)
+    def _read(self, reader: Connection) -> None:
+        try:
+            while True:
+                self.lines.put(reader.recv_bytes().decode())
+        except (EOFError, OSError):
+            self.lines.put(None)
 
     def next_line(self) -> str | None:
         try:
@@ -111,15 +118,18 @@ class Harness:
         return False
 
     def sigkill(self) -> None:
+        assert self.process.pid is not None
         os.kill(self.process.pid, signal.SIGKILL)
-        assert self.process.wait() == -signal.SIGKILL
+        self.process.join()
+        assert self.process.exitcode == -signal.SIGKILL
         while self.next_line() is not None:  # what it said before dying still counts
             pass
 
     def finish(self) -> None:
         while self.next_line() is not None:
             pass
-        assert self.process.wait() == 0
+        self.process.join()
+        assert self.process.exitcode == 0
         assert self.seen[-1] == "DONE"
 
 
@@ -136,10 +146,10 @@ def test_fifty_sigkills_across_order_lifecycles(anvil_url: str, tmp_path: Path) 
         tmp_path / "world.json",
         tmp_path / "loop.json",
     )
-    with (
-        chain_world(anvil_url, tmp_path, seed=SEED) as world,
-        (tmp_path / "agent.log").open("w") as log,
-    ):
+    log = tmp_path / "agent.log"
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["tests.device.loop.agent_proc"])
+    with chain_world(anvil_url, tmp_path, seed=SEED) as world:
         world.config.save(config_file)
         nonce_before = int(world.chain.w3.eth.get_transaction_count(world.chain.agent.address))
         base = [str(config_file), str(database), str(world_file), anvil_url]
@@ -148,14 +158,14 @@ def test_fifty_sigkills_across_order_lifecycles(anvil_url: str, tmp_path: Path) 
         killed_at: list[Kill] = []
         for kill in kill_plan(rng):
             hold = [] if kill.delay_s is not None else ["--hold", f"{kill.event}:{kill.occurrence}"]
-            run = Harness([*base, "--until", far, *hold], log)
+            run = Harness(context, [*base, "--until", far, *hold], log)
             assert run.wait_for(kill), f"the world ran out before {kill}"
             run.sigkill()
             lines += run.seen
             killed_at.append(kill)
         # The last restart runs two more simulated days undisturbed.
         resumed = WorldState.load(world_file).clock
-        final = Harness([*base, "--until", (resumed + timedelta(days=2)).isoformat()], log)
+        final = Harness(context, [*base, "--until", (resumed + timedelta(days=2)).isoformat()], log)
         final.finish()
         lines += final.seen
 

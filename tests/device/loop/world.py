@@ -154,7 +154,7 @@ def chain_world(rpc_url: str, scratch: Path, seed: int) -> Iterator[ChainWorld]:
             chain.mint(signer.address, 1)  # a real supplier already holds the token
             suppliers.append(LoopSupplier(name, url, lead))
             addresses[name] = signer.address
-        config = LoopConfig(
+        loop = LoopConfig(
             profit_center=chain.pc.address,
             token=chain.token_address,
             chain_id=chain.chain_id,
@@ -162,4 +162,4 @@ def chain_world(rpc_url: str, scratch: Path, seed: int) -> Iterator[ChainWorld]:
             suppliers=tuple(suppliers),
             seed=seed,
         )
-        yield ChainWorld(chain, config, addresses, first_block)
+        yield ChainWorld(chain, loop, addresses, first_block)
