@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from eth_utils import keccak
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from contracts.profit_center import OrderStatus
@@ -165,3 +166,29 @@ def test_owner_approves_one_order_and_rejects_another_on_chain(
     page.get_by_role("link", name="Orders", exact=True).click()
     expect(page.locator(f"#order-{approve_id}")).to_contain_text("Open")
     expect(page.locator(f"#order-{reject_id}")).to_contain_text("Rejected")
+
+
+def test_without_the_governor_key_the_owner_sees_the_exact_wallet_call(
+    page: Page,
+    settings: Settings,
+    store: Store,
+    chain: Chain,
+    owner: OwnerLogin,
+    tmp_path: Path,
+) -> None:
+    view = LiveMachineView(settings, store, chain.pc)
+    app = create_app(settings, view, engine=store.engine, secret_file=tmp_path / "session.key")
+    running = start_in_thread(app)
+    try:
+        log_in(page, running.url, owner, owner.code())
+        page.get_by_role("link", name="Approvals", exact=True).click()
+        order_id = chain.placed[0]
+        card = page.locator(f"#approval-{order_id}")
+        expect(card.get_by_role("button")).to_have_count(0)
+        card.get_by_text("Approve: approveOrder(bytes32)").click()
+        selector = keccak(text="approveOrder(bytes32)")[:4].hex()
+        expect(card.locator("code.calldata").first).to_have_text(f"0x{selector}{order_id[2:]}")
+        expect(card).to_contain_text(chain.pc.address)
+        shot(page, "approvals-wallet-call")
+    finally:
+        running.stop()
