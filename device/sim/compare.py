@@ -12,6 +12,7 @@ import multiprocessing
 import queue
 import tempfile
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -176,10 +177,20 @@ def _report(policy: str, fraction: float) -> None:
         _QUEUE.put((policy, fraction))
 
 
+class SimulationFailedError(RuntimeError):
+    """A policy's run failed in a worker process (the message carries its traceback)."""
+
+
 def _run_in_worker(
     settings: Settings, scenario: str, policy: str, days: float, seed: int
 ) -> PolicyResult:
-    return run_policy(settings, scenario, policy, days=days, seed=seed, progress=_report)
+    try:
+        return run_policy(settings, scenario, policy, days=days, seed=seed, progress=_report)
+    except Exception as exc:
+        # Some exceptions cannot be unpickled in the parent (several required arguments):
+        # send one that can, with the worker's traceback in it.
+        detail = traceback.format_exc()
+        raise SimulationFailedError(f"{policy} on {scenario} failed: {exc!r}\n{detail}") from None
 
 
 @dataclass(frozen=True, slots=True)
