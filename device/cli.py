@@ -19,6 +19,7 @@ from rich.table import Table
 from device.errors import ConfigError, CustobotError
 from device.logs import configure_logging
 from device.money import money
+from device.orders_cli import orders_app
 from device.settings import Settings, load_settings
 from supplier.cli import supplier_app
 
@@ -30,6 +31,7 @@ app = typer.Typer(
 )
 console = Console()
 app.add_typer(supplier_app, name="supplier", help="Run a reference supplier (custobot/1).")
+app.add_typer(orders_app, name="orders", help="Purchase orders: list, show, approve, reject.")
 
 ConfigOption = Annotated[
     Path | None,

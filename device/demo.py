@@ -24,7 +24,7 @@ import structlog
 from eth_account import Account
 
 from contracts.chain import send
-from contracts.profit_center import Autonomy, Policy
+from contracts.profit_center import Autonomy, OrderStatus, Policy
 from device.devchain import DevChain
 from device.drivers.simulation import SimulationDriver
 from device.negotiation.buyer import Buyer
@@ -228,7 +228,7 @@ class DemoWorld:
         if not spec.honest:
             self._claim_without_delivering(spec.name, order.order_id, now)
             return
-        arrives = now + timedelta(hours=spec.lead_hours)
+        arrives = min(now + timedelta(hours=spec.lead_hours), order.deliver_by)
         self.machine.driver.at(arrives, lambda when: self._deliver(delivery, when))
         log.info("delivery_scheduled", order=order.order_id[:10], arrives=arrives.isoformat())
 
@@ -242,6 +242,10 @@ class DemoWorld:
 
     def _deliver(self, delivery: _Delivery, now: datetime) -> None:
         """The supplier's driver opens the door, fills the ordered slots, closes it."""
+        status = self.chain.pc.order(bytes.fromhex(delivery.order_id[2:])).status
+        if status is not OrderStatus.OPEN:  # released or rejected meanwhile: the van stays home
+            log.info("delivery_cancelled", order=delivery.order_id[:10], status=status.name)
+            return
         physics = self.machine.physics
         self.machine.agent.announce_delivery(delivery.order_id)
         physics.open_door()

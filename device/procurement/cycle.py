@@ -44,7 +44,7 @@ from device.procurement.models import (
     OrderState,
     PurchaseOrder,
 )
-from device.procurement.outbox import Outbox
+from device.procurement.outbox import Outbox, node_unreachable
 from device.settings import Settings
 from device.store import repo
 from device.store.db import Store
@@ -205,7 +205,13 @@ class Procurement:
                 )
         placed = []
         for need in result.needs:
-            order = self._buy(now, need)
+            try:
+                order = self._buy(now, need)
+            except Exception as exc:  # nothing durable happens before _buy's chain reads
+                if not node_unreachable(exc):
+                    raise
+                log.warning("chain_unreachable", stage="buy", error=type(exc).__name__)
+                break  # the needs are planned again at the next run
             if order is not None:
                 placed.append(order)
         self.outbox.drain(now)
@@ -248,6 +254,24 @@ class Procurement:
         with self.store.read() as session:
             if session.exec(select(PurchaseOrder).where(PurchaseOrder.need_key == key)).first():
                 return None
+        # Never negotiate a deal the contract would refuse: stay inside the budget left
+        # (less what is already on its way to the chain) and the per-order cap.
+        placing = sum(o.amount for o in self._orders((OrderState.PLACING,)))
+        budget = self.pc.budget_left() - placing
+        limit = min(need.reservation, budget, self.pc.policy().per_order_cap)
+        if limit < need.reservation:
+            with self.store.write() as session:
+                repo.raise_alert(
+                    session,
+                    kind="budget_short",
+                    severity=AlertSeverity.WARNING,
+                    message=f"budget left {max(budget, 0)} is below the {need.reservation} "
+                    f"this restock may cost; buying within it ({need.reason})",
+                    now=now,
+                )
+        if limit <= 0:
+            log.info("no_budget", need=key, reservation=need.reservation)
+            return None
         eligible = [need.supplier, *need.alternatives]
         refs = [self.suppliers[name].ref for name in eligible if name in self.suppliers]
         wanted = Need(
@@ -256,7 +280,7 @@ class Procurement:
                 for g, q in sorted(need.items(), key=lambda i: int(i[0]))
             ],
             deliver_by=self._feasible_deadline(now, need),
-            reservation=need.reservation,
+            reservation=limit,
             urgency=need.urgency,
             chain_id=self.chain.chain_id,
             profit_center=self.chain.profit_center,
@@ -316,16 +340,26 @@ class Procurement:
     # -- following orders on-chain -------------------------------------------------------
 
     def reconcile(self, now: datetime) -> None:
-        """Bring local order states in line with the outbox and the chain."""
+        """Bring local order states in line with the outbox and the chain.
+
+        Never raises for an unreachable node: selling, recounting and matching
+        deliveries go on, and the chain is caught up with at a later call.
+        """
         for order in self._orders((OrderState.OPEN,)):
             if order.paid is not None and self.outbox.get(f"confirm:{order.order_id}") is None:
                 self._pay(order.order_id, order.paid, now)  # crashed before its intent
-        self.outbox.drain(now)
-        for order in self._orders((*OPEN_ORDER_STATES, OrderState.DISPUTED)):
-            new_state = self._chain_state(order)
-            if new_state is not None and new_state is not order.state:
-                self._set_state(order, new_state, now)
-        self._release_overdue(now)
+        if self.outbox.drain(now).unreachable:
+            return  # local states stand until the node answers again
+        try:
+            for order in self._orders((*OPEN_ORDER_STATES, OrderState.DISPUTED)):
+                new_state = self._chain_state(order)
+                if new_state is not None and new_state is not order.state:
+                    self._set_state(order, new_state, now)
+            self._release_overdue(now)
+        except Exception as exc:
+            if not node_unreachable(exc):
+                raise
+            log.warning("chain_unreachable", stage="reconcile", error=type(exc).__name__)
 
     def _chain_state(self, order: PurchaseOrder) -> OrderState | None:
         if order.state is OrderState.PLACING:
@@ -400,6 +434,8 @@ class Procurement:
             for o in self._orders((OrderState.OPEN,))
             if order_ids is None or o.order_id in order_ids
         ]
+        if not orders:  # an operator's visit, not a delivery
+            return []
         matches, extra = match_delivery(
             per_gtin,
             [
@@ -454,7 +490,13 @@ class Procurement:
 
     def distribute(self, now: datetime) -> None:
         """Once a week, make the profit above reserve and reservations claimable by the owners."""
-        if not self.pc.members():
+        try:
+            members = self.pc.members()
+        except Exception as exc:
+            if not node_unreachable(exc):
+                raise
+            return  # asked again at the next plan
+        if not members:
             return
         year, week, _ = now.isocalendar()
         self.outbox.enqueue(f"distribute:{year}-W{week:02d}", "distribute", {}, now)
