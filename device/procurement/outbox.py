@@ -50,6 +50,13 @@ def _unreachable(exc: BaseException) -> bool:
     )
 
 
+def node_unreachable(exc: BaseException) -> bool:
+    """``exc`` (or the error a ``ChainError`` wraps) means the node is not there right now."""
+    if isinstance(exc, ChainError) and isinstance(exc.__cause__, BaseException):
+        return _unreachable(exc.__cause__)
+    return _unreachable(exc)
+
+
 @dataclass(frozen=True, slots=True)
 class IntentKind:
     """How to turn a payload into a contract call, and how to see it already happened."""
@@ -172,12 +179,8 @@ class Outbox:
         for intent in due:
             try:
                 state = self._advance(intent, now)
-            except ChainError as exc:
-                if isinstance(exc.__cause__, BaseException) and _unreachable(exc.__cause__):
-                    return self._back_off(intent, now, exc, mined, failed)
-                raise
             except Exception as exc:
-                if _unreachable(exc):
+                if node_unreachable(exc):
                     return self._back_off(intent, now, exc, mined, failed)
                 raise
             mined += state in (IntentState.MINED, IntentState.DONE_ELSEWHERE)
@@ -246,17 +249,21 @@ class Outbox:
         assert intent.raw_tx is not None
         receipt = self._receipt(intent.tx_hash)
         if receipt is None:
+            nonce_used = False
             try:
                 self.w3.eth.send_raw_transaction(bytes.fromhex(intent.raw_tx))
             except Exception as exc:
                 if _unreachable(exc):
                     raise
                 message = str(exc).lower()
-                if "nonce too low" in message or ("nonce" in message and "low" in message):
-                    return self._nonce_taken(intent, now)
-                if "already" not in message and "known" not in message:
+                nonce_used = "nonce too low" in message or ("nonce" in message and "low" in message)
+                if not nonce_used and "already" not in message and "known" not in message:
                     raise
+            # "nonce too low" may be our own transaction, mined by a send whose answer was
+            # lost (web3 retries eth_sendRawTransaction): only another's means re-signing.
             receipt = self._receipt(intent.tx_hash)
+            if receipt is None and nonce_used:
+                return self._nonce_taken(intent, now)
             if receipt is None:  # in the mempool: look again at the next drain
                 return IntentState.SIGNED
         if receipt["status"] != 1:

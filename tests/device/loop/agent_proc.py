@@ -72,6 +72,8 @@ MARKED = frozenset(
         "intent_mined",  # receipt seen, order state not yet reconciled
         "order_state",  # an order moved (open, settled, ...)
         "loop_visit",  # the van unloaded; the door closes next
+        "loop_door_closed",  # the agent is about to see the visit end
+        "loop_door_handled",  # the agent recounted and matched the delivery
         "restock_recorded",  # recount committed; delivery not yet matched to orders
         "delivery_matched",  # confirm intent committed, not yet signed
         "loop_item_dropped",  # a sale is PENDING and its item fell
@@ -303,7 +305,9 @@ class LoopMachine:
         for slot_id, count in self.world.stock.items():
             self.physics.set_stock(slot_id, count)
         self.physics.close_door()
+        log.info("loop_door_closed", order=order_id)
         self.agent.poll(self.now)  # the door switch wakes the agent: recount, pay
+        log.info("loop_door_handled", order=order_id)
         self.world.visit = None
         self.world.delivered.append(order_id)
         self._save()

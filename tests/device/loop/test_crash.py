@@ -133,6 +133,16 @@ class Harness:
         assert self.seen[-1] == "DONE"
 
 
+def interrupted_door_cycle(lines: list[str]) -> str | None:
+    """The order whose delivery the agent was handling when this run was killed, if any."""
+    for line in reversed(lines):
+        if line.startswith("MARK loop_door_handled "):
+            return None
+        if line.startswith("MARK loop_door_closed "):
+            return line.split()[3]
+    return None
+
+
 def acknowledged_sales(lines: list[str]) -> list[int]:
     return [int(line.split()[1]) for line in lines if line.startswith("SALE ")]
 
@@ -156,12 +166,15 @@ def test_fifty_sigkills_across_order_lifecycles(anvil_url: str, tmp_path: Path) 
         far = (START + timedelta(days=60)).isoformat()
         lines: list[str] = []
         killed_at: list[Kill] = []
+        interrupted: set[str] = set()  # deliveries killed between door close and payment
         for kill in kill_plan(rng):
             hold = [] if kill.delay_s is not None else ["--hold", f"{kill.event}:{kill.occurrence}"]
             run = Harness(context, [*base, "--until", far, *hold], log)
             assert run.wait_for(kill), f"the world ran out before {kill}"
             run.sigkill()
             lines += run.seen
+            if (order := interrupted_door_cycle(run.seen)) is not None:
+                interrupted.add(order)
             killed_at.append(kill)
         # The last restart runs two more simulated days undisturbed.
         resumed = WorldState.load(world_file).clock
@@ -174,7 +187,7 @@ def test_fifty_sigkills_across_order_lifecycles(anvil_url: str, tmp_path: Path) 
         ledger = read_ledger(database)
         world_state = WorldState.load(world_file)
         check_sales(ledger, acknowledged_sales(lines))
-        check_orders(world, ledger, world_state.delivered)
+        check_orders(world, ledger, world_state.delivered, interrupted)
         check_transactions(world, ledger, nonce_before)
         # The kills did hit live orders: several were placed, delivered and paid.
         assert sum(1 for line in lines if line.startswith("MARK order_negotiated")) >= 5

@@ -144,7 +144,7 @@ def chain_world(rpc_url: str, scratch: Path, seed: int) -> Iterator[ChainWorld]:
                     for slot in settings.slots
                 ],
                 strategy=strategy,
-                quote_ttl_seconds=3600,
+                quote_ttl_seconds=86400,  # a quote outlives an outage of the machine
             )
             store = SupplierStore(config.database)
             app = create_app(config, signer, store, clock=lambda: chain_time(clock_w3))
