@@ -25,6 +25,8 @@ class Relay:
         self.target = (target.hostname, target.port)
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
+        self._lose_after: bytes | None = None
+        self._losing: set[socket.socket] = set()  # clients whose next answer is lost
         self._listener = self._listen(0)
         self.port = int(self._listener.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
@@ -64,6 +66,13 @@ class Relay:
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(CHUNK):
+                with self._lock:
+                    if self._lose_after is not None and self._lose_after in data:
+                        self._losing.add(source)
+                        self._lose_after = None
+                    lose = sink in self._losing
+                if lose:  # the node has done it; the answer never reaches the client
+                    continue
                 sink.sendall(data)
         except OSError:
             pass
@@ -86,6 +95,12 @@ class Relay:
             with contextlib.suppress(OSError):
                 end.shutdown(socket.SHUT_RDWR)
             end.close()
+
+    def lose_next_answer(self, request_marker: bytes) -> None:
+        """Forward the next request containing ``request_marker`` but never deliver the
+        node's answer (the client times out): the request took effect, the client cannot know."""
+        with self._lock:
+            self._lose_after = request_marker
 
     def restore(self) -> None:
         """The link comes back on the same address."""

@@ -10,12 +10,19 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from web3 import Web3
 
+from contracts.chain import send
+from contracts.profit_center import ProfitCenter, RevenueDeposited
+from device.demo import DEMO_POLICY, USDC
+from device.devchain import DevChain
 from device.procurement.models import IntentState, OrderState
+from device.procurement.outbox import Outbox
+from device.store.db import open_store
 from tests.device.loop.agent_proc import LoopMachine
 from tests.device.loop.checks import check_orders, check_sales, check_transactions, read_ledger
 from tests.device.loop.relay import Relay
-from tests.device.loop.world import chain_world
+from tests.device.loop.world import START, chain_world
 
 OUTAGE = timedelta(hours=20)  # longer than any supplier's lead time: a van comes meanwhile
 STEPS_PER_HOUR = 2
@@ -81,3 +88,37 @@ def test_selling_through_an_rpc_outage_then_draining(anvil_url: str, tmp_path: P
         check_sales(ledger, acks)
         check_orders(world, ledger, machine.world.delivered)
         check_transactions(world, ledger, nonce_before)
+
+
+@pytest.mark.anvil
+def test_a_lost_answer_to_a_send_is_not_a_second_deposit(anvil_url: str, tmp_path: Path) -> None:
+    """web3 retries ``eth_sendRawTransaction`` when the answer is lost; the node then says
+    "nonce too low" about our own mined transaction, which must not be sent again."""
+    w3 = Web3(Web3.HTTPProvider(anvil_url))
+    chain = DevChain(w3, DEMO_POLICY)
+    chain.mint(chain.agent.address, 100 * USDC)
+    send(w3, chain.token.functions.approve(chain.pc.address, 2**255), chain.agent)
+    first_block = int(w3.eth.block_number) + 1
+    with Relay(anvil_url) as relay:
+        machine_w3 = Web3(Web3.HTTPProvider(relay.url, request_kwargs={"timeout": 1.0}))
+        store = open_store(tmp_path / "machine.db")
+        outbox = Outbox(store, machine_w3, ProfitCenter(machine_w3, chain.pc.address), chain.agent)
+        intent = outbox.enqueue(
+            "deposit:2026-03-02", "deposit_revenue", {"amount": 7 * USDC}, START
+        )
+        nonce_before = int(w3.eth.get_transaction_count(chain.agent.address))
+        relay.lose_next_answer(b"eth_sendRawTransaction")
+        for _ in range(3):
+            outbox.drain(START)
+        stored = outbox.get(intent.key)
+        store.close()
+    deposits = [
+        e.amount
+        for e in chain.pc.events(first_block)
+        if isinstance(e, RevenueDeposited) and e.sender == chain.agent.address
+    ]
+    assert deposits == [7 * USDC]
+    assert int(w3.eth.get_transaction_count(chain.agent.address)) == nonce_before + 1
+    assert stored is not None
+    assert stored.state is IntentState.MINED
+    assert stored.nonce == nonce_before
