@@ -9,29 +9,25 @@ paid twice, every delivered order paid, no acknowledged sale lost.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import queue
 import random
-import signal
-import threading
-import time
-from dataclasses import dataclass
 from datetime import timedelta
-from multiprocessing.connection import Connection
-from multiprocessing.context import ForkServerContext
 from pathlib import Path
 
 import pytest
 
-from tests.device.loop import agent_proc
 from tests.device.loop.agent_proc import WorldState
 from tests.device.loop.checks import check_orders, check_sales, check_transactions, read_ledger
+from tests.device.loop.runner import (
+    Harness,
+    Kill,
+    acknowledged_sales,
+    fork_server,
+    interrupted_door_cycle,
+)
 from tests.device.loop.world import START, chain_world
 
 KILLS = 50
 SEED = 20260302
-LINE_TIMEOUT_S = 120.0  # a guard against a hung harness, not a timing check
 # Where a kill lands exactly: the harness hangs inside the log call of that event.
 HOLD_AT = (
     "negotiation_finished",  # quote won, no order row yet
@@ -54,13 +50,6 @@ KILL_AFTER = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Kill:
-    event: str
-    occurrence: int
-    delay_s: float | None  # None: the harness hangs at the event itself
-
-
 def kill_plan(rng: random.Random) -> list[Kill]:
     kills: list[Kill] = []
     while len(kills) < KILLS:
@@ -69,82 +58,6 @@ def kill_plan(rng: random.Random) -> list[Kill]:
         event, longest = rng.choice(KILL_AFTER)
         kills.append(Kill(event, 1, rng.uniform(0, longest)))
     return kills[:KILLS]
-
-
-class Harness:
-    """One run of the agent process; its protocol lines arrive through a reader thread.
-
-    Each run is a new OS process forked from a fork server that has already
-    imported the harness (web3, sqlmodel, ...): a restart then costs what the
-    agent itself does on start-up, not the interpreter's imports. Nothing but
-    imported modules is shared: the machine is rebuilt from its files each time.
-    """
-
-    def __init__(self, context: ForkServerContext, args: list[str], log: Path) -> None:
-        reader, writer = context.Pipe(duplex=False)
-        self.process = context.Process(target=agent_proc.forked, args=(args, writer, str(log)))
-        self.process.start()
-        writer.close()
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._read, args=(reader,), daemon=True).start()
-
-    def _read(self, reader: Connection) -> None:
-        try:
-            while True:
-                self.lines.put(reader.recv_bytes().decode())
-        except (EOFError, OSError):
-            self.lines.put(None)
-
-    def next_line(self) -> str | None:
-        try:
-            line = self.lines.get(timeout=LINE_TIMEOUT_S)
-        except queue.Empty:
-            self.process.kill()
-            pytest.fail("agent harness went silent")
-        if line is not None:
-            self.seen.append(line)
-        return line
-
-    def wait_for(self, kill: Kill) -> bool:
-        """Read until the kill's moment (True) or the end of the run (False)."""
-        marker = f"MARK {kill.event} {kill.occurrence} "
-        while (line := self.next_line()) is not None:
-            if kill.delay_s is None and line == f"HOLD {kill.event}":
-                return True
-            if kill.delay_s is not None and (line + " ").startswith(marker):
-                time.sleep(kill.delay_s)
-                return True
-        return False
-
-    def sigkill(self) -> None:
-        assert self.process.pid is not None
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.join()
-        assert self.process.exitcode == -signal.SIGKILL
-        while self.next_line() is not None:  # what it said before dying still counts
-            pass
-
-    def finish(self) -> None:
-        while self.next_line() is not None:
-            pass
-        self.process.join()
-        assert self.process.exitcode == 0
-        assert self.seen[-1] == "DONE"
-
-
-def interrupted_door_cycle(lines: list[str]) -> str | None:
-    """The order whose delivery the agent was handling when this run was killed, if any."""
-    for line in reversed(lines):
-        if line.startswith("MARK loop_door_handled "):
-            return None
-        if line.startswith("MARK loop_door_closed "):
-            return line.split()[3]
-    return None
-
-
-def acknowledged_sales(lines: list[str]) -> list[int]:
-    return [int(line.split()[1]) for line in lines if line.startswith("SALE ")]
 
 
 @pytest.mark.slow
@@ -157,8 +70,7 @@ def test_fifty_sigkills_across_order_lifecycles(anvil_url: str, tmp_path: Path) 
         tmp_path / "loop.json",
     )
     log = tmp_path / "agent.log"
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["tests.device.loop.agent_proc"])
+    context = fork_server()
     with chain_world(anvil_url, tmp_path, seed=SEED) as world:
         world.config.save(config_file)
         nonce_before = int(world.chain.w3.eth.get_transaction_count(world.chain.agent.address))
