@@ -1,9 +1,12 @@
 """All four restocking policies on every named scenario: the README's comparison tables.
 
-    .venv/bin/python benchmarks/simulate.py                 # a year per scenario, markdown
-    .venv/bin/python benchmarks/simulate.py --days 90 --scenario office
-    .venv/bin/python benchmarks/simulate.py --json out.json
-    .venv/bin/python benchmarks/simulate.py --check         # exit 1 if the agent misses a target
+    .venv/bin/python -m benchmarks.simulate                 # a year per scenario, markdown
+    .venv/bin/python -m benchmarks.simulate --days 90 --scenario office
+    .venv/bin/python -m benchmarks.simulate --json out.json
+    .venv/bin/python -m benchmarks.simulate --check         # exit 1 if the agent misses a target
+
+Run it as a module: run by path, ``benchmarks/`` comes first on ``sys.path`` and
+``benchmarks/dashboard.py`` hides the ``dashboard`` package from the workers.
 
 Each scenario runs ``route``, ``telemetry``, ``agent`` and ``oracle`` on the
 same seeded world (``device.sim.compare.compare``, two worker processes), the
