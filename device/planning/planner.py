@@ -274,7 +274,8 @@ def _quantity(slot: _Slot, supplier: SupplierOption, cfg: PlannerConfig) -> tupl
     sc, fc, lead = slot.config, slot.forecast, supplier.effective_lead_hours
     protect = fc.quantile(cfg.service_level, lead + cfg.review_hours)
     # Units almost surely sold before the earliest arrival make room for the delivery.
-    credit = fc.quantile(cfg.overflow_risk, supplier.lead_time_hours)
+    # (Only what is on the shelf can be sold before then: an empty slot frees no room.)
+    credit = min(slot.position, fc.quantile(cfg.overflow_risk, supplier.lead_time_hours))
     fits = sc.capacity + credit - slot.position
     room = min(fits, max(sc.par, protect) - slot.position)
     shelf_cap: int | None = None

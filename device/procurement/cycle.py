@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import sqlalchemy as sa
 import structlog
 from sqlmodel import col, select
 
@@ -48,7 +49,7 @@ from device.procurement.outbox import Outbox, node_unreachable
 from device.settings import Settings
 from device.store import repo
 from device.store.db import Store
-from device.store.models import AlertSeverity, SaleState
+from device.store.models import AlertSeverity, Sale, SaleState, StockRecount
 from supplier.protocol import Catalog
 
 log = structlog.get_logger()
@@ -141,18 +142,30 @@ class Procurement:
     # -- demand -------------------------------------------------------------------
 
     def _forecasts(self, now: datetime) -> dict[int, Forecast]:
-        """Feed the demand models the completed sales they have not seen yet."""
-        slot_ids = [s.id for s in self.settings.slots]
+        """Feed the demand models the completed sales (and stockouts) they have not seen yet."""
         if self._models is None:  # after a start: rebuild from the stored history
-            self._models = DemandModels(slot_ids, floor_hour(now - HISTORY))
+            with self.store.read() as session:
+                first = session.exec(select(sa.func.min(StockRecount.at))).one()
+            begin = max(now - HISTORY, first or now)  # a new machine has no earlier demand
+            self._models = DemandModels([s.id for s in self.settings.slots], floor_hour(begin))
         since = self._models.observed_until
+        until = floor_hour(now)
         with self.store.read() as session:
             sales = [
-                (s.created_at, s.slot_id)
+                s
                 for s in repo.sales_since(session, since)
-                if s.state == SaleState.COMPLETED and s.created_at < floor_hour(now)
+                if s.state == SaleState.COMPLETED and s.created_at < until
             ]
-        self._models.observe(sales, now)
+            recounts = session.exec(
+                select(StockRecount)
+                .where(col(StockRecount.at) < until)
+                .order_by(col(StockRecount.at), col(StockRecount.id))
+            ).all()
+        self._models.observe(
+            [(s.created_at, s.slot_id) for s in sales],
+            now,
+            _empty_spans(sales, recounts, since, until),
+        )
         return self._models.forecasts(now)
 
     def on_order(self, order_ids: Sequence[str] | None = None) -> dict[int, int]:
@@ -560,3 +573,34 @@ class _PlannerReading:
     @classmethod
     def of(cls, r: SlotReading) -> _PlannerReading:
         return cls(r.slot_id, r.count, r.floor, r.ceiling, r.usable, r.fault.value, r.detail)
+
+
+def _empty_spans(
+    sales: Sequence[Sale], recounts: Sequence[StockRecount], since: datetime, until: datetime
+) -> dict[int, list[tuple[datetime, datetime]]]:
+    """When each slot had nothing to sell in ``[since, until)``, replayed from the books.
+
+    Without these, hours a slot stood empty would look like hours nobody wanted it.
+    """
+    events: list[tuple[datetime, int, int, int]] = [  # (time, order, slot, count or -1)
+        (r.at, 0, r.slot_id, r.count) for r in recounts
+    ]
+    events += [(s.created_at, 1, s.slot_id, -1) for s in sales]
+    events.sort(key=lambda e: (e[0], e[1]))
+    level: dict[int, int] = {}
+    empty_from: dict[int, datetime] = {}
+    spans: dict[int, list[tuple[datetime, datetime]]] = {}
+    for at, _, slot, count in events:
+        if count >= 0:
+            level[slot] = count
+        elif slot in level:
+            level[slot] = max(0, level[slot] - 1)
+        if level.get(slot) == 0:
+            empty_from.setdefault(slot, at)
+        elif slot in empty_from:
+            begin = empty_from.pop(slot)
+            if at > since:
+                spans.setdefault(slot, []).append((max(begin, since), at))
+    for slot, begin in empty_from.items():
+        spans.setdefault(slot, []).append((max(begin, since), until))
+    return spans

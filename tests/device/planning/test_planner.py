@@ -98,10 +98,11 @@ def test_orders_when_stockout_is_predicted_before_delivery() -> None:
     (line,) = need.lines
     assert need.supplier == "acme"
     assert line.triggered
-    # Up to capacity 12 from 2, plus what is sold before the delivery (at the 25 % quantile).
+    # Up to capacity 12 from 2, plus what is sold before the delivery (at the 25 % quantile)
+    # but never more than the 2 on the shelf: an empty slot frees no room.
     sold_first = flat(6.0).quantile(PlannerConfig().overflow_risk, 24)
-    assert sold_first > 0
-    assert line.quantity == 12 - 2 + sold_first
+    assert sold_first > 2
+    assert line.quantity == 12 - 2 + 2
     assert need.urgency == 1.0
     assert need.deliver_by == (NOW + timedelta(hours=24)).replace(microsecond=0)
     assert need.items() == [("00000001", line.quantity)]
