@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dashboard.cli import owner_app
 from device.errors import ConfigError, CustobotError
 from device.logs import configure_logging
 from device.money import money
@@ -32,6 +33,7 @@ app = typer.Typer(
 console = Console()
 app.add_typer(supplier_app, name="supplier", help="Run a reference supplier (custobot/1).")
 app.add_typer(orders_app, name="orders", help="Purchase orders: list, show, approve, reject.")
+app.add_typer(owner_app, name="owner")
 
 ConfigOption = Annotated[
     Path | None,
@@ -111,6 +113,7 @@ def demo(
         )
         procurement = world.machine.agent.procurement
         assert procurement is not None
+        dashboard = world.serve_dashboard(settings, Path(scratch))
 
         def view() -> Group:
             state = world.machine.agent.state
@@ -121,6 +124,9 @@ def demo(
                 orders_table(procurement.orders(), decimals),
                 f"treasury on-chain: {money(treasury, decimals)} USDC · suppliers: "
                 + ", ".join(f"{name} {url}" for name, url in world.supplier_urls.items()),
+                f"dashboard: {dashboard.url} · owner {dashboard.owner!r}, password "
+                f"{dashboard.password!r}, one-time code now {dashboard.totp.now()} "
+                "(throwaway demo login)",
             )
 
         with world, Live(console=console, refresh_per_second=4) as live:

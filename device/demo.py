@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -20,11 +21,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+import pyotp
 import structlog
 from eth_account import Account
 
 from contracts.chain import send
 from contracts.profit_center import Autonomy, OrderStatus, Policy
+from dashboard.app import create_app as create_dashboard
+from dashboard.app import start_in_thread
+from dashboard.auth import add_owner
+from dashboard.machine import LiveMachineView
 from device.devchain import DevChain
 from device.drivers.simulation import SimulationDriver
 from device.negotiation.buyer import Buyer
@@ -78,6 +84,16 @@ DEMO_SUPPLIERS = (
     DemoSupplier("Corner Cash & Carry", {"kind": "conceder", "beta": 4.0}, 12, 0.56, 0.40),
     DemoSupplier("Quick Drinks Co", {"kind": "tit_for_tat"}, 8, 0.62, 0.45),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class DemoDashboard:
+    """Where the demo's dashboard listens and its throwaway owner (demo data only)."""
+
+    url: str
+    owner: str
+    password: str
+    totp: pyotp.TOTP
 
 
 @dataclass(slots=True)
@@ -150,6 +166,33 @@ class DemoWorld:
         chain.pc.deposit_revenue(amount, sender=chain.governor)
         # Card sales settle to the agent's key; it may move them into the treasury.
         send(chain.w3, chain.token.functions.approve(chain.pc.address, 2**255), chain.agent)
+
+    def serve_dashboard(self, settings: Settings, scratch: Path) -> DemoDashboard:
+        """The owners' dashboard on 127.0.0.1 with a throwaway demo owner (shown once)."""
+        procurement = self.machine.agent.procurement
+        assert procurement is not None
+        view = LiveMachineView(
+            settings,
+            self.machine.store,
+            self.chain.pc,
+            governor=self.chain.governor,
+            stock_snapshot=lambda: self.machine.agent.poller.last,
+            outbox_depth=procurement.outbox.depth,
+            clock=self.driver.now,
+            supplier_names={
+                s.ref.signing_address: name for name, s in procurement.suppliers.items()
+            },
+        )
+        password = secrets.token_urlsafe(12)
+        owner = add_owner(self.machine.store.engine, "demo", password)
+        app = create_dashboard(
+            settings, view, engine=self.machine.store.engine, secret_file=scratch / "session.key"
+        )
+        server = start_in_thread(app)
+        self._stack.callback(server.stop)
+        totp = pyotp.parse_uri(owner.provisioning_uri)
+        assert isinstance(totp, pyotp.TOTP)
+        return DemoDashboard(server.url, "demo", password, totp)
 
     def _sim_unix(self) -> int:
         return int(self.driver.now().timestamp())
