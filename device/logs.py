@@ -25,6 +25,8 @@ def configure_logging(level: str = "info", *, json: bool = False) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # Look up sys.stderr at every event, not once: whoever replaced it (a test
+        # runner, a CLI runner) may have closed the stream it replaced since.
+        logger_factory=lambda *_: structlog.PrintLogger(file=sys.stderr),
         cache_logger_on_first_use=False,
     )

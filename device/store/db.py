@@ -22,7 +22,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from device.errors import CustobotError
 
@@ -70,10 +70,20 @@ def connect(path: Path | str, *, durable: bool = True, busy_timeout_ms: int = 50
 
 
 def target_metadata() -> sa.MetaData:
-    """The metadata of every table custobot defines: what the migrations must build."""
+    """The tables of ``TABLE_MODULES`` only: what the migrations must build.
+
+    SQLModel keeps every table of the process in one global metadata; the reference
+    supplier's own tables live there too when both run in one process (tests, demo),
+    and they are not the machine's.
+    """
+    metadata = sa.MetaData()
     for name in TABLE_MODULES:
-        importlib.import_module(name)
-    return SQLModel.metadata
+        module = importlib.import_module(name)
+        for obj in vars(module).values():
+            table = getattr(obj, "__table__", None)
+            if isinstance(table, sa.Table) and getattr(obj, "__module__", None) == name:
+                table.to_metadata(metadata)
+    return metadata
 
 
 def alembic_config(migrations: Path = MIGRATIONS_DIR) -> Config:
