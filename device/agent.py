@@ -148,6 +148,8 @@ class Agent:
         """
         filled = filled or self._reported_fill
         announced, self._reported_fill, self._announced = self._announced, {}, []
+        if self.procurement is not None:
+            self.procurement.reconcile(now)  # chain I/O before the write transaction
         expected = (
             self.procurement.on_order(announced or None) if self.procurement is not None else {}
         )
@@ -171,9 +173,11 @@ class Agent:
                 if not counts_itself:
                     self.poller.recount(cfg.id, count)
                 increases[cfg.id] = count - had
+            if self.procurement is not None:  # what it owes, durable with the count
+                self.procurement.record_delivery(session, now, increases, announced or None)
         log.info("restock_recorded", added=sum(max(0, n) for n in increases.values()))
         if self.procurement is not None:
-            self.procurement.delivered(now, increases, announced or None)
+            self.procurement.settle(now)
 
     def report_fill(self, filled: dict[int, int]) -> None:
         """An operator's count of what the coming visit leaves in the slots that cannot count."""

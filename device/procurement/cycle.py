@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import sqlalchemy as sa
 import structlog
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from contracts.profit_center import Autonomy, OrderStatus, ProfitCenter
 from device.hardware.poller import SlotReading, StockSnapshot
@@ -428,15 +428,19 @@ class Procurement:
 
     # -- deliveries -------------------------------------------------------------------
 
-    def delivered(
+    def record_delivery(
         self,
+        session: Session,
         now: datetime,
         increases: Mapping[int, int],
         order_ids: Sequence[str] | None = None,
     ) -> list[DeliveryMatch]:
-        """A restocking visit ended: pay the open orders (``order_ids`` when the driver
-        named them) for what the sensors counted, oldest first."""
-        self.reconcile(now)
+        """A restocking visit ended: owe the open orders (``order_ids`` when the driver
+        named them) what the sensors counted, oldest first.
+
+        Runs inside the caller's transaction, the one that records the recount: the
+        count and the debt it creates become durable together, or not at all.
+        """
         gtin_of = {s.id: s.gtin for s in self.settings.slots}
         per_gtin: dict[str, int] = {}
         for slot_id, count in increases.items():
@@ -444,52 +448,54 @@ class Procurement:
                 per_gtin[gtin_of[slot_id]] = per_gtin.get(gtin_of[slot_id], 0) + count
         orders = [
             o
-            for o in self._orders((OrderState.OPEN,))
+            for o in session.exec(
+                select(PurchaseOrder)
+                .where(PurchaseOrder.state == OrderState.OPEN)
+                .order_by(col(PurchaseOrder.created_at), col(PurchaseOrder.id))
+            ).all()
             if order_ids is None or o.order_id in order_ids
         ]
         if not orders:  # an operator's visit, not a delivery
             return []
         matches, extra = match_delivery(
-            per_gtin,
-            [
-                OpenOrder(o.order_id, o.amount, tuple(_lines(o)))
-                for o in sorted(orders, key=lambda o: o.created_at)
-            ],
+            per_gtin, [OpenOrder(o.order_id, o.amount, tuple(_lines(o))) for o in orders]
         )
         if extra:
             log.warning("delivery_unordered_items", items=extra)
         by_id = {o.order_id: o for o in orders}
         for match in matches:
-            order = by_id[match.order_id]
             if not match.anything:
                 continue
-            # The row first: a crash before the payment intent is repaired by reconcile.
-            with self.store.write() as session:
-                row = session.get(PurchaseOrder, order.id)
-                assert row is not None
-                row.delivered = json.dumps(match.delivered, sort_keys=True)
-                row.paid = match.amount_due
-                row.note = None if match.complete else "short delivery: paid for what arrived"
-                row.updated_at = now
-                session.add(row)
-            self._pay(order.order_id, match.amount_due, now)
+            row = by_id[match.order_id]
+            row.delivered = json.dumps(match.delivered, sort_keys=True)
+            row.paid = match.amount_due
+            row.note = None if match.complete else "short delivery: paid for what arrived"
+            row.updated_at = now
+            session.add(row)
+            self._pay(row.order_id, match.amount_due, now, session)
             log.info(
                 "delivery_matched",
-                order=order.order_id,
+                order=row.order_id,
                 paid=match.amount_due,
                 complete=match.complete,
             )
-        self.outbox.drain(now)
-        self.reconcile(now)
         return matches
 
-    def _pay(self, order_id: str, amount: int, now: datetime) -> None:
+    def settle(self, now: datetime) -> None:
+        """Send what the last visit made owed, and follow it on-chain."""
+        self.outbox.drain(now)
+        self.reconcile(now)
+
+    def _pay(
+        self, order_id: str, amount: int, now: datetime, session: Session | None = None
+    ) -> None:
         """The payment for a counted delivery: one ``confirmDelivery`` intent per order."""
         self.outbox.enqueue(
             f"confirm:{order_id}",
             "confirm_delivery",
             {"order_id": order_id, "amount": amount},
             now,
+            session,
         )
 
     def deposit_revenue(self, now: datetime, day: datetime) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 import structlog
 from eth_account.signers.local import LocalAccount
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 from web3 import Web3
 
 from contracts.chain import reverts_normalised
@@ -128,24 +128,37 @@ class Outbox:
 
     # -- writing intents ------------------------------------------------------------
 
-    def enqueue(self, key: str, kind: str, payload: dict[str, Any], now: datetime) -> ChainIntent:
-        """Write the intent (once per ``key``; a repeat returns the existing row)."""
+    def enqueue(
+        self,
+        key: str,
+        kind: str,
+        payload: dict[str, Any],
+        now: datetime,
+        session: Session | None = None,
+    ) -> ChainIntent:
+        """Write the intent (once per ``key``; a repeat returns the existing row).
+
+        With ``session`` the intent joins the caller's transaction, so it is durable
+        exactly when what caused it is.
+        """
         if kind not in KINDS:
             raise ValueError(f"unknown intent kind {kind!r}")
-        with self.store.write() as session:
-            existing = session.exec(select(ChainIntent).where(ChainIntent.key == key)).first()
-            if existing is not None:
-                return existing
-            intent = ChainIntent(
-                key=key,
-                kind=kind,
-                payload=json.dumps(payload, sort_keys=True),
-                state=IntentState.PENDING,
-                next_attempt_at=now,
-                created_at=now,
-            )
-            session.add(intent)
-            session.flush()
+        if session is None:
+            with self.store.write() as own:
+                return self.enqueue(key, kind, payload, now, own)
+        existing = session.exec(select(ChainIntent).where(ChainIntent.key == key)).first()
+        if existing is not None:
+            return existing
+        intent = ChainIntent(
+            key=key,
+            kind=kind,
+            payload=json.dumps(payload, sort_keys=True),
+            state=IntentState.PENDING,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        session.add(intent)
+        session.flush()
         log.info("intent_written", key=key, kind=kind)
         return intent
 

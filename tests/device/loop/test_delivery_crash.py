@@ -23,9 +23,6 @@ from tests.device.loop.world import START, chain_world
 
 
 @pytest.mark.anvil
-@pytest.mark.xfail(
-    strict=True, reason="Agent.restocked commits the recount before the delivery is paid"
-)
 def test_kill_between_recount_and_payment_still_pays(anvil_url: str, tmp_path: Path) -> None:
     database, world_file, config_file = (
         tmp_path / "machine.db",
