@@ -77,6 +77,7 @@ class DemoSupplier:
     list_share: float  # list price as a share of the machine's retail price
     floor_share: float
     honest: bool = True  # False: marks orders delivered on-chain and never comes
+    gtins: frozenset[str] | None = None  # what it sells; None: every item of the machine
 
 
 DEMO_SUPPLIERS = (
@@ -218,6 +219,7 @@ class DemoWorld:
                         "stock": 10_000,
                     }
                     for slot in settings.slots
+                    if spec.gtins is None or slot.gtin in spec.gtins
                 ],
                 strategy=spec.strategy,
             )

@@ -29,8 +29,8 @@ from device.store import repo
 from supplier.store import OrderState as SupplierOrderState
 from tests.device.autonomy.world import FIRST_PLAN, demo_policy, demo_world, procurement_of
 
-THRESHOLD = 6 * USDC  # adaptable: orders above it wait for the governor
-BUDGET = 20 * USDC  # autonomous: the small first order fits, the large one does not
+THRESHOLD = 20 * USDC  # adaptable: orders above it wait for the governor
+BUDGET = 30 * USDC  # autonomous: the small first order fits, the large one does not
 
 
 def _oid(order: PurchaseOrder) -> bytes:

@@ -1,9 +1,10 @@
 """A demo machine under a chosen autonomy policy: real Procurement, outbox, HTTP suppliers.
 
-``DemoWorld`` with two reference suppliers served on 127.0.0.1. With seed 3 from
-``START`` the first daily plan buys from both: a small order (about 4.61 USDC,
-Acme Wholesale) and a larger one (about 34.64 USDC, Corner Cash & Carry), so a
-threshold or a budget of 10-20 USDC splits them.
+``DemoWorld`` with two reference suppliers served on 127.0.0.1, one selling the
+drinks, the other the snacks. With seed 3 from ``START`` the first daily plan buys
+from both: a small drinks order (about 17 USDC, Corner Cash & Carry) and a larger
+snacks order (about 58 USDC, Acme Wholesale), so a threshold of 20 USDC or a
+budget of 30 USDC splits them.
 """
 
 from __future__ import annotations
@@ -29,15 +30,21 @@ def demo_policy(autonomy: Autonomy, **changes: int) -> Policy:
 
 
 def demo_world(scratch: Path, chain: DevChain, settings: Settings | None = None) -> DemoWorld:
-    """Two suppliers, hourly polls (fewer blocks than the demo's 15 minutes)."""
+    """Two specialised suppliers, hourly polls (fewer blocks than the demo's 15 minutes)."""
+    settings = settings or load_settings()
+    drinks = frozenset(s.gtin for s in settings.slots if s.id in (1, 2))
+    snacks = frozenset(s.gtin for s in settings.slots) - drinks
     return DemoWorld(
-        settings or load_settings(),
+        settings,
         OFFICE_SNACKS,
         scratch=scratch,
         start=START,
         seed=SEED,
         chain=chain,
-        suppliers=DEMO_SUPPLIERS[:2],
+        suppliers=[
+            replace(DEMO_SUPPLIERS[0], gtins=snacks),
+            replace(DEMO_SUPPLIERS[1], gtins=drinks),
+        ],
         poll_every=timedelta(hours=1),
     )
 
