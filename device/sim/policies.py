@@ -38,7 +38,7 @@ from device.store import repo
 
 POLICIES = ("route", "telemetry", "agent", "oracle")
 SIM_START = datetime.fromisoformat("2026-01-05T00:00:00+00:00")  # a Monday
-POLL_EVERY = timedelta(hours=12)  # sensors; each poll bit-bangs the mock SPI and echo pins
+POLL_EVERY = timedelta(hours=24)  # sensors (and at every visit); a poll bit-bangs mock pins
 REVIEW_EVERY = timedelta(hours=6)  # policies read the store's live stock estimate
 REVIEW_LAG = timedelta(minutes=1)  # a review comes just after a poll when both are due
 GIVE_UP_HOURS = 48.0  # an order with nothing delivered this long after its deadline is released
