@@ -72,8 +72,6 @@ MARKED = frozenset(
         "intent_mined",  # receipt seen, order state not yet reconciled
         "order_state",  # an order moved (open, settled, ...)
         "loop_visit",  # the van unloaded; the door closes next
-        "loop_door_closed",  # the agent is about to see the visit end
-        "loop_door_handled",  # the agent recounted and matched the delivery
         "restock_recorded",  # recount committed; delivery not yet matched to orders
         "delivery_matched",  # confirm intent committed, not yet signed
         "loop_item_dropped",  # a sale is PENDING and its item fell
@@ -93,7 +91,7 @@ class WorldState:
     customers_done: int = 0
     visit: str | None = None  # an order whose van unloaded; the machine may not know yet
     seen_open: dict[str, datetime] = field(default_factory=dict)
-    delivered: list[str] = field(default_factory=list)
+    delivered: dict[str, int] = field(default_factory=dict)  # order -> units unloaded
 
     @classmethod
     def initial(cls) -> WorldState:
@@ -116,7 +114,7 @@ class WorldState:
             customers_done=raw["customers_done"],
             visit=raw["visit"],
             seen_open={k: datetime.fromisoformat(v) for k, v in raw["seen_open"].items()},
-            delivered=list(raw["delivered"]),
+            delivered=dict(raw["delivered"]),
         )
 
     def save(self, path: Path) -> None:
@@ -284,14 +282,15 @@ class LoopMachine:
                 continue
             seen = self.world.seen_open.setdefault(oid, self.now)
             if self.now >= seen + self.lead[order.supplier_name]:
-                lines = json.loads(order.lines)
-                for line in lines:
+                unloaded = 0
+                for line in json.loads(order.lines):  # what fits goes in; the rest goes back
                     slot_id = int(line["slot_id"])
                     capacity = self.settings.slot(slot_id).capacity
-                    self.world.stock[slot_id] = min(
-                        capacity, self.world.stock[slot_id] + int(line["quantity"])
-                    )
+                    now_in = self.world.stock[slot_id]
+                    self.world.stock[slot_id] = min(capacity, now_in + int(line["quantity"]))
+                    unloaded += self.world.stock[slot_id] - now_in
                 self.world.visit = oid
+                self.world.delivered[oid] = unloaded
                 self._save()  # the van unloaded: the goods are in the machine
                 log.info("loop_visit", order=oid)
                 self._door_cycle(oid)
@@ -305,11 +304,8 @@ class LoopMachine:
         for slot_id, count in self.world.stock.items():
             self.physics.set_stock(slot_id, count)
         self.physics.close_door()
-        log.info("loop_door_closed", order=order_id)
         self.agent.poll(self.now)  # the door switch wakes the agent: recount, pay
-        log.info("loop_door_handled", order=order_id)
         self.world.visit = None
-        self.world.delivered.append(order_id)
         self._save()
 
 

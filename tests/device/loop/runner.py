@@ -96,15 +96,5 @@ class Harness:
         assert self.seen[-1] == "DONE"
 
 
-def interrupted_door_cycle(lines: list[str]) -> str | None:
-    """The order whose delivery the agent was handling when this run was killed, if any."""
-    for line in reversed(lines):
-        if line.startswith("MARK loop_door_handled "):
-            return None
-        if line.startswith("MARK loop_door_closed "):
-            return line.split()[3]
-    return None
-
-
 def acknowledged_sales(lines: list[str]) -> list[int]:
     return [int(line.split()[1]) for line in lines if line.startswith("SALE ")]

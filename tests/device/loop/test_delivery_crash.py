@@ -1,12 +1,10 @@
 """A power cut between the recount of a delivery and its payment must not cost the supplier.
 
-``Agent.restocked`` commits the recount, then asks procurement to match the
-delivery and write the payment intent. Killed in between, the restarted machine
-sees no increase any more (the recount already holds the goods), the order is
-never paid, and it is released at its deadline: the supplier delivered for free.
-The fix belongs in ``device/agent.py`` (match and write the payment intents
-before, or in the same transaction as, the recount); until then this test fails
-as expected, and ``strict`` makes it fail loudly once the fix lands.
+Found by the crash test: ``Agent.restocked`` used to commit the recount, then
+match the delivery and write the payment intent in a second step. Killed in
+between, the restarted machine saw no increase any more (the recount already
+held the goods), the order was never paid and was released at its deadline.
+The recount and the payments it owes now commit in one transaction.
 """
 
 from __future__ import annotations
