@@ -205,6 +205,8 @@ def run(config: ConfigOption = None) -> None:
     from device.drivers.realtime import RealTimeDriver
     from device.hardware.factory import make_pin_factory
     from device.hardware.poller import HardwarePoller
+    from device.runtime import build_procurement
+    from device.sdnotify import Notifier
     from device.store.db import open_store
 
     settings = settings_or_exit(config)
@@ -217,17 +219,30 @@ def run(config: ConfigOption = None) -> None:
     except CustobotError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from None
+    try:
+        procurement = build_procurement(settings, store)
+    except CustobotError as exc:  # a wrong keystore or passphrase: say so, touch nothing
+        poller.close()
+        store.close()
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
     scheduler = BackgroundScheduler(timezone=UTC)
     driver = RealTimeDriver(scheduler)
-    agent = Agent(settings, store, poller)
+    agent = Agent(settings, store, poller, procurement)
     # systemd stops the service with SIGTERM: finish the running job, release the pins.
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    notifier = Notifier()
     try:
         agent.start(driver.now())
         agent.install(driver)
+        period = notifier.watchdog_period()
+        if period is not None:  # systemd restarts the machine if the scheduler stalls
+            scheduler.add_job(notifier.watchdog, "interval", seconds=period, id="watchdog")
         scheduler.start()
+        notifier.ready(f"selling; buying {'on' if procurement is not None else 'off'}")
         stop.wait()
+        notifier.stopping()
     except KeyboardInterrupt:
         pass
     finally:
