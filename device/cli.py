@@ -16,8 +16,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from contracts.cli import chain_app as contracts_app
 from dashboard.cli import owner_app
+from device.backup import backup, migrate, restore
+from device.chain_deploy import chain_app
 from device.errors import ConfigError, CustobotError
+from device.keys import keys_app
 from device.logs import configure_logging
 from device.money import money
 from device.orders_cli import orders_app
@@ -34,6 +38,14 @@ console = Console()
 app.add_typer(supplier_app, name="supplier", help="Run a reference supplier (custobot/1).")
 app.add_typer(orders_app, name="orders", help="Purchase orders: list, show, approve, reject.")
 app.add_typer(owner_app, name="owner")
+app.add_typer(keys_app, name="keys")
+app.add_typer(chain_app, name="chain")
+app.add_typer(
+    contracts_app, name="contracts", help="Developer tools: deploy from an env key, status, anvil."
+)
+app.command("backup")(backup)
+app.command("restore")(restore)
+app.command("migrate")(migrate)
 
 ConfigOption = Annotated[
     Path | None,
