@@ -166,6 +166,11 @@ def test_day_one_deploy_the_contract_then_start_the_machine_without_leaking_secr
     (credentials / PASSPHRASE_CREDENTIAL).write_bytes((etc / "keystore.pass").read_bytes())
     service = _run_service(installed, credentials, tmp_path / "notify.sock")
     assert f"run --config {config}" in service.cmdline
+    # The service unlocked the agent key from its credential, with nothing else to go on.
+    events = [json.loads(line) for line in service.stderr.splitlines() if line.startswith("{")]
+    assert {"event": "agent_key_loaded", "address": agent} in [
+        {"event": e.get("event"), "address": e.get("address")} for e in events
+    ]
     assert load_settings(config).chain.profit_center == chain.profit_center
 
     for secret in (passphrase, key, "0x" + key):
