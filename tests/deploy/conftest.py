@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 import typer
 
-from device.backup import backup, migrate, restore
-from device.chain_deploy import chain_app
-from device.keys import PASSPHRASE_ENV, keys_app
+from device.cli import app
+from device.keys import PASSPHRASE_ENV
 from tests.conftest import require_component
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,13 +101,7 @@ def machine_config(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def cli() -> typer.Typer:
-    """The deployment commands mounted as the lead mounts them in ``device/cli.py``."""
-    app = typer.Typer()
-    app.add_typer(keys_app, name="keys")
-    app.add_typer(chain_app, name="chain")
-    app.command()(backup)
-    app.command()(restore)
-    app.command()(migrate)
+    """The ``custobot`` command line itself, with the deployment commands wired in."""
     return app
 
 
