@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import sqlite3
 import stat
 import subprocess
+import tempfile
 from contextlib import closing
 from pathlib import Path
 
@@ -277,10 +279,20 @@ def test_an_upgrade_with_a_broken_config_stops_and_names_the_key(installed: Inst
 
 
 def test_a_system_install_needs_root(tmp_path: Path) -> None:
-    command = ["bash", str(INSTALL), "--prefix", str(tmp_path / "root"), "--skip-apt"]
-    if os.geteuid() == 0:  # drop to nobody to see what an ordinary user gets
-        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
-    result = subprocess.run(command, capture_output=True, text=True, check=False, cwd="/")
-    assert result.returncode != 0
-    assert "run as root, or use --no-system-user with --prefix for a trial" in result.stderr
-    assert not (tmp_path / "root").exists()
+    # An ordinary user must be able to read the script (a clone may sit in a 0700 directory).
+    public = Path(tempfile.mkdtemp(prefix="custobot-install-"))
+    try:
+        public.chmod(0o755)
+        script = public / "install.sh"
+        shutil.copy(INSTALL, script)
+        script.chmod(0o755)
+        target = public / "root"
+        command = ["bash", str(script), "--prefix", str(target), "--skip-apt"]
+        if os.geteuid() == 0:  # drop to nobody to see what an ordinary user gets
+            command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+        result = subprocess.run(command, capture_output=True, text=True, check=False, cwd="/")
+        assert result.returncode != 0
+        assert "run as root, or use --no-system-user with --prefix for a trial" in result.stderr
+        assert not target.exists()
+    finally:
+        shutil.rmtree(public)
