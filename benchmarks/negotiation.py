@@ -28,19 +28,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from device.negotiation.inprocess import Quoted, negotiate_in_process
+from device.negotiation.inprocess import negotiate_in_process
 from device.negotiation.need import Need, NeedItem
 from device.negotiation.policy import BuyerPolicy
+from supplier.inprocess import InProcessDesk, StepClock
 from supplier.pricing import (
     FixedPrice,
-    NegotiationState,
     PriceBook,
     PricedOrder,
     Strategy,
     TimeDependent,
     TitForTat,
-    next_total,
-    split_total,
 )
 from supplier.protocol import RfqLine
 from supplier.settings import CatalogEntry, VolumeDiscount
@@ -48,8 +46,6 @@ from supplier.settings import CatalogEntry, VolumeDiscount
 T0 = 1_800_000_000
 PROFIT_CENTER = "0x00000000000000000000000000000000000000c1"
 TOKEN = "0x00000000000000000000000000000000000000a0"
-QUOTE_TTL_S = 300
-SESSION_TTL_S = 900
 GTINS = [f"0400000000{n:04d}" for n in range(40)]
 
 STRATEGIES: dict[str, Callable[[], Strategy]] = {
@@ -64,80 +60,6 @@ MARKET = "market"
 TARGET_AGREEMENT = 0.98
 TARGET_SURPLUS_SHARE = 0.60
 TARGET_RATE = 200.0
-
-
-class StepClock:
-    """Simulated time: every reading is 0.1 s after the previous one (a LAN round trip)."""
-
-    def __init__(self, start: float) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        self.now += 0.1
-        return self.now
-
-
-class StrategySupplier:
-    """A reference supplier's desk without HTTP, signatures or storage.
-
-    Prices each round with the supplier's own ``next_total`` and ``split_total``
-    and marks an offer final by the same rule as ``supplier.desk.Desk``.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        strategy: Strategy,
-        order: PricedOrder,
-        *,
-        max_rounds: int,
-        deliver_by: int,
-        opened_at: float,
-    ) -> None:
-        self.name = name
-        self.reliability = 0.95
-        self.max_rounds = max_rounds
-        self._strategy = strategy
-        self._order = order
-        self._deliver_by = deliver_by
-        self._opened_at = opened_at
-        self._offers: list[int] = []
-        self._counters: list[int] = []
-        self._closed = False
-
-    def open(self, now: float) -> Quoted | None:
-        return self._offer(None, now, buyer_final=False)
-
-    def counter(self, price: int, final: bool, now: float) -> Quoted | None:
-        if self._closed:
-            return None
-        self._counters.append(price)
-        return self._offer(price, now, buyer_final=final)
-
-    def _offer(self, counter: int | None, now: float, *, buyer_final: bool) -> Quoted:
-        round_ = len(self._offers)
-        state = NegotiationState(
-            round=round_,
-            max_rounds=self.max_rounds,
-            elapsed=(now - self._opened_at) / SESSION_TTL_S,
-            list_total=self._order.list_total,
-            floor_total=self._order.floor_total,
-            offers=tuple(self._offers),
-            counters=tuple(self._counters),
-            target_price=None,
-        )
-        lines = split_total(self._order, next_total(self._strategy, state, counter))
-        amount = sum(line.quantity * line.unit_price for line in lines)
-        final = (
-            buyer_final
-            or not self._strategy.concedes()
-            or round_ >= self.max_rounds - 1
-            or amount <= self._order.floor_total
-            or (counter is not None and amount <= counter)
-        )
-        self._offers.append(amount)
-        self._closed = final
-        return Quoted(amount, self._deliver_by, int(now) + QUOTE_TTL_S, final)
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +192,7 @@ def run(kind: str, cases: int, seed: int, policy: BuyerPolicy) -> Row:
         case = make_case(rng, kinds)
         clock = StepClock(T0)
         suppliers = [
-            StrategySupplier(
+            InProcessDesk(
                 name,
                 STRATEGIES[name](),
                 order,

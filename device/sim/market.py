@@ -22,20 +22,16 @@ from device.negotiation.need import Need, NeedItem
 from device.negotiation.policy import BuyerPolicy
 from device.planning.planner import SupplierOption
 from device.settings import SlotConfig
+from supplier.inprocess import InProcessDesk, StepClock
 from supplier.pricing import (
     FixedPrice,
-    NegotiationState,
     PriceBook,
-    PricedOrder,
     Refusal,
     Strategy,
     TimeDependent,
     TitForTat,
-    is_final,
-    next_total,
-    split_total,
 )
-from supplier.protocol import OfferLine, RfqLine
+from supplier.protocol import RfqLine
 from supplier.settings import CatalogEntry
 
 PPM = 1_000_000
@@ -46,8 +42,6 @@ GAS_PRICE_WEI = 100_000_000
 ETH_PRICE_BASE_UNITS = 3_000_000_000
 GAS_COST_PER_ORDER = GAS_PER_ORDER * GAS_PRICE_WEI * ETH_PRICE_BASE_UNITS // 10**18
 STOCK_PER_ITEM = 1_000_000  # suppliers never run out in these worlds
-QUOTE_TTL_S = 300
-SESSION_TTL_S = 900
 ROUND_TRIP_S = 0.1
 PROFIT_CENTER = "0x00000000000000000000000000000000000000c1"
 ERC20_ADDRESS = "0x00000000000000000000000000000000000000a0"
@@ -110,67 +104,6 @@ class DeliveryOutcome:
     @property
     def on_time_and_full(self) -> bool:
         return self.share >= 1.0
-
-
-class _Desk:
-    """A reference supplier's desk for one RFQ, without HTTP, signatures or storage."""
-
-    def __init__(
-        self, spec: SupplierSpec, order: PricedOrder, deliver_by: int, opened_at: float
-    ) -> None:
-        self.name = spec.name
-        self.reliability = spec.reliability
-        self.max_rounds = spec.max_rounds
-        self._strategy = _strategy(spec.strategy)
-        self._order = order
-        self._deliver_by = deliver_by
-        self._opened_at = opened_at
-        self._offers: list[int] = []
-        self._counters: list[int] = []
-        self._closed = False
-        self.lines: list[OfferLine] = []
-
-    @property
-    def list_total(self) -> int:
-        return self._order.list_total
-
-    def open(self, now: float) -> Quoted | None:
-        return self._offer(None, now, buyer_final=False)
-
-    def counter(self, price: int, final: bool, now: float) -> Quoted | None:
-        if self._closed:
-            return None
-        self._counters.append(price)
-        return self._offer(price, now, buyer_final=final)
-
-    def _offer(self, counter: int | None, now: float, *, buyer_final: bool) -> Quoted:
-        state = NegotiationState(
-            round=len(self._offers),
-            max_rounds=self.max_rounds,
-            elapsed=(now - self._opened_at) / SESSION_TTL_S,
-            list_total=self._order.list_total,
-            floor_total=self._order.floor_total,
-            offers=tuple(self._offers),
-            counters=tuple(self._counters),
-            target_price=None,
-        )
-        self.lines = split_total(self._order, next_total(self._strategy, state, counter))
-        amount = sum(line.quantity * line.unit_price for line in self.lines)
-        final = is_final(self._strategy, state, amount, counter, buyer_final=buyer_final)
-        self._offers.append(amount)
-        self._closed = final
-        return Quoted(amount, self._deliver_by, int(now) + QUOTE_TTL_S, final)
-
-
-class _StepClock:
-    """Negotiation time: every reading is one LAN round trip after the previous one."""
-
-    def __init__(self, start: float) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        self.now += ROUND_TRIP_S
-        return self.now
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,17 +184,27 @@ class Market:
             token=ERC20_ADDRESS,
         )
         rfq = [RfqLine(gtin=g, quantity=q) for g, q in sorted(items.items())]
-        desks: list[_Desk] = []
+        desks: list[InProcessDesk] = []
         for name, spec in self.specs.items():
             priced = self.books[name].price(rfq, deliver_by=due, now=int(t0))
             if isinstance(priced, Refusal):
                 continue
-            desk = _Desk(spec, priced, int(t0 + spec.lead_time_hours * 3600), t0)
+            desk = InProcessDesk(
+                spec.name,
+                _strategy(spec.strategy),
+                priced,
+                max_rounds=spec.max_rounds,
+                deliver_by=int(t0 + spec.lead_time_hours * 3600),
+                opened_at=t0,
+                reliability=spec.reliability,
+            )
             desk.reliability = reliabilities.get(name, spec.reliability)
             desks.append(desk)
         if not desks:
             return None
-        done: Finished[Quoted] = negotiate_in_process(need, desks, policy, clock=_StepClock(t0))
+        done: Finished[Quoted] = negotiate_in_process(
+            need, desks, policy, clock=StepClock(t0, ROUND_TRIP_S)
+        )
         if done.winner is None or done.bid is None:
             return None
         desk = next(d for d in desks if d.name == done.winner)

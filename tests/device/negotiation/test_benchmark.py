@@ -13,12 +13,12 @@ from benchmarks.negotiation import (
     MARKET,
     STRATEGIES,
     TIME_DEPENDENT,
-    StrategySupplier,
     main,
     run,
 )
 from device.negotiation import BuyerPolicy
 from supplier.desk import Desk
+from supplier.inprocess import InProcessDesk
 from supplier.keys import Signer
 from supplier.pricing import PriceBook, PricedOrder, make_strategy
 from supplier.protocol import Counter, Offer, Rfq, RfqLine
@@ -65,7 +65,7 @@ def test_in_process_supplier_answers_exactly_like_the_real_desk(kind: str, tmp_p
     )
     order = PriceBook(config.items).price(rfq.items, deliver_by=rfq.deliver_by, now=now)
     assert isinstance(order, PricedOrder)
-    mirror = StrategySupplier(
+    mirror = InProcessDesk(
         kind,
         make_strategy(config.strategy),
         order,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchmarks.negotiation import STRATEGIES, StrategySupplier
+from benchmarks.negotiation import STRATEGIES
 from device.negotiation import (
     BuyerPolicy,
     EventKind,
@@ -18,6 +18,7 @@ from device.negotiation import (
     Transcript,
 )
 from device.negotiation.inprocess import Quoted, negotiate_in_process
+from supplier.inprocess import InProcessDesk
 from supplier.pricing import PricedLine, PricedOrder
 from tests.device.negotiation.conftest import COLA, make_need
 
@@ -72,9 +73,9 @@ def priced(list_total: int, floor_total: int) -> PricedOrder:
 
 def strategy_supplier(
     kind: str, list_total: int, floor_total: int, max_rounds: int = 8
-) -> StrategySupplier:
+) -> InProcessDesk:
     need = make_need()
-    return StrategySupplier(
+    return InProcessDesk(
         kind,
         STRATEGIES[kind](),
         priced(list_total, floor_total),
