@@ -11,6 +11,7 @@ import pytest
 from eth_account import Account
 from fastapi import FastAPI
 
+from contracts.profit_center import Autonomy, Policy
 from supplier.app import create_app
 from supplier.keys import Signer
 from supplier.settings import CatalogEntry, SupplierSettings
@@ -23,6 +24,17 @@ COLA = "05449000000996"
 SODA = "05000112637922"
 BISCUITS = "07622210449283"
 DAY = 86400
+USDC = 1_000_000
+# The machine's policy in the supplier's chain tests: it orders alone, a day to dispute.
+POLICY = Policy(
+    autonomy=Autonomy.AUTONOMOUS,
+    auto_approval_threshold=100 * USDC,
+    per_order_cap=100 * USDC,
+    budget_per_period=1_000 * USDC,
+    period_length=7 * DAY,
+    operating_reserve=0,
+    dispute_window=DAY,
+)
 
 
 def make_config(tmp_path: Path, **overrides: Any) -> SupplierSettings:

@@ -15,27 +15,17 @@ from contracts.anvil import run_anvil
 from contracts.artifacts import load_artifact
 from contracts.chain import send
 from contracts.deploy import deploy_profit_center
-from contracts.profit_center import Autonomy, OrderStatus, Policy, ProfitCenter
+from contracts.profit_center import OrderStatus, ProfitCenter
 from supplier.cli import supplier_app
 from supplier.desk import Desk
 from supplier.keys import PASSPHRASE_ENV, Signer, create_keystore
 from supplier.protocol import Offer, Rfq, RfqLine
 from supplier.settings import load_supplier_settings
 from supplier.store import SupplierStore
+from tests.supplier.conftest import DAY, POLICY, USDC
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "supplier" / "examples" / "supplier.toml"
 PASSPHRASE = "anvil operator"
-USDC = 1_000_000
-DAY = 86400
-POLICY = Policy(
-    autonomy=Autonomy.AUTONOMOUS,
-    auto_approval_threshold=100 * USDC,
-    per_order_cap=100 * USDC,
-    budget_per_period=1_000 * USDC,
-    period_length=7 * DAY,
-    operating_reserve=0,
-    dispute_window=DAY,
-)
 pytestmark = [pytest.mark.anvil, pytest.mark.e2e]
 
 

@@ -16,25 +16,15 @@ from web3.providers.eth_tester import EthereumTesterProvider
 from contracts.artifacts import load_artifact
 from contracts.chain import send
 from contracts.deploy import deploy_profit_center
-from contracts.profit_center import Autonomy, OrderStatus, Policy, ProfitCenter
+from contracts.profit_center import OrderStatus, ProfitCenter
 from supplier.desk import Desk
 from supplier.errors import OrderStateError, UnknownOrderError
 from supplier.keys import Signer
 from supplier.protocol import Offer, Rfq, RfqLine
 from supplier.store import OrderState, SupplierStore
 from supplier.watcher import Watcher
-from tests.supplier.conftest import COLA, DAY, SODA, make_config
+from tests.supplier.conftest import COLA, DAY, POLICY, SODA, USDC, make_config
 
-USDC = 1_000_000
-POLICY = Policy(
-    autonomy=Autonomy.AUTONOMOUS,
-    auto_approval_threshold=100 * USDC,
-    per_order_cap=100 * USDC,
-    budget_per_period=1_000 * USDC,
-    period_length=7 * DAY,
-    operating_reserve=0,
-    dispute_window=DAY,
-)
 rfq_ids = itertools.count()
 
 
