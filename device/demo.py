@@ -38,7 +38,6 @@ from device.procurement.cycle import (
     ChainContext,
     KnownSupplier,
     Procurement,
-    fetch_catalog,
     supplier_option,
 )
 from device.procurement.models import OrderState, PurchaseOrder
@@ -234,7 +233,8 @@ class DemoWorld:
             )
             self.supplier_urls[spec.name] = url
             ref = asyncio.run(buyer.discover(spec.name, url, reliability=0.95))
-            option = supplier_option(spec.name, fetch_catalog(url), ref.reliability)
+            catalog = asyncio.run(buyer.catalog(ref))
+            option = supplier_option(spec.name, catalog, ref.reliability)
             known.append(KnownSupplier(ref, option))
             log.info("demo_supplier_started", supplier=spec.name, url=url)
         return Procurement(

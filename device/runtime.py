@@ -21,7 +21,6 @@ from device.procurement.cycle import (
     ChainContext,
     KnownSupplier,
     Procurement,
-    fetch_catalog,
     supplier_option,
 )
 from device.procurement.outbox import Outbox
@@ -52,7 +51,7 @@ def build_procurement(settings: Settings, store: Store) -> Procurement | None:
             ref = asyncio.run(
                 buyer.discover(endpoint.name, endpoint.url, reliability=SUPPLIER_RELIABILITY_PRIOR)
             )
-            catalog = fetch_catalog(endpoint.url)
+            catalog = asyncio.run(buyer.catalog(ref))
         except (CustobotError, OSError, ValueError) as exc:  # one bad supplier is skipped
             log.warning("supplier_unavailable", supplier=endpoint.name, error=str(exc)[:200])
             continue

@@ -153,6 +153,14 @@ class Buyer:
         discovery = _parse(probe, Discovery, raw)
         return probe.model_copy(update={"signing_address": discovery.signing_address})
 
+    async def catalog(self, ref: SupplierRef) -> Catalog:
+        """The supplier's catalog (what the planner prices from), size-capped and timed."""
+        async with self._client() as client:
+            raw = await self._fetch(
+                client, ref, "GET", "/catalog", None, self._clock(), self.limits.max_catalog_bytes
+            )
+        return _parse(ref, Catalog, raw)
+
     # -- one supplier --------------------------------------------------------------
 
     async def _open(

@@ -19,7 +19,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import sqlalchemy as sa
 import structlog
 from sqlmodel import Session, col, select
@@ -53,7 +52,6 @@ from device.store.models import AlertSeverity, Sale, SaleState, StockRecount
 from supplier.protocol import Catalog
 
 log = structlog.get_logger()
-CATALOG_LIMIT_BYTES = 512 * 1024
 HISTORY = timedelta(days=56)
 
 
@@ -73,23 +71,6 @@ class KnownSupplier:
 
     ref: SupplierRef
     option: SupplierOption
-
-
-def fetch_catalog(base_url: str, timeout_s: float = 5.0) -> Catalog:
-    """The supplier's catalog, refused when larger than ``CATALOG_LIMIT_BYTES``."""
-    with (
-        httpx.Client(timeout=timeout_s) as client,
-        client.stream("GET", f"{base_url}/catalog") as r,
-    ):
-        r.raise_for_status()
-        body = b""
-        for chunk in r.iter_bytes():
-            body += chunk
-            if len(body) > CATALOG_LIMIT_BYTES:
-                raise ValueError(
-                    f"catalog of {base_url} is larger than {CATALOG_LIMIT_BYTES} bytes"
-                )
-    return Catalog.model_validate_json(body)
 
 
 def supplier_option(name: str, catalog: Catalog, reliability: float) -> SupplierOption:

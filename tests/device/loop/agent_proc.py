@@ -47,7 +47,6 @@ from device.procurement.cycle import (
     ChainContext,
     KnownSupplier,
     Procurement,
-    fetch_catalog,
     supplier_option,
 )
 from device.procurement.outbox import Outbox
@@ -177,7 +176,8 @@ class LoopMachine:
         known = []
         for supplier in config.suppliers:
             ref = asyncio.run(buyer.discover(supplier.name, supplier.url, reliability=0.95))
-            option = supplier_option(supplier.name, fetch_catalog(supplier.url), ref.reliability)
+            catalog = asyncio.run(buyer.catalog(ref))
+            option = supplier_option(supplier.name, catalog, ref.reliability)
             known.append(KnownSupplier(ref, option))
         self.procurement = Procurement(
             self.settings,
