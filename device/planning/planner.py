@@ -7,8 +7,9 @@ per supplier batch) plus alert-only entries for slots whose sensor is in fault.
 Rules (``L`` = effective lead time = ``lead_time_hours / reliability``, the
 expected wait including re-orders after a failed delivery; ``R`` =
 ``review_hours``, the time to the next planning run; ``q`` = service level;
-``t_q`` = hours until the stock *position* (count + on order) sells out with
-probability ``1 - q``):
+``t_q`` = hours until the stock *position* sells out with probability ``1 - q``;
+the position is the count plus units on order, less the units of a perishable
+slot expected to expire before they sell, first in, first out):
 
 * WHEN: a slot triggers when ``t_q <= L + R``: waiting for the next run would
   let the stock run out before that run's order could arrive. Its supplier is
@@ -19,11 +20,12 @@ probability ``1 - q``):
 * HOW MUCH: order up to ``max(par, Q_q(D(L + R)))`` but no more than fits on
   arrival but with probability ``overflow_risk``: ``position + quantity <=
   capacity + Q_risk(D(lead_time_hours))`` (what is sold before the earliest
-  delivery frees room). At most ``floor(min(E[D(L+SL)] - position,
-  E[D(L+SL)] - E[D(L)]))`` units when the item has a shelf life ``SL`` (do not buy
-  what cannot sell before it expires; a slot that never sold anything has no
-  forecast to bound it and is filled to par), raised to the supplier's minimum
-  when that still fits both bounds, else dropped.
+  delivery frees room). When the item has a shelf life ``SL``, at most
+  ``Q_w(D(L+SL)) - max(position, ceil(E[D(L)]))`` units with ``w = 1 -
+  unit_cost / retail`` (newsvendor: a unit is worth buying while the chance that
+  it sells before it expires covers its cost; a slot that never sold anything
+  has no forecast to bound it and is filled to par), raised to the supplier's
+  minimum when that still fits both bounds, else dropped.
 * URGENCY of a line: ``u = clamp((L + R - t_q) / R, 0, 1)``: 1 when the stock runs
   out (at the service level) before the earliest delivery, 0 when it lasts past
   the next run's delivery. A need's urgency is its lines' maximum.
@@ -36,8 +38,10 @@ probability ``1 - q``):
   sale would have earned, never more than retail.
 * DEADLINE: ``now + max(lead_time_hours, min t_q of the triggered lines)``.
 * WORTH IT: with ``Economics.order_cost`` set, a batch waits for the next run
-  when the profit that waiting loses, sum over triggered lines of
-  ``E[(D(L + R) - position)+] * lost``, is below the cost of one delivery.
+  when what waiting loses, sum over triggered lines of ``(E[(D(L + R) -
+  position)+] - E[(D(L) - position)+]) * (lost + goodwill)`` (the sales between
+  this order's arrival and the next run's; what sells out before either is lost
+  anyway), is below the cost of one delivery.
 """
 
 from __future__ import annotations
@@ -80,16 +84,30 @@ class SlotStock:
 
     ``count`` is the best estimate of the items in the slot; ``fault`` names a
     sensor fault: then the count is not trusted and the slot only raises an alert.
+    ``expiring`` lists the items of a perishable slot as ``(hours until they
+    expire, units)``, oldest first (from the delivery dates and the shelf life).
     """
 
     slot_id: int
     count: int
     fault: str | None = None
     on_order: int = 0
+    expiring: tuple[tuple[float, int], ...] = ()
 
     def __post_init__(self) -> None:
         if self.count < 0 or self.on_order < 0:
             raise PlanInputError(f"slot {self.slot_id}", "count and on_order must be >= 0")
+        if any(units < 0 for _, units in self.expiring):
+            raise PlanInputError(f"slot {self.slot_id}", "expiring units must be >= 0")
+
+    def expected_waste(self, forecast: Forecast) -> int:
+        """Units expected to expire before they sell, first in, first out."""
+        wasted = 0.0
+        older = 0
+        for hours, units in self.expiring:
+            older += units
+            wasted += max(0.0, older - wasted - forecast.expected(max(hours, 0.0)))
+        return min(self.count, math.floor(wasted + 1e-9))
 
     @classmethod
     def from_reading(
@@ -145,12 +163,18 @@ class Economics:
 
     ``unit_costs``: estimated cost per GTIN (default: the cheapest list price);
     ``order_cost``: fixed cost of one delivery (fee + gas), weighed against the
-    profit that waiting for the next run would lose.
+    profit that waiting for the next run would lose; ``goodwill_ppm``: what a
+    customer who finds the slot empty costs beyond the lost margin (share of the
+    retail price): they may not come back.
     """
 
     target_margin_ppm: int = 300_000
     unit_costs: Mapping[str, int] = field(default_factory=dict)
     order_cost: int = 0
+    goodwill_ppm: int = 500_000
+
+    def goodwill(self, retail_price: int) -> int:
+        return retail_price * self.goodwill_ppm // PPM
 
     def __post_init__(self) -> None:
         if not 0 <= self.target_margin_ppm < PPM:
@@ -159,6 +183,8 @@ class Economics:
             raise PlanInputError("economics.order_cost", "must be an int >= 0 (base units)")
         if any(not isinstance(c, int) or c < 0 for c in self.unit_costs.values()):
             raise PlanInputError("economics.unit_costs", "must be ints >= 0 (base units)")
+        if not 0 <= self.goodwill_ppm <= PPM:
+            raise PlanInputError("economics.goodwill_ppm", "must be in [0, 1_000_000]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +295,9 @@ def _urgency(slot: _Slot, supplier: SupplierOption, review: float) -> float:
     return min(max(slack / review, 0.0), 1.0)
 
 
-def _quantity(slot: _Slot, supplier: SupplierOption, cfg: PlannerConfig) -> tuple[int, str]:
+def _quantity(
+    slot: _Slot, supplier: SupplierOption, cfg: PlannerConfig, unit_cost: int
+) -> tuple[int, str]:
     """Units to order for ``slot`` from ``supplier`` and, when zero, why not."""
     sc, fc, lead = slot.config, slot.forecast, supplier.effective_lead_hours
     protect = fc.quantile(cfg.service_level, lead + cfg.review_hours)
@@ -280,9 +308,11 @@ def _quantity(slot: _Slot, supplier: SupplierOption, cfg: PlannerConfig) -> tupl
     room = min(fits, max(sc.par, protect) - slot.position)
     shelf_cap: int | None = None
     if sc.shelf_life_days is not None and fc.daily_rate > 0:
-        sellable = fc.expected(lead + sc.shelf_life_days * 24)
-        fresh = sellable - max(float(slot.position), fc.expected(lead))
-        shelf_cap = math.floor(fresh + 1e-9)  # 5.999999 expected units are 6
+        # Newsvendor: one more unit is worth buying while the chance that it sells
+        # before it expires (first in, first out) is at least cost / retail.
+        worth = 1.0 - min(unit_cost / sc.retail_price, 1.0) if sc.retail_price else 0.0
+        sellable = fc.quantile(min(max(worth, 0.01), 0.99), lead + sc.shelf_life_days * 24)
+        shelf_cap = sellable - max(slot.position, math.ceil(fc.expected(lead) - 1e-9))
     limit = room if shelf_cap is None else min(room, shelf_cap)
     minimum = supplier.min_quantities.get(sc.gtin, 1)
     if limit >= minimum:
@@ -336,7 +366,7 @@ def plan(
         if not carriers:
             alerts.append(SlotAlert(sc.id, f"{sc.name}: no supplier lists GTIN {sc.gtin}"))
             continue
-        position = reading.count + reading.on_order
+        position = reading.count - reading.expected_waste(fc) + reading.on_order
         stockout = fc.hours_until_stockout(position, q)
         supplier = _choose_supplier(carriers, sc.gtin, stockout)
         needed = supplier.effective_lead_hours + config.review_hours
@@ -393,18 +423,23 @@ def _need(
     at_risk = 0  # profit lost if this batch waits for the next run (base units)
     for slot, _ in members:
         sc = slot.config
-        quantity, why_not = _quantity(slot, supplier, cfg)
+        unit_cost = economics.unit_costs.get(sc.gtin, min(s.prices[sc.gtin] for s in slot.carriers))
+        quantity, why_not = _quantity(slot, supplier, cfg, unit_cost)
         if quantity == 0:
             slot.decision = f"no order: {why_not}"
             continue
         urgency = _urgency(slot, supplier, cfg.review_hours)
         list_price = supplier.prices[sc.gtin]
-        unit_cost = economics.unit_costs.get(sc.gtin, min(s.prices[sc.gtin] for s in slot.carriers))
         lost = max(0, sc.retail_price - unit_cost)
         unit_limit = _unit_limit(sc.retail_price, urgency, lost, economics.target_margin_ppm)
         if slot.triggered:
-            wait = supplier.effective_lead_hours + cfg.review_hours
-            at_risk += math.floor(slot.forecast.expected_shortfall(slot.position, wait) * lost)
+            # Ordering now saves the sales lost between this order's arrival and the
+            # next run's; what sells out before either could arrive is lost anyway.
+            lead = supplier.effective_lead_hours
+            fc = slot.forecast
+            saved = fc.expected_shortfall(slot.position, lead + cfg.review_hours)
+            saved -= fc.expected_shortfall(slot.position, lead)
+            at_risk += math.floor(saved * (lost + economics.goodwill(sc.retail_price)))
         when = f"runs out in {_fmt_hours(slot.stockout)} at {cfg.service_level:.0%} service"
         if slot.triggered:
             reason = f"{sc.name}: {slot.position} left, {when}; delivery takes {_fmt_hours(supplier.effective_lead_hours)}"

@@ -554,8 +554,15 @@ class AgentPolicy(Buyer):
             count = live[s.slot_id]
             if count is None:
                 fault = fault or "never counted"
+            # The delivery dates and shelf life say when each lot expires; sales went
+            # first in, first out.
+            expiring = tuple(
+                ((lot.expires - now).total_seconds() / 3600, lot.quantity)
+                for lot in world.lots[s.slot_id]
+                if lot.expires is not None
+            )
             stock[s.slot_id] = SlotStock(
-                s.slot_id, max(count or 0, 0), fault, pending.get(s.slot_id, 0)
+                s.slot_id, max(count or 0, 0), fault, pending.get(s.slot_id, 0), expiring
             )
         market = world.market
         names = sorted(market.specs)

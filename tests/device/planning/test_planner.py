@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -324,10 +325,13 @@ def test_plans_respect_capacity_shelf_life_and_money_rules(
         assert line.quantity >= minimum
         assert position + line.quantity <= capacity + sold_first
         if shelf is not None:
+            # Newsvendor: the last unit bought sells before it expires with a
+            # chance of at least cost / retail (here about one half).
             lead_eff = acme.effective_lead_hours
-            sellable = fc.expected(lead_eff + shelf * 24)
-            assert line.quantity <= sellable - fc.expected(lead_eff) + 1e-9
-            assert line.quantity <= sellable - position + 1e-9
+            worth = min(max(1 - (retail // 2) / retail, 0.01), 0.99)
+            sellable = fc.quantile(worth, lead_eff + shelf * 24)
+            assert line.quantity <= sellable - math.ceil(fc.expected(lead_eff) - 1e-9)
+            assert line.quantity <= sellable - position
         base = retail * (1_000_000 - margin) // 1_000_000
         assert base <= line.unit_limit <= retail
         assert isinstance(need.reservation, int)
@@ -394,15 +398,20 @@ def test_a_delivery_waits_when_waiting_loses_less_than_it_costs() -> None:
     fc = flat(4.0)
     # 14 items at 4 a day: a stockout before the next run's delivery is possible, not likely.
     assert fc.hours_until_stockout(14, PlannerConfig().service_level) <= 48
-    at_risk = fc.expected_shortfall(14, 48) * (RETAIL - RETAIL // 2)
+    # Ordering now rather than at the next run saves the sales between the two
+    # arrivals, each worth its margin plus the goodwill of the customer.
+    econ = Economics()
+    per_sale = RETAIL - RETAIL // 2 + econ.goodwill(RETAIL)
+    saved = fc.expected_shortfall(14, 48) - fc.expected_shortfall(14, 24)
+    at_risk = int(saved * per_sale)
     assert 0 < at_risk < 1_000_000
 
     def needs(stock: int, order_cost: int) -> PurchasePlan:
         econ = Economics(order_cost=order_cost)
         return plan(NOW, [item], {1: SlotStock(1, stock)}, {1: fc}, [acme], econ)
 
-    assert needs(14, 0).needs
-    waiting = needs(14, 1_000_000)
+    assert needs(14, at_risk).needs
+    waiting = needs(14, at_risk + 1)
     assert waiting.needs == ()
     assert waiting.outlook[0].decision.startswith("wait")
     # Nearly empty, waiting a day loses far more than a delivery costs.
@@ -418,3 +427,37 @@ def test_a_new_empty_slot_is_filled_to_par_even_when_perishable() -> None:
     )
     (line,) = result.needs[0].lines
     assert line.quantity == 6
+
+
+def test_items_about_to_expire_do_not_count_as_stock() -> None:
+    """Six sandwiches that expire in two hours will mostly be thrown away: buy fresh ones."""
+    sandwich = slot(1, capacity=8, par=6, shelf_life_days=3)
+    deli = supplier("deli", [sandwich])
+    fc = flat(2.0)
+    fresh = SlotStock(1, 6, expiring=((60.0, 6),))
+    stale = SlotStock(1, 6, expiring=((2.0, 6),))
+    assert fresh.expected_waste(fc) == 1  # 2 a day sell 5 of them in 60 h
+    assert stale.expected_waste(fc) == 5
+
+    def ordered(stock: SlotStock) -> int:
+        (need,) = plan(NOW, [sandwich], {1: stock}, {1: fc}, [deli]).needs
+        return need.lines[0].quantity
+
+    assert ordered(stale) > ordered(fresh)
+    assert ordered(stale) == ordered(SlotStock(1, 1))  # as if only the one fresh item were there
+
+
+def test_shelf_life_buys_less_of_a_costly_perishable() -> None:
+    """Newsvendor: a unit is bought while its chance to sell before expiry covers its cost."""
+    sandwich = slot(1, capacity=20, par=6, shelf_life_days=3)
+    fc = flat(2.0)
+
+    def quantity(price_pct: int) -> int:
+        deli = supplier("deli", [sandwich], price_pct=price_pct)
+        (need,) = plan(NOW, [sandwich], {1: SlotStock(1, 0)}, {1: fc}, [deli]).needs
+        return need.lines[0].quantity
+
+    cheap, costly = quantity(20), quantity(80)
+    assert cheap > quantity(50) > costly
+    # 2 a day over the day's lead and 3 days of shelf life: 8 expected, 2 sold before arrival.
+    assert costly < 8 - 2 < cheap
