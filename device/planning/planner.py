@@ -128,6 +128,30 @@ class SlotStock:
         return cls(reading.slot_id, min(max(estimate, low), high), None, on_order)
 
 
+def expiring_lots(
+    arrivals: Sequence[tuple[datetime, int]],
+    count: int,
+    shelf_life_days: int,
+    now: datetime,
+    since: datetime,
+) -> tuple[tuple[float, int], ...]:
+    """``SlotStock.expiring`` from the slot's arrivals since ``since`` (oldest first):
+    sold first in, first out, the ``count`` items left are the newest; any older
+    than the arrivals known came before ``since`` and expire by ``since + life``."""
+    life = timedelta(days=shelf_life_days)
+    lots: list[tuple[float, int]] = []
+    left = count
+    for when, units in reversed(arrivals):
+        if left <= 0:
+            break
+        take = min(units, left)
+        lots.append(((when + life - now).total_seconds() / 3600, take))
+        left -= take
+    if left > 0:
+        lots.append((max((since + life - now).total_seconds() / 3600, 0.0), left))
+    return tuple(reversed(lots))
+
+
 @dataclass(frozen=True, slots=True)
 class SupplierOption:
     """One supplier as the planner sees it: list prices (base units per unit) by GTIN."""

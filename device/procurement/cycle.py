@@ -16,7 +16,7 @@ import asyncio
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -35,6 +35,7 @@ from device.planning.planner import (
     RestockNeed,
     SlotStock,
     SupplierOption,
+    expiring_lots,
     plan,
 )
 from device.procurement.delivery import DeliveryMatch, OpenOrder, OrderLine, match_delivery
@@ -45,7 +46,7 @@ from device.procurement.models import (
     PurchaseOrder,
 )
 from device.procurement.outbox import Outbox, node_unreachable
-from device.settings import Settings
+from device.settings import Settings, SlotConfig
 from device.store import repo
 from device.store.db import Store
 from device.store.models import AlertSeverity, Sale, SaleState, StockRecount
@@ -53,6 +54,9 @@ from supplier.protocol import Catalog
 
 log = structlog.get_logger()
 HISTORY = timedelta(days=56)
+# Arrivals older than this count as arrived then: an item that lasts months is
+# not judged by the day it came.
+EXPIRY_LOOKBACK = timedelta(days=14)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +86,22 @@ def supplier_option(name: str, catalog: Catalog, reliability: float) -> Supplier
         reliability=max(min(reliability, 1.0), 0.05),
         min_quantities={item.gtin: item.min_quantity for item in catalog.items},
     )
+
+
+def with_expiry(
+    session: Session, slots: Sequence[SlotConfig], stock: Mapping[int, SlotStock], now: datetime
+) -> dict[int, SlotStock]:
+    """``stock`` with the expiry dates of perishable slots' items, from their arrivals."""
+    out = dict(stock)
+    for slot in slots:
+        life = slot.shelf_life_days
+        held = out.get(slot.id)
+        if life is None or held is None or held.fault is not None:
+            continue
+        since = now - min(timedelta(days=life), EXPIRY_LOOKBACK)
+        came = repo.arrivals(session, slot.id, since)
+        out[slot.id] = replace(held, expiring=expiring_lots(came, held.count, life, now, since))
+    return out
 
 
 def _unix(when: datetime) -> int:
@@ -167,14 +187,15 @@ class Procurement:
         on_order = self.on_order()
         with self.store.read() as session:
             estimates = {s.id: repo.stock_estimate(session, s.id) for s in self.settings.slots}
-        stock = {
-            reading.slot_id: SlotStock.from_reading(
-                _PlannerReading.of(reading),
-                on_order.get(reading.slot_id, 0),
-                estimates.get(reading.slot_id),
-            )
-            for reading in snapshot.slots
-        }
+            read = {
+                reading.slot_id: SlotStock.from_reading(
+                    _PlannerReading.of(reading),
+                    on_order.get(reading.slot_id, 0),
+                    estimates.get(reading.slot_id),
+                )
+                for reading in snapshot.slots
+            }
+            stock = with_expiry(session, self.settings.slots, read, now)
         forecasts = self._forecasts(now)
         options = [s.option for s in self.suppliers.values()]
         result = plan(

@@ -28,6 +28,7 @@ from device.hardware.readings import FaultState
 from device.negotiation.policy import BuyerPolicy
 from device.planning.forecast import DemandModels, floor_hour
 from device.planning.planner import Economics, PlannerConfig, SlotStock, plan
+from device.procurement.cycle import with_expiry
 from device.procurement.delivery import OpenOrder, OrderLine, match_delivery
 from device.settings import SalesCountConfig, Settings, SwitchSensorConfig
 from device.sim.customers import Arrival
@@ -554,16 +555,11 @@ class AgentPolicy(Buyer):
             count = live[s.slot_id]
             if count is None:
                 fault = fault or "never counted"
-            # The delivery dates and shelf life say when each lot expires; sales went
-            # first in, first out.
-            expiring = tuple(
-                ((lot.expires - now).total_seconds() / 3600, lot.quantity)
-                for lot in world.lots[s.slot_id]
-                if lot.expires is not None
-            )
             stock[s.slot_id] = SlotStock(
-                s.slot_id, max(count or 0, 0), fault, pending.get(s.slot_id, 0), expiring
+                s.slot_id, max(count or 0, 0), fault, pending.get(s.slot_id, 0)
             )
+        with world.store.read() as session:
+            stock = with_expiry(session, world.settings.slots, stock, now)
         market = world.market
         names = sorted(market.specs)
         fee = max(market.specs[n].delivery_fee for n in names)

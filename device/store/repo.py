@@ -9,8 +9,10 @@ refunded at most once, and the ledger's ``(sale_id, kind)`` uniqueness backs tha
 from __future__ import annotations
 
 import sqlite3
+from bisect import bisect_left
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -238,6 +240,40 @@ def last_recount(
         query = query.where(col(StockRecount.at) <= at_or_before)
     order = (col(StockRecount.at).desc(), col(StockRecount.id).desc())
     return session.exec(query.order_by(*order).limit(1)).first()
+
+
+def arrivals(session: Session, slot_id: int, since: datetime) -> list[tuple[datetime, int]]:
+    """Units that came into ``slot_id`` at each recount since ``since``, oldest first.
+
+    A recount above the estimate just before it (the previous count less the sales
+    in between that were not refunded) is an arrival: a delivery or a fill. The
+    dates let the planner tell which items of a perishable slot expire first.
+    """
+    earlier = last_recount(session, slot_id, since)
+    query = select(StockRecount).where(
+        col(StockRecount.slot_id) == slot_id, col(StockRecount.at) > since
+    )
+    recounts = list(session.exec(query.order_by(col(StockRecount.at), col(StockRecount.id))))
+    if earlier is not None:
+        recounts.insert(0, earlier)
+    if not recounts:
+        return []
+    sold = sorted(
+        session.exec(
+            select(col(Sale.created_at)).where(
+                col(Sale.slot_id) == slot_id,
+                col(Sale.created_at) >= recounts[0].at,
+                col(Sale.state) != SaleState.REFUNDED,
+            )
+        )
+    )
+    found: list[tuple[datetime, int]] = []
+    for previous, recount in pairwise(recounts):
+        between = bisect_left(sold, recount.at) - bisect_left(sold, previous.at)
+        added = recount.count - (previous.count - between)
+        if added > 0:
+            found.append((recount.at, added))
+    return found
 
 
 def last_recounts(session: Session) -> dict[int, StockRecount]:

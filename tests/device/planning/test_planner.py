@@ -20,6 +20,7 @@ from device.planning.planner import (
     PurchasePlan,
     SlotStock,
     SupplierOption,
+    expiring_lots,
     plan,
 )
 from device.settings import SalesCountConfig, SlotConfig
@@ -461,3 +462,18 @@ def test_shelf_life_buys_less_of_a_costly_perishable() -> None:
     assert cheap > quantity(50) > costly
     # 2 a day over the day's lead and 3 days of shelf life: 8 expected, 2 sold before arrival.
     assert costly < 8 - 2 < cheap
+
+
+def test_the_items_left_are_the_newest_arrivals() -> None:
+    """First in, first out: what is left came last; older items expire first."""
+    life = 3
+    arrivals = [(NOW - timedelta(hours=50), 4), (NOW - timedelta(hours=10), 3)]
+    since = NOW - timedelta(days=life)
+    assert expiring_lots(arrivals, 5, life, NOW, since) == ((22.0, 2), (62.0, 3))
+    assert expiring_lots(arrivals, 2, life, NOW, since) == ((62.0, 2),)
+    # Two items older than any arrival known: they came before ``since``, expired by now.
+    assert expiring_lots(arrivals, 9, life, NOW, since) == ((0.0, 2), (22.0, 4), (62.0, 3))
+    # A long shelf life looked back on for a week only: the older items expire by
+    # ``since`` plus the shelf life, not now.
+    week = NOW - timedelta(days=7)
+    assert expiring_lots([], 1, 30, NOW, week) == ((23 * 24.0, 1),)

@@ -105,6 +105,33 @@ def test_stock_is_the_last_recount_minus_sales_not_refunded(store: Store) -> Non
         assert earlier.count == 4
 
 
+def test_arrivals_are_recounts_above_the_stock_sales_left(store: Store) -> None:
+    """A delivery is what a recount finds beyond the last count less the sales since."""
+    hour = timedelta(hours=1)
+    with store.write() as session:
+        repo.record_recount(session, 1, 6, RecountSource.RESTOCK, MIDNIGHT)
+        sell(session, 1, 100, MIDNIGHT + hour)
+        sell(session, 1, 100, MIDNIGHT + 2 * hour, SaleState.REFUNDED)  # still there
+        repo.record_recount(session, 1, 8, RecountSource.RESTOCK, MIDNIGHT + 3 * hour)
+        repo.record_recount(session, 1, 8, RecountSource.SENSOR, MIDNIGHT + 4 * hour)
+        sell(session, 1, 100, MIDNIGHT + 5 * hour)
+        repo.record_recount(session, 1, 4, RecountSource.RESTOCK, MIDNIGHT + 6 * hour)  # removed
+        repo.record_recount(session, 1, 7, RecountSource.OPERATOR, MIDNIGHT + 7 * hour)
+        repo.record_recount(session, 2, 9, RecountSource.RESTOCK, MIDNIGHT + 7 * hour)
+    with store.read() as session:
+        assert repo.arrivals(session, 1, MIDNIGHT - hour) == [
+            (MIDNIGHT + 3 * hour, 3),
+            (MIDNIGHT + 7 * hour, 3),
+        ]
+        # From a moment after the first count: the count before it is the baseline.
+        assert repo.arrivals(session, 1, MIDNIGHT + 2 * hour) == [
+            (MIDNIGHT + 3 * hour, 3),
+            (MIDNIGHT + 7 * hour, 3),
+        ]
+        assert repo.arrivals(session, 1, MIDNIGHT + 5 * hour) == [(MIDNIGHT + 7 * hour, 3)]
+        assert repo.arrivals(session, 3, MIDNIGHT) == []
+
+
 def test_credit_keeps_a_running_balance_and_refunds_a_sale_once(store: Store) -> None:
     with store.write() as session:
         coin = PaymentMethod.COIN

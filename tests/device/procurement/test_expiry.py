@@ -1,0 +1,50 @@
+"""Perishable stock as the buying loop sees it: which items expire first, from the store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from device.planning.planner import SlotStock
+from device.procurement.cycle import with_expiry
+from device.settings import load_settings
+from device.store import repo
+from device.store.db import open_store
+from device.store.models import RecountSource
+
+NOW = datetime(2026, 5, 8, 12, tzinfo=UTC)
+
+
+def test_a_perishable_slot_knows_when_its_items_expire(tmp_path: Path) -> None:
+    settings = load_settings(None)
+    sandwich = next(s for s in settings.slots if s.shelf_life_days == 3)
+    cola = next(s for s in settings.slots if s.id != sandwich.id)
+    store = open_store(tmp_path / "machine.db")
+    try:
+        with store.write() as session:
+            repo.record_recount(
+                session, sandwich.id, 0, RecountSource.SENSOR, NOW - timedelta(days=5)
+            )
+            repo.record_recount(
+                session, sandwich.id, 4, RecountSource.RESTOCK, NOW - timedelta(hours=70)
+            )
+            repo.record_recount(
+                session, sandwich.id, 6, RecountSource.RESTOCK, NOW - timedelta(hours=20)
+            )
+        stock = {
+            sandwich.id: SlotStock(sandwich.id, 6),
+            cola.id: SlotStock(cola.id, 6),
+            99: SlotStock(99, 1),
+        }
+        with store.read() as session:
+            seen = with_expiry(session, settings.slots, stock, NOW)
+    finally:
+        store.close()
+    # Four came 70 h ago (2 h of their 3 days left), two more 20 h ago.
+    assert seen[sandwich.id].expiring == ((2.0, 4), (52.0, 2))
+    assert seen[99] == stock[99]  # not a configured slot: left as it was
+    # A long shelf life with no arrivals in the fortnight looked back on: the items
+    # came earlier and expire no sooner than that fortnight's start plus the shelf life.
+    assert cola.shelf_life_days is not None
+    (lot,) = seen[cola.id].expiring
+    assert lot == ((cola.shelf_life_days - 14) * 24.0, 6)
