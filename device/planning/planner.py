@@ -333,7 +333,8 @@ def _quantity(
     shelf_cap: int | None = None
     if sc.shelf_life_days is not None and fc.daily_rate > 0:
         # Newsvendor: one more unit is worth buying while the chance that it sells
-        # before it expires (first in, first out) is at least cost / retail.
+        # before it expires (first in, first out) is at least cost / retail. (Goodwill
+        # is left out here: an expired item at the front also turns customers away.)
         worth = 1.0 - min(unit_cost / sc.retail_price, 1.0) if sc.retail_price else 0.0
         sellable = fc.quantile(min(max(worth, 0.01), 0.99), lead + sc.shelf_life_days * 24)
         shelf_cap = sellable - max(slot.position, math.ceil(fc.expected(lead) - 1e-9))

@@ -151,7 +151,13 @@ class World(SimulatedMachine):
         slot_id = arrival.slot_id
         before = self.physics.stock(slot_id)
         lost = self.totals.lost_sales
-        super().customer(arrival)
+        lots = self.lots[slot_id]
+        if lots and lots[0].expires is not None and lots[0].expires <= arrival.when:
+            # Past its date: the customer leaves it there (out at the next visit).
+            self.totals.customers += 1
+            self.totals.lost_sales += 1
+        else:
+            super().customer(arrival)
         if self.totals.lost_sales > lost:
             self.ledger.lost_per_slot[slot_id] = self.ledger.lost_per_slot.get(slot_id, 0) + 1
         if self.physics.stock(slot_id) < before:

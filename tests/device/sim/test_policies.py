@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from device.settings import Settings, load_settings
 from device.sim.compare import PolicyResult, compare, result_json, run_policy
 from device.sim.policies import POLICIES, AgentPolicy, World
 from device.sim.scenarios import SCENARIOS
+from device.store import repo
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +176,19 @@ def test_cli_single_policy(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert list(json.loads(out.read_text())["policies"]) == ["route"]
+
+
+def test_nobody_buys_an_item_past_its_date(settings: Settings, tmp_path: Path) -> None:
+    """Expired sandwiches stay in the slot until a visit, but they do not sell."""
+    with World(
+        settings, SCENARIOS["office"], database=tmp_path / "sim.db", days=6, seed=4
+    ) as world:
+        sandwich = next(s for s in world.settings.slots if s.shelf_life_days == 3)
+        world.run(6)  # no policy installed: nobody comes after the first fill
+        expired_at = world.start + timedelta(days=3)
+        with world.store.read() as session:
+            sold = [sale.created_at for sale in repo.sales_since(session, world.start, sandwich.id)]
+        assert sold, "no sandwich sold before they expired"
+        assert max(sold) < expired_at
+        assert world.physics.stock(sandwich.id) > 0  # still there, past their date
+        assert world.ledger.lost_per_slot.get(sandwich.id, 0) > 0
