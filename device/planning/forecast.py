@@ -181,11 +181,13 @@ class Forecast:
         mu = self.expected(hours)
         return self.dispersion * mu + self.level_cv2 * mu * mu
 
-    def quantile(self, q: float, hours: float) -> int:
-        """Smallest ``n`` with ``P(demand over the next hours <= n) >= q``."""
+    def quantile(self, q: float, hours: float, at_most: int | None = None) -> int:
+        """Smallest ``n`` with ``P(demand over the next hours <= n) >= q``; with
+        ``at_most``, no more than that (the search stops there: months of demand
+        are not walked unit by unit when only a slot's worth matters)."""
         _check_q(q)
         mu = self.expected(hours)
-        return _nb_quantile(mu, self.dispersion * mu + self.level_cv2 * mu * mu, q)
+        return _nb_quantile(mu, self.dispersion * mu + self.level_cv2 * mu * mu, q, at_most)
 
     def expected_shortfall(self, stock: int, hours: float) -> float:
         """``E[(D - stock)+]``: demand over the next ``hours`` that ``stock`` cannot serve.
@@ -259,9 +261,9 @@ def _crossing(hours: IntArray, cdf: FloatArray, q: float) -> float:
     return float(hours[k - 1]) + (before - q) / (before - after)
 
 
-def _nb_quantile(mean: float, var: float, q: float) -> int:
+def _nb_quantile(mean: float, var: float, q: float, at_most: int | None = None) -> int:
     """Scalar version of ``_nb_cdf``'s recurrence, stopping at the quantile (no arrays)."""
-    if mean <= 0:
+    if mean <= 0 or (at_most is not None and at_most <= 0):
         return 0
     mu = max(mean, 1e-12)
     excess = max(var / mu - 1.0, 1e-12)
@@ -269,6 +271,8 @@ def _nb_quantile(mean: float, var: float, q: float) -> int:
     step, log_mu = excess / (mu * (1.0 + excess)), math.log(mu)
     cdf, k = math.exp(log_p), 0
     limit = math.ceil(mu + 20 * math.sqrt(max(var, mu)) + 50)  # rounding may stop cdf short of q
+    if at_most is not None:
+        limit = min(limit, at_most)
     while cdf < q and k < limit:
         log_p += math.log1p((k - mu) * step) + log_mu - math.log1p(k)
         k += 1

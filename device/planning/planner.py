@@ -336,8 +336,9 @@ def _quantity(
         # before it expires (first in, first out) is at least cost / retail. (Goodwill
         # is left out here: an expired item at the front also turns customers away.)
         worth = 1.0 - min(unit_cost / sc.retail_price, 1.0) if sc.retail_price else 0.0
-        sellable = fc.quantile(min(max(worth, 0.01), 0.99), lead + sc.shelf_life_days * 24)
-        shelf_cap = sellable - max(slot.position, math.ceil(fc.expected(lead) - 1e-9))
+        first = max(slot.position, math.ceil(fc.expected(lead) - 1e-9))
+        level, hours = min(max(worth, 0.01), 0.99), lead + sc.shelf_life_days * 24
+        shelf_cap = fc.quantile(level, hours, at_most=first + max(room, 0) + 1) - first
     limit = room if shelf_cap is None else min(room, shelf_cap)
     minimum = supplier.min_quantities.get(sc.gtin, 1)
     if limit >= minimum:

@@ -54,9 +54,9 @@ from supplier.protocol import Catalog
 
 log = structlog.get_logger()
 HISTORY = timedelta(days=56)
-# Arrivals older than this count as arrived then: an item that lasts months is
-# not judged by the day it came.
-EXPIRY_LOOKBACK = timedelta(days=14)
+# Items that keep longer than this are taken to sell before they expire: only
+# fresh goods are tracked lot by lot.
+FRESH_SHELF_LIFE_DAYS = 14
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,14 +91,14 @@ def supplier_option(name: str, catalog: Catalog, reliability: float) -> Supplier
 def with_expiry(
     session: Session, slots: Sequence[SlotConfig], stock: Mapping[int, SlotStock], now: datetime
 ) -> dict[int, SlotStock]:
-    """``stock`` with the expiry dates of perishable slots' items, from their arrivals."""
+    """``stock`` with the expiry dates of fresh slots' items, from their arrivals."""
     out = dict(stock)
     for slot in slots:
         life = slot.shelf_life_days
         held = out.get(slot.id)
-        if life is None or held is None or held.fault is not None:
+        if life is None or life > FRESH_SHELF_LIFE_DAYS or held is None or held.fault:
             continue
-        since = now - min(timedelta(days=life), EXPIRY_LOOKBACK)
+        since = now - timedelta(days=life)
         came = repo.arrivals(session, slot.id, since)
         out[slot.id] = replace(held, expiring=expiring_lots(came, held.count, life, now, since))
     return out

@@ -9,10 +9,8 @@ refunded at most once, and the ledger's ``(sale_id, kind)`` uniqueness backs tha
 from __future__ import annotations
 
 import sqlite3
-from bisect import bisect_left
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
-from itertools import pairwise
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -37,6 +35,9 @@ from device.store.models import (
 _DIALECT = sqlite.dialect()
 _TIME = UTCDateTime().dialect_impl(_DIALECT)
 _TIME_IN = cast("Callable[[datetime], str]", _TIME.bind_processor(_DIALECT))
+
+
+_TIME_OUT = cast("Callable[[str], datetime]", _TIME.result_processor(_DIALECT, None))
 
 
 def _time_to_db(value: datetime) -> str:
@@ -242,38 +243,33 @@ def last_recount(
     return session.exec(query.order_by(*order).limit(1)).first()
 
 
-def arrivals(session: Session, slot_id: int, since: datetime) -> list[tuple[datetime, int]]:
+def arrivals(db: Db, slot_id: int, since: datetime) -> list[tuple[datetime, int]]:
     """Units that came into ``slot_id`` at each recount since ``since``, oldest first.
 
     A recount above the estimate just before it (the previous count less the sales
     in between that were not refunded) is an arrival: a delivery or a fill. The
     dates let the planner tell which items of a perishable slot expire first.
     """
-    earlier = last_recount(session, slot_id, since)
-    query = select(StockRecount).where(
-        col(StockRecount.slot_id) == slot_id, col(StockRecount.at) > since
+    rows = _sql(
+        db,
+        "SELECT at, added FROM ("
+        "  SELECT r.at, r.count - (r.before - (SELECT count(*) FROM sale s"
+        "     WHERE s.slot_id = r.slot_id AND s.created_at >= r.previous"
+        "       AND s.created_at < r.at AND s.state != 'refunded')) AS added, r.id"
+        "  FROM (SELECT slot_id, at, count, id,"
+        "          lag(at) OVER w AS previous, lag(count) OVER w AS before"
+        "        FROM stock_recount WHERE slot_id = ? AND at >= coalesce("
+        "          (SELECT max(at) FROM stock_recount WHERE slot_id = ? AND at <= ?), ?)"
+        "        WINDOW w AS (ORDER BY at, id)) r"
+        "  WHERE r.previous IS NOT NULL AND r.at > ?)"
+        " WHERE added > 0 ORDER BY at, id",
+        slot_id,
+        slot_id,
+        _time_to_db(since),
+        _time_to_db(since),
+        _time_to_db(since),
     )
-    recounts = list(session.exec(query.order_by(col(StockRecount.at), col(StockRecount.id))))
-    if earlier is not None:
-        recounts.insert(0, earlier)
-    if not recounts:
-        return []
-    sold = sorted(
-        session.exec(
-            select(col(Sale.created_at)).where(
-                col(Sale.slot_id) == slot_id,
-                col(Sale.created_at) >= recounts[0].at,
-                col(Sale.state) != SaleState.REFUNDED,
-            )
-        )
-    )
-    found: list[tuple[datetime, int]] = []
-    for previous, recount in pairwise(recounts):
-        between = bisect_left(sold, recount.at) - bisect_left(sold, previous.at)
-        added = recount.count - (previous.count - between)
-        if added > 0:
-            found.append((recount.at, added))
-    return found
+    return [(_TIME_OUT(at), int(added)) for at, added in rows]
 
 
 def last_recounts(session: Session) -> dict[int, StockRecount]:
