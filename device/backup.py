@@ -191,7 +191,8 @@ def _database_of(config: Path | None) -> Path:
 
 
 def _show(copy: DatabaseCopy, title: str) -> None:
-    table = Table(title=title)
+    console.print(title, soft_wrap=True)  # one line: a long path must not split the verdict
+    table = Table()
     table.add_column("table")
     table.add_column("rows", justify="right")
     for name, count in copy.rows.items():

@@ -101,7 +101,10 @@ class SlotStock:
             raise PlanInputError(f"slot {self.slot_id}", "expiring units must be >= 0")
 
     def expected_waste(self, forecast: Forecast) -> int:
-        """Units expected to expire before they sell, first in, first out."""
+        """Units expected to expire before they sell, first in, first out (none while
+        the slot has no demand to judge by: a new slot is not emptied on paper)."""
+        if forecast.daily_rate <= 0:
+            return 0
         wasted = 0.0
         older = 0
         for hours, units in self.expiring:

@@ -35,8 +35,6 @@ from device.store.models import (
 _DIALECT = sqlite.dialect()
 _TIME = UTCDateTime().dialect_impl(_DIALECT)
 _TIME_IN = cast("Callable[[datetime], str]", _TIME.bind_processor(_DIALECT))
-
-
 _TIME_OUT = cast("Callable[[str], datetime]", _TIME.result_processor(_DIALECT, None))
 
 
@@ -247,21 +245,22 @@ def arrivals(db: Db, slot_id: int, since: datetime) -> list[tuple[datetime, int]
     """Units that came into ``slot_id`` at each recount since ``since``, oldest first.
 
     A recount above the estimate just before it (the previous count less the sales
-    in between that were not refunded) is an arrival: a delivery or a fill. The
-    dates let the planner tell which items of a perishable slot expire first.
+    in between that were not refunded) is an arrival: a delivery or a fill; the
+    slot's first recount ever is one whole. The dates let the planner tell which
+    items of a perishable slot expire first.
     """
     rows = _sql(
         db,
         "SELECT at, added FROM ("
         "  SELECT r.at, r.count - (r.before - (SELECT count(*) FROM sale s"
-        "     WHERE s.slot_id = r.slot_id AND s.created_at >= r.previous"
+        "     WHERE s.slot_id = r.slot_id AND s.created_at >= coalesce(r.previous, r.at)"
         "       AND s.created_at < r.at AND s.state != 'refunded')) AS added, r.id"
         "  FROM (SELECT slot_id, at, count, id,"
-        "          lag(at) OVER w AS previous, lag(count) OVER w AS before"
+        "          lag(at) OVER w AS previous, coalesce(lag(count) OVER w, 0) AS before"
         "        FROM stock_recount WHERE slot_id = ? AND at >= coalesce("
         "          (SELECT max(at) FROM stock_recount WHERE slot_id = ? AND at <= ?), ?)"
         "        WINDOW w AS (ORDER BY at, id)) r"
-        "  WHERE r.previous IS NOT NULL AND r.at > ?)"
+        "  WHERE r.at > ?)"
         " WHERE added > 0 ORDER BY at, id",
         slot_id,
         slot_id,

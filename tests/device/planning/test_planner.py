@@ -439,6 +439,7 @@ def test_items_about_to_expire_do_not_count_as_stock() -> None:
     stale = SlotStock(1, 6, expiring=((2.0, 6),))
     assert fresh.expected_waste(fc) == 1  # 2 a day sell 5 of them in 60 h
     assert stale.expected_waste(fc) == 5
+    assert stale.expected_waste(flat(0.0)) == 0  # a new slot: no demand known to judge by
 
     def ordered(stock: SlotStock) -> int:
         (need,) = plan(NOW, [sandwich], {1: stock}, {1: fc}, [deli]).needs

@@ -119,7 +119,9 @@ def test_arrivals_are_recounts_above_the_stock_sales_left(store: Store) -> None:
         repo.record_recount(session, 1, 7, RecountSource.OPERATOR, MIDNIGHT + 7 * hour)
         repo.record_recount(session, 2, 9, RecountSource.RESTOCK, MIDNIGHT + 7 * hour)
     with store.read() as session:
+        # The first count ever is an arrival of everything it found.
         assert repo.arrivals(session, 1, MIDNIGHT - hour) == [
+            (MIDNIGHT, 6),
             (MIDNIGHT + 3 * hour, 3),
             (MIDNIGHT + 7 * hour, 3),
         ]
