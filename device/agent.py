@@ -90,11 +90,11 @@ class Agent:
 
     def install(self, driver: Driver) -> None:
         """Register the core's periodic jobs with a driver (real or simulated time)."""
-        driver.every("poll", timedelta(seconds=self.settings.agent.poll_interval_s), self.poll)
+        poll = timedelta(seconds=self.settings.agent.poll_interval_s)
+        driver.every("poll", poll, self.poll)
         if self.procurement is not None:
             # A first look right after the first poll (a machine back from a power cut
             # should not wait a day to notice it is running out), then on the interval.
-            poll = timedelta(seconds=self.settings.agent.poll_interval_s)
             driver.at(driver.now() + poll, self.plan)
             driver.every("plan", timedelta(hours=self.settings.agent.plan_interval_h), self.plan)
 

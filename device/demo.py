@@ -38,7 +38,7 @@ from device.procurement.cycle import (
     ChainContext,
     KnownSupplier,
     Procurement,
-    supplier_option,
+    meet_supplier,
 )
 from device.procurement.models import OrderState, PurchaseOrder
 from device.procurement.outbox import Outbox
@@ -232,10 +232,7 @@ class DemoWorld:
                 chain.w3, supplier_store, signer.account, [chain.pc.address]
             )
             self.supplier_urls[spec.name] = url
-            ref = asyncio.run(buyer.discover(spec.name, url, reliability=0.95))
-            catalog = asyncio.run(buyer.catalog(ref))
-            option = supplier_option(spec.name, catalog, ref.reliability)
-            known.append(KnownSupplier(ref, option))
+            known.append(asyncio.run(meet_supplier(buyer, spec.name, url, 0.95)))
             log.info("demo_supplier_started", supplier=spec.name, url=url)
         return Procurement(
             settings,

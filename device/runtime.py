@@ -21,7 +21,7 @@ from device.procurement.cycle import (
     ChainContext,
     KnownSupplier,
     Procurement,
-    supplier_option,
+    meet_supplier,
 )
 from device.procurement.outbox import Outbox
 from device.settings import Settings
@@ -45,17 +45,7 @@ def build_procurement(settings: Settings, store: Store) -> Procurement | None:
     pc = ProfitCenter(w3, chain.profit_center)
     account = load_agent_account(chain.keystore)
     buyer = Buyer()
-    known: list[KnownSupplier] = []
-    for endpoint in settings.suppliers:
-        try:
-            ref = asyncio.run(
-                buyer.discover(endpoint.name, endpoint.url, reliability=SUPPLIER_RELIABILITY_PRIOR)
-            )
-            catalog = asyncio.run(buyer.catalog(ref))
-        except (CustobotError, OSError, ValueError) as exc:  # one bad supplier is skipped
-            log.warning("supplier_unavailable", supplier=endpoint.name, error=str(exc)[:200])
-            continue
-        known.append(KnownSupplier(ref, supplier_option(endpoint.name, catalog, ref.reliability)))
+    known = meet_suppliers(buyer, settings)
     if not known:
         log.warning("buying_off", reason="no configured supplier answered")
         return None
@@ -77,3 +67,26 @@ def build_procurement(settings: Settings, store: Store) -> Procurement | None:
         buyer,
         known,
     )
+
+
+def meet_suppliers(buyer: Buyer, settings: Settings) -> list[KnownSupplier]:
+    """Every configured supplier at once (a slow one does not hold up the others);
+    one that cannot be reached or answers badly is skipped."""
+    endpoints = settings.suppliers
+
+    async def meet_all() -> list[KnownSupplier | BaseException]:
+        return await asyncio.gather(
+            *(meet_supplier(buyer, e.name, e.url, SUPPLIER_RELIABILITY_PRIOR) for e in endpoints),
+            return_exceptions=True,
+        )
+
+    met = asyncio.run(meet_all())
+    known: list[KnownSupplier] = []
+    for endpoint, result in zip(endpoints, met, strict=True):
+        if isinstance(result, CustobotError | OSError | ValueError):
+            log.warning("supplier_unavailable", supplier=endpoint.name, error=str(result)[:200])
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            known.append(result)
+    return known

@@ -88,6 +88,13 @@ def supplier_option(name: str, catalog: Catalog, reliability: float) -> Supplier
     )
 
 
+async def meet_supplier(buyer: Buyer, name: str, url: str, reliability: float) -> KnownSupplier:
+    """Discover a supplier (pinning the signing key it advertises) and read its
+    catalog: all the planner and the buyer need to deal with it."""
+    ref = await buyer.discover(name, url, reliability=reliability)
+    return KnownSupplier(ref, supplier_option(name, await buyer.catalog(ref), ref.reliability))
+
+
 def with_expiry(
     session: Session, slots: Sequence[SlotConfig], stock: Mapping[int, SlotStock], now: datetime
 ) -> dict[int, SlotStock]:

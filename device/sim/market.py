@@ -196,9 +196,8 @@ class Market:
                 max_rounds=spec.max_rounds,
                 deliver_by=int(t0 + spec.lead_time_hours * 3600),
                 opened_at=t0,
-                reliability=spec.reliability,
+                reliability=reliabilities.get(name, spec.reliability),
             )
-            desk.reliability = reliabilities.get(name, spec.reliability)
             desks.append(desk)
         if not desks:
             return None

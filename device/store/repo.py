@@ -253,19 +253,16 @@ def arrivals(db: Db, slot_id: int, since: datetime) -> list[tuple[datetime, int]
         db,
         "SELECT at, added FROM ("
         "  SELECT r.at, r.count - (r.before - (SELECT count(*) FROM sale s"
-        "     WHERE s.slot_id = r.slot_id AND s.created_at >= coalesce(r.previous, r.at)"
+        "     WHERE s.slot_id = ?1 AND s.created_at >= coalesce(r.previous, r.at)"
         "       AND s.created_at < r.at AND s.state != 'refunded')) AS added, r.id"
-        "  FROM (SELECT slot_id, at, count, id,"
+        "  FROM (SELECT at, count, id,"
         "          lag(at) OVER w AS previous, coalesce(lag(count) OVER w, 0) AS before"
-        "        FROM stock_recount WHERE slot_id = ? AND at >= coalesce("
-        "          (SELECT max(at) FROM stock_recount WHERE slot_id = ? AND at <= ?), ?)"
+        "        FROM stock_recount WHERE slot_id = ?1 AND at >= coalesce("
+        "          (SELECT max(at) FROM stock_recount WHERE slot_id = ?1 AND at <= ?2), ?2)"
         "        WINDOW w AS (ORDER BY at, id)) r"
-        "  WHERE r.at > ?)"
+        "  WHERE r.at > ?2)"
         " WHERE added > 0 ORDER BY at, id",
         slot_id,
-        slot_id,
-        _time_to_db(since),
-        _time_to_db(since),
         _time_to_db(since),
     )
     return [(_TIME_OUT(at), int(added)) for at, added in rows]

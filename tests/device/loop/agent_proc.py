@@ -45,9 +45,8 @@ from device.logs import configure_logging
 from device.negotiation.buyer import Buyer
 from device.procurement.cycle import (
     ChainContext,
-    KnownSupplier,
     Procurement,
-    supplier_option,
+    meet_supplier,
 )
 from device.procurement.outbox import Outbox
 from device.sim.customers import CustomerStream
@@ -173,12 +172,7 @@ class LoopMachine:
         self.world_pc = ProfitCenter(self.world_w3, config.profit_center)
         pc = ProfitCenter(w3, config.profit_center)
         buyer = Buyer(clock=lambda: float(self.now.timestamp()))
-        known = []
-        for supplier in config.suppliers:
-            ref = asyncio.run(buyer.discover(supplier.name, supplier.url, reliability=0.95))
-            catalog = asyncio.run(buyer.catalog(ref))
-            option = supplier_option(supplier.name, catalog, ref.reliability)
-            known.append(KnownSupplier(ref, option))
+        known = [asyncio.run(meet_supplier(buyer, s.name, s.url, 0.95)) for s in config.suppliers]
         self.procurement = Procurement(
             self.settings,
             self.store,
