@@ -73,7 +73,7 @@ def create_app(
         settings=settings,
         view=view,
         engine=engine,
-        throttle=throttle or LoginThrottle(),
+        throttle=throttle or LoginThrottle(engine),
         templates=templates,
     )
     app.state.metrics_registry = metrics.build_registry(view)

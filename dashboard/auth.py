@@ -6,7 +6,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pyotp
 import structlog
@@ -14,7 +14,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, delete, select
 
 from dashboard.errors import (
     InvalidOwnerInputError,
@@ -22,7 +22,7 @@ from dashboard.errors import (
     LoginRefusedError,
     OwnerExistsError,
 )
-from dashboard.models import Owner
+from dashboard.models import LoginFailures, Owner
 
 log = structlog.get_logger()
 
@@ -150,67 +150,61 @@ def end_sessions(engine: Engine, owner_id: int) -> None:
             session.commit()
 
 
-@dataclass(slots=True)
-class _Failures:
-    times: list[float] = field(default_factory=list)
-    locked_until: float = 0.0
-
-
 class LoginThrottle:
-    """Locks a key (an owner name, a client address) after too many failures in a window."""
+    """Locks a key (an owner name, a client address) after too many failures in a window.
+
+    The counts live in ``engine``'s ``dashboard_login_failures`` table, so a lockout
+    outlasts a restart; the clock is wall time (unix seconds) for the same reason,
+    and a wait is never longer than ``lockout_s`` even if the clock was set back.
+    """
 
     def __init__(
         self,
+        engine: Engine,
         *,
         max_failures: int = 5,
         window_s: float = 900.0,
         lockout_s: float = 900.0,
-        clock: Callable[[], float] = time.monotonic,
-        max_keys: int = 10_000,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self.engine = engine
         self.max_failures = max_failures
         self.window_s = window_s
         self.lockout_s = lockout_s
         self._clock = clock
-        self._max_keys = max_keys
-        self._keys: dict[str, _Failures] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one read-modify-write at a time per process
 
     def check(self, *keys: str) -> None:
         """Raise ``LoginLockedError`` if any key is locked out now."""
         now = self._clock()
-        with self._lock:
-            wait = max(
-                (self._keys[k].locked_until - now for k in keys if k in self._keys), default=0
-            )
+        with Session(self.engine) as session:
+            rows = session.exec(select(LoginFailures).where(col(LoginFailures.key).in_(keys)))
+            wait = max((row.locked_until - now for row in rows), default=0.0)
         if wait > 0:
-            raise LoginLockedError(int(wait) + 1)
+            raise LoginLockedError(int(min(wait, self.lockout_s)) + 1)
 
     def failure(self, *keys: str) -> None:
         now = self._clock()
-        with self._lock:
-            if len(self._keys) >= self._max_keys:
-                self._prune(now)
+        with self._lock, Session(self.engine) as session:
+            # Windows and lockouts that are over are forgotten: the table stays small.
+            session.exec(
+                delete(LoginFailures).where(
+                    col(LoginFailures.locked_until) <= now,
+                    col(LoginFailures.window_start) <= now - self.window_s,
+                )
+            )
             for key in keys:
-                entry = self._keys.setdefault(key, _Failures())
-                entry.times = [t for t in entry.times if now - t < self.window_s] + [now]
-                if len(entry.times) >= self.max_failures:
-                    entry.locked_until = now + self.lockout_s
-                    entry.times = []
+                row = session.get(LoginFailures, key) or LoginFailures(key=key, window_start=now)
+                if now - row.window_start >= self.window_s:
+                    row.window_start, row.failures = now, 0
+                row.failures += 1
+                if row.failures >= self.max_failures:
+                    row.locked_until, row.failures = now + self.lockout_s, 0
                     log.warning("login_locked", key_kind=key.split(":", 1)[0])
+                session.add(row)
+            session.commit()
 
     def success(self, key: str) -> None:
-        with self._lock:
-            self._keys.pop(key, None)
-
-    def _prune(self, now: float) -> None:
-        stale = [
-            k
-            for k, v in self._keys.items()
-            if v.locked_until <= now and all(now - t >= self.window_s for t in v.times)
-        ]
-        for key in stale:
-            del self._keys[key]
-        if len(self._keys) >= self._max_keys:  # still full: forget the oldest entries
-            for key in list(self._keys)[: self._max_keys // 10]:
-                del self._keys[key]
+        with self._lock, Session(self.engine) as session:
+            session.exec(delete(LoginFailures).where(col(LoginFailures.key) == key))
+            session.commit()

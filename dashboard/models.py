@@ -1,6 +1,8 @@
-"""The dashboard's one table: the owners who may log in (created by ``custobot owner add``).
+"""The dashboard's tables: the owners who may log in (created by ``custobot owner add``)
+and the failed logins that lock a name or a client out.
 
-Its schema comes from the Alembic revision ``device/migrations/versions/rdash1_dashboard_owners.py``.
+Their schema comes from the Alembic revisions in ``device/migrations/versions/``
+(``rdash1_dashboard_owners.py``, ``r0004_login_failures.py``).
 """
 
 from __future__ import annotations
@@ -23,3 +25,18 @@ class Owner(SQLModel, table=True):
     # Bumped by logout: every cookie issued before it stops working.
     session_epoch: int = Field(default=0)
     created_at: int = Field(sa_type=sa.BigInteger, description="unix seconds")
+
+
+class LoginFailures(SQLModel, table=True):
+    """Failed logins of one key (``owner:NAME`` or ``ip:ADDRESS``) in its current window.
+
+    Kept in the database so a restart (or a crash an attacker provokes) does not
+    lift a lockout. Times are unix seconds: they must mean the same after a reboot.
+    """
+
+    __tablename__ = "dashboard_login_failures"
+
+    key: str = Field(sa_type=sa.String(80), primary_key=True)
+    window_start: float = Field(description="unix seconds of the window's first failure")
+    failures: int = Field(default=0)
+    locked_until: float = Field(default=0.0, description="unix seconds; 0 when not locked")

@@ -118,8 +118,8 @@ def secret_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def throttle() -> LoginThrottle:
-    return LoginThrottle(max_failures=5, window_s=900, lockout_s=900)
+def throttle(store: Store) -> LoginThrottle:
+    return LoginThrottle(store.engine, max_failures=5, window_s=900, lockout_s=900)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pyotp
 import pytest
+from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from dashboard.app import create_app, start_in_thread
@@ -22,6 +23,7 @@ from dashboard.errors import (
     SecretFileError,
 )
 from dashboard.machine import LiveMachineView
+from dashboard.models import LoginFailures
 from dashboard.security import load_or_create_secret
 from device.settings import Settings
 from device.store.db import Store, open_store
@@ -101,9 +103,36 @@ def test_lockout_counts_per_client_address_across_names(
     assert login(client, owner).status_code == 429
 
 
-def test_lockout_ends_after_its_time() -> None:
+def test_a_lockout_outlasts_a_restart(
+    client: httpx.Client,
+    owner: OwnerLogin,
+    throttle: LoginThrottle,
+    settings: Settings,
+    view: LiveMachineView,
+    secret_file: Path,
+    tmp_path: Path,
+) -> None:
+    for _ in range(throttle.max_failures):
+        assert login(client, owner, code="000000").status_code == 401
+    # A new process on the same database: the app as `custobot dashboard` builds it.
+    reopened = open_store(tmp_path / "machine.db")
+    app = create_app(settings, view, engine=reopened.engine, secret_file=secret_file)
+    server = start_in_thread(app)
+    try:
+        with httpx.Client(base_url=server.url, follow_redirects=False, timeout=30) as fresh:
+            response = login(fresh, owner)
+            assert response.status_code == 429
+            assert 0 < int(response.headers["retry-after"]) <= 901
+    finally:
+        server.stop()
+        reopened.close()
+
+
+def test_lockout_ends_after_its_time(store: Store) -> None:
     now = [1000.0]
-    throttle = LoginThrottle(max_failures=2, window_s=60, lockout_s=300, clock=lambda: now[0])
+    throttle = LoginThrottle(
+        store.engine, max_failures=2, window_s=60, lockout_s=300, clock=lambda: now[0]
+    )
     throttle.failure("owner:a")
     throttle.check("owner:a")
     throttle.failure("owner:a")
@@ -111,8 +140,18 @@ def test_lockout_ends_after_its_time() -> None:
         throttle.check("owner:a")
     assert locked.value.retry_after == 301
     throttle.check("owner:b")  # others are not affected
-    now[0] += 301
+    now[0] -= 86_400  # the clock set back a day: the wait is still at most the lockout
+    with pytest.raises(LoginLockedError) as locked:
+        throttle.check("owner:a")
+    assert locked.value.retry_after == 301
+    now[0] += 86_400 + 301
     throttle.check("owner:a")
+    throttle.failure("owner:a")
+    now[0] += 61  # the window is over: this failure starts a new count
+    throttle.failure("owner:a")
+    throttle.check("owner:a")
+    with Session(store.engine) as session:  # what is over is forgotten
+        assert [row.key for row in session.exec(select(LoginFailures))] == ["owner:a"]
 
 
 def test_owner_names_and_passwords_are_checked(store: Store) -> None:
