@@ -138,6 +138,11 @@ class Watcher:
             case OrderSettled(paid=paid):
                 order.state = OrderState.SETTLED
                 order.paid = paid
+                if order.claimed_tx is None and self._sent_by_us(event.meta.tx_hash):
+                    # A crash after our claim was mined but before claimed_tx was saved
+                    # leaves it unset; a settlement we sent is that claim (only the
+                    # supplier can claim), so the record is completed from the chain.
+                    order.claimed_tx = tx
             case OrderReleased():
                 order.state = OrderState.RELEASED
             case _:
@@ -147,6 +152,9 @@ class Watcher:
         assert order.id is not None
         report.updated.append(order.id)
         log.info("order_updated", order=order.id, state=order.state)
+
+    def _sent_by_us(self, tx_hash: bytes) -> bool:
+        return str(self.w3.eth.get_transaction(tx_hash)["from"]) == self.supplier  # type: ignore[arg-type]
 
     def _placed(self, pc: ProfitCenter, event: OrderPlaced, now: int, report: PollReport) -> None:
         if event.supplier != self.supplier:
