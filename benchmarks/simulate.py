@@ -11,7 +11,9 @@ Run it as a module: run by path, ``benchmarks/`` comes first on ``sys.path`` and
 Each scenario runs ``route``, ``telemetry``, ``agent`` and ``oracle`` on the
 same seeded world (``device.sim.compare.compare``, two worker processes), the
 same code path as ``custobot simulate --compare``. The targets (issue 5): agent
-profit >= 95% of the oracle's and >= 110% of telemetry's, fill rate >= 98%.
+profit >= 95% of the oracle's and >= 110% of telemetry's, fill rate >= 98%. Each
+scenario also shows the most any policy without foresight can earn on that world
+(``device.sim.ceiling``), as a share of the oracle's profit.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from pathlib import Path
 
 from device.logs import configure_logging
 from device.settings import load_settings
+from device.sim.ceiling import Ceiling, ceiling
 from device.sim.compare import Comparison, PolicyResult, compare, money, result_json
 from device.sim.scenarios import SCENARIOS
 
 
-def markdown(comparison: Comparison) -> str:
+def markdown(comparison: Comparison, bound: Ceiling) -> str:
     runs = comparison.results
     lines = [
         f"**{comparison.scenario}** ({SCENARIOS[comparison.scenario].description}); "
@@ -59,6 +62,10 @@ def markdown(comparison: Comparison) -> str:
         "targets: "
         + ", ".join(f"{k}: {'met' if v else 'missed'}" for k, v in comparison.targets().items()),
         "",
+        f"ceiling without foresight (device/sim/ceiling.py): {money(bound.profit, 6)}, "
+        f"{bound.profit / oracle.profit:.1%} of the oracle, agent at "
+        f"{agent.profit / bound.profit:.1%} of it",
+        "",
     ]
     return "\n".join(lines)
 
@@ -77,9 +84,10 @@ def main() -> int:
     missed = False
     for name in args.scenario or list(SCENARIOS):
         comparison = compare(settings, name, days=args.days, seed=args.seed)
-        sys.stdout.write(markdown(comparison) + "\n")
+        bound = ceiling(settings, SCENARIOS[name], days=round(args.days), seed=args.seed)
+        sys.stdout.write(markdown(comparison, bound) + "\n")
         sys.stdout.flush()
-        results.append(result_json(comparison))
+        results.append(result_json(comparison) | {"ceiling_without_foresight": bound.profit})
         missed = missed or not all(comparison.targets().values())
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")

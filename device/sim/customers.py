@@ -101,18 +101,22 @@ class CustomerStream:
                     yield arrival
             day += timedelta(days=1)
 
+    def active_rate(self, slot_id: int, day: date) -> float:
+        """Mean customers of a slot per day of ``day``'s trend, on a day it sells at all
+        (before the weekday/hour shape)."""
+        d = self.demand[slot_id]
+        years = (day - self.trend_origin).days / 365.0
+        return d.daily_rate * max(0.0, 1.0 + d.trend_per_year * years) / d.active_day_share
+
     def _day(self, day: datetime, day_index: int) -> list[Arrival]:
         rng = self._day_rng(day_index)
         shape = self.site.hourly_shape(day.weekday())
-        years = (day.date() - self.trend_origin).days / 365.0
         found: list[tuple[float, int]] = []
         for slot_id in sorted(self.demand):
-            d = self.demand[slot_id]
-            active = rng.random() < d.active_day_share
+            active = rng.random() < self.demand[slot_id].active_day_share
             if not active:
                 continue
-            rate = d.daily_rate * max(0.0, 1.0 + d.trend_per_year * years) / d.active_day_share
-            counts = rng.poisson(rate * shape)
+            counts = rng.poisson(self.active_rate(slot_id, day.date()) * shape)
             for hour in np.flatnonzero(counts):
                 offsets = hour + rng.random(int(counts[hour]))
                 found.extend((float(t), slot_id) for t in offsets)

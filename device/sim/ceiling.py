@@ -1,0 +1,199 @@
+"""The most any restocking policy without foresight can earn on a simulated world.
+
+The oracle policy knows every customer to come; issue #5 asks the agent for 95%
+of its profit. This is the yardstick for that target: an upper bound on the
+profit of *any* policy that knows only the demand's distribution, built from
+relaxations that can only help such a policy:
+
+* every customer who comes is served, each item bought at the lowest floor price
+  any supplier has (no supplier sells below its floor);
+* only as many deliveries as the fastest-turning slot needs to hold its
+  customers' items, ``(customers - capacity) / capacity`` (it starts full; a
+  delivery adds at most a slot's capacity), each paying the lowest delivery fee
+  and the gas of an order. (Serving fewer customers to save deliveries cannot
+  pay: a slot counts here only if a capacity's worth of margin covers a delivery.)
+* but a fresh item (shelf life up to ``FRESH_DAYS``) loses what even the best
+  policy loses on it in expectation when, every midnight, it sees its stock by
+  age and orders what it likes with no lead time, no fee, and a day more of shelf
+  life than the world gives (so whenever a real delivery would arrive, the
+  relaxed one sells at least as long). That best policy is solved exactly by
+  dynamic programming over the run's days. Longer-lived goods are counted as
+  if they never spoiled.
+
+The served customers are this seed's; the fresh items' loss is an expectation
+over the demand distribution (the oracle's profit is this seed's).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, timedelta
+from itertools import product
+
+import numpy as np
+import numpy.typing as npt
+
+from device.settings import Settings, SlotConfig
+from device.sim.customers import CustomerStream
+from device.sim.market import GAS_COST_PER_ORDER, Market
+from device.sim.policies import SIM_START
+from device.sim.scenarios import Scenario
+
+FRESH_DAYS = 4  # longer shelf lives make the stock-by-age state too large to solve exactly
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class FreshBound:
+    """One fresh slot: its expected margin if every customer were served, and the
+    most any policy without foresight can expect to earn on it (base units)."""
+
+    slot_id: int
+    every_customer: float
+    best_without_foresight: float
+
+    @property
+    def loss(self) -> float:
+        return self.every_customer - self.best_without_foresight
+
+
+@dataclass(frozen=True, slots=True)
+class Ceiling:
+    """The bound and its parts (base units)."""
+
+    every_customer: int  # margin of serving every customer at the lowest floor price
+    fresh: tuple[FreshBound, ...]
+    deliveries: float
+    delivery_cost: int
+
+    @property
+    def profit(self) -> int:
+        lost = sum(f.loss for f in self.fresh)
+        return self.every_customer - math.ceil(lost + self.deliveries * self.delivery_cost)
+
+
+def day_demand(
+    stream: CustomerStream, slot_id: int, day: date, active_share: float, top: int
+) -> FloatArray:
+    """``P(customers on day = k)`` for ``k < top``, and ``P(>= top)`` last."""
+    mean = stream.active_rate(slot_id, day) * float(stream.site.hourly_shape(day.weekday()).sum())
+    k = np.arange(top)
+    poisson = np.exp(-mean + k * math.log(mean) - np.array([math.lgamma(i + 1) for i in k]))
+    pmf = np.empty(top + 1)
+    pmf[:top] = active_share * poisson if mean > 0 else 0.0
+    pmf[0] += 1 - active_share
+    pmf[top] = max(0.0, 1.0 - float(pmf[:top].sum()))
+    return pmf
+
+
+class FreshSlotProblem:
+    """Stock by days left, ordered each midnight with no lead time, sold first in first out.
+
+    A state is the units with 1, 2, ... ``life - 1`` days left before the order
+    (what has 0 days left was thrown away); an order brings units with ``life``
+    days left; at most ``capacity`` in all.
+    """
+
+    def __init__(self, capacity: int, life: int) -> None:
+        if capacity < 1 or life < 1:
+            raise ValueError("capacity and life must be >= 1")
+        self.capacity = capacity
+        self.states = [
+            s for s in product(range(capacity + 1), repeat=life - 1) if sum(s) <= capacity
+        ]
+        index = {s: i for i, s in enumerate(self.states)}
+        # Every (state, order) pair, grouped by state, with what each demand k sells
+        # and leaves (k = capacity stands for "capacity or more": it sells everything).
+        owner, ordered, sold, after = [], [], [], []
+        for i, state in enumerate(self.states):
+            for quantity in range(capacity - sum(state) + 1):
+                stock = [*state, quantity]
+                owner.append(i)
+                ordered.append(quantity)
+                sold_k, after_k = [], []
+                for k in range(capacity + 1):
+                    left, rest = k, []
+                    for units in stock:
+                        take = min(units, left)
+                        left -= take
+                        rest.append(units - take)
+                    sold_k.append(k - left)
+                    after_k.append(index[tuple(rest[1:])])
+                sold.append(sold_k)
+                after.append(after_k)
+        self.owner: IntArray = np.array(owner)
+        self.ordered: FloatArray = np.array(ordered, dtype=float)
+        self.sold: FloatArray = np.array(sold, dtype=float)
+        self.after: IntArray = np.array(after)
+        self.first_pair: IntArray = np.flatnonzero(np.diff(self.owner, prepend=-1))
+        self.empty = index[tuple([0] * (life - 1))]
+
+    def best_value(self, demand: list[FloatArray], retail: int, unit_cost: int) -> float:
+        """Expected profit of the best policy over the days of ``demand`` (each day's
+        pmf over ``0..capacity``), starting empty; what is left at the end is worth 0."""
+        value = np.zeros(len(self.states))
+        for pmf in reversed(demand):
+            pairs = (retail * self.sold + value[self.after]) @ pmf - unit_cost * self.ordered
+            value = np.maximum.reduceat(pairs, self.first_pair)
+        return float(value[self.empty])
+
+    def policy_value(
+        self, demand: list[FloatArray], retail: int, unit_cost: int, order_up_to: int
+    ) -> float:
+        """Expected profit of ordering up to ``order_up_to`` every day (for checking the
+        best one: it can never do worse than any fixed rule)."""
+        totals = np.array([sum(s) for s in self.states])
+        quantity = np.maximum(order_up_to - totals, 0)
+        chosen = self.first_pair + quantity
+        value = np.zeros(len(self.states))
+        for pmf in reversed(demand):
+            value = (retail * self.sold[chosen] + value[self.after[chosen]]) @ pmf
+            value -= unit_cost * quantity
+        return float(value[self.empty])
+
+
+def fresh_bound(
+    slot: SlotConfig, stream: CustomerStream, days: int, unit_cost: int, active_share: float
+) -> FreshBound:
+    assert slot.shelf_life_days is not None
+    calendar = [(SIM_START + timedelta(days=d)).date() for d in range(days)]
+    demand = [day_demand(stream, slot.id, day, active_share, slot.capacity) for day in calendar]
+    mean = sum(
+        active_share
+        * stream.active_rate(slot.id, day)
+        * float(stream.site.hourly_shape(day.weekday()).sum())
+        for day in calendar
+    )
+    problem = FreshSlotProblem(slot.capacity, slot.shelf_life_days + 1)
+    best = problem.best_value(demand, slot.retail_price, unit_cost)
+    return FreshBound(slot.id, mean * (slot.retail_price - unit_cost), best)
+
+
+def ceiling(settings: Settings, scenario: Scenario, *, days: int, seed: int) -> Ceiling:
+    """The bound for ``scenario``'s world with ``seed`` over ``days`` (see the module)."""
+    machine = scenario.machine(settings)
+    market = Market(scenario.suppliers, machine.slots, seed)
+    stream = CustomerStream(scenario.demand, scenario.site, seed=seed)
+    customers = dict.fromkeys(scenario.demand, 0)
+    for arrival in stream.arrivals(SIM_START, SIM_START + timedelta(days=days)):
+        customers[arrival.slot_id] += 1
+    delivery_cost = min(spec.delivery_fee for spec in market.specs.values()) + GAS_COST_PER_ORDER
+    every_customer = 0
+    fresh: list[FreshBound] = []
+    deliveries = 0.0
+    for slot in machine.slots:
+        if slot.id not in customers:
+            continue
+        floor = min(market.floor_prices[name][slot.gtin] for name in market.specs)
+        margin = slot.retail_price - floor
+        every_customer += customers[slot.id] * margin
+        life = slot.shelf_life_days
+        if life is not None and life <= FRESH_DAYS:
+            share = scenario.demand[slot.id].active_day_share
+            fresh.append(fresh_bound(slot, stream, days, floor, share))
+        elif slot.capacity * margin >= delivery_cost:
+            needed = max(customers[slot.id] - slot.capacity, 0) / slot.capacity
+            deliveries = max(deliveries, needed)
+    return Ceiling(every_customer, tuple(fresh), deliveries, delivery_cost)
