@@ -116,10 +116,16 @@ class MachinePinsConfig(_Strict):
 
 
 class AgentConfig(_Strict):
-    """How often the agent core looks at the machine."""
+    """How often the agent core looks at the machine, and what a delivery costs it."""
 
     poll_interval_s: Annotated[int, Field(ge=5, le=86_400)] = 300
-    plan_interval_h: Annotated[float, Field(gt=0, le=168)] = 24.0
+    plan_interval_h: Annotated[float, Field(gt=0, le=168)] = 6.0
+    order_cost: BaseUnits = Field(
+        default=0,
+        description="what one delivery costs beyond its goods (a delivery charge the "
+        "suppliers bill apart, gas): a restock waits for the next plan unless ordering "
+        "now saves more",
+    )
 
 
 class ChainConfig(_Strict):

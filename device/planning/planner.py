@@ -440,6 +440,31 @@ def plan(
     return PurchasePlan(now, tuple(needs), tuple(alerts), outlook)
 
 
+# Sizing once a delivery is worth it: with no holding cost, a delivery that comes
+# anyway fills every slot as far as it fits and keeps (fewer, fuller deliveries).
+FILL = PlannerConfig(review_hours=96.0, topup_hours=96.0, overflow_risk=0.5)
+
+
+def plan_restock(
+    now: datetime,
+    slots: Sequence[SlotConfig],
+    stock: Mapping[int, SlotStock],
+    forecasts: Mapping[int, Forecast],
+    suppliers: Sequence[SupplierOption],
+    economics: Economics = Economics(),
+    config: PlannerConfig = PlannerConfig(),
+    fill: PlannerConfig | None = FILL,
+) -> PurchasePlan:
+    """What the machine buys: ``plan`` with ``config`` (the real time to the next run)
+    decides *whether* to order now; once it does, the order is sized by ``plan`` with
+    ``fill`` (None: as ``config`` says)."""
+    decided = plan(now, slots, stock, forecasts, suppliers, economics, config)
+    if not decided.needs or fill is None:
+        return decided
+    filled = plan(now, slots, stock, forecasts, suppliers, economics, fill)
+    return filled if filled.needs else decided
+
+
 def _need(
     now: datetime,
     members: list[tuple[_Slot, SupplierOption]],

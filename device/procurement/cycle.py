@@ -36,7 +36,7 @@ from device.planning.planner import (
     SlotStock,
     SupplierOption,
     expiring_lots,
-    plan,
+    plan_restock,
 )
 from device.procurement.delivery import DeliveryMatch, OpenOrder, OrderLine, match_delivery
 from device.procurement.models import (
@@ -141,8 +141,8 @@ class Procurement:
         self.chain = chain
         self.buyer = buyer
         self.suppliers = {s.ref.name: s for s in suppliers}
-        self.economics = economics or Economics()
-        self.planner = planner or PlannerConfig()
+        self.economics = economics or Economics(order_cost=settings.agent.order_cost)
+        self.planner = planner or PlannerConfig(review_hours=settings.agent.plan_interval_h)
         self.approval_allowance = approval_allowance
         self._models: DemandModels | None = None
         self.last_plan: PurchasePlan | None = None
@@ -205,7 +205,7 @@ class Procurement:
             stock = with_expiry(session, self.settings.slots, read, now)
         forecasts = self._forecasts(now)
         options = [s.option for s in self.suppliers.values()]
-        result = plan(
+        result = plan_restock(
             now,
             self.settings.slots,
             stock,

@@ -27,7 +27,7 @@ from device.hardware.poller import StockSnapshot
 from device.hardware.readings import FaultState
 from device.negotiation.policy import BuyerPolicy
 from device.planning.forecast import DemandModels, floor_hour
-from device.planning.planner import Economics, PlannerConfig, SlotStock, plan
+from device.planning.planner import FILL, Economics, PlannerConfig, SlotStock, plan_restock
 from device.procurement.cycle import with_expiry
 from device.procurement.delivery import OpenOrder, OrderLine, match_delivery
 from device.settings import SalesCountConfig, Settings, SwitchSensorConfig
@@ -40,7 +40,7 @@ from device.store import repo
 POLICIES = ("route", "telemetry", "agent", "oracle")
 SIM_START = datetime.fromisoformat("2026-01-05T00:00:00+00:00")  # a Monday
 POLL_EVERY = timedelta(hours=24)  # sensors (and at every visit); a poll bit-bangs mock pins
-REVIEW_EVERY = timedelta(hours=6)  # policies read the store's live stock estimate
+REVIEW_EVERY = timedelta(hours=6)  # a machine's default agent.plan_interval_h (tested)
 REVIEW_LAG = timedelta(minutes=1)  # a review comes just after a poll when both are due
 GIVE_UP_HOURS = 48.0  # an order with nothing delivered this long after its deadline is released
 Interval = tuple[datetime, datetime]
@@ -476,22 +476,14 @@ class TelemetryPolicy(Buyer):
 
 @dataclass(frozen=True, slots=True)
 class AgentTuning:
-    """The agent's knobs: the planner's and the buyer's public parameters.
-
-    ``planner`` (review = the real time between reviews) decides *whether* to
-    order now; ``fill``, when set, is planned with a long review so that an
-    order, once it is worth a delivery, fills every slot as far as it fits and
-    keeps: with no holding cost, fewer and fuller deliveries save their fees.
-    """
+    """The agent's knobs: the planner's and the buyer's public parameters, by default
+    the machine's own (``planner`` decides whether to order, ``fill`` sizes the order:
+    see ``plan_restock``)."""
 
     planner: PlannerConfig = field(
         default_factory=lambda: PlannerConfig(review_hours=REVIEW_EVERY.total_seconds() / 3600)
     )
-    fill: PlannerConfig | None = field(
-        default_factory=lambda: PlannerConfig(
-            review_hours=96.0, topup_hours=96.0, overflow_risk=0.5
-        )
-    )
+    fill: PlannerConfig | None = FILL
     target_margin_ppm: int = 300_000
     buyer: BuyerPolicy = field(default_factory=BuyerPolicy)
     reliability_prior: float = 0.9
@@ -577,10 +569,10 @@ class AgentPolicy(Buyer):
         forecasts = self.models.forecasts(now)
         options = [market.option(n, self.belief(n)) for n in names]
         slots_cfg = world.settings.slots
-        decided = plan(now, slots_cfg, stock, forecasts, options, economics, self.tuning.planner)
-        if decided.needs and self.tuning.fill is not None:
-            fill = plan(now, slots_cfg, stock, forecasts, options, economics, self.tuning.fill)
-            decided = fill if fill.needs else decided
+        t = self.tuning
+        decided = plan_restock(
+            now, slots_cfg, stock, forecasts, options, economics, t.planner, t.fill
+        )
         if not decided.needs:
             return
         # Every supplier is asked anyway: the planner's batches become one RFQ, one delivery.

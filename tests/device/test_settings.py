@@ -86,3 +86,5 @@ def test_example_config_is_a_six_slot_pi_machine() -> None:
     assert len(settings.slots) == 6
     assert settings.pin_factory == "lgpio"
     assert {s.sensor.kind for s in settings.slots} == {"distance", "analog", "switch", "sales"}
+    assert settings.agent.plan_interval_h == 6.0
+    assert settings.agent.order_cost == 0

@@ -30,8 +30,12 @@ def demo_policy(autonomy: Autonomy, **changes: int) -> Policy:
 
 
 def demo_world(scratch: Path, chain: DevChain, settings: Settings | None = None) -> DemoWorld:
-    """Two specialised suppliers, hourly polls (fewer blocks than the demo's 15 minutes)."""
-    settings = settings or load_settings()
+    """Two specialised suppliers, hourly polls (fewer blocks than the demo's 15 minutes),
+    one plan a day (the orders these tests follow come from the first)."""
+    base = settings or load_settings()
+    settings = base.model_copy(
+        update={"agent": base.agent.model_copy(update={"plan_interval_h": 24.0})}
+    )
     drinks = frozenset(s.gtin for s in settings.slots if s.id in (1, 2))
     snacks = frozenset(s.gtin for s in settings.slots) - drinks
     return DemoWorld(

@@ -15,6 +15,7 @@ from device.hardware.readings import FaultState
 from device.planning.errors import PlanInputError
 from device.planning.forecast import Forecast
 from device.planning.planner import (
+    FILL,
     Economics,
     PlannerConfig,
     PurchasePlan,
@@ -22,6 +23,7 @@ from device.planning.planner import (
     SupplierOption,
     expiring_lots,
     plan,
+    plan_restock,
 )
 from device.settings import SalesCountConfig, SlotConfig
 
@@ -124,6 +126,28 @@ def test_waits_while_the_next_run_can_still_deliver_in_time() -> None:
         assert ordered == (fc.hours_until_stockout(stock, q) <= 24 + 24)
     assert not plan(NOW, slots, {1: SlotStock(1, 20)}, {1: fc}, [acme]).needs
     assert plan(NOW, slots, {1: SlotStock(1, 8)}, {1: fc}, [acme]).needs
+
+
+def test_an_order_worth_placing_fills_what_the_next_days_will_need() -> None:
+    """``plan_restock``: the real review decides whether; the fill horizon sizes the order,
+    tops up slots the short horizon would leave, and never decides on its own."""
+    slots = [slot(1, capacity=40, par=10), slot(2, capacity=40, par=10)]
+    acme = supplier("acme", slots)
+    fcs = {1: flat(8.0), 2: flat(3.0)}
+    review = PlannerConfig(review_hours=6)
+    low = {1: SlotStock(1, 4), 2: SlotStock(2, 12)}
+    short = plan(NOW, slots, low, fcs, [acme], Economics(), review)
+    filled = plan_restock(NOW, slots, low, fcs, [acme], Economics(), review)
+    (short_need,) = short.needs
+    (need,) = filled.needs
+    assert [line.slot_id for line in short_need.lines] == [1]
+    assert {line.slot_id for line in need.lines} == {1, 2}
+    assert need.lines[0].quantity > short_need.lines[0].quantity
+    assert need.lines[0].quantity <= 40 - 4 + 4  # still what fits on arrival
+    ample = {1: SlotStock(1, 30), 2: SlotStock(2, 30)}
+    assert plan(NOW, slots, ample, fcs, [acme], Economics(), FILL).needs  # would order...
+    assert plan_restock(NOW, slots, ample, fcs, [acme], Economics(), review).needs == ()
+    assert plan_restock(NOW, slots, low, fcs, [acme], Economics(), review, None) == short
 
 
 def test_units_on_order_prevent_a_second_order() -> None:

@@ -12,9 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from device.cli import app
-from device.settings import Settings, load_settings
+from device.planning.planner import FILL
+from device.settings import AgentConfig, Settings, load_settings
 from device.sim.compare import PolicyResult, compare, result_json, run_policy
-from device.sim.policies import POLICIES, AgentPolicy, World
+from device.sim.policies import POLICIES, REVIEW_EVERY, AgentPolicy, AgentTuning, World
 from device.sim.scenarios import SCENARIOS
 from device.store import repo
 
@@ -48,6 +49,14 @@ def test_policy_runs_sanely_and_repeats_exactly(settings: Settings, policy: str)
     assert first.deliveries >= 1
     assert first.delivery_fees > 0
     assert all(isinstance(v, int) for v in (first.profit, first.gas, first.purchases))
+
+
+def test_the_simulated_agent_plans_as_a_default_machine_does() -> None:
+    machine = AgentConfig()
+    tuning = AgentTuning()
+    assert timedelta(hours=machine.plan_interval_h) == REVIEW_EVERY
+    assert tuning.planner.review_hours == machine.plan_interval_h
+    assert tuning.fill == FILL
 
 
 def test_another_seed_is_another_world(settings: Settings) -> None:
