@@ -13,17 +13,12 @@ supplier's claim, for its full amount, and recorded so in the store.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import queue
 import random
-import signal
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext
 from pathlib import Path
 from typing import Any
@@ -34,17 +29,15 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from contracts.anvil import run_anvil
-from contracts.artifacts import load_artifact
-from contracts.chain import send
-from contracts.deploy import deploy_profit_center
 from contracts.profit_center import OrderSettled, OrderStatus, ProfitCenter
 from supplier.desk import Desk
-from supplier.keys import Signer
 from supplier.protocol import Offer, Rfq, RfqLine
 from supplier.store import OrderState, SupplierStore
 from supplier.watcher import Watcher
+from tests import forked
 from tests.supplier import watcher_proc
-from tests.supplier.conftest import COLA, DAY, POLICY, USDC, make_config
+from tests.supplier.chainworld import build_chain_world
+from tests.supplier.conftest import COLA, DAY, USDC
 
 pytestmark = [pytest.mark.anvil, pytest.mark.e2e, pytest.mark.slow]
 
@@ -89,37 +82,17 @@ def kill_plan(rng: random.Random) -> list[Kill]:
     return kills[:KILLS]
 
 
-def fork_server() -> ForkServerContext:
-    """A fork server that has imported the harness (web3, sqlmodel...) once for all runs."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["tests.supplier.watcher_proc"])
-    return context
-
-
-class WatcherRun:
+class WatcherRun(forked.ForkedRun):
     """One life of the watcher process; its protocol lines arrive through a reader thread."""
+
+    line_timeout_s = LINE_TIMEOUT_S
 
     def __init__(
         self, context: ForkServerContext, args: list[str], key: str, log_file: Path
     ) -> None:
-        reader, writer = context.Pipe(duplex=False)
-        self.process = context.Process(
-            target=watcher_proc.forked, args=(args, key, writer, str(log_file))
-        )
-        self.process.start()
-        writer.close()
+        super().__init__(context, watcher_proc.forked, (args, key, forked.PIPE, str(log_file)))
         self.log_file = log_file
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.seen: list[str] = []
         self.ended = False
-        threading.Thread(target=self._read, args=(reader,), daemon=True).start()
-
-    def _read(self, reader: Connection) -> None:
-        try:
-            while True:
-                self.lines.put(reader.recv_bytes().decode())
-        except (EOFError, OSError):
-            self.lines.put(None)
 
     def next_line(self, timeout: float) -> str | None:
         """The next protocol line, or None if none came within ``timeout``."""
@@ -135,19 +108,10 @@ class WatcherRun:
         self.seen.append(line)
         return line
 
-    def sigkill(self) -> None:
-        assert self.process.pid is not None
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.join()
-        assert self.process.exitcode == -signal.SIGKILL
-        while (line := self.lines.get(timeout=LINE_TIMEOUT_S)) is not None:
-            self.seen.append(line)  # what it said before dying still counts
-
     def stop(self) -> None:
         """End the run as a service stop would (SIGTERM): the current poll finishes."""
         self.process.terminate()
-        while (line := self.lines.get(timeout=LINE_TIMEOUT_S)) is not None:
-            self.seen.append(line)
+        self.drain()
         self.process.join()
         assert self.process.exitcode == 0
         assert self.seen[-1] == "DONE"
@@ -250,35 +214,11 @@ def anvil(anvil_binary: Path) -> Iterator[str]:
         yield url
 
 
-def fund(w3: Web3, funder: str, account: str) -> None:
-    tx_hash = w3.eth.send_transaction({"from": funder, "to": account, "value": 10**20})  # type: ignore[typeddict-item]
-    w3.eth.wait_for_transaction_receipt(tx_hash, poll_latency=0.02)
-
-
 def make_world(w3: Web3, tmp_path: Path, supplier: LocalAccount, rng: random.Random) -> World:
     """A ProfitCenter on anvil with a funded treasury, the supplier allowed, its desk and store."""
-    governor = str(w3.eth.accounts[0])
-    agent: LocalAccount = Account.create()
-    for account in (agent, supplier):
-        fund(w3, governor, account.address)
-    deployment = deploy_profit_center(
-        w3, deployer=governor, governor=governor, agent=agent.address, policy=POLICY
-    )
-    pc = ProfitCenter(w3, deployment.profit_center)
-    usdc = w3.eth.contract(address=deployment.token, abi=load_artifact("MockUSDC").abi)  # type: ignore[call-overload]
-    pc.set_supplier(supplier.address, True, sender=governor)
-    send(w3, usdc.functions.mint(governor, TREASURY), governor)
-    send(w3, usdc.functions.approve(pc.address, TREASURY), governor)
-    pc.deposit_revenue(TREASURY, sender=governor)
-    config = make_config(
-        tmp_path,
-        tokens=[{"chain_id": int(w3.eth.chain_id), "address": deployment.token}],
-        strategy={"kind": "fixed"},
-    )
-    store = SupplierStore(config.database)  # the desk's and the operator's connection
-    desk = Desk(config, Signer(supplier), store)
-    operator = Watcher(w3, store, supplier, [pc.address])
-    return World(w3, pc, usdc, agent, desk, store, operator, rng)
+    chain = build_chain_world(w3, tmp_path, supplier, TREASURY)
+    operator = chain.watcher  # shares the desk's store connection
+    return World(w3, chain.pc, chain.usdc, chain.agent, chain.desk, chain.store, operator, rng)
 
 
 def drive_to(kill: Kill, run: WatcherRun, world: World) -> None:
@@ -316,7 +256,7 @@ def test_sigkilled_supplier_watcher_claims_every_order_exactly_once(
     world = make_world(w3, tmp_path, supplier, rng)
     balance_before = world.balance(supplier.address)
     first_block = int(w3.eth.block_number)
-    context = fork_server()
+    context = forked.fork_server(watcher_proc.__name__)
     key = "0x" + bytes(supplier.key).hex()
     args = [str(world.store.path), anvil, world.pc.address]
     log_file = tmp_path / "watcher.log"

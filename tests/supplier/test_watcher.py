@@ -13,9 +13,6 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
-from contracts.artifacts import load_artifact
-from contracts.chain import send
-from contracts.deploy import deploy_profit_center
 from contracts.profit_center import OrderStatus, ProfitCenter
 from supplier.desk import Desk
 from supplier.errors import OrderStateError, UnknownOrderError
@@ -23,7 +20,8 @@ from supplier.keys import Signer
 from supplier.protocol import Offer, Rfq, RfqLine
 from supplier.store import OrderState, SupplierStore
 from supplier.watcher import Watcher
-from tests.supplier.conftest import COLA, DAY, POLICY, SODA, USDC, make_config
+from tests.supplier.chainworld import build_chain_world
+from tests.supplier.conftest import COLA, DAY, SODA, USDC
 
 rfq_ids = itertools.count()
 
@@ -74,39 +72,25 @@ class Market:
         return int(self.usdc.functions.balanceOf(who).call())
 
 
-def fund(w3: Web3, funder: str, account: str) -> None:
-    tx_hash = w3.eth.send_transaction({"from": funder, "to": account, "value": 10**20})  # type: ignore[typeddict-item]
-    w3.eth.wait_for_transaction_receipt(tx_hash, poll_latency=0.02)
-
-
 @pytest.fixture
 def market(tmp_path: Path) -> Market:
     provider = EthereumTesterProvider()
     w3 = Web3(provider)
-    governor = str(w3.eth.accounts[0])
-    agent: LocalAccount = Account.create()
     supplier: LocalAccount = Account.create()
-    for account in (agent, supplier):
-        fund(w3, governor, account.address)
-    deployment = deploy_profit_center(
-        w3, deployer=governor, governor=governor, agent=agent.address, policy=POLICY
-    )
-    pc = ProfitCenter(w3, deployment.profit_center)
-    usdc = w3.eth.contract(address=deployment.token, abi=load_artifact("MockUSDC").abi)  # type: ignore[call-overload]
-    pc.set_supplier(supplier.address, True, sender=governor)
-    send(w3, usdc.functions.mint(governor, 500 * USDC), governor)
-    send(w3, usdc.functions.approve(pc.address, 500 * USDC), governor)
-    pc.deposit_revenue(500 * USDC, sender=governor)
-    config = make_config(
-        tmp_path,
-        tokens=[{"chain_id": int(w3.eth.chain_id), "address": deployment.token}],
-        strategy={"kind": "fixed"},
-    )
-    store = SupplierStore(config.database)
-    desk = Desk(config, Signer(supplier), store)
-    watcher = Watcher(w3, store, supplier, [pc.address])
+    chain = build_chain_world(w3, tmp_path, supplier, 500 * USDC)
     tester = provider.ethereum_tester
-    return Market(w3, tester, pc, usdc, governor, agent, supplier, desk, store, watcher)
+    return Market(
+        w3,
+        tester,
+        chain.pc,
+        chain.usdc,
+        chain.governor,
+        chain.agent,
+        supplier,
+        chain.desk,
+        chain.store,
+        chain.watcher,
+    )
 
 
 def test_an_order_is_seen_delivered_and_claimed_when_the_machine_stays_silent(

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import queue
-import signal
-import threading
 import time
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext
 from pathlib import Path
 
 import pytest
 
+from tests import forked
 from tests.device.loop import agent_proc
 
 LINE_TIMEOUT_S = 120.0  # a guard against a hung harness, not a timing check
@@ -22,9 +18,7 @@ LINE_TIMEOUT_S = 120.0  # a guard against a hung harness, not a timing check
 
 def fork_server() -> ForkServerContext:
     """A fork server that has imported the harness (web3, sqlmodel...) once for all runs."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["tests.device.loop.agent_proc"])
-    return context
+    return forked.fork_server(agent_proc.__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +28,7 @@ class Kill:
     delay_s: float | None  # None: the harness hangs at the event itself
 
 
-class Harness:
+class Harness(forked.ForkedRun):
     """One run of the agent process; its protocol lines arrive through a reader thread.
 
     Each run is a new OS process forked from a fork server that has already
@@ -43,25 +37,14 @@ class Harness:
     imported modules is shared: the machine is rebuilt from its files each time.
     """
 
-    def __init__(self, context: ForkServerContext, args: list[str], log: Path) -> None:
-        reader, writer = context.Pipe(duplex=False)
-        self.process = context.Process(target=agent_proc.forked, args=(args, writer, str(log)))
-        self.process.start()
-        writer.close()
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._read, args=(reader,), daemon=True).start()
+    line_timeout_s = LINE_TIMEOUT_S
 
-    def _read(self, reader: Connection) -> None:
-        try:
-            while True:
-                self.lines.put(reader.recv_bytes().decode())
-        except (EOFError, OSError):
-            self.lines.put(None)
+    def __init__(self, context: ForkServerContext, args: list[str], log: Path) -> None:
+        super().__init__(context, agent_proc.forked, (args, forked.PIPE, str(log)))
 
     def next_line(self) -> str | None:
         try:
-            line = self.lines.get(timeout=LINE_TIMEOUT_S)
+            line = self.lines.get(timeout=self.line_timeout_s)
         except queue.Empty:
             self.process.kill()
             pytest.fail("agent harness went silent")
@@ -79,14 +62,6 @@ class Harness:
                 time.sleep(kill.delay_s)
                 return True
         return False
-
-    def sigkill(self) -> None:
-        assert self.process.pid is not None
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.join()
-        assert self.process.exitcode == -signal.SIGKILL
-        while self.next_line() is not None:  # what it said before dying still counts
-            pass
 
     def finish(self) -> None:
         while self.next_line() is not None:
