@@ -79,10 +79,13 @@ def day_demand(
 ) -> FloatArray:
     """``P(customers on day = k)`` for ``k < top``, and ``P(>= top)`` last."""
     mean = stream.active_rate(slot_id, day) * float(stream.site.hourly_shape(day.weekday()).sum())
+    pmf = np.zeros(top + 1)
+    if mean <= 0:  # a day nobody comes (or a trend that has run down to nothing)
+        pmf[0] = 1.0
+        return pmf
     k = np.arange(top)
     poisson = np.exp(-mean + k * math.log(mean) - np.array([math.lgamma(i + 1) for i in k]))
-    pmf = np.empty(top + 1)
-    pmf[:top] = active_share * poisson if mean > 0 else 0.0
+    pmf[:top] = active_share * poisson
     pmf[0] += 1 - active_share
     pmf[top] = max(0.0, 1.0 - float(pmf[:top].sum()))
     return pmf

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import numpy as np
 import pytest
@@ -30,6 +30,13 @@ def test_a_day_of_demand_is_a_distribution_with_the_streams_mean() -> None:
     assert pmf[0] > SANDWICH.active_day_share  # an idle day, or an active day without sale
     shape = float(OFFICE_SNACKS.site.hourly_shape(monday.weekday()).sum())
     assert float(np.arange(61) @ pmf) == pytest.approx(1.5 * shape, rel=1e-6)
+
+
+def test_a_day_nobody_comes_sells_nothing() -> None:
+    faded = SlotDemand(daily_rate=2.0, trend_per_year=-1.0)  # nothing left after a year
+    stream = CustomerStream({6: faded}, OFFICE_SNACKS.site, seed=3, trend_origin=date(2025, 1, 1))
+    pmf = day_demand(stream, 6, SIM_START.date(), 1.0, 8)
+    assert pmf.tolist() == [1.0] + [0.0] * 8
 
 
 def test_the_best_fresh_policy_is_at_least_every_fixed_order_up_to_level() -> None:
