@@ -64,9 +64,10 @@ def test_each_misbehaviour_is_refused_and_the_honest_supplier_wins(
     )
 
 
-def test_all_misbehaviours_at_once_with_two_honest_suppliers(
-    tmp_path: Path, fast_limits: HttpLimits
-) -> None:
+def test_all_misbehaviours_at_once_with_two_honest_suppliers(tmp_path: Path) -> None:
+    """With the machine's own limits: two dozen servers in this one process answer more
+    slowly than one does (and CI runs another worker beside it), so the short test limits
+    would refuse honest answers as timeouts."""
     with contextlib.ExitStack() as stack:
         suppliers = [
             stack.enter_context(
@@ -89,7 +90,7 @@ def test_all_misbehaviours_at_once_with_two_honest_suppliers(
                 )
             )
         )
-        result = negotiate(fast_limits, suppliers)
+        result = negotiate(HttpLimits(), suppliers)
     assert refusals(result) == {kind: [reason.value] for kind, reason in EXPECTED.items()}
     assert result.supplier is not None
     assert result.supplier.name in {"honest_boulware", "honest_conceder"}
