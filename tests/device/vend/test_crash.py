@@ -68,6 +68,8 @@ def test_sigkill_between_pending_and_completed_is_settled_exactly_once(
         ]
     os.kill(vending.pid, signal.SIGKILL)
     assert vending.wait() == -signal.SIGKILL
+    assert vending.stdout is not None
+    vending.stdout.close()  # the pipe's file object would otherwise be left to the GC
 
     counts = json.dumps({str(COLA): count_after})
     # two restarted machine processes race to resolve; then this one restarts too
