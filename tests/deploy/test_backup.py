@@ -52,6 +52,8 @@ def writer(machine_config: Path) -> Iterator[Writer]:
     yield running
     running.process.kill()
     running.process.wait()
+    assert running.process.stdout is not None
+    running.process.stdout.close()  # else the pipe's file object is left to the GC
 
 
 @pytest.mark.slow
