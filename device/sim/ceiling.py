@@ -74,11 +74,10 @@ class Ceiling:
         return self.every_customer - math.ceil(lost + self.deliveries * self.delivery_cost)
 
 
-def day_demand(
-    stream: CustomerStream, slot_id: int, day: date, active_share: float, top: int
-) -> FloatArray:
+def day_demand(stream: CustomerStream, slot_id: int, day: date, top: int) -> FloatArray:
     """``P(customers on day = k)`` for ``k < top``, and ``P(>= top)`` last."""
-    mean = stream.active_rate(slot_id, day) * float(stream.site.hourly_shape(day.weekday()).sum())
+    active_share = stream.demand[slot_id].active_day_share
+    mean = stream.selling_day_mean(slot_id, day)
     pmf = np.zeros(top + 1)
     if mean <= 0:  # a day nobody comes (or a trend that has run down to nothing)
         pmf[0] = 1.0
@@ -157,18 +156,12 @@ class FreshSlotProblem:
         return float(value[self.empty])
 
 
-def fresh_bound(
-    slot: SlotConfig, stream: CustomerStream, days: int, unit_cost: int, active_share: float
-) -> FreshBound:
+def fresh_bound(slot: SlotConfig, stream: CustomerStream, days: int, unit_cost: int) -> FreshBound:
     assert slot.shelf_life_days is not None
     calendar = [(SIM_START + timedelta(days=d)).date() for d in range(days)]
-    demand = [day_demand(stream, slot.id, day, active_share, slot.capacity) for day in calendar]
-    mean = sum(
-        active_share
-        * stream.active_rate(slot.id, day)
-        * float(stream.site.hourly_shape(day.weekday()).sum())
-        for day in calendar
-    )
+    demand = [day_demand(stream, slot.id, day, slot.capacity) for day in calendar]
+    share = stream.demand[slot.id].active_day_share
+    mean = sum(share * stream.selling_day_mean(slot.id, day) for day in calendar)
     problem = FreshSlotProblem(slot.capacity, slot.shelf_life_days + 1)
     best = problem.best_value(demand, slot.retail_price, unit_cost)
     return FreshBound(slot.id, mean * (slot.retail_price - unit_cost), best)
@@ -194,8 +187,7 @@ def ceiling(settings: Settings, scenario: Scenario, *, days: int, seed: int) -> 
         every_customer += customers[slot.id] * margin
         life = slot.shelf_life_days
         if life is not None and life <= FRESH_DAYS:
-            share = scenario.demand[slot.id].active_day_share
-            fresh.append(fresh_bound(slot, stream, days, floor, share))
+            fresh.append(fresh_bound(slot, stream, days, floor))
         elif slot.capacity * margin >= delivery_cost:
             needed = max(customers[slot.id] - slot.capacity, 0) / slot.capacity
             deliveries = max(deliveries, needed)

@@ -108,6 +108,11 @@ class CustomerStream:
         years = (day - self.trend_origin).days / 365.0
         return d.daily_rate * max(0.0, 1.0 + d.trend_per_year * years) / d.active_day_share
 
+    def selling_day_mean(self, slot_id: int, day: date) -> float:
+        """Expected customers of a slot on ``day`` if it is one of the days it sells."""
+        shape = self.site.hourly_shape(day.weekday())
+        return self.active_rate(slot_id, day) * float(shape.sum())
+
     def _day(self, day: datetime, day_index: int) -> list[Arrival]:
         rng = self._day_rng(day_index)
         shape = self.site.hourly_shape(day.weekday())

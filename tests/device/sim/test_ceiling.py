@@ -19,13 +19,13 @@ SANDWICH = SlotDemand(daily_rate=1.5, active_day_share=0.5)
 def _demand(capacity: int, days: int) -> list[np.ndarray]:
     stream = CustomerStream({6: SANDWICH}, OFFICE_SNACKS.site, seed=3)
     calendar = [(SIM_START + timedelta(days=d)).date() for d in range(days)]
-    return [day_demand(stream, 6, day, SANDWICH.active_day_share, capacity) for day in calendar]
+    return [day_demand(stream, 6, day, capacity) for day in calendar]
 
 
 def test_a_day_of_demand_is_a_distribution_with_the_streams_mean() -> None:
     stream = CustomerStream({6: SANDWICH}, OFFICE_SNACKS.site, seed=3)
     monday = SIM_START.date()
-    pmf = day_demand(stream, 6, monday, SANDWICH.active_day_share, 60)
+    pmf = day_demand(stream, 6, monday, 60)
     assert pmf.sum() == pytest.approx(1.0)
     assert pmf[0] > SANDWICH.active_day_share  # an idle day, or an active day without sale
     shape = float(OFFICE_SNACKS.site.hourly_shape(monday.weekday()).sum())
@@ -35,7 +35,7 @@ def test_a_day_of_demand_is_a_distribution_with_the_streams_mean() -> None:
 def test_a_day_nobody_comes_sells_nothing() -> None:
     faded = SlotDemand(daily_rate=2.0, trend_per_year=-1.0)  # nothing left after a year
     stream = CustomerStream({6: faded}, OFFICE_SNACKS.site, seed=3, trend_origin=date(2025, 1, 1))
-    pmf = day_demand(stream, 6, SIM_START.date(), 1.0, 8)
+    pmf = day_demand(stream, 6, SIM_START.date(), 8)
     assert pmf.tolist() == [1.0] + [0.0] * 8
 
 
