@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import weakref
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from gpiozero import MCP3008
 
@@ -68,7 +69,16 @@ def _lerp(x0: float, y0: float, x1: float, y1: float, x: float) -> float:
 
 
 class CalibratedAnalogSensor:
-    """Counts items from an MCP3008 channel; a channel at 0 or full scale is disconnected."""
+    """Counts items from an MCP3008 channel; a channel at 0 or full scale is disconnected.
+
+    gpiozero shares SPI interfaces process-wide by pin name, not per factory, so a
+    second machine's MCP3008 would silently read the first machine's bus. Its own
+    registry cannot tell reliably (gpiozero 2.0.1: a closed interface collected
+    later unregisters whichever interface holds its pins now), so the open sensors
+    are tracked here and a sensor on another factory is refused while any is open.
+    """
+
+    _open: ClassVar[weakref.WeakSet[CalibratedAnalogSensor]] = weakref.WeakSet()
 
     def __init__(
         self,
@@ -81,19 +91,18 @@ class CalibratedAnalogSensor:
         stuck_after_sales: int = 2,
     ) -> None:
         self.config = config
+        self.pin_factory: Any = pin_factory
         self.capacity = capacity
         self.samples = samples
         self.calibration = Calibration(config.calibration, slot_id=slot_id)
         self._watch = StuckWatch(stuck_after_sales)
-        satisfy_software_spi_default(pin_factory)
-        self._adc = MCP3008(channel=config.channel, device=config.select, pin_factory=pin_factory)
-        if self._adc._spi.pin_factory is not pin_factory:
-            # gpiozero shares SPI interfaces process-wide by pin name, not per factory:
-            # another open machine's bus would silently answer for this one.
-            self._adc.close()
+        if any(other.pin_factory is not pin_factory for other in self._open):
             raise SlotError(
                 slot_id, "another pin factory in this process holds the SPI bus; close it first"
             )
+        satisfy_software_spi_default(pin_factory)
+        self._adc = MCP3008(channel=config.channel, device=config.select, pin_factory=pin_factory)
+        self._open.add(self)
 
     def raw(self) -> int:
         """One conversion, 0..1023."""
@@ -113,4 +122,5 @@ class CalibratedAnalogSensor:
         return count_from_samples(raw_counts, self.capacity, self._watch, sales, "analog")
 
     def close(self) -> None:
+        self._open.discard(self)
         self._adc.close()

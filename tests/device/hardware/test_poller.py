@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import structlog.testing
+from gpiozero import MCP3008
 from gpiozero.pins.mock import MockFactory
 
 from device.hardware.errors import PinError, SlotError
@@ -159,6 +161,30 @@ def test_a_second_open_machine_in_one_process_is_refused_not_misread(
         HardwarePoller(settings, pin_factory=other, cpu_sensor_file=tmp_path / "x")
     assert poller.poll(T0, {}).slot(3).count == 20
     other.reset()
+
+
+def test_the_refusal_holds_when_a_closed_machine_is_collected_late(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # gpiozero 2.0.1 forgets an open machine's SPI interface when an interface that was
+    # closed before it opened is garbage-collected after: the refusal must not rely on that.
+    earlier = MockFactory()
+    SensorPhysics(settings, earlier)
+    closed = MCP3008(channel=0, device=0, pin_factory=earlier)
+    lingering = closed._spi  # what a reference cycle would keep alive past close()
+    closed.close()
+    factory = MockFactory()
+    SensorPhysics(settings, factory).set_stock(3, 17)
+    with HardwarePoller(settings, pin_factory=factory, cpu_sensor_file=tmp_path / "x") as open_:
+        del lingering
+        gc.collect()
+        other = MockFactory()
+        SensorPhysics(settings, other)
+        with pytest.raises(SlotError, match="slot 3: another pin factory"):
+            HardwarePoller(settings, pin_factory=other, cpu_sensor_file=tmp_path / "x")
+        assert open_.poll(T0, {}).slot(3).count == 17
+    for f in (earlier, factory, other):
+        f.reset()
 
 
 def test_a_fault_is_logged_when_it_starts_and_when_it_clears_not_every_poll(
