@@ -189,6 +189,23 @@ class Forecast:
         mu = self.expected(hours)
         return _nb_quantile(mu, self.dispersion * mu + self.level_cv2 * mu * mu, q, at_most)
 
+    def day_pmfs(self, from_hours: float, days: int, top: int) -> list[FloatArray]:
+        """Per day from ``from_hours`` on, ``P(demand that day = k)`` for ``k < top`` and
+        ``P(>= top)`` last (the shape ``device.planning.fresh`` solves over)."""
+        edges = [self.expected(from_hours + day * HOURS_PER_DAY) for day in range(days + 1)]
+        mean = np.maximum(np.diff(np.array(edges)), 0.0)
+        var = self.dispersion * mean + self.level_cv2 * mean * mean
+        pmfs: list[FloatArray] = []
+        for mu, row in zip(mean, _nb_cdf(mean, var, max(top - 1, 0)), strict=True):
+            pmf = np.zeros(top + 1)
+            if mu <= 0:
+                pmf[0] = 1.0
+            else:
+                pmf[:top] = np.diff(row, prepend=0.0)[:top]
+                pmf[top] = max(0.0, 1.0 - float(pmf[:top].sum()))
+            pmfs.append(pmf)
+        return pmfs
+
     def expected_shortfall(self, stock: int, hours: float) -> float:
         """``E[(D - stock)+]``: demand over the next ``hours`` that ``stock`` cannot serve.
 

@@ -20,12 +20,16 @@ slot expected to expire before they sell, first in, first out):
 * HOW MUCH: order up to ``max(par, Q_q(D(L + R)))`` but no more than fits on
   arrival but with probability ``overflow_risk``: ``position + quantity <=
   capacity + Q_risk(D(lead_time_hours))`` (what is sold before the earliest
-  delivery frees room). When the item has a shelf life ``SL``, at most
-  ``Q_w(D(L+SL)) - max(position, ceil(E[D(L)]))`` units with ``w = 1 -
-  unit_cost / retail`` (newsvendor: a unit is worth buying while the chance that
-  it sells before it expires covers its cost; a slot that never sold anything
-  has no forecast to bound it and is filled to par), raised to the supplier's
-  minimum when that still fits both bounds, else dropped.
+  delivery frees room). When the item keeps a few days (``device.planning.fresh``:
+  up to ``FRESH_DAYS`` and a small enough slot), at most what the best policy
+  orders for the stock by days left it will hold on arrival (expired lots gone,
+  ``E[D(L)]`` sold from the oldest, units on order the newest), solved exactly
+  over the forecast's days with an order possible every day; with a longer shelf
+  life ``SL``, at most ``Q_w(D(L+SL)) - max(position, ceil(E[D(L)]))`` units with
+  ``w = 1 - unit_cost / retail`` (newsvendor: a unit is worth buying while the
+  chance that it sells before it expires covers its cost). A slot that never
+  sold anything has no forecast to bound it and is filled to par. The quantity is
+  raised to the supplier's minimum when that still fits both bounds, else dropped.
 * URGENCY of a line: ``u = clamp((L + R - t_q) / R, 0, 1)``: 1 when the stock runs
   out (at the service level) before the earliest delivery, 0 when it lasts past
   the next run's delivery. A need's urgency is its lines' maximum.
@@ -54,6 +58,7 @@ from typing import Protocol
 
 from device.planning.errors import PlanInputError
 from device.planning.forecast import Forecast
+from device.planning.fresh import fresh_problem, solvable
 from device.settings import SlotConfig
 
 PPM = 1_000_000
@@ -111,6 +116,25 @@ class SlotStock:
             older += units
             wasted += max(0.0, older - wasted - forecast.expected(max(hours, 0.0)))
         return min(self.count, math.floor(wasted + 1e-9))
+
+    def by_days_left(self, life: int, hours: float, forecast: Forecast) -> tuple[int, ...]:
+        """Units by whole days left (``1 .. life - 1``) ``hours`` from now: what has
+        expired by then is gone, the expected sales before then are taken from the
+        oldest first, units on order count as fresh (the newest age)."""
+        lots = self.expiring or ((life * 24.0, self.count),)
+        ages = [0] * (life - 1)
+        for left_hours, units in lots:
+            days = math.ceil((left_hours - hours) / 24 - 1e-9)
+            if days >= 1 and life > 1:
+                ages[min(days, life - 1) - 1] += units
+        if life > 1:
+            ages[-1] += self.on_order
+        sold = round(forecast.expected(hours))
+        for age, units in enumerate(ages):
+            take = min(units, sold)
+            ages[age] -= take
+            sold -= take
+        return tuple(ages)
 
     @classmethod
     def from_reading(
@@ -295,6 +319,7 @@ class PurchasePlan:
 class _Slot:
     config: SlotConfig
     forecast: Forecast
+    stock: SlotStock
     position: int
     stockout: float
     carriers: list[SupplierOption]
@@ -334,14 +359,27 @@ def _quantity(
     fits = sc.capacity + credit - slot.position
     room = min(fits, max(sc.par, protect) - slot.position)
     shelf_cap: int | None = None
-    if sc.shelf_life_days is not None and fc.daily_rate > 0:
-        # Newsvendor: one more unit is worth buying while the chance that it sells
-        # before it expires (first in, first out) is at least cost / retail. (Goodwill
-        # is left out here: an expired item at the front also turns customers away.)
-        worth = 1.0 - min(unit_cost / sc.retail_price, 1.0) if sc.retail_price else 0.0
-        first = max(slot.position, math.ceil(fc.expected(lead) - 1e-9))
-        level, hours = min(max(worth, 0.01), 0.99), lead + sc.shelf_life_days * 24
-        shelf_cap = fc.quantile(level, hours, at_most=first + max(room, 0) + 1) - first
+    life = sc.shelf_life_days
+    if life is not None and fc.daily_rate > 0:
+        sold_first = math.ceil(fc.expected(lead) - 1e-9)  # sells before the delivery
+        first = max(slot.position, sold_first)
+        if solvable(sc.capacity, life):
+            # Goods that keep a few days: what the best policy orders for the stock by
+            # age it will hold on arrival, solved exactly over the forecast's days.
+            days = max(life, int((fc.horizon_hours - lead) // 24))
+            demand = fc.day_pmfs(lead, days, sc.capacity)
+            on_arrival = slot.stock.by_days_left(life, lead, fc)
+            shelf_cap = fresh_problem(sc.capacity, life).best_order(
+                demand, sc.retail_price, unit_cost, on_arrival
+            )
+        else:
+            # Newsvendor: one more unit is worth buying while the chance that it sells
+            # before it expires (first in, first out) is at least cost / retail.
+            # (Goodwill is left out here: an expired item at the front also turns
+            # customers away.)
+            worth = 1.0 - min(unit_cost / sc.retail_price, 1.0) if sc.retail_price else 0.0
+            share, hours = min(max(worth, 0.01), 0.99), lead + life * 24
+            shelf_cap = fc.quantile(share, hours, at_most=first + max(room, 0) + 1) - first
     limit = room if shelf_cap is None else min(room, shelf_cap)
     minimum = supplier.min_quantities.get(sc.gtin, 1)
     if limit >= minimum:
@@ -405,7 +443,7 @@ def plan(
                 f"forecast horizon {fc.horizon_hours} h is shorter than lead + review {needed:.0f} h",
             )
         triggered = stockout <= needed
-        healthy.append(_Slot(sc, fc, position, stockout, carriers, supplier, triggered))
+        healthy.append(_Slot(sc, fc, reading, position, stockout, carriers, supplier, triggered))
 
     batches: dict[str, list[tuple[_Slot, SupplierOption]]] = {}
     for slot in healthy:

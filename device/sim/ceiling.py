@@ -29,20 +29,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date, timedelta
-from itertools import product
 
 import numpy as np
-import numpy.typing as npt
 
+from device.planning.fresh import FRESH_DAYS, FloatArray, fresh_problem
 from device.settings import Settings, SlotConfig
 from device.sim.customers import CustomerStream
 from device.sim.market import GAS_COST_PER_ORDER, Market
 from device.sim.policies import SIM_START
 from device.sim.scenarios import Scenario
-
-FRESH_DAYS = 4  # longer shelf lives make the stock-by-age state too large to solve exactly
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,79 +85,13 @@ def day_demand(stream: CustomerStream, slot_id: int, day: date, top: int) -> Flo
     return pmf
 
 
-class FreshSlotProblem:
-    """Stock by days left, ordered each midnight with no lead time, sold first in first out.
-
-    A state is the units with 1, 2, ... ``life - 1`` days left before the order
-    (what has 0 days left was thrown away); an order brings units with ``life``
-    days left; at most ``capacity`` in all.
-    """
-
-    def __init__(self, capacity: int, life: int) -> None:
-        if capacity < 1 or life < 1:
-            raise ValueError("capacity and life must be >= 1")
-        self.capacity = capacity
-        self.states = [
-            s for s in product(range(capacity + 1), repeat=life - 1) if sum(s) <= capacity
-        ]
-        index = {s: i for i, s in enumerate(self.states)}
-        # Every (state, order) pair, grouped by state, with what each demand k sells
-        # and leaves (k = capacity stands for "capacity or more": it sells everything).
-        owner, ordered, sold, after = [], [], [], []
-        for i, state in enumerate(self.states):
-            for quantity in range(capacity - sum(state) + 1):
-                stock = [*state, quantity]
-                owner.append(i)
-                ordered.append(quantity)
-                sold_k, after_k = [], []
-                for k in range(capacity + 1):
-                    left, rest = k, []
-                    for units in stock:
-                        take = min(units, left)
-                        left -= take
-                        rest.append(units - take)
-                    sold_k.append(k - left)
-                    after_k.append(index[tuple(rest[1:])])
-                sold.append(sold_k)
-                after.append(after_k)
-        self.owner: IntArray = np.array(owner)
-        self.ordered: FloatArray = np.array(ordered, dtype=float)
-        self.sold: FloatArray = np.array(sold, dtype=float)
-        self.after: IntArray = np.array(after)
-        self.first_pair: IntArray = np.flatnonzero(np.diff(self.owner, prepend=-1))
-        self.empty = index[tuple([0] * (life - 1))]
-
-    def best_value(self, demand: list[FloatArray], retail: int, unit_cost: int) -> float:
-        """Expected profit of the best policy over the days of ``demand`` (each day's
-        pmf over ``0..capacity``), starting empty; what is left at the end is worth 0."""
-        value = np.zeros(len(self.states))
-        for pmf in reversed(demand):
-            pairs = (retail * self.sold + value[self.after]) @ pmf - unit_cost * self.ordered
-            value = np.maximum.reduceat(pairs, self.first_pair)
-        return float(value[self.empty])
-
-    def policy_value(
-        self, demand: list[FloatArray], retail: int, unit_cost: int, order_up_to: int
-    ) -> float:
-        """Expected profit of ordering up to ``order_up_to`` every day (for checking the
-        best one: it can never do worse than any fixed rule)."""
-        totals = np.array([sum(s) for s in self.states])
-        quantity = np.maximum(order_up_to - totals, 0)
-        chosen = self.first_pair + quantity
-        value = np.zeros(len(self.states))
-        for pmf in reversed(demand):
-            value = (retail * self.sold[chosen] + value[self.after[chosen]]) @ pmf
-            value -= unit_cost * quantity
-        return float(value[self.empty])
-
-
 def fresh_bound(slot: SlotConfig, stream: CustomerStream, days: int, unit_cost: int) -> FreshBound:
     assert slot.shelf_life_days is not None
     calendar = [(SIM_START + timedelta(days=d)).date() for d in range(days)]
     demand = [day_demand(stream, slot.id, day, slot.capacity) for day in calendar]
     share = stream.demand[slot.id].active_day_share
     mean = sum(share * stream.selling_day_mean(slot.id, day) for day in calendar)
-    problem = FreshSlotProblem(slot.capacity, slot.shelf_life_days + 1)
+    problem = fresh_problem(slot.capacity, slot.shelf_life_days + 1)
     best = problem.best_value(demand, slot.retail_price, unit_cost)
     return FreshBound(slot.id, mean * (slot.retail_price - unit_cost), best)
 

@@ -14,6 +14,7 @@ from device.hardware.poller import SlotReading
 from device.hardware.readings import FaultState
 from device.planning.errors import PlanInputError
 from device.planning.forecast import Forecast
+from device.planning.fresh import solvable
 from device.planning.planner import (
     FILL,
     Economics,
@@ -248,7 +249,9 @@ def test_shelf_life_caps_the_quantity() -> None:
     fc = flat(2.0)
     result = plan(NOW, [sandwich], {1: SlotStock(1, 0)}, {1: fc}, [supplier("deli", [sandwich])])
     (line,) = result.needs[0].lines
-    assert line.quantity == 6  # 2 a day for 3 days, not the 8 that fit
+    # Not the 8 that fit, nor all 6 that sell in its 3 days: it can be re-ordered
+    # tomorrow, so the best policy buys a couple of days' worth at a time.
+    assert 2 <= line.quantity < 6
 
 
 def test_supplier_minimum_is_met_when_it_fits_and_dropped_when_not() -> None:
@@ -349,7 +352,7 @@ def test_plans_respect_capacity_shelf_life_and_money_rules(
         (line,) = need.lines
         assert line.quantity >= minimum
         assert position + line.quantity <= capacity + sold_first
-        if shelf is not None:
+        if shelf is not None and not solvable(capacity, shelf):
             # Newsvendor: the last unit bought sells before it expires with a
             # chance of at least cost / retail (here about one half).
             lead_eff = acme.effective_lead_hours
@@ -473,9 +476,11 @@ def test_items_about_to_expire_do_not_count_as_stock() -> None:
     assert ordered(stale) == ordered(SlotStock(1, 1))  # as if only the one fresh item were there
 
 
-def test_shelf_life_buys_less_of_a_costly_perishable() -> None:
-    """Newsvendor: a unit is bought while its chance to sell before expiry covers its cost."""
-    sandwich = slot(1, capacity=20, par=6, shelf_life_days=3)
+@pytest.mark.parametrize("life", [3, 6])
+def test_shelf_life_buys_less_of_a_costly_perishable(life: int) -> None:
+    """A unit is bought while what it is expected to earn before it expires covers its
+    cost: exactly by stock age for 3 days, by the newsvendor for 6 (too many ages)."""
+    sandwich = slot(1, capacity=30, par=30, shelf_life_days=life)
     fc = flat(2.0)
 
     def quantity(price_pct: int) -> int:
@@ -485,8 +490,10 @@ def test_shelf_life_buys_less_of_a_costly_perishable() -> None:
 
     cheap, costly = quantity(20), quantity(80)
     assert cheap > quantity(50) > costly
-    # 2 a day over the day's lead and 3 days of shelf life: 8 expected, 2 sold before arrival.
-    assert costly < 8 - 2 < cheap
+    if not solvable(30, life):
+        # 2 a day over the day's lead and 6 days of shelf life: 14 expected, 2 sold
+        # before arrival; the median unit is worth buying only when it costs half.
+        assert costly < 14 - 2 < cheap
 
 
 def test_the_items_left_are_the_newest_arrivals() -> None:

@@ -7,8 +7,9 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
+from device.planning.fresh import FreshSlotProblem
 from device.settings import load_settings
-from device.sim.ceiling import FreshSlotProblem, ceiling, day_demand
+from device.sim.ceiling import ceiling, day_demand
 from device.sim.customers import CustomerStream, SlotDemand
 from device.sim.policies import SIM_START
 from device.sim.scenarios import OFFICE_SNACKS, SCENARIOS

@@ -1,0 +1,126 @@
+"""Fresh items: stock by age, sold first in first out, ordered every day; solved exactly.
+
+Shared by the planner (the order-up-to level of a slot whose goods keep a few
+days) and the simulation's ceiling without foresight (the most any policy can
+expect to earn on such a slot). Dynamic programming over the stock by days
+left is exact but grows as ``capacity ** (life - 1)``: it is used for shelf lives
+up to ``FRESH_DAYS`` and slots up to ``MAX_STATES`` states.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from itertools import product
+
+import numpy as np
+import numpy.typing as npt
+
+FRESH_DAYS = 4  # longer shelf lives make the stock-by-age state too large to solve exactly
+MAX_STATES = 2_000
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+class FreshSlotProblem:
+    """Stock by days left, ordered each midnight with no lead time, sold first in first out.
+
+    A state is the units with 1, 2, ... ``life - 1`` days left before the order
+    (what has 0 days left was thrown away); an order brings units with ``life``
+    days left; at most ``capacity`` in all.
+    """
+
+    def __init__(self, capacity: int, life: int) -> None:
+        if capacity < 1 or life < 1:
+            raise ValueError("capacity and life must be >= 1")
+        self.capacity = capacity
+        self.states = [
+            s for s in product(range(capacity + 1), repeat=life - 1) if sum(s) <= capacity
+        ]
+        index = {s: i for i, s in enumerate(self.states)}
+        # Every (state, order) pair, grouped by state, with what each demand k sells
+        # and leaves (k = capacity stands for "capacity or more": it sells everything).
+        owner, ordered, sold, after = [], [], [], []
+        for i, state in enumerate(self.states):
+            for quantity in range(capacity - sum(state) + 1):
+                stock = [*state, quantity]
+                owner.append(i)
+                ordered.append(quantity)
+                sold_k, after_k = [], []
+                for k in range(capacity + 1):
+                    left, rest = k, []
+                    for units in stock:
+                        take = min(units, left)
+                        left -= take
+                        rest.append(units - take)
+                    sold_k.append(k - left)
+                    after_k.append(index[tuple(rest[1:])])
+                sold.append(sold_k)
+                after.append(after_k)
+        self.owner: IntArray = np.array(owner)
+        self.ordered: FloatArray = np.array(ordered, dtype=float)
+        self.sold: FloatArray = np.array(sold, dtype=float)
+        self.after: IntArray = np.array(after)
+        self.first_pair: IntArray = np.flatnonzero(np.diff(self.owner, prepend=-1))
+        self.index = index
+        self.empty = index[tuple([0] * (life - 1))]
+
+    def best_value(self, demand: list[FloatArray], retail: int, unit_cost: int) -> float:
+        """Expected profit of the best policy over the days of ``demand`` (each day's
+        pmf over ``0..capacity``), starting empty; what is left at the end is worth 0."""
+        value = np.zeros(len(self.states))
+        for pmf in reversed(demand):
+            pairs = (retail * self.sold + value[self.after]) @ pmf - unit_cost * self.ordered
+            value = np.maximum.reduceat(pairs, self.first_pair)
+        return float(value[self.empty])
+
+    def policy_value(
+        self, demand: list[FloatArray], retail: int, unit_cost: int, order_up_to: int
+    ) -> float:
+        """Expected profit of ordering up to ``order_up_to`` every day (for checking the
+        best one: it can never do worse than any fixed rule)."""
+        totals = np.array([sum(s) for s in self.states])
+        quantity = np.maximum(order_up_to - totals, 0)
+        chosen = self.first_pair + quantity
+        value = np.zeros(len(self.states))
+        for pmf in reversed(demand):
+            value = (retail * self.sold[chosen] + value[self.after[chosen]]) @ pmf
+            value -= unit_cost * quantity
+        return float(value[self.empty])
+
+    def best_order(
+        self, demand: list[FloatArray], retail: int, unit_cost: int, stock: tuple[int, ...]
+    ) -> int:
+        """What the best policy orders on the first day of ``demand`` holding ``stock``
+        (units by days left, ``1 .. life - 1``; the newest trimmed to fit the capacity)."""
+        kept, room = [], self.capacity
+        for units in stock:
+            kept.append(min(units, room))
+            room -= kept[-1]
+        value = np.zeros(len(self.states))
+        for pmf in reversed(demand[1:]):
+            pairs = (retail * self.sold + value[self.after]) @ pmf - unit_cost * self.ordered
+            value = np.maximum.reduceat(pairs, self.first_pair)
+        state = self.index[tuple(kept)]
+        first = int(self.first_pair[state])
+        last = first + self.capacity - sum(kept) + 1
+        pairs = (retail * self.sold[first:last] + value[self.after[first:last]]) @ demand[0]
+        pairs -= unit_cost * self.ordered[first:last]
+        return int(np.argmax(np.round(pairs)))
+
+
+def state_count(capacity: int, life: int) -> int:
+    """States of ``FreshSlotProblem(capacity, life)``: stocks of ``life - 1`` ages summing
+    to at most ``capacity`` (a count with repetition), without building them."""
+    return math.comb(capacity + life - 1, life - 1)
+
+
+def solvable(capacity: int, life: int) -> bool:
+    """Whether the exact problem is small enough to solve at every planning run."""
+    return 1 <= life <= FRESH_DAYS and state_count(capacity, life) <= MAX_STATES
+
+
+@lru_cache(maxsize=32)
+def fresh_problem(capacity: int, life: int) -> FreshSlotProblem:
+    """One ``FreshSlotProblem`` per slot shape, built once (building walks every pair)."""
+    return FreshSlotProblem(capacity, life)
