@@ -1,7 +1,7 @@
 """Fresh items: stock by age, sold first in first out, ordered every day; solved exactly.
 
-Shared by the planner (the order-up-to level of a slot whose goods keep a few
-days) and the simulation's ceiling without foresight (the most any policy can
+Shared by the planner (what to order for a slot whose goods keep a few days,
+given its stock by age) and the simulation's ceiling without foresight (the most any policy can
 expect to earn on such a slot). Dynamic programming over the stock by days
 left is exact but grows as ``capacity ** (life - 1)``: it is used for shelf lives
 up to ``FRESH_DAYS`` and slots up to ``MAX_STATES`` states.

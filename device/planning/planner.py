@@ -361,8 +361,6 @@ def _quantity(
     shelf_cap: int | None = None
     life = sc.shelf_life_days
     if life is not None and fc.daily_rate > 0:
-        sold_first = math.ceil(fc.expected(lead) - 1e-9)  # sells before the delivery
-        first = max(slot.position, sold_first)
         if solvable(sc.capacity, life):
             # Goods that keep a few days: what the best policy orders for the stock by
             # age it will hold on arrival, solved exactly over the forecast's days.
@@ -378,6 +376,7 @@ def _quantity(
             # (Goodwill is left out here: an expired item at the front also turns
             # customers away.)
             worth = 1.0 - min(unit_cost / sc.retail_price, 1.0) if sc.retail_price else 0.0
+            first = max(slot.position, math.ceil(fc.expected(lead) - 1e-9))
             share, hours = min(max(worth, 0.01), 0.99), lead + life * 24
             shelf_cap = fc.quantile(share, hours, at_most=first + max(room, 0) + 1) - first
     limit = room if shelf_cap is None else min(room, shelf_cap)
