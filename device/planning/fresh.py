@@ -1,10 +1,10 @@
 """Fresh items: stock by age, sold first in first out, ordered every day; solved exactly.
 
 Shared by the planner (what to order for a slot whose goods keep a few days,
-given its stock by age) and the simulation's ceiling without foresight (the most any policy can
-expect to earn on such a slot). Dynamic programming over the stock by days
-left is exact but grows as ``capacity ** (life - 1)``: it is used for shelf lives
-up to ``FRESH_DAYS`` and slots up to ``MAX_STATES`` states.
+given its stock by age) and the simulation's ceiling without foresight (the most
+any policy can expect to earn on such a slot). Dynamic programming over the stock
+by days left is exact but grows as ``capacity ** (life - 1)``: it is used for
+shelf lives up to ``FRESH_DAYS`` and slots up to ``MAX_STATES`` states.
 """
 
 from __future__ import annotations
@@ -65,14 +65,22 @@ class FreshSlotProblem:
         self.index = index
         self.empty = index[tuple([0] * (life - 1))]
 
-    def best_value(self, demand: list[FloatArray], retail: int, unit_cost: int) -> float:
-        """Expected profit of the best policy over the days of ``demand`` (each day's
-        pmf over ``0..capacity``), starting empty; what is left at the end is worth 0."""
+    def _pairs(self, value: FloatArray, pmf: FloatArray, retail: int, unit_cost: int) -> FloatArray:
+        """Expected profit of each (state, order) pair for one day, then ``value`` on."""
+        pairs: FloatArray = (retail * self.sold + value[self.after]) @ pmf
+        return pairs - unit_cost * self.ordered
+
+    def _best_values(self, demand: list[FloatArray], retail: int, unit_cost: int) -> FloatArray:
+        """Each state's expected profit under the best policy over the days of ``demand``
+        (each day's pmf over ``0..capacity``); what is left at the end is worth 0."""
         value = np.zeros(len(self.states))
         for pmf in reversed(demand):
-            pairs = (retail * self.sold + value[self.after]) @ pmf - unit_cost * self.ordered
-            value = np.maximum.reduceat(pairs, self.first_pair)
-        return float(value[self.empty])
+            value = np.maximum.reduceat(self._pairs(value, pmf, retail, unit_cost), self.first_pair)
+        return value
+
+    def best_value(self, demand: list[FloatArray], retail: int, unit_cost: int) -> float:
+        """Expected profit of the best policy over the days of ``demand``, starting empty."""
+        return float(self._best_values(demand, retail, unit_cost)[self.empty])
 
     def policy_value(
         self, demand: list[FloatArray], retail: int, unit_cost: int, order_up_to: int
@@ -97,15 +105,9 @@ class FreshSlotProblem:
         for units in stock:
             kept.append(min(units, room))
             room -= kept[-1]
-        value = np.zeros(len(self.states))
-        for pmf in reversed(demand[1:]):
-            pairs = (retail * self.sold + value[self.after]) @ pmf - unit_cost * self.ordered
-            value = np.maximum.reduceat(pairs, self.first_pair)
-        state = self.index[tuple(kept)]
-        first = int(self.first_pair[state])
-        last = first + self.capacity - sum(kept) + 1
-        pairs = (retail * self.sold[first:last] + value[self.after[first:last]]) @ demand[0]
-        pairs -= unit_cost * self.ordered[first:last]
+        later = self._best_values(demand[1:], retail, unit_cost)
+        first = int(self.first_pair[self.index[tuple(kept)]])
+        pairs = self._pairs(later, demand[0], retail, unit_cost)[first : first + room + 1]
         return int(np.argmax(np.round(pairs)))
 
 

@@ -121,14 +121,14 @@ class SlotStock:
         """Units by whole days left (``1 .. life - 1``) ``hours`` from now: what has
         expired by then is gone, the expected sales before then are taken from the
         oldest first, units on order count as fresh (the newest age)."""
-        lots = self.expiring or ((life * 24.0, self.count),)
+        if life <= 1:
+            return ()  # nothing kept overnight: no ages to track
         ages = [0] * (life - 1)
-        for left_hours, units in lots:
+        for left_hours, units in self.expiring or ((life * 24.0, self.count),):
             days = math.ceil((left_hours - hours) / 24 - 1e-9)
-            if days >= 1 and life > 1:
+            if days >= 1:
                 ages[min(days, life - 1) - 1] += units
-        if life > 1:
-            ages[-1] += self.on_order
+        ages[-1] += self.on_order
         sold = round(forecast.expected(hours))
         for age, units in enumerate(ages):
             take = min(units, sold)
