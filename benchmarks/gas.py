@@ -28,7 +28,7 @@ from contracts.profit_center import Autonomy, Policy, ProfitCenter
 from contracts.quote import Quote, sign_quote
 
 USDC = 1_000_000
-TARGETS = {"placeOrder": 70_000, "confirmDelivery (full)": 70_000}
+TARGETS = {"placeOrder": 70_000, "confirmDelivery (full)": 60_000}
 POLICY = Policy(
     autonomy=Autonomy.AUTONOMOUS,
     auto_approval_threshold=0,

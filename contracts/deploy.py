@@ -25,6 +25,11 @@ DEFAULT_POLICY = Policy(
 )
 
 
+# The agent key may place orders for a year after deployment unless the owners say
+# otherwise; they renew (or rotate) it with ``ProfitCenter.set_agent``.
+AGENT_KEY_LIFETIME = 365 * 24 * 3600
+
+
 @dataclass(frozen=True, slots=True)
 class Deployment:
     """Addresses of one machine's contracts."""
@@ -49,8 +54,12 @@ def deploy_profit_center(
     agent: str,
     policy: Policy = DEFAULT_POLICY,
     token: str | None = None,
+    agent_valid_until: int | None = None,
 ) -> Deployment:
-    """Deploy a ProfitCenter (and a MockUSDC first when no ``token`` is given)."""
+    """Deploy a ProfitCenter (and a MockUSDC first when no ``token`` is given).
+
+    The agent key is valid until ``agent_valid_until`` (default: a year from the latest block).
+    """
     token_address = (
         to_checksum_address(token)
         if token is not None
@@ -61,6 +70,9 @@ def deploy_profit_center(
         "ProfitCenter",
         to_checksum_address(governor),
         to_checksum_address(agent),
+        agent_valid_until
+        if agent_valid_until is not None
+        else int(w3.eth.get_block("latest")["timestamp"]) + AGENT_KEY_LIFETIME,
         token_address,
         policy.as_tuple(),
         sender=deployer,

@@ -44,6 +44,8 @@ class OrderStatus(IntEnum):
     REJECTED = 6
     RELEASED = 7
     NONCE_CANCELLED = 8
+    CANCELLED = 9
+    WITHDRAWN = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,13 +90,15 @@ class Order:
 
 @dataclass(frozen=True, slots=True)
 class Books:
-    """The contract's accounting: treasury, reservations, the current budget period."""
+    """The contract's accounting: treasury, reservations, and the budget bucket (what the
+    agent may still commit; it refills continuously to ``budget_per_period`` over a period,
+    last at ``refilled_at``)."""
 
     treasury: int
     reserved: int
-    period_spent: int
+    budget_available: int
     budget_per_period: int
-    period_end: int
+    refilled_at: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,26 +115,31 @@ class AgentChanged:
     meta: EventMeta
     previous_agent: str
     new_agent: str
+    valid_until: int
 
 
 @dataclass(frozen=True, slots=True)
-class GovernorChanged:
+class OwnershipTransferStarted:
+    """The governor proposed ``new_owner`` as governor; it takes over when it accepts."""
+
     meta: EventMeta
-    previous_governor: str
-    new_governor: str
+    previous_owner: str
+    new_owner: str
+
+
+@dataclass(frozen=True, slots=True)
+class OwnershipTransferred:
+    """The governor changed (``previous_owner`` is zero at deployment)."""
+
+    meta: EventMeta
+    previous_owner: str
+    new_owner: str
 
 
 @dataclass(frozen=True, slots=True)
 class PolicyChanged:
     meta: EventMeta
     policy: Policy
-
-
-@dataclass(frozen=True, slots=True)
-class SettlementTokenChanged:
-    meta: EventMeta
-    previous_token: str
-    new_token: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,13 +151,16 @@ class SupplierAllowed:
 
 @dataclass(frozen=True, slots=True)
 class OrderPlaced:
-    """The agent placed ``supplier``'s quote ``nonce``; suppliers watch for this."""
+    """The agent placed ``supplier``'s quote ``nonce``; suppliers and monitors watch for this."""
 
     meta: EventMeta
     order_id: bytes
     supplier: str
+    token: str
     nonce: int
     amount: int
+    items_hash: bytes
+    deliver_by: int
     awaiting_approval: bool
 
 
@@ -166,6 +178,20 @@ class OrderRejected:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderCancelled:
+    meta: EventMeta
+    order_id: bytes
+    released: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderWithdrawn:
+    meta: EventMeta
+    order_id: bytes
+    released: int
+
+
+@dataclass(frozen=True, slots=True)
 class OrderDelivered:
     meta: EventMeta
     order_id: bytes
@@ -176,6 +202,7 @@ class OrderDelivered:
 class OrderDisputed:
     meta: EventMeta
     order_id: bytes
+    resolve_by: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,13 +275,15 @@ class Unpaused:
 
 ProfitCenterEvent = (
     AgentChanged
-    | GovernorChanged
+    | OwnershipTransferStarted
+    | OwnershipTransferred
     | PolicyChanged
-    | SettlementTokenChanged
     | SupplierAllowed
     | OrderPlaced
     | OrderApproved
     | OrderRejected
+    | OrderCancelled
+    | OrderWithdrawn
     | OrderDelivered
     | OrderDisputed
     | OrderSettled
@@ -272,13 +301,15 @@ _EVENT_CLASSES: dict[str, type[Any]] = {
     cls.__name__: cls
     for cls in (
         AgentChanged,
-        GovernorChanged,
+        OwnershipTransferStarted,
+        OwnershipTransferred,
         PolicyChanged,
-        SettlementTokenChanged,
         SupplierAllowed,
         OrderPlaced,
         OrderApproved,
         OrderRejected,
+        OrderCancelled,
+        OrderWithdrawn,
         OrderDelivered,
         OrderDisputed,
         OrderSettled,
@@ -374,11 +405,27 @@ class ProfitCenter:
     def budget_left(self) -> int:
         return int(self._view("budgetLeft"))
 
+    def approval_deadline(self, order_id_: bytes) -> int:
+        """Until when an order awaiting approval may be approved (its quote's expiry)."""
+        return int(self._view("approvalDeadline", order_id_))
+
+    def effective_deadline(self, deadline: int) -> int:
+        """When a deadline stored on an order really falls, paused time not counted."""
+        return int(self._view("effectiveDeadline", deadline))
+
     def agent(self) -> str:
         return to_checksum_address(self._view("agent"))
 
+    def agent_valid_until(self) -> int:
+        """Until when the agent key may place orders (unix seconds)."""
+        return int(self._view("agentValidUntil"))
+
     def governor(self) -> str:
         return to_checksum_address(self._view("governor"))
+
+    def pending_governor(self) -> str:
+        """The governor proposed by ``transfer_governance`` that has not accepted yet (or zero)."""
+        return to_checksum_address(self._view("pendingOwner"))
 
     def token(self) -> str:
         return to_checksum_address(self._view("token"))
@@ -447,6 +494,14 @@ class ProfitCenter:
     def reject_order(self, order_id_: bytes, *, sender: Sender) -> TxResult:
         return self._send(sender, "rejectOrder", order_id_)
 
+    def cancel_order(self, order_id_: bytes, *, sender: Sender) -> TxResult:
+        """Governor: cancel an open order; nothing is paid, the reservation is released."""
+        return self._send(sender, "cancelOrder", order_id_)
+
+    def withdraw_order(self, order_id_: bytes, *, sender: Sender) -> TxResult:
+        """Supplier: withdraw its quote from an order still awaiting approval."""
+        return self._send(sender, "withdrawOrder", order_id_)
+
     def confirm_delivery(
         self, order_id_: bytes, amount_delivered: int, *, sender: Sender, nonce: int | None = None
     ) -> TxResult:
@@ -490,19 +545,22 @@ class ProfitCenter:
     def set_supplier(self, supplier: str, allowed: bool, *, sender: Sender) -> TxResult:
         return self._send(sender, "setSupplier", to_checksum_address(supplier), allowed)
 
-    def set_settlement_token(self, token: str, *, sender: Sender) -> TxResult:
-        return self._send(sender, "setSettlementToken", to_checksum_address(token))
-
     def set_members(self, shares: dict[str, int], *, sender: Sender) -> TxResult:
         """Replace all members: address -> share."""
         members = [to_checksum_address(member) for member in shares]
         return self._send(sender, "setMembers", members, list(shares.values()))
 
-    def set_agent(self, agent: str, *, sender: Sender) -> TxResult:
-        return self._send(sender, "setAgent", to_checksum_address(agent))
+    def set_agent(self, agent: str, valid_until: int, *, sender: Sender) -> TxResult:
+        """Governor: rotate or renew the agent key, valid for placing orders until ``valid_until``."""
+        return self._send(sender, "setAgent", to_checksum_address(agent), valid_until)
 
-    def set_governor(self, governor: str, *, sender: Sender) -> TxResult:
-        return self._send(sender, "setGovernor", to_checksum_address(governor))
+    def transfer_governance(self, governor: str, *, sender: Sender) -> TxResult:
+        """Governor: propose ``governor``; it takes over once it calls ``accept_governance``."""
+        return self._send(sender, "transferOwnership", to_checksum_address(governor))
+
+    def accept_governance(self, *, sender: Sender) -> TxResult:
+        """The proposed governor takes over (proving it can send transactions)."""
+        return self._send(sender, "acceptOwnership")
 
     def pause(self, *, sender: Sender) -> TxResult:
         return self._send(sender, "pause")

@@ -18,7 +18,7 @@ from eth_account.messages import encode_typed_data
 from eth_utils import keccak, to_checksum_address
 
 DOMAIN_NAME = "custobot ProfitCenter"
-DOMAIN_VERSION = "1"
+DOMAIN_VERSION = "2"
 QUOTE_TYPE_STRING = (
     "Quote(address supplier,address buyer,address token,uint256 amount,"
     "bytes32 itemsHash,uint64 deliverBy,uint64 expiry,uint256 nonce)"

@@ -2,7 +2,10 @@
 pragma solidity 0.8.37;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
@@ -11,18 +14,20 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 /// @title ProfitCenter: the on-chain wallet of one machine customer
-/// @notice Holds the machine's treasury in one settlement token, lets the machine's
-/// agent key buy from allow-listed suppliers inside limits its governor sets, and
-/// shares what is left above the operating reserve among members by share.
-/// @dev Accounting of the treasury is internal (`treasury`), so placing an order
-/// needs no `balanceOf` call. Money enters the treasury through `depositRevenue`;
-/// tokens sent by a plain transfer are surplus that `distribute` recognises
-/// (it compares `balanceOf` with treasury + unclaimed member balances). The
-/// settlement token must be a plain ERC-20 (no fee on transfer, no rebasing) whose
-/// amounts fit in 64 bits; policy limits fit in 48 bits (2.8e14 base units).
-/// An order lives in one storage slot keyed by keccak256(abi.encode(supplier,
-/// nonce)); a non-empty slot is what marks a quote nonce as used.
-contract ProfitCenter is EIP712, Pausable, ReentrancyGuardTransient {
+/// @notice Holds the machine's treasury in one settlement token (fixed at deployment),
+/// lets the machine's agent key buy from allow-listed suppliers inside limits its
+/// governor sets, and shares what is left above the operating reserve among members.
+/// @dev The promise to the owners: a stolen agent key can take at most what the
+/// policy allows (per order: the cap; over any time t: the budget plus its refill,
+/// budget * (1 + t / period)), and only by paying allow-listed suppliers in the
+/// settlement token. The governor is the contract's owner (two-step hand-over).
+/// Accounting is internal (`treasury`), so placing an order needs no `balanceOf`;
+/// tokens sent by a plain transfer are surplus that `distribute` recognises. The
+/// settlement token must be a plain ERC-20 (no fee on transfer, no rebasing, at most
+/// 8 decimals, checked at deployment and on every deposit). An order lives in one
+/// storage slot keyed by keccak256(abi.encode(supplier, nonce)); a non-empty slot is
+/// what marks a quote nonce as used.
+contract ProfitCenter is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
     /// @notice How much the agent may decide alone.
@@ -42,7 +47,9 @@ contract ProfitCenter is EIP712, Pausable, ReentrancyGuardTransient {
         Settled,
         Rejected,
         Released,
-        NonceCancelled
+        NonceCancelled,
+        Cancelled,
+        Withdrawn
     }
 
     /// @notice A supplier's signed offer (EIP-712 type `Quote`).
@@ -57,10 +64,10 @@ contract ProfitCenter is EIP712, Pausable, ReentrancyGuardTransient {
         uint256 nonce;
     }
 
-    /// @notice One order, packed in one slot. `time` is the deliver-by deadline
-    /// until the supplier marks delivery, then the time it did so, then (once
-    /// settled) the settlement time. `amount` is the reserved amount, and once
-    /// settled the amount paid.
+    /// @notice One order, packed in one slot. `time` is the deliver-by deadline while
+    /// awaiting approval or open, the end of the dispute window once delivered, the
+    /// dispute's resolve-by time once disputed, the settlement time once settled.
+    /// `amount` is the reserved amount, and once settled the amount paid.
     struct Order {
         address supplier;
         uint56 amount;
@@ -79,15 +86,19 @@ contract ProfitCenter is EIP712, Pausable, ReentrancyGuardTransient {
         uint32 disputeWindow;
     }
 
-    /// @notice The money the contract tracks, in one slot: treasury (owned by the
-    /// machine), reserved for open orders, committed in the current budget period,
-    /// the budget per period, and when the current period ends.
+    /// @notice What placeOrder needs, in one slot: treasury (owned by the machine),
+    /// reserved for open orders, the budget the agent may still commit (a bucket of
+    /// `budgetPerPeriod` that refills continuously over the period), the bucket's size,
+    /// when it was last refilled, the period in hours, and the agent key's expiry as a
+    /// day number (it may place orders before 00:00 UTC of that day).
     struct Books {
-        uint64 treasury;
-        uint64 reserved;
-        uint48 periodSpent;
-        uint48 budgetPerPeriod;
-        uint32 periodEnd;
+        uint56 treasury;
+        uint56 reserved;
+        uint40 budgetAvailable;
+        uint40 budgetPerPeriod;
+        uint32 refilledAt;
+        uint16 periodHours;
+        uint16 agentValidDay;
     }
 
     /// @notice The EIP-712 type hash of `Quote` (contracts/quote.py QUOTE_TYPE_STRING).
@@ -96,22 +107,35 @@ contract ProfitCenter is EIP712, Pausable, ReentrancyGuardTransient {
     );
     /// @notice Upper bound on members, so that `distribute` always fits in a block.
     uint256 public constant MAX_MEMBERS = 50;
+    /// @notice The settlement token's decimals at most (treasury amounts fit in 56 bits:
+    /// 72 billion units of a 6-decimal token).
+    uint8 public constant MAX_TOKEN_DECIMALS = 8;
+    /// @notice Bounds on the dispute window the governor may set.
+    uint32 public constant MIN_DISPUTE_WINDOW = 1 hours;
+    uint32 public constant MAX_DISPUTE_WINDOW = 30 days;
+    /// @notice Bounds on the budget period (a whole number of hours).
+    uint32 public constant MIN_PERIOD_LENGTH = 1 hours;
+    uint32 public constant MAX_PERIOD_LENGTH = 366 days;
+    /// @notice How long the governor has to resolve a dispute before the supplier may claim in full.
+    uint32 public constant DISPUTE_RESOLUTION_PERIOD = 14 days;
+    /// @notice After a pause, every deadline that fell during it (or later) runs at least this long.
+    uint32 public constant RESUME_GRACE = 1 days;
 
-    // placeOrder reads three slots of its own: this one (shared with Pausable's
-    // `_paused`), the books, and the supplier's allow-list entry (which holds the
-    // token the supplier is allowed for, so the token slot stays cold).
+    IERC20 private immutable _token;
+
+    // placeOrder reads three slots of its own: this one (shared with Pausable's `_paused`),
+    // the books (with the budget period and the key's expiry), and the supplier's
+    // allow-list entry.
     address private _agent;
     Autonomy private _autonomy;
     uint40 private _autoApprovalThreshold;
     uint40 private _perOrderCap;
     // One slot: the books (see Books).
     Books private _books;
-    // One slot: what payments need; the period length is read only when a period rolls over.
-    address private _token;
-    uint32 private _periodLength;
+    // One slot: the dispute window, the pause clock, the operating reserve.
     uint32 private _disputeWindow;
-    // One slot: governance.
-    address private _governor;
+    uint32 private _pauseStart;
+    uint32 private _resumedAt;
     uint64 private _operatingReserve;
 
     uint256 private _totalClaimable;
@@ -119,8 +143,9 @@ contract ProfitCenter is EIP712, Pausable, ReentrancyGuardTransient {
     address[] private _members;
     mapping(address member => uint256) private _shares;
     mapping(address member => uint256) private _claimable;
-    mapping(address supplier => address token) private _allowedSuppliers;
+    mapping(address supplier => bool) private _allowedSuppliers;
     mapping(bytes32 orderId => Order) private _orders;
+    mapping(bytes32 orderId => uint256) private _approvalDeadline;
 
     /// @notice The caller is not the governor.
     error NotGovernor(address caller);
@@ -130,18 +155,28 @@ contract ProfitCenter is EIP712, Pausable, ReentrancyGuardTransient {
     error NotGovernorOrAgent(address caller);
     /// @notice The caller is not the order's supplier.
     error NotSupplier(bytes32 orderId, address caller);
+    /// @notice The agent key expired at `validUntil`; the governor renews it with `setAgent`.
+    error AgentKeyExpired(uint256 validUntil);
     /// @notice An address that must be set is zero.
     error ZeroAddress();
+    /// @notice The agent and the governor must be different addresses.
+    error AgentIsGovernor(address account);
+    /// @notice Governance cannot be renounced (nobody could unpause or resolve disputes).
+    error RenounceDisabled();
     /// @notice An amount that must be positive is zero.
     error ZeroAmount();
     /// @notice A policy field is out of range (`field` names it).
     error InvalidPolicy(string field);
+    /// @notice The settlement token is not usable (no `decimals`, or more than MAX_TOKEN_DECIMALS).
+    error UnsupportedToken(address token);
+    /// @notice A deposit credited less than it claimed (a fee-on-transfer token).
+    error DepositShortfall(uint256 expected, uint256 received);
     /// @notice The quote is addressed to another buyer.
     error WrongBuyer(address buyer);
-    /// @notice The quote (or deposit) is in another token than the settlement token.
+    /// @notice The quote is in another token than the settlement token.
     error WrongToken(address token);
-    /// @notice The quote expired before it was placed.
-    error QuoteExpired(uint64 expiry, uint256 timestamp);
+    /// @notice The quote expired (before it was placed, or before it was approved).
+    error QuoteExpired(uint256 expiry, uint256 timestamp);
     /// @notice The delivery deadline is already over.
     error DeadlinePassed(uint256 deliverBy, uint256 timestamp);
     /// @notice The delivery deadline does not fit in 32 bits of seconds.
@@ -156,7 +191,7 @@ contract ProfitCenter is EIP712, Pausable, ReentrancyGuardTransient {
     error NonceWasCancelled(address supplier, uint256 nonce);
     /// @notice The amount is above the per-order cap.
     error ExceedsOrderCap(uint256 amount, uint256 cap);
-    /// @notice The amount is above what is left of this period's budget.
+    /// @notice The amount is above the budget the agent may still commit.
     error BudgetExceeded(uint256 amount, uint256 available);
     /// @notice The treasury does not hold enough unreserved money.
     error InsufficientTreasury(uint256 amount, uint256 available);
@@ -164,12 +199,14 @@ contract ProfitCenter is EIP712, Pausable, ReentrancyGuardTransient {
     error WrongStatus(bytes32 orderId, OrderStatus status);
     /// @notice More was confirmed delivered than ordered.
     error DeliveredTooMuch(uint256 delivered, uint256 amount);
-    /// @notice The dispute window is still open until `until`.
+    /// @notice After the dispute window (or on a disputed order) the agent may only pay in full.
+    error PartialPaymentNotAllowed(bytes32 orderId, uint256 paid, uint256 amount);
+    /// @notice The dispute window (or the governor's time to resolve) is open until `until`.
     error DisputeWindowOpen(uint256 until);
     /// @notice The dispute window closed at `closedAt`.
     error DisputeWindowClosed(uint256 closedAt);
-    /// @notice The delivery deadline has not passed yet.
-    error DeadlineNotReached(uint256 deliverBy);
+    /// @notice The deadline has not passed yet.
+    error DeadlineNotReached(uint256 deadline);
     /// @notice Nothing is above the operating reserve and open reservations.
     error NothingToDistribute();
     /// @notice There are no members to distribute to.
@@ -182,34 +219,40 @@ contract ProfitCenter is EIP712, Pausable, ReentrancyGuardTransient {
     error LengthMismatch(uint256 members, uint256 shares);
     /// @notice A member appears twice or has a zero share.
     error InvalidMember(address member);
-    /// @notice The settlement token cannot change while money is held in it.
-    error TokenInUse(uint256 treasury, uint256 reserved, uint256 claimable);
 
-    /// @notice The agent key changed.
-    event AgentChanged(address indexed previousAgent, address indexed newAgent);
-    /// @notice The governor changed.
-    event GovernorChanged(address indexed previousGovernor, address indexed newGovernor);
+    /// @notice The agent key changed or was renewed; it may commit money until `validUntil`.
+    event AgentChanged(address indexed previousAgent, address indexed newAgent, uint256 validUntil);
     /// @notice The policy changed.
     event PolicyChanged(Policy policy);
-    /// @notice The settlement token changed.
-    event SettlementTokenChanged(address indexed previousToken, address indexed newToken);
     /// @notice A supplier was added to or removed from the allow-list.
     event SupplierAllowed(address indexed supplier, bool allowed);
-    /// @notice The agent placed an order from a signed quote; its amount is reserved.
+    /// @notice The agent placed an order from a signed quote; its amount is reserved and
+    /// counted against the budget. Carries what a monitor needs without decoding calldata.
     event OrderPlaced(
-        bytes32 indexed orderId, address indexed supplier, uint256 nonce, uint256 amount, bool awaitingApproval
+        bytes32 indexed orderId,
+        address indexed supplier,
+        address indexed token,
+        uint256 nonce,
+        uint256 amount,
+        bytes32 itemsHash,
+        uint256 deliverBy,
+        bool awaitingApproval
     );
     /// @notice The governor approved an order that waited for approval.
     event OrderApproved(bytes32 indexed orderId);
     /// @notice The governor rejected an order; its reservation is released.
     event OrderRejected(bytes32 indexed orderId, uint256 released);
+    /// @notice The governor cancelled an open order; its reservation is released.
+    event OrderCancelled(bytes32 indexed orderId, uint256 released);
+    /// @notice The supplier withdrew an order that still awaited approval.
+    event OrderWithdrawn(bytes32 indexed orderId, uint256 released);
     /// @notice The supplier declared the order delivered; the dispute window opened.
     event OrderDelivered(bytes32 indexed orderId, uint256 disputeUntil);
-    /// @notice The agent disputed a delivery; the governor resolves it.
-    event OrderDisputed(bytes32 indexed orderId);
+    /// @notice The agent disputed a delivery; the governor resolves it by `resolveBy`.
+    event OrderDisputed(bytes32 indexed orderId, uint256 resolveBy);
     /// @notice The order was paid (`paid`) and the rest of its reservation released.
     event OrderSettled(bytes32 indexed orderId, address indexed supplier, uint256 paid, uint256 released);
-    /// @notice An undelivered order passed its deadline; its reservation is released.
+    /// @notice An order passed its deadline undelivered (or unapproved); its reservation is released.
     event OrderReleased(bytes32 indexed orderId, uint256 released);
     /// @notice A supplier cancelled one of its quote nonces.
     event NonceCancelled(address indexed supplier, uint256 nonce);
@@ -225,7 +268,7 @@ contract ProfitCenter is EIP712, Pausable, ReentrancyGuardTransient {
     event Claimed(address indexed member, uint256 amount);
 
     modifier onlyGovernor() {
-        if (msg.sender != _governor) revert NotGovernor(msg.sender);
+        if (msg.sender != owner()) revert NotGovernor(msg.sender);
         _;
     }
 
@@ -235,36 +278,49 @@ contract ProfitCenter is EIP712, Pausable, ReentrancyGuardTransient {
     }
 
     modifier onlyGovernorOrAgent() {
-        if (msg.sender != _governor && msg.sender != _agent) revert NotGovernorOrAgent(msg.sender);
+        if (msg.sender != owner() && msg.sender != _agent) revert NotGovernorOrAgent(msg.sender);
         _;
     }
 
     /// @param governor_ The owners (EOA, multisig or Governor+Timelock).
     /// @param agent_ The machine's hot key.
-    /// @param token_ The settlement token.
+    /// @param agentValidUntil_ Until when the agent key may place orders (unix seconds,
+    /// rounded down to 00:00 UTC).
+    /// @param token_ The settlement token (fixed for the contract's life).
     /// @param policy_ The initial policy.
-    constructor(address governor_, address agent_, address token_, Policy memory policy_)
-        EIP712("custobot ProfitCenter", "1")
-    {
-        if (governor_ == address(0) || agent_ == address(0) || token_ == address(0)) revert ZeroAddress();
-        _governor = governor_;
-        _agent = agent_;
+    constructor(
+        address governor_,
+        address agent_,
+        uint32 agentValidUntil_,
+        IERC20 token_,
+        Policy memory policy_
+    ) EIP712("custobot ProfitCenter", "2") Ownable(governor_) {
+        if (agent_ == address(0) || address(token_) == address(0)) revert ZeroAddress();
+        if (agent_ == governor_) revert AgentIsGovernor(agent_);
+        try IERC20Metadata(address(token_)).decimals() returns (uint8 decimals) {
+            if (decimals > MAX_TOKEN_DECIMALS) revert UnsupportedToken(address(token_));
+        } catch {
+            revert UnsupportedToken(address(token_));
+        }
         _token = token_;
-        _setPolicy(policy_);
-        _books.periodEnd = SafeCast.toUint32(block.timestamp + policy_.periodLength);
-        emit GovernorChanged(address(0), governor_);
-        emit AgentChanged(address(0), agent_);
-        emit SettlementTokenChanged(address(0), token_);
+        _agent = agent_;
+        _pauseStart = type(uint32).max;
+        Books memory b = _loadBooks();
+        b.refilledAt = uint32(block.timestamp);
+        b.agentValidDay = _day(agentValidUntil_);
+        _setPolicy(b, policy_);
+        b.budgetAvailable = b.budgetPerPeriod;
+        _storeBooks(b);
+        emit AgentChanged(address(0), agent_, uint256(b.agentValidDay) * 1 days);
     }
 
     // ------------------------------------------------------------------ orders
 
     /// @notice Place an order from a supplier's signed quote and reserve its amount.
-    /// @dev Only the agent. Depending on the autonomy level the order is open at once
-    /// (and counted against the period budget) or waits for `approveOrder` (and counts
-    /// against the budget of the period in which it is approved). Budget is a limit on
-    /// commitments: a rejected order never used any, but a released or partly paid
-    /// order does not give its budget back, so spending in a period never exceeds it.
+    /// @dev Only the agent, while its key is valid. Every order counts against the budget
+    /// when it is placed, whether it waits for approval or not, and never gives it back:
+    /// what the agent commits over any time t is at most budget * (1 + t / period).
+    /// The supplier must be allow-listed and the quote in the settlement token.
     /// @param quote The quote as the supplier signed it.
     /// @param signature The supplier's EIP-712 signature (65 bytes, or any bytes for an ERC-1271 wallet).
     /// @return orderId keccak256(abi.encode(quote.supplier, quote.nonce)).
@@ -275,18 +331,14 @@ contract ProfitCenter is EIP712, Pausable, ReentrancyGuardTransient {
         returns (bytes32 orderId)
     {
         if (quote.buyer != address(this)) revert WrongBuyer(quote.buyer);
+        if (quote.token != address(_token)) revert WrongToken(quote.token);
         if (block.timestamp > quote.expiry) revert QuoteExpired(quote.expiry, block.timestamp);
         if (quote.deliverBy > type(uint32).max) revert DeadlineTooFar(quote.deliverBy);
-        if (block.timestamp > quote.deliverBy) revert DeadlinePassed(quote.deliverBy, block.timestamp);
         uint256 amount = quote.amount;
         if (amount == 0) revert ZeroAmount();
         if (amount > _perOrderCap) revert ExceedsOrderCap(amount, _perOrderCap);
         address supplier = quote.supplier;
-        address allowedToken = _allowedSuppliers[supplier];
-        if (allowedToken != quote.token) {
-            if (allowedToken == address(0) || allowedToken != _token) revert SupplierNotAllowed(supplier);
-            revert WrongToken(quote.token);
-        }
+        if (!_allowedSuppliers[supplier]) revert SupplierNotAllowed(supplier);
 
         orderId = orderIdOf(supplier, quote.nonce);
         OrderStatus previous = _loadOrder(orderId).status;
@@ -300,10 +352,12 @@ contract ProfitCenter is EIP712, Pausable, ReentrancyGuardTransient {
         bool awaitingApproval = autonomy == Autonomy.Bound
             || (autonomy == Autonomy.Adaptable && amount > _autoApprovalThreshold);
         Books memory b = _loadBooks();
-        if (!awaitingApproval) _spendBudget(b, amount);
+        uint256 validUntil = uint256(b.agentValidDay) * 1 days;
+        if (block.timestamp >= validUntil) revert AgentKeyExpired(validUntil);
+        _spendBudget(b, amount);
         uint256 available = b.treasury - b.reserved;
         if (amount > available) revert InsufficientTreasury(amount, available);
-        b.reserved += uint64(amount);
+        b.reserved += uint56(amount);
         _storeBooks(b);
         _storeOrder(orderId, Order({
             supplier: supplier,
@@ -311,17 +365,21 @@ contract ProfitCenter is EIP712, Pausable, ReentrancyGuardTransient {
             time: uint32(quote.deliverBy),
             status: awaitingApproval ? OrderStatus.AwaitingApproval : OrderStatus.Open
         }));
-        emit OrderPlaced(orderId, supplier, quote.nonce, amount, awaitingApproval);
+        // An order that waits may be approved only while the supplier's quote is valid.
+        if (awaitingApproval) _approvalDeadline[orderId] = quote.expiry;
+        emit OrderPlaced(
+            orderId, supplier, address(_token), quote.nonce, amount, quote.itemsHash, quote.deliverBy, awaitingApproval
+        );
     }
 
-    /// @notice Approve an order that waits for the governor; it counts against the budget now.
+    /// @notice Approve an order that waits for the governor, before its quote expires.
     function approveOrder(bytes32 orderId) external onlyGovernor whenNotPaused {
         Order memory order = _loadOrder(orderId);
         if (order.status != OrderStatus.AwaitingApproval) revert WrongStatus(orderId, order.status);
-        if (block.timestamp > order.time) revert DeadlinePassed(order.time, block.timestamp);
-        Books memory b = _loadBooks();
-        _spendBudget(b, order.amount);
-        _storeBooks(b);
+        uint256 deadline = _approvalDeadline[orderId];
+        if (block.timestamp > deadline) revert QuoteExpired(deadline, block.timestamp);
+        if (!_allowedSuppliers[order.supplier]) revert SupplierNotAllowed(order.supplier);
+        delete _approvalDeadline[orderId];
         order.status = OrderStatus.Open;
         _storeOrder(orderId, order);
         emit OrderApproved(orderId);
@@ -331,45 +389,81 @@ contract ProfitCenter is EIP712, Pausable, ReentrancyGuardTransient {
     function rejectOrder(bytes32 orderId) external onlyGovernor {
         Order memory order = _loadOrder(orderId);
         if (order.status != OrderStatus.AwaitingApproval) revert WrongStatus(orderId, order.status);
-        order.status = OrderStatus.Rejected;
-        _storeOrder(orderId, order);
-        Books memory b = _loadBooks();
-        b.reserved -= order.amount;
-        _storeBooks(b);
+        delete _approvalDeadline[orderId];
+        _release(orderId, order, OrderStatus.Rejected);
         emit OrderRejected(orderId, order.amount);
     }
 
-    /// @notice The agent confirms what arrived and pays for it; the rest is released.
-    /// @param amountDelivered What to pay the supplier (the full amount or less for a partial delivery).
+    /// @notice Cancel an open (undelivered) order; its reservation is released, nothing is paid.
+    /// @dev For a supplier the owners no longer trust, or an order they no longer want.
+    function cancelOrder(bytes32 orderId) external onlyGovernor {
+        Order memory order = _loadOrder(orderId);
+        if (order.status != OrderStatus.Open) revert WrongStatus(orderId, order.status);
+        _release(orderId, order, OrderStatus.Cancelled);
+        emit OrderCancelled(orderId, order.amount);
+    }
+
+    /// @notice The supplier withdraws its quote from an order that still awaits approval.
+    function withdrawOrder(bytes32 orderId) external {
+        Order memory order = _loadOrder(orderId);
+        if (msg.sender != order.supplier) revert NotSupplier(orderId, msg.sender);
+        if (order.status != OrderStatus.AwaitingApproval) revert WrongStatus(orderId, order.status);
+        delete _approvalDeadline[orderId];
+        _release(orderId, order, OrderStatus.Withdrawn);
+        emit OrderWithdrawn(orderId, order.amount);
+    }
+
+    /// @notice The agent confirms what arrived and pays an allow-listed supplier for it.
+    /// @dev On an open order, or a delivered one inside its dispute window, the agent pays
+    /// what its instruments counted (all or part; the rest is released). After the window,
+    /// or on an order it disputed, it may only pay in full: anything less is the
+    /// governor's decision (`resolveDispute`) or the supplier's claim.
+    /// @param amountDelivered What to pay the supplier.
     function confirmDelivery(bytes32 orderId, uint256 amountDelivered) external whenNotPaused onlyAgent nonReentrant {
         Order memory order = _loadOrder(orderId);
-        if (order.status != OrderStatus.Open && order.status != OrderStatus.Delivered
-            && order.status != OrderStatus.Disputed) revert WrongStatus(orderId, order.status);
+        OrderStatus status = order.status;
+        if (status != OrderStatus.Open) {
+            if (status != OrderStatus.Delivered && status != OrderStatus.Disputed) {
+                revert WrongStatus(orderId, status);
+            }
+            if (amountDelivered < order.amount
+                && (status == OrderStatus.Disputed || block.timestamp >= _unpausedDeadline(order.time))) {
+                revert PartialPaymentNotAllowed(orderId, amountDelivered, order.amount);
+            }
+        }
+        if (!_allowedSuppliers[order.supplier]) revert SupplierNotAllowed(order.supplier);
         _settle(orderId, order, amountDelivered);
     }
 
     /// @notice The supplier declares an open order delivered; the dispute window starts.
+    /// @dev The window is fixed now, from the policy of the moment.
     function markDelivered(bytes32 orderId) external whenNotPaused {
         Order memory order = _loadOrder(orderId);
         if (msg.sender != order.supplier) revert NotSupplier(orderId, msg.sender);
         if (order.status != OrderStatus.Open) revert WrongStatus(orderId, order.status);
-        if (block.timestamp > order.time) revert DeadlinePassed(order.time, block.timestamp);
+        uint256 deadline = _unpausedDeadline(order.time);
+        if (block.timestamp > deadline) revert DeadlinePassed(deadline, block.timestamp);
+        uint256 disputeUntil = block.timestamp + _disputeWindow;
         _storeOrder(orderId, Order({
             supplier: order.supplier,
             amount: order.amount,
-            time: uint32(block.timestamp),
+            time: uint32(disputeUntil),
             status: OrderStatus.Delivered
         }));
-        emit OrderDelivered(orderId, block.timestamp + _disputeWindow);
+        emit OrderDelivered(orderId, disputeUntil);
     }
 
-    /// @notice The supplier collects the full amount once the dispute window has passed undisputed.
+    /// @notice The supplier collects the full amount once the dispute window has passed
+    /// undisputed, or once the governor let a dispute go unresolved past its resolve-by time.
     function claimPayment(bytes32 orderId) external whenNotPaused nonReentrant {
         Order memory order = _loadOrder(orderId);
         if (msg.sender != order.supplier) revert NotSupplier(orderId, msg.sender);
-        if (order.status != OrderStatus.Delivered) revert WrongStatus(orderId, order.status);
-        uint256 until = uint256(order.time) + _disputeWindow;
+        if (order.status != OrderStatus.Delivered && order.status != OrderStatus.Disputed) {
+            revert WrongStatus(orderId, order.status);
+        }
+        uint256 until = _unpausedDeadline(order.time);
         if (block.timestamp < until) revert DisputeWindowOpen(until);
+        if (!_allowedSuppliers[order.supplier]) revert SupplierNotAllowed(order.supplier);
         _settle(orderId, order, order.amount);
     }
 
@@ -377,32 +471,40 @@ contract ProfitCenter is EIP712, Pausable, ReentrancyGuardTransient {
     function dispute(bytes32 orderId) external whenNotPaused onlyAgent {
         Order memory order = _loadOrder(orderId);
         if (order.status != OrderStatus.Delivered) revert WrongStatus(orderId, order.status);
-        uint256 until = uint256(order.time) + _disputeWindow;
+        uint256 until = _unpausedDeadline(order.time);
         if (block.timestamp >= until) revert DisputeWindowClosed(until);
+        uint256 resolveBy = block.timestamp + DISPUTE_RESOLUTION_PERIOD;
         order.status = OrderStatus.Disputed;
+        order.time = uint32(resolveBy);
         _storeOrder(orderId, order);
-        emit OrderDisputed(orderId);
+        emit OrderDisputed(orderId, resolveBy);
     }
 
-    /// @notice The governor settles a disputed order, paying the supplier `amountToSupplier`.
+    /// @notice The governor settles a delivered or disputed order, paying the supplier
+    /// `amountToSupplier` (at most the order's amount); the rest is released.
     function resolveDispute(bytes32 orderId, uint256 amountToSupplier) external onlyGovernor nonReentrant {
         Order memory order = _loadOrder(orderId);
-        if (order.status != OrderStatus.Disputed) revert WrongStatus(orderId, order.status);
+        if (order.status != OrderStatus.Disputed && order.status != OrderStatus.Delivered) {
+            revert WrongStatus(orderId, order.status);
+        }
         _settle(orderId, order, amountToSupplier);
     }
 
-    /// @notice Anyone may release an order that was not delivered (or approved) by its deadline.
+    /// @notice Anyone may release an order not delivered by its deadline, or not approved
+    /// before its quote expired. Time spent paused does not count (see `RESUME_GRACE`).
     function releaseExpired(bytes32 orderId) external {
         Order memory order = _loadOrder(orderId);
-        if (order.status != OrderStatus.Open && order.status != OrderStatus.AwaitingApproval) {
+        uint256 deadline;
+        if (order.status == OrderStatus.Open) {
+            deadline = _unpausedDeadline(order.time);
+        } else if (order.status == OrderStatus.AwaitingApproval) {
+            deadline = _approvalDeadline[orderId];
+            delete _approvalDeadline[orderId];
+        } else {
             revert WrongStatus(orderId, order.status);
         }
-        if (block.timestamp <= order.time) revert DeadlineNotReached(order.time);
-        order.status = OrderStatus.Released;
-        _storeOrder(orderId, order);
-        Books memory b = _loadBooks();
-        b.reserved -= order.amount;
-        _storeBooks(b);
+        if (block.timestamp <= deadline) revert DeadlineNotReached(deadline);
+        _release(orderId, order, OrderStatus.Released);
         emit OrderReleased(orderId, order.amount);
     }
 
@@ -419,84 +521,84 @@ contract ProfitCenter is EIP712, Pausable, ReentrancyGuardTransient {
     // ------------------------------------------------------------ money in/out
 
     /// @notice Move `amount` of the settlement token from the caller into the treasury.
-    /// @dev The caller must have approved this contract first.
+    /// @dev The caller must have approved this contract first. A token that delivers
+    /// less than `amount` (fee on transfer) is refused.
     function depositRevenue(uint256 amount) external nonReentrant {
         if (amount == 0) revert ZeroAmount();
         Books memory b = _loadBooks();
-        b.treasury = SafeCast.toUint64(uint256(b.treasury) + amount);
+        b.treasury = SafeCast.toUint56(uint256(b.treasury) + amount);
         _storeBooks(b);
         emit RevenueDeposited(msg.sender, amount);
-        IERC20(_token).safeTransferFrom(msg.sender, address(this), amount);
+        uint256 before = _token.balanceOf(address(this));
+        _token.safeTransferFrom(msg.sender, address(this), amount);
+        uint256 received = _token.balanceOf(address(this)) - before;
+        if (received != amount) revert DepositShortfall(amount, received);
     }
 
     /// @notice Make what is above the operating reserve and open reservations claimable by share.
-    /// @dev Governor or agent. Tokens sent directly to the contract are recognised first.
-    /// The last member receives the rounding remainder, so the whole amount is distributed.
-    function distribute() external whenNotPaused onlyGovernorOrAgent {
+    /// @dev Governor or agent, also while paused. Tokens sent directly to the contract are
+    /// recognised first (as much as the books can hold). Each member gets the floor of its
+    /// share; the rounding remainder stays in the treasury for the next distribution.
+    function distribute() external onlyGovernorOrAgent {
         uint256 totalShares = _totalShares;
         if (totalShares == 0) revert NoMembers();
         Books memory b = _loadBooks();
-        uint256 held = IERC20(_token).balanceOf(address(this));
+        uint256 held = _token.balanceOf(address(this));
         uint256 accounted = uint256(b.treasury) + _totalClaimable;
         if (held > accounted) {
+            uint256 room = type(uint56).max - b.treasury;
             uint256 surplus = held - accounted;
-            b.treasury = SafeCast.toUint64(uint256(b.treasury) + surplus);
+            if (surplus > room) surplus = room;
+            b.treasury += uint56(surplus);
             emit SurplusRecognized(surplus);
         }
         uint256 kept = uint256(b.reserved) + _operatingReserve;
         if (b.treasury <= kept) revert NothingToDistribute();
         uint256 amount = b.treasury - kept;
-        b.treasury -= uint64(amount);
-        _storeBooks(b);
-        _totalClaimable += amount;
         uint256 count = _members.length;
         uint256 given;
-        for (uint256 i; i < count - 1; ++i) {
+        for (uint256 i; i < count; ++i) {
             address member = _members[i];
             uint256 part = amount * _shares[member] / totalShares;
             _claimable[member] += part;
             given += part;
         }
-        _claimable[_members[count - 1]] += amount - given;
-        emit Distributed(amount);
+        if (given == 0) revert NothingToDistribute();
+        b.treasury -= uint56(given);
+        _storeBooks(b);
+        _totalClaimable += given;
+        emit Distributed(given);
     }
 
-    /// @notice Withdraw the caller's claimable share of distributions.
-    function claim() external whenNotPaused nonReentrant {
+    /// @notice Withdraw the caller's claimable share of distributions (also while paused:
+    /// money already owed to a member is never frozen).
+    function claim() external nonReentrant {
         uint256 amount = _claimable[msg.sender];
         if (amount == 0) revert NothingToClaim(msg.sender);
         _claimable[msg.sender] = 0;
         _totalClaimable -= amount;
         emit Claimed(msg.sender, amount);
-        IERC20(_token).safeTransfer(msg.sender, amount);
+        _token.safeTransfer(msg.sender, amount);
     }
 
     // -------------------------------------------------------------- governance
 
-    /// @notice Replace the whole policy. A new budget applies at once to the current
-    /// period; a new period length applies from the next period on.
+    /// @notice Replace the whole policy. The budget bucket is refilled at the old rate up
+    /// to now, then capped at the new budget and refilled at the new rate from now on.
     function setPolicy(Policy calldata policy_) external onlyGovernor {
-        _setPolicy(policy_);
+        Books memory b = _loadBooks();
+        _refill(b);
+        _setPolicy(b, policy_);
+        if (b.budgetAvailable > b.budgetPerPeriod) b.budgetAvailable = b.budgetPerPeriod;
+        _storeBooks(b);
     }
 
-    /// @notice Allow or disallow a supplier, for the current settlement token.
-    /// @dev The entry records the token, so changing the token disallows every supplier.
+    /// @notice Allow or disallow a supplier. A disallowed supplier gets no new order and
+    /// no payment from the agent or its own claim; the governor settles what is open.
     function setSupplier(address supplier, bool allowed) external onlyGovernor {
         if (supplier == address(0)) revert ZeroAddress();
-        _allowedSuppliers[supplier] = allowed ? _token : address(0);
+        _allowedSuppliers[supplier] = allowed;
         emit SupplierAllowed(supplier, allowed);
-    }
-
-    /// @notice Change the settlement token; only while no money is held or owed in the old one.
-    /// Every supplier must be allowed again afterwards (allow-list entries are per token).
-    function setSettlementToken(address token_) external onlyGovernor {
-        if (token_ == address(0)) revert ZeroAddress();
-        Books memory b = _loadBooks();
-        if (b.treasury != 0 || b.reserved != 0 || _totalClaimable != 0) {
-            revert TokenInUse(b.treasury, b.reserved, _totalClaimable);
-        }
-        emit SettlementTokenChanged(_token, token_);
-        _token = token_;
     }
 
     /// @notice Replace the members and their shares. Existing claimable balances stay claimable.
@@ -520,21 +622,33 @@ contract ProfitCenter is EIP712, Pausable, ReentrancyGuardTransient {
         emit MembersChanged(members_, shares_);
     }
 
-    /// @notice Rotate the agent key.
-    function setAgent(address agent_) external onlyGovernor {
+    /// @notice Rotate or renew the agent key: `agent_` may place orders until `validUntil`
+    /// (rounded down to 00:00 UTC). Orders it placed before stay as they are.
+    function setAgent(address agent_, uint256 validUntil) external onlyGovernor {
         if (agent_ == address(0)) revert ZeroAddress();
-        emit AgentChanged(_agent, agent_);
+        if (agent_ == owner() || agent_ == pendingOwner()) revert AgentIsGovernor(agent_);
+        Books memory b = _loadBooks();
+        b.agentValidDay = _day(validUntil);
+        _storeBooks(b);
+        emit AgentChanged(_agent, agent_, uint256(b.agentValidDay) * 1 days);
         _agent = agent_;
     }
 
-    /// @notice Hand governance to another address (for example a Timelock).
-    function setGovernor(address governor_) external onlyGovernor {
-        if (governor_ == address(0)) revert ZeroAddress();
-        emit GovernorChanged(_governor, governor_);
-        _governor = governor_;
+    /// @notice Start handing governance to `newOwner`; it takes over when it calls
+    /// `acceptOwnership`, which proves it can act. The agent can never become governor.
+    function transferOwnership(address newOwner) public override onlyOwner {
+        if (newOwner == _agent) revert AgentIsGovernor(newOwner);
+        super.transferOwnership(newOwner);
     }
 
-    /// @notice Stop orders and payments. The agent may pull this emergency brake too.
+    /// @notice Disabled: without a governor nobody could unpause, resolve disputes or rotate the agent.
+    function renounceOwnership() public view override onlyOwner {
+        revert RenounceDisabled();
+    }
+
+    /// @notice Stop orders and payments, and the clocks that would take someone's right
+    /// away. The agent may pull this emergency brake too; only the governor releases it.
+    /// Deposits, distributions, members' claims and the governor's decisions still work.
     function pause() external onlyGovernorOrAgent {
         _pause();
     }
@@ -560,30 +674,47 @@ contract ProfitCenter is EIP712, Pausable, ReentrancyGuardTransient {
         return _loadOrder(orderId);
     }
 
+    /// @notice Until when an order awaiting approval may be approved (0 if it does not wait).
+    function approvalDeadline(bytes32 orderId) external view returns (uint256) {
+        return _approvalDeadline[orderId];
+    }
+
+    /// @notice When a deadline stored on an order really falls, with time spent paused
+    /// not counted (type(uint256).max while paused: the clocks stand still).
+    function effectiveDeadline(uint256 deadline) external view returns (uint256) {
+        return _unpausedDeadline(deadline);
+    }
+
     /// @notice The current policy.
     function policy() external view returns (Policy memory) {
+        Books memory b = _loadBooks();
         return Policy({
             autonomy: _autonomy,
             autoApprovalThreshold: _autoApprovalThreshold,
             perOrderCap: _perOrderCap,
-            budgetPerPeriod: _books.budgetPerPeriod,
-            periodLength: _periodLength,
+            budgetPerPeriod: b.budgetPerPeriod,
+            periodLength: uint32(b.periodHours) * 1 hours,
             operatingReserve: _operatingReserve,
             disputeWindow: _disputeWindow
         });
     }
 
-    /// @notice Treasury, reservations and the budget period, as of now (lazy reset applied).
-    function currentBooks() external view returns (Books memory current) {
-        current = _loadBooks();
-        _rollPeriod(current);
+    /// @notice Treasury, reservations and the budget, as of now (refill applied).
+    function currentBooks()
+        external
+        view
+        returns (uint256 treasury, uint256 reserved, uint256 budgetAvailable, uint256 budgetPerPeriod, uint256 refilledAt)
+    {
+        Books memory b = _loadBooks();
+        _refill(b);
+        return (b.treasury, b.reserved, b.budgetAvailable, b.budgetPerPeriod, b.refilledAt);
     }
 
-    /// @notice What the agent may still commit in the current period.
+    /// @notice What the agent may still commit now.
     function budgetLeft() external view returns (uint256) {
-        Books memory current = _loadBooks();
-        _rollPeriod(current);
-        return current.periodSpent >= current.budgetPerPeriod ? 0 : current.budgetPerPeriod - current.periodSpent;
+        Books memory b = _loadBooks();
+        _refill(b);
+        return b.budgetAvailable;
     }
 
     /// @notice The machine's hot key.
@@ -591,19 +722,24 @@ contract ProfitCenter is EIP712, Pausable, ReentrancyGuardTransient {
         return _agent;
     }
 
-    /// @notice The owners' address.
+    /// @notice Until when the agent key may commit money.
+    function agentValidUntil() external view returns (uint256) {
+        return uint256(_loadBooks().agentValidDay) * 1 days;
+    }
+
+    /// @notice The owners' address (the contract's owner).
     function governor() external view returns (address) {
-        return _governor;
+        return owner();
     }
 
     /// @notice The settlement token.
     function token() external view returns (address) {
-        return _token;
+        return address(_token);
     }
 
-    /// @notice Whether `supplier` is on the allow-list for the current settlement token.
+    /// @notice Whether `supplier` is on the allow-list.
     function isSupplierAllowed(address supplier) external view returns (bool) {
-        return _allowedSuppliers[supplier] == _token;
+        return _allowedSuppliers[supplier];
     }
 
     /// @notice Members and their shares.
@@ -660,49 +796,103 @@ contract ProfitCenter is EIP712, Pausable, ReentrancyGuardTransient {
         assembly ("memory-safe") {
             word := sload(_books.slot)
         }
-        b.treasury = uint64(word);
-        b.reserved = uint64(word >> 64);
-        b.periodSpent = uint48(word >> 128);
-        b.budgetPerPeriod = uint48(word >> 176);
-        b.periodEnd = uint32(word >> 224);
+        b.treasury = uint56(word);
+        b.reserved = uint56(word >> 56);
+        b.budgetAvailable = uint40(word >> 112);
+        b.budgetPerPeriod = uint40(word >> 152);
+        b.refilledAt = uint32(word >> 192);
+        b.periodHours = uint16(word >> 224);
+        b.agentValidDay = uint16(word >> 240);
     }
 
     function _storeBooks(Books memory b) private {
-        uint256 word = uint256(b.treasury) | (uint256(b.reserved) << 64) | (uint256(b.periodSpent) << 128)
-            | (uint256(b.budgetPerPeriod) << 176) | (uint256(b.periodEnd) << 224);
+        uint256 word = uint256(b.treasury) | (uint256(b.reserved) << 56) | (uint256(b.budgetAvailable) << 112)
+            | (uint256(b.budgetPerPeriod) << 152) | (uint256(b.refilledAt) << 192) | (uint256(b.periodHours) << 224)
+            | (uint256(b.agentValidDay) << 240);
         assembly ("memory-safe") {
             sstore(_books.slot, word)
         }
     }
 
-    function _setPolicy(Policy memory p) private {
-        if (p.periodLength == 0) revert InvalidPolicy("periodLength");
+    /// @dev Check and store `p`; its budget and period go into `b` (the caller stores it).
+    function _setPolicy(Books memory b, Policy memory p) private {
+        if (p.periodLength < MIN_PERIOD_LENGTH || p.periodLength > MAX_PERIOD_LENGTH
+            || p.periodLength % 1 hours != 0) {
+            revert InvalidPolicy("periodLength");
+        }
+        if (p.budgetPerPeriod > type(uint40).max) revert InvalidPolicy("budgetPerPeriod");
+        if (p.disputeWindow < MIN_DISPUTE_WINDOW || p.disputeWindow > MAX_DISPUTE_WINDOW) {
+            revert InvalidPolicy("disputeWindow");
+        }
         if (p.autoApprovalThreshold > p.perOrderCap) revert InvalidPolicy("autoApprovalThreshold");
         _autonomy = p.autonomy;
         _autoApprovalThreshold = p.autoApprovalThreshold;
-        _periodLength = p.periodLength;
         _perOrderCap = p.perOrderCap;
-        _books.budgetPerPeriod = p.budgetPerPeriod;
+        b.budgetPerPeriod = uint40(p.budgetPerPeriod);
+        b.periodHours = uint16(p.periodLength / 1 hours);
         _operatingReserve = p.operatingReserve;
         _disputeWindow = p.disputeWindow;
         emit PolicyChanged(p);
     }
 
-    /// @dev Start a new budget period if the current one is over. Periods stay aligned
-    /// to the first one; the period length is read (cold) only here, once per period.
-    function _rollPeriod(Books memory b) private view {
-        if (block.timestamp < b.periodEnd) return;
-        uint256 length = _periodLength;
-        uint256 periodsOver = (block.timestamp - b.periodEnd) / length + 1;
-        b.periodEnd = SafeCast.toUint32(b.periodEnd + periodsOver * length);
-        b.periodSpent = 0;
+    /// @dev Refill the budget bucket for the time since the last refill, at
+    /// budgetPerPeriod per periodLength, up to budgetPerPeriod. Time too short to refill
+    /// one base unit is kept for later rather than lost; a full bucket restarts the clock.
+    function _refill(Books memory b) private view {
+        uint256 elapsed = block.timestamp - b.refilledAt;
+        if (elapsed == 0) return;
+        uint256 budget = b.budgetPerPeriod;
+        if (b.budgetAvailable >= budget) {
+            b.budgetAvailable = uint40(budget);
+            b.refilledAt = uint32(block.timestamp);
+            return;
+        }
+        uint256 refill = elapsed * budget / (uint256(b.periodHours) * 1 hours);
+        if (refill == 0) return;
+        uint256 next = b.budgetAvailable + refill;
+        b.budgetAvailable = uint40(next > budget ? budget : next);
+        b.refilledAt = uint32(block.timestamp);
     }
 
     function _spendBudget(Books memory b, uint256 amount) private view {
-        _rollPeriod(b);
-        uint256 available = b.periodSpent >= b.budgetPerPeriod ? 0 : b.budgetPerPeriod - b.periodSpent;
-        if (amount > available) revert BudgetExceeded(amount, available);
-        b.periodSpent += uint48(amount);
+        _refill(b);
+        if (amount > b.budgetAvailable) revert BudgetExceeded(amount, b.budgetAvailable);
+        b.budgetAvailable -= uint40(amount);
+    }
+
+    /// @dev The day number (days since 1970-01-01 UTC) of `timestamp`, saturating.
+    function _day(uint256 timestamp) private pure returns (uint16) {
+        uint256 day = timestamp / 1 days;
+        return day > type(uint16).max ? type(uint16).max : uint16(day);
+    }
+
+    /// @dev A stored deadline with paused time not counted: while paused it never falls;
+    /// one that fell on or after the start of the last pause falls no earlier than
+    /// RESUME_GRACE after the resume. Pauses less than RESUME_GRACE apart count as one.
+    function _unpausedDeadline(uint256 deadline) private view returns (uint256) {
+        if (paused()) return type(uint256).max;
+        if (deadline < _pauseStart) return deadline;
+        uint256 floor = uint256(_resumedAt) + RESUME_GRACE;
+        return deadline > floor ? deadline : floor;
+    }
+
+    function _pause() internal override {
+        if (block.timestamp >= uint256(_resumedAt) + RESUME_GRACE) _pauseStart = uint32(block.timestamp);
+        super._pause();
+    }
+
+    function _unpause() internal override {
+        _resumedAt = uint32(block.timestamp);
+        super._unpause();
+    }
+
+    /// @dev End an unpaid order in `status` and release its reservation.
+    function _release(bytes32 orderId, Order memory order, OrderStatus status) private {
+        order.status = status;
+        _storeOrder(orderId, order);
+        Books memory b = _loadBooks();
+        b.reserved -= order.amount;
+        _storeBooks(b);
     }
 
     /// @dev Pay `paid` of `order` to its supplier and release the rest (effects before the transfer).
@@ -716,10 +906,10 @@ contract ProfitCenter is EIP712, Pausable, ReentrancyGuardTransient {
         }));
         Books memory b = _loadBooks();
         b.reserved -= order.amount;
-        b.treasury -= uint64(paid);
+        b.treasury -= uint56(paid);
         _storeBooks(b);
         emit OrderSettled(orderId, order.supplier, paid, order.amount - paid);
-        if (paid != 0) IERC20(_token).safeTransfer(order.supplier, paid);
+        if (paid != 0) _token.safeTransfer(order.supplier, paid);
     }
 
     function _checkSignature(Quote calldata quote, bytes calldata signature) private view {
