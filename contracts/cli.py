@@ -93,8 +93,8 @@ def status(
         "books": {
             "treasury": books.treasury,
             "reserved": books.reserved,
-            "period_spent": books.period_spent,
-            "period_end": books.period_end,
+            "budget_available": books.budget_available,
+            "refilled_at": books.refilled_at,
         },
     }
     typer.echo(json.dumps(report, indent=2))

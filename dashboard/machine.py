@@ -30,17 +30,18 @@ from contracts.profit_center import (
     Claimed,
     Distributed,
     Order,
+    OrderCancelled,
     OrderPlaced,
     OrderRejected,
     OrderReleased,
     OrderSettled,
     OrderStatus,
+    OrderWithdrawn,
     Paused,
     Policy,
     PolicyChanged,
     ProfitCenter,
     ProfitCenterEvent,
-    SettlementTokenChanged,
     SupplierAllowed,
     Unpaused,
 )
@@ -93,7 +94,14 @@ OPEN_STATES = frozenset(
 )
 AWAITING = STATE_NAMES[OrderStatus.AWAITING_APPROVAL]
 FINAL_STATES = frozenset(
-    {OrderStatus.SETTLED, OrderStatus.REJECTED, OrderStatus.RELEASED, OrderStatus.NONCE_CANCELLED}
+    {
+        OrderStatus.SETTLED,
+        OrderStatus.REJECTED,
+        OrderStatus.RELEASED,
+        OrderStatus.NONCE_CANCELLED,
+        OrderStatus.CANCELLED,
+        OrderStatus.WITHDRAWN,
+    }
 )
 
 SnapshotSource = Callable[[], StockSnapshot | None]
@@ -181,6 +189,7 @@ class LiveMachineView:
         self._checked_at = 0.0
         self._down: str | None = None
         self._block_times: dict[int, int] = {}
+        self._token: str | None = None
 
     # -- chain snapshot ------------------------------------------------------------
 
@@ -248,6 +257,12 @@ class LiveMachineView:
             self._next_block = latest + 1
         return self._events
 
+    def _token_address(self) -> str:
+        """The settlement token (fixed for the contract's life, so read once)."""
+        if self._token is None:
+            self._token = self.pc.token()
+        return self._token
+
     def _order(self, order_id: bytes) -> Order:
         """The stored order; one in a final state never changes, so it is read once."""
         if order_id in self._final_orders:
@@ -269,21 +284,19 @@ class LiveMachineView:
         names.update(self._names)
         books = pc.books()
         events = self._new_events(block)
-        token: str | None = None
         paused = False
         p: Policy | None = None
         allowed: dict[str, bool] = {}
         for e in events:
-            if isinstance(e, SettlementTokenChanged):
-                token = e.new_token
-            elif isinstance(e, Paused | Unpaused):
+            if isinstance(e, Paused | Unpaused):
                 paused = isinstance(e, Paused)
             elif isinstance(e, PolicyChanged):
                 p = e.policy
             elif isinstance(e, SupplierAllowed):
                 allowed[e.supplier] = e.allowed
-        if p is None or token is None:  # from_block was after the deployment
-            p, token, paused = pc.policy(), pc.token(), pc.paused()
+        if p is None:  # from_block was after the deployment
+            p, paused = pc.policy(), pc.paused()
+        token = self._token_address()
         treasury = Treasury(
             contract=pc.address,
             token=token,
@@ -301,13 +314,15 @@ class LiveMachineView:
             period_seconds=p.period_length,
             reserve=p.operating_reserve,
             dispute_window_seconds=p.dispute_window,
-            spent_this_period=books.period_spent,
+            budget_left=books.budget_available,
             allowed_suppliers=[a for a, yes in allowed.items() if yes],
         )
         closed: dict[bytes, str] = {}
         payments: list[_Payment] = []
         for e in events:
-            if isinstance(e, OrderSettled | OrderRejected | OrderReleased):
+            if isinstance(
+                e, OrderSettled | OrderRejected | OrderReleased | OrderCancelled | OrderWithdrawn
+            ):
                 closed[e.order_id] = _hex(e.meta.tx_hash)
             if isinstance(e, OrderSettled):
                 payments.append(_Payment(self._block_time(e.meta.block_number), e.supplier, e.paid))

@@ -151,7 +151,7 @@ class PolicyView(_Model):
     order_cap: BaseUnits
     budget_per_period: BaseUnits
     period_seconds: int
-    spent_this_period: BaseUnits
+    budget_left: BaseUnits
     reserve: BaseUnits
     dispute_window_seconds: int
     allowed_suppliers: list[Address]

@@ -334,6 +334,7 @@ contract ProfitCenter is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransien
         if (quote.token != address(_token)) revert WrongToken(quote.token);
         if (block.timestamp > quote.expiry) revert QuoteExpired(quote.expiry, block.timestamp);
         if (quote.deliverBy > type(uint32).max) revert DeadlineTooFar(quote.deliverBy);
+        if (block.timestamp > quote.deliverBy) revert DeadlinePassed(quote.deliverBy, block.timestamp);
         uint256 amount = quote.amount;
         if (amount == 0) revert ZeroAmount();
         if (amount > _perOrderCap) revert ExceedsOrderCap(amount, _perOrderCap);
@@ -378,6 +379,7 @@ contract ProfitCenter is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransien
         if (order.status != OrderStatus.AwaitingApproval) revert WrongStatus(orderId, order.status);
         uint256 deadline = _approvalDeadline[orderId];
         if (block.timestamp > deadline) revert QuoteExpired(deadline, block.timestamp);
+        if (block.timestamp > order.time) revert DeadlinePassed(order.time, block.timestamp);
         if (!_allowedSuppliers[order.supplier]) revert SupplierNotAllowed(order.supplier);
         delete _approvalDeadline[orderId];
         order.status = OrderStatus.Open;
@@ -583,13 +585,16 @@ contract ProfitCenter is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransien
 
     // -------------------------------------------------------------- governance
 
-    /// @notice Replace the whole policy. The budget bucket is refilled at the old rate up
-    /// to now, then capped at the new budget and refilled at the new rate from now on.
+    /// @notice Replace the whole policy. A budget change applies at once: the budget the
+    /// agent may still commit moves by the same amount (never below zero), what it already
+    /// committed stays committed, and the bucket refills at the new rate from now on.
     function setPolicy(Policy calldata policy_) external onlyGovernor {
         Books memory b = _loadBooks();
         _refill(b);
+        uint256 previousBudget = b.budgetPerPeriod;
         _setPolicy(b, policy_);
-        if (b.budgetAvailable > b.budgetPerPeriod) b.budgetAvailable = b.budgetPerPeriod;
+        uint256 committed = previousBudget - b.budgetAvailable;
+        b.budgetAvailable = committed >= b.budgetPerPeriod ? 0 : uint40(b.budgetPerPeriod - committed);
         _storeBooks(b);
     }
 
