@@ -595,6 +595,7 @@ contract ProfitCenter is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransien
         _setPolicy(b, policy_);
         uint256 committed = previousBudget - b.budgetAvailable;
         b.budgetAvailable = committed >= b.budgetPerPeriod ? 0 : uint40(b.budgetPerPeriod - committed);
+        b.refilledAt = uint32(block.timestamp); // time left over at the old rate is not refilled at the new one
         _storeBooks(b);
     }
 
