@@ -66,6 +66,7 @@ class Chain:
     tester: Any
     pc: ProfitCenter
     usdc: Any
+    lens: Any
     other_token: str
     governor: str
     agent: str
@@ -107,6 +108,10 @@ def _build_chain() -> Chain:
         tester=tester,
         pc=pc,
         usdc=usdc,
+        lens=w3.eth.contract(  # type: ignore[call-overload]
+            address=deploy_contract(w3, "ProfitCenterLens", sender=governor),
+            abi=load_artifact("ProfitCenterLens").abi,
+        ),
         other_token=deploy_contract(w3, "MockUSDC", sender=governor),
         governor=governor,
         agent=agent,
@@ -223,12 +228,24 @@ class ProfitCenterMachine(RuleBasedStateMachine):
             types = [component["type"] for component in function.abi["outputs"][0]["components"]]
         return tuple(int(value) for value in abi_decode(types, bytes.fromhex(raw[2:])))
 
-    def balance(self, who: str) -> int:
-        return self.read_uints(self.chain.usdc, "balanceOf", who)[0]
+    def books_and_balances(self, *accounts: str) -> tuple[list[int], list[int]]:
+        """[treasury, reserved, available, budget, refilled at, total claimable, held] and
+        the token balance of each of ``accounts``, in one EVM call (ProfitCenterLens)."""
+        c = self.chain
+        data = c.lens.encode_abi("snapshot", (c.pc.address, c.usdc.address, list(accounts)))
+        raw = c.tester.call({"from": c.governor, "to": c.lens.address, "data": data}, "latest")
+        (values,) = abi_decode(["uint256[]"], bytes.fromhex(raw[2:]))
+        return [int(v) for v in values[:7]], [int(v) for v in values[7:]]
 
     def send(self, call: Any, sender: str) -> bool:
-        tx_hash = call.transact({"from": sender, "gas": GAS})
-        return int(self.chain.w3.eth.get_transaction_receipt(tx_hash)["status"]) == 1
+        """Mine ``call`` from ``sender`` straight through eth-tester; True if it succeeded."""
+        c = self.chain
+        to = call.address
+        data = call._encode_transaction_data()
+        tx_hash = c.tester.send_transaction(
+            {"from": sender, "to": to, "gas": GAS, "value": 0, "data": data}
+        )
+        return int(c.tester.get_transaction_receipt(tx_hash)["status"]) == 1
 
     def pick(self, index: int) -> tuple[bytes, ModelOrder]:
         oid = self.order_ids[index % len(self.order_ids)]
@@ -603,17 +620,16 @@ class ProfitCenterMachine(RuleBasedStateMachine):
         unrecognised surplus), and only the allowed supplier received payments: exactly
         those of its orders. The thief's keys, the stranger and bystanders got nothing."""
         c, m = self.chain, self.model
-        treasury, reserved, available, budget, _ = self.read_uints(c.pc.contract, "currentBooks")
-        held = self.balance(c.pc.address)
-        (total_claimable,) = self.read_uints(c.pc.contract, "totalClaimable")
+        outsiders = (c.stranger.address, c.thief.address, c.agent, c.hostile)
+        books, balances = self.books_and_balances(c.supplier.address, *outsiders)
+        treasury, reserved, available, budget, _, total_claimable, held = books
         assert reserved <= treasury
         assert (treasury, reserved, budget) == (m.treasury, m.reserved, m.bucket.budget)
         assert available <= budget
         assert total_claimable == sum(m.claimable.values())
         assert held == m.treasury + m.surplus + total_claimable
-        assert self.balance(c.supplier.address) == m.paid.get(c.supplier.address, 0)
-        for outsider in (c.stranger.address, c.thief.address, c.agent, c.hostile):
-            assert self.balance(outsider) == 0
+        assert balances[0] == m.paid.get(c.supplier.address, 0)
+        assert balances[1:] == [0] * len(outsiders)
 
     def teardown(self) -> None:
         """Checks over the whole sequence, then the chain is reset: a quote filled once,
@@ -622,7 +638,7 @@ class ProfitCenterMachine(RuleBasedStateMachine):
         c, m = self.chain, self.model
         try:
             assert all(count == 1 for count in m.fills.values())
-            received = sum(self.balance(member) for member in c.members)
+            received = sum(self.books_and_balances(*c.members)[1])
             assert received + sum(m.claimable.values()) == m.distributed
             for member in c.members:
                 assert self.read_uints(c.pc.contract, "claimable", member)[0] == m.claimable[member]
