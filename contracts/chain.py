@@ -139,6 +139,25 @@ def sender_address(sender: Sender) -> ChecksumAddress:
     return to_checksum_address(sender.address)
 
 
+def with_gas(call: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with a gas limit: the estimate and a quarter more, unless one is set.
+
+    The estimate runs against the latest block; the transaction is mined in a later one,
+    where a different timestamp can take a slightly dearer path (the budget refill), so
+    an exact estimate could run out of gas. A revert found while estimating raises
+    ``ContractRevertError`` and costs nothing.
+    """
+    if "gas" in params:
+        return params
+    estimate = int(reverts_normalised(lambda: call.estimate_gas(params)))
+    return {**params, "gas": estimate + estimate // 4}
+
+
+def build_transaction(call: Any, params: dict[str, Any]) -> Any:
+    """``call`` as an unsigned transaction with ``params`` and a safe gas limit."""
+    return reverts_normalised(lambda: call.build_transaction(with_gas(call, params)))
+
+
 def send(
     w3: Web3,
     call: Any,
@@ -159,12 +178,12 @@ def send(
     if isinstance(sender, str):
         if nonce is not None:
             params["nonce"] = nonce
-        tx_hash = reverts_normalised(lambda: call.transact(params))
+        tx_hash = reverts_normalised(lambda: call.transact(with_gas(call, params)))
     else:
         params["nonce"] = (
             nonce if nonce is not None else w3.eth.get_transaction_count(address, "pending")
         )
-        tx = reverts_normalised(lambda: call.build_transaction(params))
+        tx = build_transaction(call, params)
         signed = sender.sign_transaction(tx)
         tx_hash = reverts_normalised(lambda: w3.eth.send_raw_transaction(signed.raw_transaction))
     receipt = w3.eth.wait_for_transaction_receipt(

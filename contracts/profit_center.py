@@ -405,10 +405,6 @@ class ProfitCenter:
     def budget_left(self) -> int:
         return int(self._view("budgetLeft"))
 
-    def approval_deadline(self, order_id_: bytes) -> int:
-        """Until when an order awaiting approval may be approved (its quote's expiry)."""
-        return int(self._view("approvalDeadline", order_id_))
-
     def effective_deadline(self, deadline: int) -> int:
         """When a deadline stored on an order really falls, paused time not counted."""
         return int(self._view("effectiveDeadline", deadline))

@@ -145,7 +145,6 @@ contract ProfitCenter is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransien
     mapping(address member => uint256) private _claimable;
     mapping(address supplier => bool) private _allowedSuppliers;
     mapping(bytes32 orderId => Order) private _orders;
-    mapping(bytes32 orderId => uint256) private _approvalDeadline;
 
     /// @notice The caller is not the governor.
     error NotGovernor(address caller);
@@ -175,7 +174,7 @@ contract ProfitCenter is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransien
     error WrongBuyer(address buyer);
     /// @notice The quote is in another token than the settlement token.
     error WrongToken(address token);
-    /// @notice The quote expired (before it was placed, or before it was approved).
+    /// @notice The quote expired before it was placed.
     error QuoteExpired(uint256 expiry, uint256 timestamp);
     /// @notice The delivery deadline is already over.
     error DeadlinePassed(uint256 deliverBy, uint256 timestamp);
@@ -366,22 +365,20 @@ contract ProfitCenter is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransien
             time: uint32(quote.deliverBy),
             status: awaitingApproval ? OrderStatus.AwaitingApproval : OrderStatus.Open
         }));
-        // An order that waits may be approved only while the supplier's quote is valid.
-        if (awaitingApproval) _approvalDeadline[orderId] = quote.expiry;
         emit OrderPlaced(
             orderId, supplier, address(_token), quote.nonce, amount, quote.itemsHash, quote.deliverBy, awaitingApproval
         );
     }
 
-    /// @notice Approve an order that waits for the governor, before its quote expires.
+    /// @notice Approve an order that waits for the governor, before its delivery deadline.
+    /// @dev The quote's expiry bounds its placement; once placed, the supplier sees the
+    /// order on-chain and may withdraw it (`withdrawOrder`) until it is approved.
     function approveOrder(bytes32 orderId) external onlyGovernor whenNotPaused {
         Order memory order = _loadOrder(orderId);
         if (order.status != OrderStatus.AwaitingApproval) revert WrongStatus(orderId, order.status);
-        uint256 deadline = _approvalDeadline[orderId];
-        if (block.timestamp > deadline) revert QuoteExpired(deadline, block.timestamp);
-        if (block.timestamp > order.time) revert DeadlinePassed(order.time, block.timestamp);
+        uint256 deadline = _unpausedDeadline(order.time);
+        if (block.timestamp > deadline) revert DeadlinePassed(deadline, block.timestamp);
         if (!_allowedSuppliers[order.supplier]) revert SupplierNotAllowed(order.supplier);
-        delete _approvalDeadline[orderId];
         order.status = OrderStatus.Open;
         _storeOrder(orderId, order);
         emit OrderApproved(orderId);
@@ -391,7 +388,6 @@ contract ProfitCenter is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransien
     function rejectOrder(bytes32 orderId) external onlyGovernor {
         Order memory order = _loadOrder(orderId);
         if (order.status != OrderStatus.AwaitingApproval) revert WrongStatus(orderId, order.status);
-        delete _approvalDeadline[orderId];
         _release(orderId, order, OrderStatus.Rejected);
         emit OrderRejected(orderId, order.amount);
     }
@@ -410,7 +406,6 @@ contract ProfitCenter is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransien
         Order memory order = _loadOrder(orderId);
         if (msg.sender != order.supplier) revert NotSupplier(orderId, msg.sender);
         if (order.status != OrderStatus.AwaitingApproval) revert WrongStatus(orderId, order.status);
-        delete _approvalDeadline[orderId];
         _release(orderId, order, OrderStatus.Withdrawn);
         emit OrderWithdrawn(orderId, order.amount);
     }
@@ -492,19 +487,14 @@ contract ProfitCenter is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransien
         _settle(orderId, order, amountToSupplier);
     }
 
-    /// @notice Anyone may release an order not delivered by its deadline, or not approved
-    /// before its quote expired. Time spent paused does not count (see `RESUME_GRACE`).
+    /// @notice Anyone may release an order not delivered (or approved) by its deadline.
+    /// Time spent paused does not count (see `RESUME_GRACE`).
     function releaseExpired(bytes32 orderId) external {
         Order memory order = _loadOrder(orderId);
-        uint256 deadline;
-        if (order.status == OrderStatus.Open) {
-            deadline = _unpausedDeadline(order.time);
-        } else if (order.status == OrderStatus.AwaitingApproval) {
-            deadline = _approvalDeadline[orderId];
-            delete _approvalDeadline[orderId];
-        } else {
+        if (order.status != OrderStatus.Open && order.status != OrderStatus.AwaitingApproval) {
             revert WrongStatus(orderId, order.status);
         }
+        uint256 deadline = _unpausedDeadline(order.time);
         if (block.timestamp <= deadline) revert DeadlineNotReached(deadline);
         _release(orderId, order, OrderStatus.Released);
         emit OrderReleased(orderId, order.amount);
@@ -680,11 +670,6 @@ contract ProfitCenter is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransien
         return _loadOrder(orderId);
     }
 
-    /// @notice Until when an order awaiting approval may be approved (0 if it does not wait).
-    function approvalDeadline(bytes32 orderId) external view returns (uint256) {
-        return _approvalDeadline[orderId];
-    }
-
     /// @notice When a deadline stored on an order really falls, with time spent paused
     /// not counted (type(uint256).max while paused: the clocks stand still).
     function effectiveDeadline(uint256 deadline) external view returns (uint256) {
@@ -845,8 +830,9 @@ contract ProfitCenter is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransien
     /// budgetPerPeriod per periodLength, up to budgetPerPeriod. Time too short to refill
     /// one base unit is kept for later rather than lost; a full bucket restarts the clock.
     function _refill(Books memory b) private view {
+        // A node may stamp a block no later than the previous one: nothing to refill then.
+        if (block.timestamp <= b.refilledAt) return;
         uint256 elapsed = block.timestamp - b.refilledAt;
-        if (elapsed == 0) return;
         uint256 budget = b.budgetPerPeriod;
         if (b.budgetAvailable >= budget) {
             b.budgetAvailable = uint40(budget);

@@ -27,7 +27,7 @@ from eth_account.signers.local import LocalAccount
 from sqlmodel import Session, col, select
 from web3 import Web3
 
-from contracts.chain import reverts_normalised
+from contracts.chain import build_transaction
 from contracts.errors import ChainError, ContractRevertError
 from contracts.profit_center import OrderStatus, ProfitCenter
 from contracts.quote import Quote
@@ -233,7 +233,7 @@ class Outbox:
             "chainId": self.w3.eth.chain_id,
         }
         try:  # build_transaction estimates gas: a revert here costs nothing
-            tx = reverts_normalised(lambda: call.build_transaction(params))
+            tx = build_transaction(call, params)
         except ContractRevertError as exc:
             self._update(
                 intent.id, state=IntentState.FAILED, last_error=str(exc)[:300], settled_at=now

@@ -190,7 +190,12 @@ def _make_backend(name: str, request: pytest.FixtureRequest) -> Backend:
     if name == "eth-tester":
         return Backend(name, Web3(EthereumTesterProvider()))
     url = request.getfixturevalue("anvil_url")
-    return Backend(name, Web3(Web3.HTTPProvider(url)))
+    w3 = Web3(Web3.HTTPProvider(url))
+    # Every block one second after the previous one, also after a snapshot is reverted
+    # (anvil's own clock otherwise stamps blocks from wall time, which a reverted
+    # time-travel test leaves behind the chain).
+    w3.provider.make_request("anvil_setBlockTimestampInterval", [1])  # type: ignore[arg-type]
+    return Backend(name, w3)
 
 
 @pytest.fixture(scope="session", params=["eth-tester", "anvil"])

@@ -65,25 +65,26 @@ def test_dao_raises_the_budget_and_the_agent_can_spend_it() -> None:
     admin_role = timelock.functions.DEFAULT_ADMIN_ROLE().call()
     send(w3, timelock.functions.renounceRole(admin_role, deployer), deployer)
 
-    # The owners hand the ProfitCenter to their DAO; from now on only a vote changes policy.
-    world.pc.set_governor(timelock_address, sender=deployer)
-    assert world.pc.governor() == timelock_address
+    # The owners propose their DAO as governor; it takes over by accepting, in a vote.
+    world.pc.transfer_governance(timelock_address, sender=deployer)
+    assert world.pc.pending_governor() == timelock_address
     raised = replace(TEST_POLICY, budget_per_period=500 * USDC)
-    with reverts("NotGovernor", deployer):
-        world.pc.set_policy(raised, sender=deployer)
 
     # Spend the current budget (300 USDC): a fourth order of 100 USDC is over it.
     for _ in range(3):
         quote = world.quote(100 * USDC)
         world.pc.place_order(quote, world.sign(quote), sender=world.agent)
     over = world.quote(100 * USDC)
-    with reverts("BudgetExceeded", 100 * USDC, 0):
+    with reverts("BudgetExceeded"):
         world.pc.place_order(over, world.sign(over), sender=world.agent)
 
-    # Propose, vote, queue, wait for the timelock, execute.
-    targets, values = [world.pc.address], [0]
-    calldatas = [world.pc.encode_call("setPolicy", raised.as_tuple())]
-    description = "Raise the weekly restocking budget to 500 USDC"
+    # Propose, vote, queue, wait for the timelock, execute: accept governance, raise the budget.
+    targets, values = [world.pc.address, world.pc.address], [0, 0]
+    calldatas = [
+        world.pc.encode_call("acceptOwnership"),
+        world.pc.encode_call("setPolicy", raised.as_tuple()),
+    ]
+    description = "Take over the machine and raise the weekly restocking budget to 500 USDC"
     description_hash = keccak(text=description)
     send(w3, dao.functions.propose(targets, values, calldatas, description), alice)
     proposal_id = dao.functions.hashProposal(targets, values, calldatas, description_hash).call()
@@ -100,13 +101,17 @@ def test_dao_raises_the_budget_and_the_agent_can_spend_it() -> None:
     world.backend.advance(TIMELOCK_DELAY + 1)
     send(w3, dao.functions.execute(targets, values, calldatas, description_hash), carol)
     assert dao.functions.state(proposal_id).call() == EXECUTED
+    assert world.pc.governor() == timelock_address
     assert world.pc.policy() == raised
+    with reverts("NotGovernor", deployer):
+        world.pc.set_policy(TEST_POLICY, sender=deployer)
 
-    # The agent's next order is checked against the new budget: 200 USDC are left.
-    assert world.pc.budget_left() == 200 * USDC
+    # The raise applies at once: 200 USDC more than what was left (plus an hour's refill).
+    left = world.pc.budget_left()
+    assert 200 * USDC <= left <= 210 * USDC
     for _ in range(2):
         quote = world.quote(100 * USDC)
         world.pc.place_order(quote, world.sign(quote), sender=world.agent)
-    beyond = world.quote(1)
-    with reverts("BudgetExceeded", 1, 0):
+    beyond = world.quote(left - 200 * USDC + 2 * USDC)
+    with reverts("BudgetExceeded"):
         world.pc.place_order(beyond, world.sign(beyond), sender=world.agent)

@@ -137,7 +137,7 @@ class Bucket:
     def refilled(self, now: int) -> Bucket:
         b = replace(self)
         elapsed = now - b.refilled_at
-        if elapsed == 0:
+        if elapsed <= 0:
             return b
         if b.available >= b.budget:
             b.available, b.refilled_at = b.budget, now
@@ -155,7 +155,6 @@ class ModelOrder:
     amount: int
     status: OrderStatus
     time: int  # deliver-by, then dispute-until, then resolve-by (as the contract stores it)
-    approval_deadline: int = 0
 
 
 @dataclass
@@ -356,9 +355,7 @@ class ProfitCenterMachine(RuleBasedStateMachine):
             m.bucket = bucket
             m.commitments.append((now, amount))
             status = OrderStatus.AWAITING_APPROVAL if awaiting else OrderStatus.OPEN
-            m.orders[oid] = ModelOrder(
-                supplier.address, nonce, amount, status, now + 2 * DAY, expiry if awaiting else 0
-            )
+            m.orders[oid] = ModelOrder(supplier.address, nonce, amount, status, now + 2 * DAY)
             self.order_ids.append(oid)
 
     @precondition(lambda self: bool(self.order_ids))
@@ -372,8 +369,7 @@ class ProfitCenterMachine(RuleBasedStateMachine):
             by_governor
             and not m.paused
             and order.status == OrderStatus.AWAITING_APPROVAL
-            and now <= order.approval_deadline
-            and now <= order.time
+            and now <= m.effective(order.time)
             and order.supplier in m.allowed
         )
         assert self.send(c.pc.contract.functions.approveOrder(oid), sender) == expected
@@ -511,9 +507,10 @@ class ProfitCenterMachine(RuleBasedStateMachine):
         c, m = self.chain, self.model
         oid, order = self.pick(index)
         now = self.next_time()
-        expected = (order.status == OrderStatus.OPEN and now > m.effective(order.time)) or (
-            order.status == OrderStatus.AWAITING_APPROVAL and now > order.approval_deadline
-        )
+        expected = order.status in (
+            OrderStatus.OPEN,
+            OrderStatus.AWAITING_APPROVAL,
+        ) and now > m.effective(order.time)
         assert self.send(c.pc.contract.functions.releaseExpired(oid), c.hostile) == expected
         if expected:
             self.end_unpaid(order, OrderStatus.RELEASED)

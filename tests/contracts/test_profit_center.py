@@ -127,7 +127,6 @@ def test_bound_order_counts_against_budget_and_waits_for_approval(world: World) 
     placed = world.pc.place_order(quote, world.sign(quote), sender=world.agent)
     assert placed.awaiting_approval
     assert world.pc.order(placed.order_id).status is OrderStatus.AWAITING_APPROVAL
-    assert world.pc.approval_deadline(placed.order_id) == quote.expiry
     assert world.pc.books().reserved == 15 * USDC
     # Counted when placed, not when approved (plus what refilled in the seconds since).
     assert 285 * USDC <= world.pc.budget_left() < 286 * USDC
@@ -143,7 +142,7 @@ def test_bound_order_counts_against_budget_and_waits_for_approval(world: World) 
         world.pc.approve_order(placed.order_id, sender=world.governor)
 
 
-def test_approval_needs_a_valid_quote_and_budget_is_spent_at_placement(world: World) -> None:
+def test_approval_before_the_deadline_and_budget_is_spent_at_placement(world: World) -> None:
     world.pc.set_policy(
         replace(TEST_POLICY, autonomy=Autonomy.BOUND, budget_per_period=30 * USDC),
         sender=world.governor,
@@ -152,8 +151,8 @@ def test_approval_needs_a_valid_quote_and_budget_is_spent_at_placement(world: Wo
     with reverts("BudgetExceeded"):
         place(world, 20 * USDC)
     assert 10 * USDC <= world.pc.budget_left() < 11 * USDC
-    world.backend.advance(3600 + 1)  # the quote (valid for an hour) expired
-    with reverts("QuoteExpired"):
+    world.backend.advance(2 * DAY + 1)  # past the delivery deadline
+    with reverts("DeadlinePassed"):
         world.pc.approve_order(first, sender=world.governor)
 
 

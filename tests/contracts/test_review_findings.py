@@ -20,7 +20,7 @@ from contracts.profit_center import (
     ProfitCenter,
 )
 from contracts.quote import Quote
-from tests.contracts.conftest import DAY, TEST_POLICY, USDC, DeployFn, World, reverts, fund
+from tests.contracts.conftest import DAY, TEST_POLICY, USDC, DeployFn, World, fund, reverts
 
 ZERO = "0x" + "00" * 20
 THIEF: LocalAccount = Account.from_key(b"\x66" * 32)
@@ -66,8 +66,8 @@ def test_2_orders_awaiting_approval_count_against_the_budget_and_lapse(world: Wo
     with reverts("BudgetExceeded"):
         place(world, 100 * USDC)
     assert pc.books().reserved == 300 * USDC  # the budget, not the 1,000 USDC treasury
-    # Unapproved, they lapse with their quotes (an hour): anyone releases them.
-    world.backend.advance(3600 + 1)
+    # Unapproved, they lapse at their delivery deadline: anyone releases them.
+    world.backend.advance(2 * DAY + 1)
     for oid in waiting:
         pc.release_expired(oid, sender=world.outsider)
     assert pc.books().reserved == 0
@@ -298,7 +298,11 @@ def test_13_the_agent_cannot_freeze_what_members_are_owed(world: World) -> None:
 # 14 ---------------------------------------------------------------------------------
 
 
-def test_14_expired_quotes_cannot_be_approved_and_suppliers_withdraw(world: World) -> None:
+def test_14_suppliers_withdraw_waiting_orders_and_late_ones_cannot_be_approved(
+    world: World,
+) -> None:
+    """A quote's expiry bounds its placement; once placed, the supplier sees the order
+    on-chain and may withdraw it until the owners approve (v1: it could not)."""
     pc = world.pc
     pc.set_policy(replace(TEST_POLICY, autonomy=Autonomy.BOUND), sender=world.governor)
     stale = place(world, 20 * USDC)
@@ -309,10 +313,12 @@ def test_14_expired_quotes_cannot_be_approved_and_suppliers_withdraw(world: Worl
     assert pc.order(withdrawn).status is OrderStatus.WITHDRAWN
     with reverts("WrongStatus"):
         pc.approve_order(withdrawn, sender=world.governor)
-    world.backend.advance(3600 + 1)
-    with reverts("QuoteExpired"):
+    world.backend.advance(2 * DAY + 1)
+    with reverts("DeadlinePassed"):
         pc.approve_order(stale, sender=world.governor)
     assert pc.books().reserved == 20 * USDC  # until anyone releases it
+    pc.release_expired(stale, sender=world.outsider)
+    assert pc.books().reserved == 0
 
 
 # 15 ---------------------------------------------------------------------------------

@@ -119,7 +119,8 @@ def run_thief(node: Node) -> None:
             signature = sign_quote(quote, chain_id, signer.key)
             receipt = node.send(fn.placeOrder(quote.as_tuple(), signature), agent)
             if receipt["status"] == 1:
-                assert signer is supplier and token == usdc.address
+                assert signer is supplier
+                assert token == usdc.address
                 event = pc.decode_logs(receipt["logs"])[0]
                 assert isinstance(event, OrderPlaced)
                 placed.append(event.order_id)
