@@ -181,7 +181,9 @@ def problems(findings: Mapping[str, Finding], baseline: Mapping[str, Entry]) -> 
         for f in findings.values()
         if f.id not in baseline
     ]
-    unexplained = [f"baseline entry {e.id} has no reason" for e in baseline.values() if not e.reason.strip()]
+    unexplained = [
+        f"baseline entry {e.id} has no reason" for e in baseline.values() if not e.reason.strip()
+    ]
     stale = [f"stale baseline entry {e} (no longer found)" for e in baseline if e not in findings]
     return sorted(found) + sorted(unexplained) + sorted(stale)
 
