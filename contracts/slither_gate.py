@@ -87,14 +87,17 @@ def run_slither(slither: Path, target: Path) -> list[dict[str, Any]]:
             str(report),
         ]
         # cwd=contracts/: crytic-compile finds @openzeppelin/... under ./node_modules.
-        done = subprocess.run(
-            command,
-            cwd=CONTRACTS,
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT_SECONDS,
-            check=False,
-        )
+        try:
+            done = subprocess.run(
+                command,
+                cwd=CONTRACTS,
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT_SECONDS,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise GateError(f"could not run {slither}: {error}") from error
         output = json.loads(report.read_text()) if report.exists() else None
     if not output or not output.get("success"):
         error = output.get("error") if output else None
