@@ -100,9 +100,9 @@ def run_slither(slither: Path, target: Path) -> list[dict[str, Any]]:
             raise GateError(f"could not run {slither}: {error}") from error
         output = json.loads(report.read_text()) if report.exists() else None
     if not output or not output.get("success"):
-        error = output.get("error") if output else None
+        reported = output.get("error") if output else None
         raise GateError(
-            f"slither failed (exit {done.returncode}): {error or ''}\n{done.stderr[-4000:]}"
+            f"slither failed (exit {done.returncode}): {reported or ''}\n{done.stderr[-4000:]}"
         )
     results: list[dict[str, Any]] = output.get("results", {}).get("detectors", [])
     return results
