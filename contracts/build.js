@@ -41,6 +41,22 @@ function findImports(importPath) {
   return { error: `import not found: ${importPath}` };
 }
 
+// The compiler settings of a profile; solc-wrapper.js (Slither's `solc`) uses the same.
+function settingsFor(profile) {
+  return {
+    optimizer: { enabled: true, runs: profile.runs },
+    viaIR: Boolean(profile.viaIR),
+    evmVersion: "prague",
+    metadata: { bytecodeHash: "none", appendCBOR: false },
+  };
+}
+
+// The profile a source file belongs to (production unless it lives under src/test/).
+function profileOf(file) {
+  const relative = path.relative(SRC, path.resolve(file));
+  return PROFILES.find((p) => p.recursive && relative.startsWith(path.relative(SRC, p.dir) + path.sep)) || PROFILES[0];
+}
+
 function compile(profile) {
   const files = listSources(profile.dir, profile.recursive);
   if (files.length === 0) return {};
@@ -52,10 +68,7 @@ function compile(profile) {
     language: "Solidity",
     sources,
     settings: {
-      optimizer: { enabled: true, runs: profile.runs },
-      viaIR: Boolean(profile.viaIR),
-      evmVersion: "prague",
-      metadata: { bytecodeHash: "none", appendCBOR: false },
+      ...settingsFor(profile),
       outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] } },
     },
   };
@@ -132,4 +145,6 @@ function main() {
   process.stdout.write(`wrote ${Object.keys(artifacts).length} artifacts to build/\n`);
 }
 
-main();
+if (require.main === module) main();
+
+module.exports = { SRC, findImports, profileOf, settingsFor };

@@ -19,6 +19,11 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e '.[test]'
+# Slither needs web3 < 8 (custobot: >= 8), so it gets a venv of its own (pyproject's
+# `slither` dependency group); contracts/slither_gate.py finds it there.
+[ -x .venv-slither/bin/python ] || python3 -m venv .venv-slither
+.venv-slither/bin/pip install -q --upgrade pip
+.venv-slither/bin/pip install -q --group slither
 # npm ci refuses this lock: npm 11 leaves the other platforms' optional anvil
 # binaries out of it; install resolves to the same pinned versions.
 (cd contracts && npm install --no-audit --no-fund --loglevel=error)
@@ -27,4 +32,5 @@ fi
 .venv/bin/ruff format --check .
 .venv/bin/mypy
 if [ -f contracts/build.js ]; then (cd contracts && node build.js --check); fi
+.venv/bin/python -m contracts.slither_gate
 exec .venv/bin/python -m pytest -n 2 "$@"

@@ -15,6 +15,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 ANVIL = REPO / "contracts" / "node_modules" / ".bin" / "anvil"
 CHROMIUM = Path("/usr/bin/chromium")
+SLITHER = REPO / ".venv-slither" / "bin" / "slither"
 
 
 def require_component(path: Path, what: str, how: str) -> Path:
@@ -30,6 +31,20 @@ def require_component(path: Path, what: str, how: str) -> Path:
 @pytest.fixture(scope="session")
 def anvil_binary() -> Path:
     return require_component(ANVIL, "anvil", "run `npm ci` in contracts/")
+
+
+@pytest.fixture(scope="session")
+def slither_binary() -> Path:
+    return require_component(
+        SLITHER,
+        "slither",
+        "run `python3 -m venv .venv-slither && .venv-slither/bin/pip install --group slither`",
+    )
+
+
+@pytest.fixture(scope="session")
+def node_binary() -> Path:
+    return require_component(Path("node"), "node", "run `apt-get install nodejs npm`")
 
 
 @pytest.fixture(scope="session")
