@@ -10,7 +10,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 
 from dashboard.auth import AuthenticatedOwner, LoginThrottle, current_owner
-from dashboard.security import CSRF_HEADER, csrf_matches, new_csrf_token
+from dashboard.security import CSRF_HEADER, DeviceCookies, csrf_matches, new_csrf_token
 from dashboard.view import MachineView
 from device.settings import Settings
 
@@ -26,6 +26,8 @@ class DashboardState:
     engine: Engine
     throttle: LoginThrottle
     templates: Jinja2Templates
+    devices: DeviceCookies
+    tls: bool
 
 
 class LoginRequired(Exception):  # noqa: N818 - a control-flow signal, not an error

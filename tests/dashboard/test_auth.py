@@ -133,25 +133,25 @@ def test_lockout_ends_after_its_time(store: Store) -> None:
     throttle = LoginThrottle(
         store.engine, max_failures=2, window_s=60, lockout_s=300, clock=lambda: now[0]
     )
-    throttle.failure("owner:a")
-    throttle.check("owner:a")
-    throttle.failure("owner:a")
+    throttle.reserve("owner:a")
+    throttle.reserve("owner:a")  # the second attempt is checked, and it locks the key
     with pytest.raises(LoginLockedError) as locked:
-        throttle.check("owner:a")
+        throttle.reserve("owner:a")
     assert locked.value.retry_after == 301
-    throttle.check("owner:b")  # others are not affected
+    throttle.reserve("owner:b")  # others are not affected
     now[0] -= 86_400  # the clock set back a day: the wait is still at most the lockout
     with pytest.raises(LoginLockedError) as locked:
-        throttle.check("owner:a")
+        throttle.reserve("owner:a")
     assert locked.value.retry_after == 301
     now[0] += 86_400 + 301
-    throttle.check("owner:a")
-    throttle.failure("owner:a")
-    now[0] += 61  # the window is over: this failure starts a new count
-    throttle.failure("owner:a")
-    throttle.check("owner:a")
+    throttle.reserve("owner:a")
+    now[0] += 61  # the window is over: this attempt starts a new count
+    throttle.reserve("owner:a")
+    throttle.success("owner:b")  # a login takes its reservation back
     with Session(store.engine) as session:  # what is over is forgotten
         assert [row.key for row in session.exec(select(LoginFailures))] == ["owner:a"]
+    throttle.success("owner:a")
+    throttle.reserve("owner:a")
 
 
 def test_owner_names_and_passwords_are_checked(store: Store) -> None:

@@ -1,0 +1,184 @@
+"""Logins under real parallel clients on a real uvicorn server (issue 17: findings 2, 3, 8).
+
+Every test fires its requests from threads, each with its own httpx client (its own
+cookies, so its own CSRF token), released together by a barrier; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import httpx
+import pyotp
+import pytest
+
+from dashboard.app import RunningServer
+from dashboard.auth import LoginThrottle, add_owner
+from device.store.db import Store
+from tests.dashboard.conftest import PASSWORD, OwnerLogin, csrf_from
+
+SECURITY_HEADERS = (
+    "content-security-policy",
+    "x-content-type-options",
+    "x-frame-options",
+    "referrer-policy",
+)
+
+
+@dataclass
+class Attempt:
+    """One browser about to post the login form (it has fetched the form's CSRF token)."""
+
+    client: httpx.Client
+    csrf: str
+
+
+def browser(url: str, source: str = "127.0.0.1") -> httpx.Client:
+    """A client from ``source`` (any 127.0.0.0/8 address): many attackers on one host."""
+    transport = httpx.HTTPTransport(local_address=source)
+    return httpx.Client(base_url=url, follow_redirects=False, timeout=60, transport=transport)
+
+
+def ready(client: httpx.Client) -> Attempt:
+    return Attempt(client, csrf_from(client.get("/login").text))
+
+
+def post_login(attempt: Attempt, name: str, password: str, code: str) -> httpx.Response:
+    form = {"name": name, "password": password, "code": code, "csrf_token": attempt.csrf}
+    return attempt.client.post("/login", data=form)
+
+
+def all_at_once(
+    attempts: list[Attempt], send: Callable[[Attempt], httpx.Response]
+) -> list[httpx.Response]:
+    """Send one request per attempt, all released at the same moment; bounded by timeouts."""
+    barrier = threading.Barrier(len(attempts), timeout=60)
+
+    def go(attempt: Attempt) -> httpx.Response:
+        barrier.wait()
+        return send(attempt)
+
+    with ThreadPoolExecutor(max_workers=len(attempts)) as pool:
+        return list(pool.map(go, attempts, timeout=120))
+
+
+def close_all(attempts: list[Attempt]) -> None:
+    for attempt in attempts:
+        attempt.client.close()
+
+
+@pytest.fixture
+def hammer(store: Store) -> Callable[[], threading.Event]:
+    """Start a writer that holds the write lock for 20 ms every 25 ms until the test ends."""
+    stops: list[threading.Event] = []
+    threads: list[threading.Thread] = []
+    with store.transaction() as db:
+        db.execute("CREATE TABLE IF NOT EXISTS hammer (n INTEGER)")
+
+    def start() -> threading.Event:
+        stop = threading.Event()
+
+        def write() -> None:
+            while not stop.is_set():
+                with store.transaction() as db:
+                    db.execute("INSERT INTO hammer (n) VALUES (1)")
+                    stop.wait(0.02)
+                stop.wait(0.005)
+
+        thread = threading.Thread(target=write, name="hammer", daemon=True)
+        thread.start()
+        stops.append(stop)
+        threads.append(thread)
+        return stop
+
+    yield start  # type: ignore[misc]
+    for stop in stops:
+        stop.set()
+    for thread in threads:
+        thread.join(timeout=10)
+
+
+def test_forty_parallel_wrong_passwords_get_at_most_max_failures_checks(
+    server: RunningServer, owner: OwnerLogin, throttle: LoginThrottle
+) -> None:
+    # 40 attackers on 40 addresses: the per-owner bound must hold on its own.
+    attempts = [ready(browser(server.url, f"127.0.0.{10 + i}")) for i in range(40)]
+    try:
+        answers = all_at_once(
+            attempts, lambda a: post_login(a, owner.name, "wrong password guess", "000000")
+        )
+    finally:
+        close_all(attempts)
+    codes = Counter(r.status_code for r in answers)
+    assert set(codes) <= {401, 429}, codes
+    assert codes[401] <= throttle.max_failures, codes  # each 401 is one password check
+    for response in answers:
+        if response.status_code == 429:
+            assert int(response.headers["retry-after"]) > 0
+
+
+def test_eight_parallel_logins_with_one_code_give_one_session_and_no_500(
+    server: RunningServer, owner: OwnerLogin, hammer: Callable[[], threading.Event]
+) -> None:
+    hammer()  # the agent writes all the time on a real machine
+    code = owner.code()
+    attempts = [ready(browser(server.url, f"127.0.1.{1 + i}")) for i in range(8)]
+    try:
+        answers = all_at_once(attempts, lambda a: post_login(a, owner.name, owner.password, code))
+        codes = Counter(r.status_code for r in answers)
+        assert codes[303] == 1, codes
+        assert set(codes) <= {303, 401, 429}, codes
+        sessions = [a for a, r in zip(attempts, answers, strict=True) if r.status_code == 303]
+        assert sessions[0].client.get("/api/status").status_code == 200
+    finally:
+        close_all(attempts)
+    for response in answers:
+        for header in SECURITY_HEADERS:
+            assert header in response.headers
+
+
+def test_logins_while_a_writer_holds_the_database_never_fail_with_500(
+    server: RunningServer, store: Store, hammer: Callable[[], threading.Event]
+) -> None:
+    owners = []
+    for i in range(4):
+        created = add_owner(store.engine, f"owner{i}", PASSWORD)
+        totp = pyotp.parse_uri(created.provisioning_uri)
+        assert isinstance(totp, pyotp.TOTP)
+        owners.append(OwnerLogin(f"owner{i}", PASSWORD, totp))
+    hammer()
+    hammer()
+    attempts = [ready(browser(server.url, f"127.0.2.{1 + i}")) for i in range(4)]
+    try:
+        answers = all_at_once(
+            attempts,
+            lambda a: post_login(a, *_owner_of(attempts, owners, a)),
+        )
+    finally:
+        close_all(attempts)
+    assert [r.status_code for r in answers] == [303] * 4, [r.text[:200] for r in answers]
+
+
+def _owner_of(
+    attempts: list[Attempt], owners: list[OwnerLogin], attempt: Attempt
+) -> tuple[str, str, str]:
+    owner = owners[attempts.index(attempt)]
+    return owner.name, owner.password, owner.totp.now()
+
+
+def test_a_500_carries_the_security_headers(
+    client: httpx.Client, store: Store, owner: OwnerLogin
+) -> None:
+    token = csrf_from(client.get("/login").text)
+    with store.transaction() as db:  # the login can no longer count: a real server error
+        db.execute("DROP TABLE dashboard_login_failures")
+    form = {"name": owner.name, "password": "x", "code": "000000", "csrf_token": token}
+    response = client.post("/login", data=form)
+    assert response.status_code == 500
+    for header in SECURITY_HEADERS:
+        assert header in response.headers
+    assert response.headers["cache-control"] == "no-store"
