@@ -182,3 +182,72 @@ def test_a_500_carries_the_security_headers(
     for header in SECURITY_HEADERS:
         assert header in response.headers
     assert response.headers["cache-control"] == "no-store"
+
+
+def test_an_attackers_lockout_does_not_lock_out_the_owners_known_browser(
+    server: RunningServer, owner: OwnerLogin, throttle: LoginThrottle
+) -> None:
+    known = browser(server.url)  # the owner's browser, on 127.0.0.1
+    fresh = browser(server.url, "127.0.0.1")  # a browser that never logged in
+    try:
+        first = post_login(ready(known), owner.name, owner.password, owner.code())
+        assert first.status_code == 303
+        assert "custobot_device" in known.cookies
+        token = csrf_from(known.get("/").text)
+        assert known.post("/logout", data={"csrf_token": token}).status_code == 303
+
+        # Twenty attackers on other addresses guess alice's password at once...
+        attackers = [ready(browser(server.url, f"127.0.3.{1 + i}")) for i in range(20)]
+        # ...and one behind the owner's own address guesses other names.
+        neighbour = [ready(browser(server.url)) for _ in range(throttle.max_failures + 2)]
+        try:
+            guessed = all_at_once(
+                attackers, lambda a: post_login(a, owner.name, "a wrong guess", "000000")
+            )
+            for attempt in neighbour:
+                post_login(attempt, "bob", "a wrong guess", "000000")
+            # They stay bounded: the name and the address are locked for unknown browsers.
+            later = all_at_once(
+                attackers, lambda a: post_login(a, owner.name, owner.password, owner.totp.now())
+            )
+            tampered = ready(browser(server.url, "127.0.3.99"))
+            tampered.client.cookies.set("custobot_device", "x" + known.cookies["custobot_device"])
+            forged = post_login(tampered, owner.name, "a wrong guess", "000000")
+        finally:
+            close_all([*attackers, *neighbour])
+        codes = Counter(r.status_code for r in guessed)
+        assert codes[401] <= throttle.max_failures and codes[429] >= 15, codes
+        assert {r.status_code for r in later} == {429}
+        assert forged.status_code == 429
+        assert post_login(ready(fresh), owner.name, owner.password, owner.code()).status_code == 429
+
+        # The owner's known browser is not subject to the lockout the attackers caused.
+        again = post_login(ready(known), owner.name, owner.password, owner.code())
+        assert again.status_code == 303, again.text[:300]
+        assert known.get("/api/status").status_code == 200
+    finally:
+        known.close()
+        fresh.close()
+
+
+def test_a_known_browser_is_itself_bounded(
+    server: RunningServer, owner: OwnerLogin, throttle: LoginThrottle
+) -> None:
+    """A stolen device cookie buys no more guesses than any attacker gets."""
+    known = browser(server.url)
+    try:
+        assert post_login(ready(known), owner.name, owner.password, owner.code()).status_code == 303
+        stolen = known.cookies["custobot_device"]
+        thieves = []
+        for i in range(12):
+            thief = browser(server.url, f"127.0.4.{1 + i}")
+            thief.cookies.set("custobot_device", stolen, path="/login")
+            thieves.append(ready(thief))
+        try:
+            answers = all_at_once(thieves, lambda a: post_login(a, owner.name, "guess", "000000"))
+        finally:
+            close_all(thieves)
+        codes = Counter(r.status_code for r in answers)
+        assert codes[401] <= throttle.max_failures and set(codes) <= {401, 429}, codes
+    finally:
+        known.close()
