@@ -51,6 +51,20 @@ def default_secret_file(settings: Settings) -> Path:
     return settings.database.parent / "dashboard-session.key"
 
 
+def default_metrics_token_file(settings: Settings) -> Path:
+    return settings.dashboard.metrics_token_file or settings.database.parent / "metrics.token"
+
+
+def metrics_token(settings: Settings) -> str | None:
+    """The bearer token ``/metrics`` requires, or None when it is open (loopback, by default)."""
+    if not settings.dashboard.metrics_token_required:
+        return None
+    path = default_metrics_token_file(settings)
+    token = load_or_create_secret(path)
+    log.info("metrics_token_required", file=str(path))
+    return token
+
+
 def create_app(
     settings: Settings,
     view: MachineView,
@@ -80,6 +94,7 @@ def create_app(
         tls=tls,
     )
     app.state.metrics_registry = metrics.build_registry(view)
+    app.state.metrics_token = metrics_token(settings)
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret,

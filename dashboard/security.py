@@ -44,8 +44,8 @@ def new_csrf_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def csrf_matches(expected: object, given: str | None) -> bool:
-    """Constant-time comparison; a missing token on either side never matches."""
+def secret_matches(expected: object, given: str | None) -> bool:
+    """Constant-time comparison (CSRF, /metrics token); a missing token on either side never matches."""
     if not isinstance(expected, str) or not expected or not given:
         return False
     return secrets.compare_digest(expected.encode(), given.encode())
