@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -72,7 +72,7 @@ def close_all(attempts: list[Attempt]) -> None:
 
 
 @pytest.fixture
-def hammer(store: Store) -> Callable[[], threading.Event]:
+def hammer(store: Store) -> Iterator[Callable[[], threading.Event]]:
     """Start a writer that holds the write lock for 20 ms every 25 ms until the test ends."""
     stops: list[threading.Event] = []
     threads: list[threading.Thread] = []
@@ -95,7 +95,7 @@ def hammer(store: Store) -> Callable[[], threading.Event]:
         threads.append(thread)
         return stop
 
-    yield start  # type: ignore[misc]
+    yield start
     for stop in stops:
         stop.set()
     for thread in threads:
@@ -216,7 +216,8 @@ def test_an_attackers_lockout_does_not_lock_out_the_owners_known_browser(
         finally:
             close_all([*attackers, *neighbour])
         codes = Counter(r.status_code for r in guessed)
-        assert codes[401] <= throttle.max_failures and codes[429] >= 15, codes
+        assert codes[401] <= throttle.max_failures, codes
+        assert codes[429] >= 20 - throttle.max_failures, codes
         assert {r.status_code for r in later} == {429}
         assert forged.status_code == 429
         assert post_login(ready(fresh), owner.name, owner.password, owner.code()).status_code == 429
@@ -248,6 +249,7 @@ def test_a_known_browser_is_itself_bounded(
         finally:
             close_all(thieves)
         codes = Counter(r.status_code for r in answers)
-        assert codes[401] <= throttle.max_failures and set(codes) <= {401, 429}, codes
+        assert codes[401] <= throttle.max_failures, codes
+        assert set(codes) <= {401, 429}, codes
     finally:
         known.close()

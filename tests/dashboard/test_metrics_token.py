@@ -34,9 +34,9 @@ def _app(
     [
         ({}, False),  # 127.0.0.1: only this machine reaches it
         ({"host": "::1"}, False),
-        ({"host": "0.0.0.0"}, True),  # noqa: S104 - the case under test
+        ({"host": "0.0.0.0"}, True),
         ({"host": "192.168.1.20"}, True),
-        ({"host": "0.0.0.0", "metrics_auth": "open"}, False),  # noqa: S104
+        ({"host": "0.0.0.0", "metrics_auth": "open"}, False),
         ({"metrics_auth": "token"}, True),
     ],
 )
