@@ -11,15 +11,24 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pyotp
 import pytest
+from gpiozero.pins.mock import MockFactory
 
+from contracts.chain import send
 from dashboard.app import RunningServer
 from dashboard.auth import LoginThrottle, add_owner
+from device.procurement.outbox import Outbox
+from device.store import repo
 from device.store.db import Store
+from device.store.models import RecountSource, SaleState
+from device.vend import VendFlow
+from tests.dashboard.chain import USDC, Chain
 from tests.dashboard.conftest import PASSWORD, OwnerLogin, csrf_from
+from tests.device.vend.machine import COLA, PRICES, T0, MockPinMachine, demo_slots
 
 SECURITY_HEADERS = (
     "content-security-policy",
@@ -253,3 +262,95 @@ def test_a_known_browser_is_itself_bounded(
         assert set(codes) <= {401, 429}, codes
     finally:
         known.close()
+
+
+def test_a_writer_hammering_the_database_while_logins_approvals_vends_and_the_outbox_run(
+    server: RunningServer,
+    store: Store,
+    chain: Chain,
+    logged_in: httpx.Client,
+    hammer: Callable[[], threading.Event],
+) -> None:
+    """The whole machine on one SQLite file under a hostile writer: not one error anywhere."""
+    owners = []
+    for i in range(6):
+        created = add_owner(store.engine, f"busy{i}", PASSWORD)
+        totp = pyotp.parse_uri(created.provisioning_uri)
+        assert isinstance(totp, pyotp.TOTP)
+        owners.append(OwnerLogin(f"busy{i}", PASSWORD, totp))
+    slots = demo_slots(PRICES)
+    machine = MockPinMachine(MockFactory(), slots)
+    flow = VendFlow(store, machine, slots)
+    with store.write() as session:
+        repo.record_recount(session, COLA, 10, RecountSource.RESTOCK, T0)
+    # The agent's revenue deposits go out through the outbox; it holds and allowed the USDC.
+    send(chain.w3, chain.usdc.functions.mint(chain.agent.address, 5 * USDC), chain.agent)
+    send(chain.w3, chain.usdc.functions.approve(chain.pc.address, 5 * USDC), chain.agent)
+    outbox = Outbox(store, chain.w3, chain.pc, chain.agent)
+    csrf = csrf_from(logged_in.get("/approvals").text)
+    errors: list[str] = []
+    done: dict[str, object] = {}
+    for _ in range(3):
+        hammer()
+
+    def logins() -> None:
+        attempts = [ready(browser(server.url, f"127.0.5.{1 + i}")) for i in range(len(owners))]
+        try:
+            answers = all_at_once(
+                attempts,
+                lambda a: post_login(a, *_owner_of(attempts, owners, a)),
+            )
+        finally:
+            close_all(attempts)
+        done["logins"] = [r.status_code for r in answers]
+
+    def vends() -> None:
+        sold = []
+        for i in range(10):
+            at = T0 + timedelta(minutes=i)
+            flow.deposit(PRICES[COLA], at)
+            sold.append(flow.vend(COLA, at).state)
+        done["vends"] = sold
+
+    def chain_work() -> None:
+        decided = [
+            logged_in.post(
+                f"/api/orders/{order_id}/approve", headers={"X-CSRF-Token": csrf}
+            ).status_code
+            for order_id in chain.placed
+        ]
+        now = datetime.now(UTC)
+        for i in range(5):
+            outbox.enqueue(f"deposit:{i}", "deposit_revenue", {"amount": USDC}, now)
+        mined = 0
+        for _ in range(20):
+            mined += outbox.drain(now).mined
+            if mined == 5:
+                break
+        done["approvals"], done["mined"], done["depth"] = decided, mined, outbox.depth()
+
+    def reads() -> None:
+        with httpx.Client(base_url=server.url, timeout=60) as reader:
+            reader.cookies = httpx.Cookies(logged_in.cookies)
+            done["reads"] = [reader.get(p).status_code for p in ("/", "/api/status") * 10]
+
+    def run(work: Callable[[], None]) -> None:
+        try:
+            work()
+        except Exception as exc:
+            errors.append(f"{work.__name__}: {type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in (logins, vends, chain_work, reads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=180)
+    machine.close()
+    assert errors == []
+    assert done["logins"] == [303] * len(owners)
+    assert done["vends"] == [SaleState.COMPLETED] * 10
+    assert done["approvals"] == [200] * len(chain.placed)
+    assert (done["mined"], done["depth"]) == (5, 0)
+    assert set(done["reads"]) == {200}  # type: ignore[call-overload]
+    with store.transaction() as db:
+        assert db.execute("SELECT count(*) FROM hammer").fetchone()[0] > 10
