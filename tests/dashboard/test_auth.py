@@ -24,7 +24,7 @@ from dashboard.errors import (
 )
 from dashboard.machine import LiveMachineView
 from dashboard.models import LoginFailures
-from dashboard.security import load_or_create_secret
+from dashboard.security import DeviceCookies, load_or_create_secret
 from device.settings import Settings
 from device.store.db import Store, open_store
 from tests.dashboard.conftest import PASSWORD, OwnerLogin, csrf_from, login
@@ -211,3 +211,17 @@ def test_under_tls_the_session_cookie_is_secure(
             assert login(client, owner).status_code == 403
     finally:
         running.stop()
+
+
+def test_a_device_cookie_names_one_owner_and_cannot_be_forged() -> None:
+    devices = DeviceCookies("s" * 64)
+    cookie = devices.issue("alice")
+    key = devices.key(cookie, "alice")
+    assert key is not None
+    assert key.startswith("device:")
+    assert devices.key(devices.issue("alice"), "alice") != key  # one key per browser
+    assert devices.key(cookie, "bob") is None  # alice's browser is unknown for bob
+    assert devices.key(cookie[:-2] + "xx", "alice") is None
+    assert DeviceCookies("t" * 64).key(cookie, "alice") is None  # another machine's secret
+    assert devices.key(None, "alice") is None
+    assert devices.key("x" * 600, "alice") is None
