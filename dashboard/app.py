@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -24,13 +23,14 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dashboard.auth import LoginThrottle
 from dashboard.deps import DashboardState, LoginRequired
 from dashboard.errors import ServerStartError
 from dashboard.formatting import money, short_hex, utc
 from dashboard.routers import api, approvals, auth, metrics, pages
-from dashboard.security import load_or_create_secret
+from dashboard.security import DeviceCookies, load_or_create_secret
 from dashboard.view import MachineView
 from device.settings import Settings
 
@@ -51,6 +51,20 @@ def default_secret_file(settings: Settings) -> Path:
     return settings.database.parent / "dashboard-session.key"
 
 
+def default_metrics_token_file(settings: Settings) -> Path:
+    return settings.dashboard.metrics_token_file or settings.database.parent / "metrics.token"
+
+
+def metrics_token(settings: Settings) -> str | None:
+    """The bearer token ``/metrics`` requires, or None when it is open (loopback, by default)."""
+    if not settings.dashboard.metrics_token_required:
+        return None
+    path = default_metrics_token_file(settings)
+    token = load_or_create_secret(path)
+    log.info("metrics_token_required", file=str(path))
+    return token
+
+
 def create_app(
     settings: Settings,
     view: MachineView,
@@ -65,6 +79,7 @@ def create_app(
     ``tls`` marks the session cookie Secure (set it when served over HTTPS).
     """
     app = _routed_app()
+    secret = load_or_create_secret(secret_file)
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["money"] = partial(money, decimals=settings.chain.token_decimals)
     templates.env.filters["utc"] = utc
@@ -75,20 +90,24 @@ def create_app(
         engine=engine,
         throttle=throttle or LoginThrottle(engine),
         templates=templates,
+        devices=DeviceCookies(secret),
+        tls=tls,
     )
     app.state.metrics_registry = metrics.build_registry(view)
+    app.state.metrics_token = metrics_token(settings)
     app.add_middleware(
         SessionMiddleware,
-        secret_key=load_or_create_secret(secret_file),
+        secret_key=secret,
         session_cookie=SESSION_COOKIE,
         max_age=SESSION_MAX_AGE_S,
         same_site="strict",
         https_only=tls,
     )
-    app.middleware("http")(_headers_and_log)
     app.add_exception_handler(LoginRequired, _to_login)
     app.add_exception_handler(StarletteHTTPException, _error_page)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    # Last added is outermost: it also sees what the session middleware and routes raise.
+    app.add_middleware(SecurityHeaders)
     return app
 
 
@@ -130,26 +149,76 @@ async def _error_page(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _headers_and_log(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    """Security headers on every answer; one log line per request (path only, never bodies)."""
-    started = time.perf_counter()
-    response = await call_next(request)
-    response.headers["Content-Security-Policy"] = _CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    if not request.url.path.startswith("/static/"):
-        response.headers["Cache-Control"] = "no-store"
-    log.debug(
-        "http_request",
-        method=request.method,
-        path=request.url.path,
-        status=response.status_code,
-        ms=round((time.perf_counter() - started) * 1000, 1),
-    )
-    return response
+_SECURITY_HEADERS = (
+    (b"content-security-policy", _CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+)
+_ERROR_PAGE = (
+    b"<!doctype html><html lang=en><meta charset=utf-8><title>Server error</title>"
+    b"<h1>Server error</h1><p>Something went wrong on the machine; try again.</p></html>"
+)
+
+
+class SecurityHeaders:
+    """Security headers on every answer, a server error included; one log line per request.
+
+    A plain ASGI middleware outside everything else: an exception that reaches it
+    becomes a 500 that carries the same headers (Starlette's own 500 is bare text),
+    logged by its type only (the message of a database error can hold SQL values).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        path: str = scope["path"]
+        answered: list[int] = []
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                answered.append(message["status"])
+                headers = [
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if k.lower() not in {name for name, _ in _SECURITY_HEADERS}
+                ]
+                headers += _SECURITY_HEADERS
+                if not path.startswith("/static/"):
+                    headers = [(k, v) for k, v in headers if k.lower() != b"cache-control"]
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception as exc:
+            log.error("http_error", method=scope["method"], path=path, error=type(exc).__name__)
+            if answered:  # too late for an answer: the connection is closed
+                raise
+            api = path.startswith(("/api/", "/fragments/", "/metrics"))
+            body = b'{"detail":"server error"}' if api else _ERROR_PAGE
+            kind = b"application/json" if api else b"text/html; charset=utf-8"
+            await send_with_headers(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [(b"content-type", kind), (b"content-length", b"%d" % len(body))],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+        log.debug(
+            "http_request",
+            method=scope["method"],
+            path=path,
+            status=answered[0] if answered else 500,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
 
 
 def uvicorn_config(

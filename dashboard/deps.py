@@ -10,7 +10,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 
 from dashboard.auth import AuthenticatedOwner, LoginThrottle, current_owner
-from dashboard.security import CSRF_HEADER, csrf_matches, new_csrf_token
+from dashboard.security import CSRF_HEADER, DeviceCookies, new_csrf_token, secret_matches
 from dashboard.view import MachineView
 from device.settings import Settings
 
@@ -26,6 +26,8 @@ class DashboardState:
     engine: Engine
     throttle: LoginThrottle
     templates: Jinja2Templates
+    devices: DeviceCookies
+    tls: bool
 
 
 class LoginRequired(Exception):  # noqa: N818 - a control-flow signal, not an error
@@ -91,7 +93,7 @@ def csrf_token(request: Request) -> str:
 def check_form_csrf(
     request: Request, csrf_token: Annotated[str | None, Form(max_length=128)] = None
 ) -> None:
-    if not csrf_matches(request.session.get("csrf"), csrf_token):
+    if not secret_matches(request.session.get("csrf"), csrf_token):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token")
 
 
@@ -99,7 +101,7 @@ def check_header_csrf(
     request: Request,
     x_csrf_token: Annotated[str | None, Header(alias=CSRF_HEADER, max_length=128)] = None,
 ) -> None:
-    if not csrf_matches(request.session.get("csrf"), x_csrf_token):
+    if not secret_matches(request.session.get("csrf"), x_csrf_token):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"missing or wrong {CSRF_HEADER} header")
 
 

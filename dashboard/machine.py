@@ -75,6 +75,7 @@ from device.store.db import Store
 from device.store.models import Sale, SaleState
 
 log = structlog.get_logger()
+NO_PROFIT_CENTER = "no ProfitCenter in the config yet (custobot chain deploy)"
 
 # The dashboard's names for the contract's order states (OrderStatus member -> shown).
 STATE_NAMES = {status: status.name.title().replace("_", "") for status in OrderStatus}
@@ -144,6 +145,8 @@ class LiveMachineView:
     """MachineView over a Store and the ProfitCenter wrapper (``contracts.profit_center``).
 
     ``from_block`` is the block the ProfitCenter was deployed in (events are read from there).
+    Without a ProfitCenter (a machine before ``custobot chain deploy``) the chain's parts
+    say so and the rest (stock, sales) is shown.
 
     ``governor`` is the governor's local account when the dashboard holds that key
     (decisions are then sent from here); without it the approvals page shows the
@@ -160,7 +163,7 @@ class LiveMachineView:
         self,
         settings: Settings,
         store: Store,
-        profit_center: ProfitCenter,
+        profit_center: ProfitCenter | None,
         *,
         from_block: int = 0,
         governor: LocalAccount | None = None,
@@ -173,7 +176,7 @@ class LiveMachineView:
     ) -> None:
         self.settings = settings
         self.store = store
-        self.pc = profit_center
+        self._pc = profit_center
         self._next_block = from_block
         self._events: list[ProfitCenterEvent] = []
         self._governor = governor
@@ -192,6 +195,13 @@ class LiveMachineView:
         self._token: str | None = None
 
     # -- chain snapshot ------------------------------------------------------------
+
+    @property
+    def pc(self) -> ProfitCenter:
+        """The ProfitCenter; before ``custobot chain deploy`` there is none to read."""
+        if self._pc is None:
+            raise ViewUnavailableError("chain", NO_PROFIT_CENTER)
+        return self._pc
 
     def _chain(self) -> _ChainSnapshot:
         """The latest snapshot; raises ``ViewUnavailableError`` while the node is unreachable.
@@ -218,6 +228,10 @@ class LiveMachineView:
 
     def _refresh(self) -> _ChainSnapshot:
         """Read the chain if a new block appeared; the caller holds ``_lock``."""
+        if self._pc is None:
+            self._down = NO_PROFIT_CENTER
+            self._checked_at = time.monotonic()
+            raise ViewUnavailableError("chain", NO_PROFIT_CENTER)
         try:
             block = int(self.pc.w3.eth.block_number)
             snap = self._snapshot
@@ -575,8 +589,9 @@ class LiveMachineView:
     def decide(self, order_id: str, *, approve: bool) -> Decision:
         action: Literal["approve", "reject"] = "approve" if approve else "reject"
         oid = bytes.fromhex(order_id[2:])
+        pc = self.pc
         try:
-            status = self.pc.order(oid).status
+            status = pc.order(oid).status
         except Exception as exc:
             raise ViewUnavailableError(
                 "chain", f"cannot read the order ({type(exc).__name__})"

@@ -28,7 +28,8 @@ class Owner(SQLModel, table=True):
 
 
 class LoginFailures(SQLModel, table=True):
-    """Failed logins of one key (``owner:NAME`` or ``ip:ADDRESS``) in its current window.
+    """Login attempts counted against one key (``owner:NAME``, ``ip:ADDRESS`` or
+    ``device:NONCE``, a known browser) in its current window; a success takes them back.
 
     Kept in the database so a restart (or a crash an attacker provokes) does not
     lift a lockout. Times are unix seconds: they must mean the same after a reboot.
@@ -38,5 +39,5 @@ class LoginFailures(SQLModel, table=True):
 
     key: str = Field(sa_type=sa.String(80), primary_key=True)
     window_start: float = Field(description="unix seconds of the window's first failure")
-    failures: int = Field(default=0)
+    failures: int = Field(default=0, description="attempts counted (reserved before the check)")
     locked_until: float = Field(default=0.0, description="unix seconds; 0 when not locked")

@@ -11,7 +11,8 @@
 #   - /etc/custobot/keystore.pass, a random passphrase (0600 root), and the encrypted agent
 #     keystore /etc/custobot/agent-keystore.json (0600 custobot)
 #   - /var/lib/custobot for the database; `custobot migrate` brings its schema up to date
-#   - systemd units in /etc/systemd/system (logs go to journald), enabled; an upgrade stops
+#   - systemd units in /etc/systemd/system (logs go to journald), enabled: the machine and
+#     its owners' dashboard (127.0.0.1:8080; `custobot owner add NAME` makes a login); an upgrade stops
 #     the running services first and starts them again at the end (also if it fails);
 #     a daily backup timer (/var/lib/custobot/backups)
 #   - with --supplier: user custobot-supplier, /etc/custobot-supplier (config, key) and
@@ -170,7 +171,7 @@ cleanup() {
 }
 trap cleanup EXIT
 if [ "$USE_SYSTEMCTL" = 1 ]; then
-  for unit in custobot.service custobot-supplier.service; do
+  for unit in custobot.service custobot-dashboard.service custobot-supplier.service; do
     if systemctl is-active --quiet "$unit"; then was_running+=("$unit"); fi
   done
   if [ ${#was_running[@]} -gt 0 ]; then
@@ -298,7 +299,8 @@ step "database migrations"
 
 # --- systemd --------------------------------------------------------------------------
 step "systemd units $UNITS"
-units=(custobot.service custobot-supplier.service custobot-backup.service custobot-backup.timer)
+units=(custobot.service custobot-dashboard.service custobot-supplier.service
+  custobot-backup.service custobot-backup.timer)
 for unit in "${units[@]}"; do
   sed -e "s#/opt/custobot#$OPT#g" -e "s#/etc/custobot#$ETC#g" \
     -e "s#/var/lib/custobot#$DATA#g" "$SRC/deploy/systemd/$unit" > "$stage/$unit"
@@ -306,7 +308,7 @@ for unit in "${units[@]}"; do
 done
 # Exponential restart backoff needs systemd >= 254 (Debian 13); Bookworm has 252.
 systemd_version="$(systemctl --version 2>/dev/null | awk 'NR == 1 { print $2 }' || true)"
-for unit in custobot.service custobot-supplier.service; do
+for unit in custobot.service custobot-dashboard.service custobot-supplier.service; do
   dropin="$UNITS/$unit.d/10-restart-backoff.conf"
   if [ "${systemd_version:-0}" -ge 254 ] 2>/dev/null; then
     install -d -m 0755 "$UNITS/$unit.d"
@@ -315,7 +317,7 @@ for unit in custobot.service custobot-supplier.service; do
   fi
 done
 
-enabled=(custobot.service)
+enabled=(custobot.service custobot-dashboard.service)
 [ "$SUPPLIER" = 0 ] || enabled+=(custobot-supplier.service)
 if [ "$USE_SYSTEMCTL" = 1 ]; then
   systemctl daemon-reload
@@ -326,7 +328,8 @@ if [ "$USE_SYSTEMCTL" = 1 ]; then
     restarted=1
     systemctl start "${was_running[@]}"
   else
-    echo "start it with: systemctl start custobot   (first: deploy/README.md, first boot)"
+    echo "start it with: systemctl start custobot custobot-dashboard" \
+      "  (first: deploy/README.md, first boot)"
   fi
 else
   echo "systemctl not used (--skip-systemd, --prefix or no running systemd): units installed only"

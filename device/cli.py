@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from contracts.cli import chain_app as contracts_app
-from dashboard.cli import owner_app
+from dashboard.cli import dashboard_serve, owner_app
 from device.backup import backup, migrate, restore
 from device.chain_deploy import chain_app
 from device.errors import ConfigError, CustobotError
@@ -46,6 +46,7 @@ app.add_typer(
 app.command("backup")(backup)
 app.command("restore")(restore)
 app.command("migrate")(migrate)
+app.command("dashboard")(dashboard_serve)
 
 ConfigOption = Annotated[
     Path | None,

@@ -8,6 +8,7 @@ Environment variables override the file (``CUSTOBOT_DATABASE=/tmp/x.db``,
 from __future__ import annotations
 
 import contextvars
+import ipaddress
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Literal, Self
@@ -152,8 +153,42 @@ class SupplierEndpoint(_Strict):
 
 
 class DashboardConfig(_Strict):
+    """Where the owners' dashboard listens (``custobot dashboard``, custobot-dashboard.service)."""
+
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    tls_certfile: Path | None = Field(default=None, description="PEM certificate: serve HTTPS")
+    tls_keyfile: Path | None = Field(default=None, description="PEM private key of the certificate")
+    metrics_auth: Literal["auto", "token", "open"] = Field(
+        default="auto",
+        description="/metrics needs a bearer token: always (token), never (open), or "
+        "whenever the dashboard binds beyond loopback (auto)",
+    )
+    metrics_token_file: Path | None = Field(
+        default=None,
+        description="the bearer token for /metrics (created, mode 0600, on first start; "
+        "default: metrics.token next to the database)",
+    )
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Self:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("tls_certfile and tls_keyfile go together")
+        return self
+
+    @property
+    def loopback(self) -> bool:
+        """True when only this machine can reach the dashboard."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:  # a host name: it may resolve to anything
+            return False
+
+    @property
+    def metrics_token_required(self) -> bool:
+        return self.metrics_auth == "token" or (self.metrics_auth == "auto" and not self.loopback)
 
 
 class Settings(BaseSettings):

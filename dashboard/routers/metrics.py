@@ -1,21 +1,24 @@
 """Prometheus ``/metrics`` from a per-app registry, collected fresh from the view on scrape.
 
-Read-only and secret-free (on-chain figures are public anyway); like the rest of the
-dashboard it is only reachable where the server binds (127.0.0.1 by default).
+Read-only and secret-free (on-chain figures are public anyway). It needs a bearer token
+(``Authorization: Bearer ...``, Prometheus' ``authorization.credentials_file``) when
+``dashboard.metrics_auth`` says so: by default whenever the dashboard binds beyond loopback.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Annotated
 
 import structlog
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Header, HTTPException, Request, status
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from dashboard.errors import ViewUnavailableError
+from dashboard.security import secret_matches
 from dashboard.view import MachineView, Window
 
 router = APIRouter(tags=["metrics"], include_in_schema=False)
@@ -113,6 +116,17 @@ def build_registry(view: MachineView) -> CollectorRegistry:
 
 
 @router.get("/metrics")
-def metrics(request: Request) -> Response:
+def metrics(
+    request: Request, authorization: Annotated[str | None, Header(max_length=256)] = None
+) -> Response:
+    token: str | None = request.app.state.metrics_token
+    if token is not None:
+        scheme, _, given = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not secret_matches(token, given.strip()):
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "a bearer token is required",
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
     registry: CollectorRegistry = request.app.state.metrics_registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -115,6 +115,18 @@ class DrainResult:
     unreachable: bool
 
 
+def outbox_depth(store: Store) -> int:
+    """Intents not yet settled; readable without the agent key (the dashboard's own process)."""
+    with store.read() as session:
+        return len(
+            session.exec(
+                select(ChainIntent.id).where(
+                    col(ChainIntent.state).in_((IntentState.PENDING, IntentState.SIGNED))
+                )
+            ).all()
+        )
+
+
 class Outbox:
     """The machine's one way to send transactions (agent key)."""
 
@@ -168,14 +180,7 @@ class Outbox:
 
     def depth(self) -> int:
         """Intents not yet settled (the dashboard's "outbox depth")."""
-        with self.store.read() as session:
-            return len(
-                session.exec(
-                    select(ChainIntent.id).where(
-                        col(ChainIntent.state).in_((IntentState.PENDING, IntentState.SIGNED))
-                    )
-                ).all()
-            )
+        return outbox_depth(self.store)
 
     # -- draining -------------------------------------------------------------------
 

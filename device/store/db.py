@@ -69,6 +69,23 @@ def connect(path: Path | str, *, durable: bool = True, busy_timeout_ms: int = 50
     return engine
 
 
+def writer(engine: sa.Engine) -> sa.Engine:
+    """``engine`` (from ``connect``) whose transactions begin with ``BEGIN IMMEDIATE``.
+
+    A transaction that reads and then writes must take the write lock first: a
+    deferred one that another connection writes under fails with "database is
+    locked" at once, whatever the busy timeout.
+    """
+    return engine.execution_options(**{_WRITE: True})
+
+
+@contextmanager
+def write_session(engine: sa.Engine) -> Iterator[Session]:
+    """One ``BEGIN IMMEDIATE`` ORM transaction on ``engine``: committed on exit, rolled back on error."""
+    with Session(writer(engine), expire_on_commit=False) as session, session.begin():
+        yield session
+
+
 def target_metadata() -> sa.MetaData:
     """The tables of ``TABLE_MODULES`` only: what the migrations must build.
 
@@ -112,7 +129,7 @@ def migrate(engine: sa.Engine, migrations: Path = MIGRATIONS_DIR) -> str:
     """Upgrade the database to head in one write transaction; a no-op when already there."""
     config = alembic_config(migrations)
     try:
-        with engine.execution_options(**{_WRITE: True}).begin() as connection:
+        with writer(engine).begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except CommandError as exc:  # e.g. a database written by a newer custobot
@@ -125,7 +142,6 @@ class Store:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        self._writer = engine.execution_options(**{_WRITE: True})
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -136,7 +152,7 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One write transaction (``BEGIN IMMEDIATE``): committed on exit, rolled back on error."""
-        with Session(self._writer, expire_on_commit=False) as session, session.begin():
+        with write_session(self.engine) as session:
             yield session
 
     @contextmanager

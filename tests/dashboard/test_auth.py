@@ -24,7 +24,7 @@ from dashboard.errors import (
 )
 from dashboard.machine import LiveMachineView
 from dashboard.models import LoginFailures
-from dashboard.security import load_or_create_secret
+from dashboard.security import DeviceCookies, load_or_create_secret
 from device.settings import Settings
 from device.store.db import Store, open_store
 from tests.dashboard.conftest import PASSWORD, OwnerLogin, csrf_from, login
@@ -133,25 +133,25 @@ def test_lockout_ends_after_its_time(store: Store) -> None:
     throttle = LoginThrottle(
         store.engine, max_failures=2, window_s=60, lockout_s=300, clock=lambda: now[0]
     )
-    throttle.failure("owner:a")
-    throttle.check("owner:a")
-    throttle.failure("owner:a")
+    throttle.reserve("owner:a")
+    throttle.reserve("owner:a")  # the second attempt is checked, and it locks the key
     with pytest.raises(LoginLockedError) as locked:
-        throttle.check("owner:a")
+        throttle.reserve("owner:a")
     assert locked.value.retry_after == 301
-    throttle.check("owner:b")  # others are not affected
+    throttle.reserve("owner:b")  # others are not affected
     now[0] -= 86_400  # the clock set back a day: the wait is still at most the lockout
     with pytest.raises(LoginLockedError) as locked:
-        throttle.check("owner:a")
+        throttle.reserve("owner:a")
     assert locked.value.retry_after == 301
     now[0] += 86_400 + 301
-    throttle.check("owner:a")
-    throttle.failure("owner:a")
-    now[0] += 61  # the window is over: this failure starts a new count
-    throttle.failure("owner:a")
-    throttle.check("owner:a")
+    throttle.reserve("owner:a")
+    now[0] += 61  # the window is over: this attempt starts a new count
+    throttle.reserve("owner:a")
+    throttle.success("owner:b")  # a login takes its reservation back
     with Session(store.engine) as session:  # what is over is forgotten
         assert [row.key for row in session.exec(select(LoginFailures))] == ["owner:a"]
+    throttle.success("owner:a")
+    throttle.reserve("owner:a")
 
 
 def test_owner_names_and_passwords_are_checked(store: Store) -> None:
@@ -211,3 +211,17 @@ def test_under_tls_the_session_cookie_is_secure(
             assert login(client, owner).status_code == 403
     finally:
         running.stop()
+
+
+def test_a_device_cookie_names_one_owner_and_cannot_be_forged() -> None:
+    devices = DeviceCookies("s" * 64)
+    cookie = devices.issue("alice")
+    key = devices.key(cookie, "alice")
+    assert key is not None
+    assert key.startswith("device:")
+    assert devices.key(devices.issue("alice"), "alice") != key  # one key per browser
+    assert devices.key(cookie, "bob") is None  # alice's browser is unknown for bob
+    assert devices.key(cookie[:-2] + "xx", "alice") is None
+    assert DeviceCookies("t" * 64).key(cookie, "alice") is None  # another machine's secret
+    assert devices.key(None, "alice") is None
+    assert devices.key("x" * 600, "alice") is None

@@ -23,6 +23,7 @@ INSTALL = REPO / "deploy" / "install.sh"
 BASE_PYTHON = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
 UNITS = (
     "custobot.service",
+    "custobot-dashboard.service",
     "custobot-supplier.service",
     "custobot-backup.service",
     "custobot-backup.timer",

@@ -159,7 +159,12 @@ def test_systemd_analyze_verifies_every_installed_unit(
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("unit", "threshold"),
-    [("custobot.service", 20), ("custobot-supplier.service", 20), ("custobot-backup.service", 10)],
+    [
+        ("custobot.service", 20),
+        ("custobot-dashboard.service", 20),
+        ("custobot-supplier.service", 20),
+        ("custobot-backup.service", 10),
+    ],
 )
 def test_systemd_rates_the_services_exposure_low(
     installed: Installed, systemd_analyze: Path, unit: str, threshold: int
@@ -219,6 +224,7 @@ def test_systemd_analyze_catches_a_broken_unit(
 
 SERVICES = [unit for unit in UNITS if unit.endswith(".service")]
 DAEMONS = ["custobot.service", "custobot-supplier.service"]
+WEB = ["custobot-dashboard.service"]
 
 
 @pytest.mark.parametrize("unit", SERVICES)
@@ -237,6 +243,10 @@ def test_services_are_hardened(unit: str) -> None:
     if unit in DAEMONS:
         required |= {"Restart=on-failure", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6"}
         assert any(line.startswith("LoadCredential=keystore-passphrase:") for line in lines)
+    elif unit in WEB:  # the network-facing dashboard: no key, no devices, bounded
+        required |= {"Restart=on-failure", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6"}
+        required |= {"PrivateDevices=yes", "LimitNOFILE=4096"}
+        assert not any(line.startswith(("LoadCredential", "SupplementaryGroups")) for line in lines)
     else:  # the backup needs no network at all
         required |= {"PrivateNetwork=yes", "RestrictAddressFamilies=AF_UNIX"}
     assert required <= lines, required - lines
