@@ -1,4 +1,4 @@
-"""The wire models refuse what does not fit custobot/1 and carry a verifiable quote."""
+"""The wire models refuse what does not fit custobot/2 and carry a verifiable quote."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from supplier.protocol import (
     parse_answer,
     sign_offer,
 )
-from tests.supplier.conftest import COLA, SODA, TOKEN, rfq_body
+from tests.supplier.conftest import COLA, SODA, TOKEN, key, rfq_body
 
 BUYER = "0x000000000000000000000000000000000000bEEF"
 
@@ -110,7 +110,7 @@ def test_money_is_serialized_as_json_integers() -> None:
 @pytest.mark.parametrize("round_", [-1, MAX_ROUNDS])
 def test_counter_round_is_bounded(round_: int) -> None:
     with pytest.raises(ValidationError):
-        Counter(round=round_, price=1)
+        Counter(round=round_, price=1, counter_key=key(0))
 
 
 def test_signed_offer_round_trips_and_recovers_to_its_signer() -> None:
