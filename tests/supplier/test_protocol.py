@@ -83,7 +83,8 @@ def test_valid_rfq_parses_and_checksums_lowercase_addresses() -> None:
         ("deliver_by", 2**32),
         ("target_price", -5),
         ("target_price", 10**28),
-        ("protocol", "custobot/2"),
+        ("protocol", "custobot/1"),
+        ("counter_lock", "0x1234"),
         ("surprise", 1),
     ],
 )
