@@ -111,7 +111,7 @@ class ReadBodyFirst:
                     chunks.append(chunk)
                     more = message.get("more_body", False)
         except TimeoutError:
-            log.info("http_body_timeout", client=_client(scope), path=scope.get("path", ""))
+            log.debug("http_body_timeout", client=_client(scope), path=scope.get("path", ""))
             await self.reject(408, "request body not received in time")(scope, receive, send)
             return
         body = b"".join(chunks)

@@ -305,7 +305,7 @@ def create_app(
     app.state.desk = Desk(config, signer, store or SupplierStore(config.database))
     app.state.clock = clock
     app.state.rfq_rate = (
-        RateLimit(config.rfq_per_minute / 60, config.rfq_per_minute),
+        RateLimit(config.rfq_per_minute / 60, config.rfq_burst),
         RateLimit(config.rfq_per_day / 86400, config.rfq_per_day),
     )
     return app

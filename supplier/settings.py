@@ -151,7 +151,9 @@ class SupplierSettings(BaseSettings):
     quote_ttl_seconds: Annotated[int, Field(ge=10, le=86400)] = 300
     session_ttl_seconds: Annotated[int, Field(ge=10, le=7 * 86400)] = 900
     rfq_per_minute: Annotated[int, Field(ge=1, le=100_000)] = 60
-    """New RFQs one client address may open per minute (a burst of as many is allowed)."""
+    """New RFQs one client address may open per minute, sustained ..."""
+    rfq_burst: Annotated[int, Field(ge=1, le=100_000)] = 10
+    """... and at once (signing a quote costs milliseconds of CPU: a burst must stay small)."""
     rfq_per_day: Annotated[int, Field(ge=1, le=10_000_000)] = 2000
     """... and per day: with the retention, what one address can make the database hold."""
     rfq_retention_days: Annotated[int, Field(ge=2, le=3650)] = 30

@@ -28,7 +28,7 @@ LIMITS = ServerLimits(head_timeout_s=0.5, body_timeout_s=0.5, max_connections=20
 
 @pytest.fixture
 def served(tmp_path: Path, clock: Clock) -> Iterator[tuple[str, SupplierStore]]:
-    config = make_config(tmp_path, rfq_per_minute=5)
+    config = make_config(tmp_path, rfq_per_minute=5, rfq_burst=5)
     store = SupplierStore(config.database)
     app = create_app(config, Signer.from_key(Account.create().key), store, clock=clock)
     with serve_in_thread(app, limits=LIMITS) as url:
