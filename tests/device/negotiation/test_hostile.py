@@ -138,3 +138,22 @@ def test_a_quote_replayed_in_a_later_negotiation_is_refused_once_placed(
         second = negotiate(fast_limits, [hostile, honest], used)
     assert refusals(second) == {kind: [Reason.REPLAYED_QUOTE.value]}
     assert second.supplier == honest
+
+
+def test_an_error_while_dealing_with_one_supplier_is_contained_to_it(
+    tmp_path: Path, fast_limits: HttpLimits
+) -> None:
+    """Whatever raises while one supplier's answer is handled refuses that supplier only."""
+    with (
+        reference_supplier(tmp_path, "troubled", strategy=FIXED, **CHEAP) as troubled,
+        reference_supplier(tmp_path, "honest", strategy=BOULWARE, max_rounds=4) as honest,
+    ):
+
+        def used(supplier: str, nonce: int) -> bool:
+            if supplier == troubled.signing_address:
+                raise RuntimeError("lookup broke on this supplier's quote")
+            return False
+
+        result = negotiate(fast_limits, [troubled, honest], used)
+    assert refusals(result) == {"troubled": [Reason.FAULT.value]}
+    assert result.supplier == honest
