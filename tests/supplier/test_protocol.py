@@ -19,6 +19,9 @@ from supplier.protocol import (
     Decline,
     Offer,
     Rfq,
+    counter_key,
+    counter_lock,
+    key_opens,
     offer_lines,
     parse_answer,
     sign_offer,
@@ -167,3 +170,15 @@ def test_decline_parses_with_its_reason() -> None:
 def test_oversized_answer_is_refused_unread() -> None:
     with pytest.raises(ValueError, match="larger than"):
         parse_answer(b" " * (MAX_BODY_BYTES + 1))
+
+
+def test_a_counter_key_opens_its_own_round_only() -> None:
+    """The hash chain: round r's key opens round r; seen on the wire, it forges no later round."""
+    secret = bytes(range(32))
+    lock = counter_lock(secret)
+    for round_ in range(MAX_ROUNDS):
+        sent = counter_key(secret, round_)
+        assert key_opens(lock, sent, round_)
+        assert not any(key_opens(lock, sent, other) for other in range(round_ + 1, MAX_ROUNDS))
+    assert not key_opens(lock, counter_key(bytes(32), 0), 0)  # another buyer's secret
+    assert not key_opens(lock, counter_key(secret, 0), MAX_ROUNDS)
