@@ -82,7 +82,9 @@ def test_a_body_that_never_arrives_gets_408(served: tuple[str, SupplierStore]) -
             b"content-length: 400\r\n\r\n{"
         )
         sock.settimeout(3)
-        answer = sock.recv(4096)
+        answer = b""
+        while chunk := sock.recv(4096):  # the answer, then the server closes
+            answer += chunk
         assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
         assert b'"request_timeout"' in answer
     assert store.rfq_count() == 0
@@ -92,11 +94,11 @@ def test_connections_beyond_the_limit_get_503_at_once(served: tuple[str, Supplie
     url, _ = served
     held = [_connect(url) for _ in range(LIMITS.max_connections)]
     try:
-        time.sleep(0.1)
+        time.sleep(0.3)  # uvicorn accepts them
         started = time.monotonic()
         refused = httpx.get(f"{url}/catalog", timeout=3)
         assert refused.status_code == 503
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 1.5
     finally:
         for sock in held:
             sock.close()
