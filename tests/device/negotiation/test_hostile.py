@@ -145,7 +145,9 @@ def test_an_error_while_dealing_with_one_supplier_is_contained_to_it(
 ) -> None:
     """Whatever raises while one supplier's answer is handled refuses that supplier only."""
     with (
-        reference_supplier(tmp_path, "troubled", strategy=FIXED, **CHEAP) as troubled,
+        reference_supplier(
+            tmp_path, "troubled", strategy=FIXED, cola=CHEAP["cola"], chips=CHEAP["chips"]
+        ) as troubled,
         reference_supplier(tmp_path, "honest", strategy=BOULWARE, max_rounds=4) as honest,
     ):
 
