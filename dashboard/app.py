@@ -32,6 +32,7 @@ from dashboard.formatting import money, short_hex, utc
 from dashboard.routers import api, approvals, auth, metrics, pages
 from dashboard.security import DeviceCookies, load_or_create_secret
 from dashboard.view import MachineView
+from device.http_serving import bounded_config
 from device.settings import Settings
 
 log = structlog.get_logger()
@@ -260,9 +261,9 @@ def serve(
     app = create_app(settings, view, engine=engine, secret_file=secret, tls=tls)
     host, port = settings.dashboard.host, settings.dashboard.port
     log.info("dashboard_serving", host=host, port=port, tls=tls)
-    uvicorn.Server(
-        uvicorn_config(app, host, port, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
-    ).run()
+    # The same bounded set-up as the supplier: head/body deadlines, a connection limit.
+    config = bounded_config(app, host, port, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
+    uvicorn.Server(config).run()
 
 
 @dataclass

@@ -35,7 +35,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-app.add_typer(supplier_app, name="supplier", help="Run a reference supplier (custobot/1).")
+app.add_typer(supplier_app, name="supplier", help="Run a reference supplier (custobot/2).")
 app.add_typer(orders_app, name="orders", help="Purchase orders: list, show, approve, reject.")
 app.add_typer(owner_app, name="owner")
 app.add_typer(keys_app, name="keys")

@@ -1,8 +1,10 @@
-"""The reference supplier's HTTP service: the ``custobot/1`` protocol over FastAPI.
+"""The reference supplier's HTTP service: the ``custobot/2`` protocol over FastAPI.
 
 A request body larger than :data:`~supplier.protocol.MAX_BODY_BYTES` is refused
 with 413 before it is parsed; every malformed or out-of-sequence message gets a
-4xx :class:`~supplier.protocol.Error` with a reason and changes nothing.
+4xx :class:`~supplier.protocol.Error` with a reason and changes nothing. Each
+client address may open ``rfq_per_minute`` RFQs a minute (429 beyond); the
+server itself is bounded by :mod:`device.http_serving` (``serve``).
 """
 
 from __future__ import annotations
@@ -12,14 +14,22 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 import structlog
+import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from device.http_serving import RateLimit, ServerLimits, bounded_config
 from supplier.desk import Desk
-from supplier.errors import DuplicateRfqError, StaleRoundError, SupplierError, UnknownRfqError
+from supplier.errors import (
+    DuplicateRfqError,
+    NotYourRfqError,
+    StaleRoundError,
+    SupplierError,
+    UnknownRfqError,
+)
 from supplier.keys import Signer
 from supplier.protocol import (
     MAX_BODY_BYTES,
@@ -56,6 +66,23 @@ def _error(
 ) -> JSONResponse:
     body = Error(code=code, message=message[:500], details=details or [])
     return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+_STATUS_CODES = {
+    403: ErrorCode.NOT_YOUR_RFQ,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    408: ErrorCode.REQUEST_TIMEOUT,
+    413: ErrorCode.BODY_TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    429: ErrorCode.RATE_LIMITED,
+}
+
+
+def protocol_reject(status: int, message: str) -> ASGIApp:
+    """How the bounded server refuses a request before the app runs: a protocol ``Error``."""
+    code = _STATUS_CODES.get(status, ErrorCode.INVALID_MESSAGE)
+    return _error(status, code, message, headers={"connection": "close"})
 
 
 class BodyLimit:
@@ -140,6 +167,21 @@ def _require_json(request: Request) -> None:
         raise StarletteHTTPException(415, "send application/json")
 
 
+def _rate_limit(request: Request) -> None:
+    """A client past its RFQ rate gets 429 with ``Retry-After``, before anything is stored."""
+    limits: tuple[RateLimit, ...] = getattr(request.app.state, "rfq_rate", ())
+    client = request.client.host if request.client else "?"
+    wait = 0.0
+    for limit in limits:
+        wait = limit.take(client)
+        if wait > 0:
+            break
+    if wait > 0:
+        raise StarletteHTTPException(
+            429, "too many RFQs from this address", headers={"Retry-After": str(int(wait) + 1)}
+        )
+
+
 rfq_router = APIRouter(tags=["rfq"], dependencies=[Depends(_require_json)])
 
 
@@ -159,7 +201,12 @@ def catalog(desk: DeskDep) -> Catalog:
     "/rfq",
     response_model=Answer,
     operation_id="rfq",
-    responses={**_ERRORS, 409: {"model": Error, "description": "RFQ id used by another request"}},
+    responses={
+        **_ERRORS,
+        409: {"model": Error, "description": "RFQ id used by another request"},
+        429: {"model": Error, "description": "too many RFQs from this address; see Retry-After"},
+    },
+    dependencies=[Depends(_rate_limit)],
 )
 def rfq(body: Rfq, desk: DeskDep, now: NowDep) -> Offer | Decline:
     """A machine asks for a quote: answered with a signed offer (round 0) or a decline."""
@@ -172,6 +219,7 @@ def rfq(body: Rfq, desk: DeskDep, now: NowDep) -> Offer | Decline:
     operation_id="counter",
     responses={
         **_ERRORS,
+        403: {"model": Error, "description": "counter_key does not open the RFQ's lock"},
         404: {"model": Error, "description": "no such RFQ"},
         409: {"model": Error, "description": "the counter answers an older round"},
     },
@@ -193,23 +241,20 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         )
         for e in errors[:20]
     ]
-    return _error(422, ErrorCode.INVALID_MESSAGE, "message does not fit custobot/1", details)
+    return _error(422, ErrorCode.INVALID_MESSAGE, "message does not fit custobot/2", details)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    codes = {
-        404: ErrorCode.NOT_FOUND,
-        405: ErrorCode.METHOD_NOT_ALLOWED,
-        415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-    }
-    code = codes.get(exc.status_code, ErrorCode.INVALID_MESSAGE)
+    code = _STATUS_CODES.get(exc.status_code, ErrorCode.INVALID_MESSAGE)
     return _error(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
 
 async def _supplier_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, UnknownRfqError):
         return _error(404, ErrorCode.NOT_FOUND, str(exc))
+    if isinstance(exc, NotYourRfqError):
+        return _error(403, ErrorCode.NOT_YOUR_RFQ, str(exc))
     if isinstance(exc, DuplicateRfqError):
         return _error(409, ErrorCode.DUPLICATE_RFQ, str(exc))
     if isinstance(exc, StaleRoundError):
@@ -259,4 +304,15 @@ def create_app(
     app = build_api()
     app.state.desk = Desk(config, signer, store or SupplierStore(config.database))
     app.state.clock = clock
+    app.state.rfq_rate = (
+        RateLimit(config.rfq_per_minute / 60, config.rfq_burst),
+        RateLimit(config.rfq_per_day / 86400, config.rfq_per_day),
+    )
     return app
+
+
+def server_config(
+    app: FastAPI, config: SupplierSettings, limits: ServerLimits | None = None
+) -> uvicorn.Config:
+    """The bounded uvicorn set-up ``custobot supplier serve`` runs."""
+    return bounded_config(app, config.host, config.port, limits=limits, reject=protocol_reject)

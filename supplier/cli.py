@@ -19,7 +19,7 @@ from web3 import Web3
 
 from contracts.errors import ChainError
 from device.errors import ConfigError
-from supplier.app import create_app
+from supplier.app import create_app, server_config
 from supplier.errors import SupplierError
 from supplier.keys import Signer, create_keystore, load_signer, read_passphrase
 from supplier.settings import SupplierSettings, load_supplier_settings
@@ -88,7 +88,7 @@ def _watch_loop(watcher: Watcher, every: float, stop: threading.Event) -> None:
 
 @supplier_app.command()
 def serve(config: ConfigOption) -> None:
-    """Serve custobot/1 on the configured host and port, and watch the chain for orders."""
+    """Serve custobot/2 on the configured host and port, and watch the chain for orders."""
     settings = _settings(config)
     signer = _signer(settings)
     store = SupplierStore(settings.database)
@@ -102,7 +102,7 @@ def serve(config: ConfigOption) -> None:
         thread.start()
     log.info("supplier_serving", name=settings.name, host=settings.host, port=settings.port)
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+        uvicorn.Server(server_config(app, settings)).run()
     finally:
         stop.set()
         store.close()

@@ -3,7 +3,9 @@
 Plain code that takes ``now`` (unix seconds) and never reads the clock, so the
 HTTP app, the simulation and the benchmarks all drive the same logic. Every
 answer is persisted with its session before it is returned; a retried request
-gets the same answer back, and an out-of-sequence one changes nothing.
+gets the same answer back, and an out-of-sequence one changes nothing. Only the
+RFQ's opener can counter (its key must open the RFQ's lock), and RFQs that never
+became an order are deleted after ``rfq_retention_days``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,12 @@ import threading
 
 import structlog
 
-from supplier.errors import DuplicateRfqError, StaleRoundError, UnknownRfqError
+from supplier.errors import (
+    DuplicateRfqError,
+    NotYourRfqError,
+    StaleRoundError,
+    UnknownRfqError,
+)
 from supplier.keys import Signer
 from supplier.pricing import (
     NegotiationState,
@@ -35,6 +42,7 @@ from supplier.protocol import (
     Discovery,
     Offer,
     Rfq,
+    key_opens,
     parse_answer,
     sign_offer,
 )
@@ -42,6 +50,7 @@ from supplier.settings import SupplierSettings
 from supplier.store import RfqSession, SupplierStore
 
 log = structlog.get_logger()
+PRUNE_BATCH = 500
 
 
 class Desk:
@@ -54,6 +63,7 @@ class Desk:
         self.book = PriceBook(config.items)
         self.strategy = make_strategy(config.strategy)
         self._lock = threading.Lock()
+        self._next_prune = 0
 
     def discovery(self) -> Discovery:
         return Discovery(
@@ -74,6 +84,7 @@ class Desk:
         """Answer a new RFQ with the first offer (round 0) or a decline."""
         request = rfq.model_dump_json()
         with self._lock:
+            self._prune(now)
             existing = self.store.rfq_session(rfq.rfq_id)
             if existing is not None:
                 if existing.request_json == request and not existing.counters:
@@ -109,6 +120,10 @@ class Desk:
             session = self.store.rfq_session(rfq_id)
             if session is None:
                 raise UnknownRfqError(rfq_id)
+            rfq = Rfq.model_validate_json(session.request_json)
+            if not key_opens(rfq.counter_lock, counter.counter_key, counter.round):
+                log.warning("counter_not_from_opener", rfq=rfq_id, round=counter.round)
+                raise NotYourRfqError(rfq_id)
             if session.last_request_json == request:
                 return parse_answer(session.last_answer_json)  # a retried counter
             if session.closed:
@@ -140,7 +155,6 @@ class Desk:
                 self._close(session, decline, now)
                 log.info("counter_declined", rfq=rfq_id, reason=decline.reason.value)
                 return decline
-            rfq = Rfq.model_validate_json(session.request_json)
             # Prices are those of the session's start; only a changed catalog can refuse now.
             priced = self.book.price(rfq.items, deliver_by=rfq.deliver_by, now=session.created_at)
             if isinstance(priced, Refusal):
@@ -154,6 +168,19 @@ class Desk:
             )
             log.info("counter_offered", rfq=rfq_id, round=offer.round, amount=offer.amount)
             return offer
+
+    def _prune(self, now: int) -> None:
+        """Now and then, forget the RFQs that never became an order (a bounded batch)."""
+        if now < self._next_prune:
+            return
+        self._next_prune = now + self.config.prune_every_seconds
+        pruned = self.store.prune_rfqs(
+            now - self.config.rfq_retention_days * 86400, limit=PRUNE_BATCH
+        )
+        if pruned:
+            log.info("rfqs_pruned", count=pruned)
+        if pruned >= PRUNE_BATCH:  # a backlog: go on at the next RFQ
+            self._next_prune = now
 
     # -- helpers --------------------------------------------------------------------------
 

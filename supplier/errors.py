@@ -21,6 +21,14 @@ class UnknownRfqError(SupplierError):
         self.rfq_id = rfq_id
 
 
+class NotYourRfqError(SupplierError):
+    """A counter whose key does not open the RFQ's lock: not from the machine that opened it."""
+
+    def __init__(self, rfq_id: str) -> None:
+        super().__init__(f"RFQ {rfq_id}: counter_key does not open the counter_lock")
+        self.rfq_id = rfq_id
+
+
 class DuplicateRfqError(SupplierError):
     """An RFQ id was reused with a different request."""
 

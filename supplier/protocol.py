@@ -1,4 +1,4 @@
-"""The ``custobot/1`` wire protocol: every message the buyer and a supplier exchange.
+"""The ``custobot/2`` wire protocol: every message the buyer and a supplier exchange.
 
 One module imported by both sides (``device/negotiation`` and the reference
 supplier), so the two can never disagree on a field. Every model forbids extra
@@ -18,13 +18,20 @@ Flow: ``POST /rfq`` (the buyer picks ``rfq_id``, a random 16..64 character id)
 is answered with an :class:`Offer` (round 0) or a :class:`Decline`.
 ``POST /rfq/{rfq_id}/counter`` with a :class:`Counter` naming the round it
 answers is answered with the next :class:`Offer` (round + 1) or a
-:class:`Decline`. The buyer accepts an offer by placing its signed quote on
+:class:`Decline`. Only the machine that opened an RFQ can counter it: the RFQ
+carries a ``counter_lock`` (SHA-256 applied ``MAX_ROUNDS`` times to a 32-byte
+secret only the buyer knows) and the counter to round ``r`` the ``counter_key``
+that hashes to the lock in ``r + 1`` steps (a hash chain, as in S/KEY). A key
+seen on the wire opens only the round it was sent for, which is then stale, so
+neither a sniffed ``rfq_id`` nor a sniffed counter lets anyone else bargain. The buyer accepts an offer by placing its signed quote on
 chain; there is no accept message. A malformed or out-of-sequence message gets a
 4xx :class:`Error` and changes nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from enum import StrEnum
 from typing import Annotated, Final, Literal, Self
 
@@ -43,7 +50,8 @@ from pydantic import (
 
 from contracts.quote import ItemLine, Quote, items_hash, recover_signer, sign_quote
 
-PROTOCOL_VERSION: Final = "custobot/1"
+PROTOCOL_VERSION: Final = "custobot/2"
+"""``/2`` added the counter lock and key (RFQs bound to their buyer) to ``/1``."""
 WELL_KNOWN_PATH = "/.well-known/custobot"
 
 MAX_BODY_BYTES = 64 * 1024
@@ -175,7 +183,7 @@ class RfqLine(Message):
 class Rfq(Message):
     """``POST /rfq``: a machine asks for a quote. It always says that it is a machine."""
 
-    protocol: Literal["custobot/1"] = PROTOCOL_VERSION
+    protocol: Literal["custobot/2"] = PROTOCOL_VERSION
     rfq_id: RfqId
     items: Annotated[list[RfqLine], Field(min_length=1, max_length=MAX_ITEMS)]
     deliver_by: Timestamp
@@ -187,6 +195,9 @@ class Rfq(Message):
     target_price: Amount | None = Field(
         default=None, description="the buyer's opening target for the whole order"
     )
+    counter_lock: Bytes32Hex = Field(
+        description="SHA-256 applied MAX_ROUNDS times to a secret only the buyer knows"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -197,10 +208,13 @@ class Rfq(Message):
 class Counter(Message):
     """``POST /rfq/{rfq_id}/counter``: the buyer's answer to offer ``round``."""
 
-    protocol: Literal["custobot/1"] = PROTOCOL_VERSION
+    protocol: Literal["custobot/2"] = PROTOCOL_VERSION
     round: Round = Field(description="the round of the offer this counter answers")
     price: Amount = Field(description="total the buyer proposes for the whole order")
     final: Flag = Field(default=False, description="the buyer will not move further")
+    counter_key: Bytes32Hex = Field(
+        description="hashes to the RFQ's counter_lock in round + 1 SHA-256 steps"
+    )
 
 
 # -- answers (supplier → buyer) ----------------------------------------------------------
@@ -222,7 +236,7 @@ class Offer(Message):
     """
 
     kind: Literal["offer"] = "offer"
-    protocol: Literal["custobot/1"] = PROTOCOL_VERSION
+    protocol: Literal["custobot/2"] = PROTOCOL_VERSION
     rfq_id: RfqId
     round: Round
     final: Flag = Field(description="the supplier will not concede further")
@@ -294,7 +308,7 @@ class Decline(Message):
     """A clear refusal; the negotiation for ``rfq_id`` is over."""
 
     kind: Literal["decline"] = "decline"
-    protocol: Literal["custobot/1"] = PROTOCOL_VERSION
+    protocol: Literal["custobot/2"] = PROTOCOL_VERSION
     rfq_id: RfqId
     reason: DeclineReason
     message: Text
@@ -313,6 +327,9 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     DUPLICATE_RFQ = "duplicate_rfq"
     STALE_ROUND = "stale_round"
+    NOT_YOUR_RFQ = "not_your_rfq"
+    RATE_LIMITED = "rate_limited"
+    REQUEST_TIMEOUT = "request_timeout"
     INTERNAL = "internal"
 
 
@@ -328,6 +345,32 @@ class Error(Message):
     code: ErrorCode
     message: Text
     details: Annotated[list[ErrorDetail], Field(max_length=20)] = []
+
+
+def _hash_chain(value: bytes, steps: int) -> bytes:
+    for _ in range(steps):
+        value = hashlib.sha256(value).digest()
+    return value
+
+
+def counter_lock(secret: bytes) -> str:
+    """The RFQ's ``counter_lock`` for the buyer's 32-byte ``secret``."""
+    return "0x" + _hash_chain(secret, MAX_ROUNDS).hex()
+
+
+def counter_key(secret: bytes, round: int) -> str:
+    """The ``counter_key`` of the counter answering offer ``round``."""
+    if not 0 <= round < MAX_ROUNDS:
+        raise ValueError(f"round must be in 0..{MAX_ROUNDS - 1}")
+    return "0x" + _hash_chain(secret, MAX_ROUNDS - 1 - round).hex()
+
+
+def key_opens(lock: str, key: str, round: int) -> bool:
+    """Whether ``key`` is the opener's key for the counter to ``round`` (constant-time compare)."""
+    if not 0 <= round < MAX_ROUNDS:
+        return False
+    opened = _hash_chain(bytes.fromhex(key.removeprefix("0x")), round + 1)
+    return hmac.compare_digest(opened, bytes.fromhex(lock.removeprefix("0x")))
 
 
 _ANSWER: TypeAdapter[Offer | Decline] = TypeAdapter(Answer)

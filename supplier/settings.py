@@ -150,6 +150,15 @@ class SupplierSettings(BaseSettings):
     max_rounds: Annotated[int, Field(ge=1, le=MAX_ROUNDS)] = 8
     quote_ttl_seconds: Annotated[int, Field(ge=10, le=86400)] = 300
     session_ttl_seconds: Annotated[int, Field(ge=10, le=7 * 86400)] = 900
+    rfq_per_minute: Annotated[int, Field(ge=1, le=100_000)] = 60
+    """New RFQs one client address may open per minute, sustained ..."""
+    rfq_burst: Annotated[int, Field(ge=1, le=100_000)] = 10
+    """... and at once (signing a quote costs milliseconds of CPU: a burst must stay small)."""
+    rfq_per_day: Annotated[int, Field(ge=1, le=10_000_000)] = 2000
+    """... and per day: with the retention, what one address can make the database hold."""
+    rfq_retention_days: Annotated[int, Field(ge=2, le=3650)] = 30
+    """RFQs that never became an order (and their quotes, long expired) are deleted after this."""
+    prune_every_seconds: Annotated[int, Field(ge=60, le=86400)] = 3600
     chain: WatchConfig = WatchConfig()
 
     @classmethod
@@ -175,6 +184,10 @@ class SupplierSettings(BaseSettings):
         pairs = Counter((t.chain_id, t.address) for t in self.tokens)
         if any(n > 1 for n in pairs.values()):
             raise ValueError("tokens: a token is listed twice for one chain")
+        if self.rfq_retention_days * 86400 <= self.session_ttl_seconds + self.quote_ttl_seconds:
+            raise ValueError(
+                "rfq_retention_days: must outlast a negotiation and its quotes' validity"
+            )
         return self
 
     @property

@@ -224,6 +224,35 @@ class SupplierStore:
                 )
             db.commit()
 
+    def prune_rfqs(self, before: int, limit: int = 500) -> int:
+        """Delete up to ``limit`` RFQs opened before ``before`` that never became an order.
+
+        Their offers go with them: by then every quote has expired, so none can
+        still be placed, and nonces come from the counter, never from these rows.
+        Returns how many RFQs were deleted; repeated calls finish a large backlog.
+        """
+        with self._lock, self.engine.begin() as conn:
+            ids = [
+                row[0]
+                for row in conn.execute(
+                    text(
+                        "SELECT s.rfq_id FROM rfq_session s WHERE s.created_at < :before "
+                        "AND NOT EXISTS (SELECT 1 FROM issued_offer o JOIN observed_order w "
+                        "ON w.nonce = o.nonce WHERE o.rfq_id = s.rfq_id) LIMIT :limit"
+                    ),
+                    {"before": before, "limit": limit},
+                )
+            ]
+            if ids:
+                params = [{"rfq_id": rfq_id} for rfq_id in ids]
+                conn.execute(text("DELETE FROM issued_offer WHERE rfq_id = :rfq_id"), params)
+                conn.execute(text("DELETE FROM rfq_session WHERE rfq_id = :rfq_id"), params)
+        return len(ids)
+
+    def rfq_count(self) -> int:
+        with self.session() as db:
+            return len(db.exec(select(RfqSession.rfq_id)).all())
+
     # -- orders ---------------------------------------------------------------------------
 
     def orders(self) -> list[ObservedOrder]:

@@ -1,10 +1,10 @@
 """The buyer side of the market: negotiate a need with many suppliers, keep a transcript.
 
-``Buyer`` talks ``custobot/1`` over HTTP; ``BuyerCore`` is the same bargaining
+``Buyer`` talks ``custobot/2`` over HTTP; ``BuyerCore`` is the same bargaining
 logic without I/O (the benchmark and the simulation drive it in-process).
 """
 
-from device.negotiation.buyer import Buyer, HttpLimits, NegotiationResult
+from device.negotiation.buyer import Buyer, HttpLimits, NegotiationResult, UsedQuote
 from device.negotiation.checks import Refusal, check_quote
 from device.negotiation.core import Bid, BuyerCore, CounterMove, Counters, Finished
 from device.negotiation.errors import NegotiationError, SupplierError
@@ -46,6 +46,7 @@ __all__ = [
     "SupplierRef",
     "SupplierStatus",
     "Transcript",
+    "UsedQuote",
     "check_quote",
     "negotiate_in_process",
 ]

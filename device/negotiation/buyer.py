@@ -2,9 +2,13 @@
 
 Everything a supplier sends is untrusted: each request has connect/read
 timeouts and an overall deadline, each body a size cap, each answer is parsed
-with the ``custobot/1`` models and each offer passes :func:`check_quote` before
+with the ``custobot/2`` models and each offer passes :func:`check_quote` before
 the :class:`BuyerCore` sees it. One supplier that is slow, silent, huge or
-lying is refused (with its reason in the transcript) and the others go on.
+lying is refused (with its reason in the transcript) and the others go on; so
+is one whose quote reuses a nonce (within the negotiation, or one whose order id
+the caller's ``used`` says is taken), and one whose answer makes anything here
+raise. Counters carry the key of the RFQ's hash-chain lock, so only this buyer
+can bargain on its RFQs.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import httpx
 import structlog
 from pydantic import ValidationError
 
-from device.negotiation.checks import check_quote
+from device.negotiation.checks import Refusal, check_quote
 from device.negotiation.core import Bid, BuyerCore, CounterMove, Counters
 from device.negotiation.errors import SupplierError
 from device.negotiation.need import Need, SupplierRef
@@ -38,11 +42,15 @@ from supplier.protocol import (
     Offer,
     Rfq,
     RfqLine,
+    counter_key,
+    counter_lock,
     parse_answer,
 )
 
 log = structlog.get_logger()
 M = TypeVar("M", Discovery, Catalog)
+UsedQuote = Callable[[str, int], bool]
+"""``used(supplier, nonce)``: whether the order id of that quote is already taken."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +80,10 @@ class _Session:
     max_rounds: int = 1
     last_round: int = 0
     open: bool = field(default=True)
+    secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    nonces: dict[int, int] = field(default_factory=dict)
+    """Nonce -> round of every quote this supplier offered in this negotiation."""
+    used: UsedQuote | None = None
 
 
 def _new_rfq_id() -> str:
@@ -102,13 +114,19 @@ class Buyer:
         self._clock = clock
         self._new_rfq_id = new_rfq_id
 
-    async def negotiate(self, need: Need, suppliers: Sequence[SupplierRef]) -> NegotiationResult:
-        """Run the whole negotiation and return the best acceptable signed offer, if any."""
+    async def negotiate(
+        self, need: Need, suppliers: Sequence[SupplierRef], *, used: UsedQuote | None = None
+    ) -> NegotiationResult:
+        """Run the whole negotiation and return the best acceptable signed offer, if any.
+
+        ``used`` tells which quotes were already placed (locally or on chain): such a
+        quote is refused as a replay. Nonces reused within this negotiation always are.
+        """
         started = self._clock()
         core: BuyerCore[Offer] = BuyerCore(
             need, [(s.name, s.reliability) for s in suppliers], self.policy, started_at=started
         )
-        sessions = {s.name: _Session(s, self._new_rfq_id()) for s in suppliers}
+        sessions = {s.name: _Session(s, self._new_rfq_id(), used=used) for s in suppliers}
         async with self._client() as client:
             await asyncio.gather(
                 *(self._open(client, core, need, session, started) for session in sessions.values())
@@ -216,6 +234,7 @@ class Buyer:
                 buyer=need.profit_center,
                 token=need.token,
                 machine_customer=True,
+                counter_lock=counter_lock(session.secret),
             )
             core.note(EventKind.RFQ, ref.name, now, detail=f"rfq {session.rfq_id}")
             raw = await self._fetch(
@@ -224,6 +243,8 @@ class Buyer:
             self._take(core, need, session, raw, expected_round=0)
         except SupplierError as exc:
             self._refuse(core, exc)
+        except Exception as exc:  # an untrusted party: nothing it sends may end the negotiation
+            self._fault(core, ref.name, exc)
 
     async def _counter(
         self,
@@ -235,8 +256,13 @@ class Buyer:
         started: float,
     ) -> None:
         ref = session.ref
-        body = Counter(round=session.last_round, price=move.amount, final=move.final)
         try:
+            body = Counter(
+                round=session.last_round,
+                price=move.amount,
+                final=move.final,
+                counter_key=counter_key(session.secret, session.last_round),
+            )
             raw = await self._fetch(
                 client,
                 ref,
@@ -248,6 +274,8 @@ class Buyer:
             self._take(core, need, session, raw, expected_round=session.last_round + 1)
         except SupplierError as exc:
             self._refuse(core, exc)
+        except Exception as exc:
+            self._fault(core, ref.name, exc)
 
     def _take(
         self, core: BuyerCore[Offer], need: Need, session: _Session, raw: bytes, expected_round: int
@@ -262,12 +290,13 @@ class Buyer:
         if isinstance(answer, Decline):
             core.declined(ref.name, now, f"{answer.reason.value}: {answer.message}")
             return
-        if answer.rfq_id != session.rfq_id or answer.round != expected_round:
+        if answer.rfq_id != session.rfq_id:
+            raise SupplierError(ref.name, Reason.WRONG_RFQ, "answer names another RFQ")
+        if answer.round != expected_round:
             raise SupplierError(
                 ref.name,
                 Reason.MALFORMED,
-                f"answer for {answer.rfq_id} round {answer.round}, "
-                f"expected {session.rfq_id} round {expected_round}",
+                f"answer for round {answer.round}, expected round {expected_round}",
             )
         refusal = check_quote(
             need,
@@ -279,14 +308,32 @@ class Buyer:
             now=int(now),
             min_validity_s=self.policy.min_validity_s,
         )
+        if refusal is None:
+            refusal = self._replay(session, answer)
         if refusal is not None:
             core.refused(ref.name, refusal.reason, refusal.detail, now, amount=answer.amount)
             log.warning("offer_refused", supplier=ref.name, reason=refusal.reason.value)
             return
+        session.nonces[answer.nonce] = answer.round
         session.last_round = answer.round
         rounds_left = session.max_rounds - 1 - answer.round
         bid = Bid(answer.amount, answer.deliver_by, answer.expiry, answer, final=answer.final)
         core.offered(ref.name, bid, now, rounds_left=rounds_left)
+
+    @staticmethod
+    def _replay(session: _Session, answer: Offer) -> Refusal | None:
+        """A quote nonce is used once: not twice in this negotiation, never once placed."""
+        earlier = session.nonces.get(answer.nonce)
+        if earlier is not None:
+            return Refusal(Reason.REPLAYED_QUOTE, f"nonce already offered in round {earlier}")
+        if session.used is not None and session.used(answer.supplier, answer.nonce):
+            return Refusal(Reason.REPLAYED_QUOTE, "the quote's order id is already used")
+        return None
+
+    def _fault(self, core: BuyerCore[Offer], supplier: str, exc: Exception) -> None:
+        """An unexpected error while dealing with one supplier: refuse it, the others go on."""
+        core.refused(supplier, Reason.FAULT, type(exc).__name__, self._clock())
+        log.error("supplier_fault", supplier=supplier, error=type(exc).__name__)
 
     def _refuse(self, core: BuyerCore[Offer], exc: SupplierError) -> None:
         core.refused(exc.supplier, exc.reason, exc.detail, self._clock())
@@ -333,6 +380,10 @@ class Buyer:
         except httpx.TimeoutException as exc:
             raise SupplierError(
                 ref.name, Reason.TIMEOUT, f"{method} {path}: {type(exc).__name__}"
+            ) from exc
+        except httpx.ProtocolError as exc:
+            raise SupplierError(
+                ref.name, Reason.MALFORMED, f"{method} {path}: HTTP {type(exc).__name__}"
             ) from exc
         except httpx.HTTPError as exc:
             raise SupplierError(

@@ -33,6 +33,12 @@ class Reason(StrEnum):
     TIMEOUT = "timeout"
     UNREACHABLE = "unreachable"
     HTTP_ERROR = "http_error"
+    REPLAYED_QUOTE = "replayed_quote"
+    """The quote's nonce was offered before, or its order id is already used."""
+    WRONG_RFQ = "wrong_rfq"
+    """The answer names another RFQ than the one it answers."""
+    FAULT = "fault"
+    """Dealing with this supplier's answer raised an unexpected error (contained to it)."""
 
 
 class EventKind(StrEnum):

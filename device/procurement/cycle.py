@@ -7,7 +7,11 @@ Every step takes ``now`` and is safe to repeat after a crash:
   so a restart never buys the same need twice;
 * the chain is only touched through the outbox (intent first, one transaction);
 * a delivery is counted by the sensors, matched to open orders oldest first, and
-  paid for what arrived: in full, in part, or disputed when nothing arrived.
+  paid for what arrived: in full, in part, or disputed when nothing arrived;
+* suppliers are untrusted: a quote whose order id is already used (here or on
+  chain) is refused as a replay, and whatever goes wrong with one supplier is
+  contained to it (logged, counted in ``faults``, the supplier marked unreliable)
+  while the cycle goes on with the others.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -24,9 +29,11 @@ import structlog
 from sqlmodel import Session, col, select
 
 from contracts.profit_center import Autonomy, OrderStatus, ProfitCenter
+from device.errors import CustobotError
 from device.hardware.poller import SlotReading, StockSnapshot
-from device.negotiation.buyer import Buyer
+from device.negotiation.buyer import Buyer, NegotiationResult
 from device.negotiation.need import Need, NeedItem, SupplierRef
+from device.negotiation.transcript import EventKind, Reason, Transcript
 from device.planning.forecast import DemandModels, Forecast, floor_hour
 from device.planning.planner import (
     Economics,
@@ -57,6 +64,14 @@ HISTORY = timedelta(days=56)
 # Items that keep longer than this are taken to sell before they expire: only
 # fresh goods are tracked lot by lot.
 FRESH_SHELF_LIFE_DAYS = 14
+UNRELIABLE = 0.05
+"""The reliability a supplier is marked down to when dealing with it went wrong."""
+MISBEHAVIOUR = frozenset({Reason.REPLAYED_QUOTE, Reason.FAULT, Reason.WRONG_RFQ})
+"""Refusals that say the supplier misbehaved (not just slow or expensive)."""
+
+
+class ReplayedQuoteError(CustobotError):
+    """A negotiated quote's order id is already used: the supplier replayed a quote."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +161,8 @@ class Procurement:
         self.approval_allowance = approval_allowance
         self._models: DemandModels | None = None
         self.last_plan: PurchasePlan | None = None
+        self.faults: Counter[str] = Counter()
+        """Per supplier: how often dealing with it went wrong (since start)."""
 
     # -- demand -------------------------------------------------------------------
 
@@ -230,10 +247,12 @@ class Procurement:
             try:
                 order = self._buy(now, need)
             except Exception as exc:  # nothing durable happens before _buy's chain reads
-                if not node_unreachable(exc):
-                    raise
-                log.warning("chain_unreachable", stage="buy", error=type(exc).__name__)
-                break  # the needs are planned again at the next run
+                if node_unreachable(exc):
+                    log.warning("chain_unreachable", stage="buy", error=type(exc).__name__)
+                    break  # the needs are planned again at the next run
+                # One need going wrong must not stop the others (they are planned again).
+                log.exception("need_failed", supplier=need.supplier, error=type(exc).__name__)
+                continue
             if order is not None:
                 placed.append(order)
         self.outbox.drain(now)
@@ -294,8 +313,6 @@ class Procurement:
         if limit <= 0:
             log.info("no_budget", need=key, reservation=need.reservation)
             return None
-        eligible = [need.supplier, *need.alternatives]
-        refs = [self.suppliers[name].ref for name in eligible if name in self.suppliers]
         wanted = Need(
             items=[
                 NeedItem(gtin=g, quantity=q)
@@ -309,11 +326,83 @@ class Procurement:
             token=self.chain.token,
             token_decimals=self.chain.token_decimals,
         )
-        result = asyncio.run(self.buyer.negotiate(wanted, refs))
+        excluded: set[str] = set()
+        while True:
+            eligible = [need.supplier, *need.alternatives]
+            refs = [
+                self.suppliers[name].ref
+                for name in eligible
+                if name in self.suppliers and name not in excluded
+            ]
+            if not refs:
+                return None
+            result = asyncio.run(self.buyer.negotiate(wanted, refs, used=self.quote_used))
+            self._note_misbehaviour(result.transcript, now)
+            if result.offer is None or result.supplier is None:
+                log.info("no_deal", need=key, reason=need.reason)
+                return None
+            try:
+                return self._place(now, key, need, result)
+            except Exception as exc:
+                if node_unreachable(exc):
+                    raise
+                self._fault(result.supplier.name, type(exc).__name__, now)
+                excluded.add(result.supplier.name)
+            with self.store.read() as session:  # the row made it: reconcile sends its intent
+                if session.exec(select(PurchaseOrder).where(PurchaseOrder.need_key == key)).first():
+                    return None
+
+    def quote_used(self, supplier: str, nonce: int) -> bool:
+        """Whether the quote's order id is already taken, here or on chain: a replay.
+
+        While the node is unreachable only the local orders are asked; the
+        contract itself refuses a used nonce when the order is placed.
+        """
+        order_id = self.pc.order_id(supplier, nonce)
+        with self.store.read() as session:
+            local = session.exec(
+                select(PurchaseOrder.id).where(PurchaseOrder.order_id == "0x" + order_id.hex())
+            ).first()
+        if local is not None:
+            return True
+        try:
+            return self.pc.order(order_id).status is not OrderStatus.NONE
+        except Exception as exc:
+            if not node_unreachable(exc):
+                raise
+            return False
+
+    def _note_misbehaviour(self, transcript: Transcript, now: datetime) -> None:
+        for event in transcript.events:
+            if event.kind is EventKind.REJECTION and event.reason in MISBEHAVIOUR:
+                self._fault(event.supplier, event.reason.value if event.reason else "", now)
+
+    def _fault(self, name: str, what: str, now: datetime) -> None:
+        """Count a supplier's fault and mark it unreliable (planner and buyer both see it)."""
+        self.faults[name] += 1
+        known = self.suppliers.get(name)
+        if known is not None:
+            self.suppliers[name] = KnownSupplier(
+                known.ref.model_copy(update={"reliability": UNRELIABLE}),
+                replace(known.option, reliability=UNRELIABLE),
+            )
+        log.warning("supplier_unreliable", supplier=name, fault=what, faults=self.faults[name])
+        with self.store.write() as session:
+            repo.raise_alert(
+                session,
+                kind="supplier_unreliable",
+                severity=AlertSeverity.WARNING,
+                message=f"supplier {name} misbehaved ({what}); marked unreliable",
+                now=now,
+            )
+
+    def _place(
+        self, now: datetime, key: str, need: RestockNeed, result: NegotiationResult
+    ) -> PurchaseOrder:
+        """The negotiated quote as a purchase order and its ``placeOrder`` intent."""
+        assert result.offer is not None
+        assert result.supplier is not None
         transcript = result.transcript.model_dump_json()
-        if result.offer is None or result.supplier is None:
-            log.info("no_deal", need=key, reason=need.reason)
-            return None
         quote = result.offer.to_quote()
         slot_of = {line.gtin: line.slot_id for line in need.lines}
         lines = [
@@ -326,6 +415,11 @@ class Procurement:
             for line in result.offer.lines
         ]
         order_id = "0x" + self.pc.order_id(quote.supplier, quote.nonce).hex()
+        with self.store.read() as session:
+            if session.exec(
+                select(PurchaseOrder).where(PurchaseOrder.order_id == order_id)
+            ).first():
+                raise ReplayedQuoteError(f"order id {order_id} is already used")
         order = PurchaseOrder(
             need_key=key,
             order_id=order_id,

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from contracts.profit_center import Autonomy, Policy
 from supplier.app import create_app
 from supplier.keys import Signer
+from supplier.protocol import counter_key, counter_lock
 from supplier.settings import CatalogEntry, SupplierSettings
 from supplier.store import SupplierStore
 from supplier.testing import serve_in_thread
@@ -90,10 +91,25 @@ class Clock:
         return self.now
 
 
+# The buyer's hash-chain secret in these tests: RFQs carry its lock, counters its keys.
+SECRET = bytes(range(32))
+LOCK = counter_lock(SECRET)
+
+
+def key(round_: int) -> str:
+    """The opener's ``counter_key`` for a counter to offer ``round_`` (of an RFQ with ``LOCK``)."""
+    return counter_key(SECRET, round_)
+
+
+def counter_body(round_: int, price: int, **extra: Any) -> dict[str, Any]:
+    """A counter to offer ``round_`` from the RFQ's opener (its key opens ``rfq_body``'s lock)."""
+    return {"round": round_, "price": price, "counter_key": counter_key(SECRET, round_), **extra}
+
+
 def rfq_body(**overrides: Any) -> dict[str, Any]:
     now = int(time.time())
     body: dict[str, Any] = {
-        "protocol": "custobot/1",
+        "protocol": "custobot/2",
         "rfq_id": Account.create().address[2:34],
         "items": [{"gtin": COLA, "quantity": 48}],
         "deliver_by": now + 3 * DAY,
@@ -102,6 +118,7 @@ def rfq_body(**overrides: Any) -> dict[str, Any]:
         "buyer": "0x000000000000000000000000000000000000bEEF",
         "token": TOKEN,
         "machine_customer": True,
+        "counter_lock": counter_lock(SECRET),
     }
     body.update(overrides)
     return body

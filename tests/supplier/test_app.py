@@ -16,7 +16,17 @@ from supplier.protocol import MAX_BODY_BYTES, Answer, Catalog, Decline, Discover
 from supplier.settings import SupplierSettings
 from supplier.store import SupplierStore
 from supplier.testing import serve_in_thread
-from tests.supplier.conftest import BISCUITS, CHAIN_ID, COLA, DAY, SODA, TOKEN, Clock, rfq_body
+from tests.supplier.conftest import (
+    BISCUITS,
+    CHAIN_ID,
+    COLA,
+    DAY,
+    SODA,
+    TOKEN,
+    Clock,
+    counter_body,
+    rfq_body,
+)
 
 ANSWER: TypeAdapter[Offer | Decline] = TypeAdapter(Answer)
 
@@ -57,7 +67,7 @@ def test_discovery_names_the_signing_key_and_chains(http: httpx.Client, signer: 
     assert found.signing_address == signer.address
     assert found.chain_ids == [CHAIN_ID]
     assert [t.address for t in found.tokens] == [TOKEN]
-    assert found.protocol_versions == ["custobot/1"]
+    assert found.protocol_versions == ["custobot/2"]
 
 
 def test_catalog_shows_list_prices_but_never_floors_or_stock(http: httpx.Client) -> None:
@@ -98,19 +108,17 @@ def test_negotiation_concedes_to_the_floor_then_ends(http: httpx.Client) -> None
     current = offer(http.post("/rfq", json=body))
     amounts = [current.amount]
     while not current.final:
-        current = offer(
-            http.post(f"/rfq/{rfq_id}/counter", json={"round": current.round, "price": 1})
-        )
+        current = offer(http.post(f"/rfq/{rfq_id}/counter", json=counter_body(current.round, 1)))
         amounts.append(current.amount)
     assert amounts == sorted(amounts, reverse=True)
     assert amounts[0] == 48 * 450_000
     assert amounts[-1] == 48 * 310_000  # floor, never below
     assert len(amounts) == 6  # max_rounds
-    last = {"round": current.round, "price": 2}
+    last = counter_body(current.round, 2)
     assert decline(http.post(f"/rfq/{rfq_id}/counter", json=last)).reason == "no_agreement"
     # the same counter again is a retry and gets the same answer; anything else: closed
     assert decline(http.post(f"/rfq/{rfq_id}/counter", json=last)).reason == "no_agreement"
-    again = {"round": current.round, "price": 3}
+    again = counter_body(current.round, 3)
     assert decline(http.post(f"/rfq/{rfq_id}/counter", json=again)).reason == "session_closed"
 
 
@@ -118,7 +126,7 @@ def test_a_counter_the_supplier_can_live_with_is_signed_as_is(http: httpx.Client
     body = rfq_body(items=[{"gtin": COLA, "quantity": 48}])
     first = offer(http.post("/rfq", json=body))
     price = first.amount - 48  # one base unit per can below list
-    accepted = offer(http.post(f"/rfq/{body['rfq_id']}/counter", json={"round": 0, "price": price}))
+    accepted = offer(http.post(f"/rfq/{body['rfq_id']}/counter", json=counter_body(0, price)))
     assert accepted.amount == price
     assert accepted.final
 
@@ -147,7 +155,7 @@ def test_rfqs_the_supplier_cannot_serve_get_a_clear_decline(
     assert got.reason == reason
     assert got.message
     # a declined negotiation is over
-    counter = http.post(f"/rfq/{body['rfq_id']}/counter", json={"round": 0, "price": 1})
+    counter = http.post(f"/rfq/{body['rfq_id']}/counter", json=counter_body(0, 1))
     assert decline(counter).reason == "session_closed"
 
 
@@ -200,23 +208,21 @@ def test_out_of_sequence_counters_are_refused_and_change_nothing(http: httpx.Cli
     body = rfq_body()
     rfq_id = body["rfq_id"]
     offer(http.post("/rfq", json=body))
-    error(http.post(f"/rfq/{rfq_id}/counter", json={"round": 3, "price": 1}), 409, "stale_round")
-    error(http.post(f"/rfq/{'z' * 20}/counter", json={"round": 0, "price": 1}), 404, "not_found")
-    error(
-        http.post(f"/rfq/{rfq_id}/counter", json={"round": 0, "price": -1}), 422, "invalid_message"
-    )
-    second = offer(http.post(f"/rfq/{rfq_id}/counter", json={"round": 0, "price": 1}))
+    error(http.post(f"/rfq/{rfq_id}/counter", json=counter_body(3, 1)), 409, "stale_round")
+    error(http.post(f"/rfq/{'z' * 20}/counter", json=counter_body(0, 1)), 404, "not_found")
+    error(http.post(f"/rfq/{rfq_id}/counter", json=counter_body(0, -1)), 422, "invalid_message")
+    second = offer(http.post(f"/rfq/{rfq_id}/counter", json=counter_body(0, 1)))
     assert second.round == 1
-    retried = offer(http.post(f"/rfq/{rfq_id}/counter", json={"round": 0, "price": 1}))
+    retried = offer(http.post(f"/rfq/{rfq_id}/counter", json=counter_body(0, 1)))
     assert retried == second
-    error(http.post(f"/rfq/{rfq_id}/counter", json={"round": 0, "price": 2}), 409, "stale_round")
+    error(http.post(f"/rfq/{rfq_id}/counter", json=counter_body(0, 2)), 409, "stale_round")
 
 
 def test_a_negotiation_expires(http: httpx.Client, clock: Clock, config: SupplierSettings) -> None:
     body = rfq_body()
     offer(http.post("/rfq", json=body))
     clock.now += config.session_ttl_seconds + 1
-    late = http.post(f"/rfq/{body['rfq_id']}/counter", json={"round": 0, "price": 1})
+    late = http.post(f"/rfq/{body['rfq_id']}/counter", json=counter_body(0, 1))
     assert decline(late).reason == "session_expired"
 
 

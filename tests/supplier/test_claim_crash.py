@@ -37,7 +37,7 @@ from supplier.watcher import Watcher
 from tests import forked
 from tests.supplier import watcher_proc
 from tests.supplier.chainworld import build_chain_world
-from tests.supplier.conftest import COLA, DAY, USDC
+from tests.supplier.conftest import COLA, DAY, LOCK, USDC
 
 pytestmark = [pytest.mark.anvil, pytest.mark.e2e, pytest.mark.slow]
 
@@ -195,6 +195,7 @@ class World:
             buyer=self.pc.address,
             token=self.pc.token(),
             machine_customer=True,
+            counter_lock=LOCK,
         )
         offer = self.desk.open(rfq, now)
         assert isinstance(offer, Offer), offer

@@ -22,7 +22,7 @@ from supplier.keys import PASSPHRASE_ENV, Signer, create_keystore
 from supplier.protocol import Offer, Rfq, RfqLine
 from supplier.settings import load_supplier_settings
 from supplier.store import SupplierStore
-from tests.supplier.conftest import DAY, POLICY, USDC
+from tests.supplier.conftest import DAY, LOCK, POLICY, USDC
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "supplier" / "examples" / "supplier.toml"
 PASSPHRASE = "anvil operator"
@@ -76,6 +76,7 @@ def test_operator_syncs_orders_and_marks_a_delivery_on_chain(anvil: str, tmp_pat
             buyer=pc.address,
             token=deployment.token,
             machine_customer=True,
+            counter_lock=LOCK,
         ),
         now,
     )

@@ -13,7 +13,17 @@ from supplier.desk import Desk
 from supplier.keys import Signer
 from supplier.protocol import Counter, Decline, Offer, Rfq, RfqLine
 from supplier.store import SupplierStore
-from tests.supplier.conftest import BISCUITS, CHAIN_ID, COLA, DAY, SODA, TOKEN, make_config
+from tests.supplier.conftest import (
+    BISCUITS,
+    CHAIN_ID,
+    COLA,
+    DAY,
+    LOCK,
+    SODA,
+    TOKEN,
+    key,
+    make_config,
+)
 
 NOW = 1_800_000_000
 FLOOR = {COLA: 310_000, SODA: 420_000, BISCUITS: 250_000}
@@ -65,6 +75,7 @@ def test_every_answer_is_a_sound_offer_or_a_decline(
         buyer="0x000000000000000000000000000000000000bEEF",
         token=TOKEN,
         machine_customer=True,
+        counter_lock=LOCK,
         target_price=target,
     )
     answer: Offer | Decline = desk.open(rfq, NOW)
@@ -83,7 +94,11 @@ def test_every_answer_is_a_sound_offer_or_a_decline(
         previous = answer.amount
         if price is None:
             break
-        answer = desk.counter(rfq.rfq_id, Counter(round=answer.round, price=price), NOW + 1)
+        answer = desk.counter(
+            rfq.rfq_id,
+            Counter(round=answer.round, price=price, counter_key=key(answer.round)),
+            NOW + 1,
+        )
     store.close()
 
 
@@ -101,13 +116,14 @@ def test_an_item_dropped_from_the_catalog_mid_negotiation_ends_it_cleanly(tmp_pa
         buyer="0x000000000000000000000000000000000000bEEF",
         token=TOKEN,
         machine_customer=True,
+        counter_lock=LOCK,
     )
     assert isinstance(before.open(rfq, NOW), Offer)
     without_soda = [item for item in config.items if item.gtin != SODA]
     after = Desk(make_config(tmp_path, items=without_soda), signer, store)  # a restart
-    answer = after.counter(rfq.rfq_id, Counter(round=0, price=1), NOW + 1)
+    answer = after.counter(rfq.rfq_id, Counter(round=0, price=1, counter_key=key(0)), NOW + 1)
     assert isinstance(answer, Decline)
     assert (answer.reason, answer.gtin) == ("unknown_item", SODA)
-    closed = after.counter(rfq.rfq_id, Counter(round=0, price=2), NOW + 2)
+    closed = after.counter(rfq.rfq_id, Counter(round=0, price=2, counter_key=key(0)), NOW + 2)
     assert isinstance(closed, Decline)
     assert closed.reason == "session_closed"

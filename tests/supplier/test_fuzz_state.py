@@ -18,7 +18,7 @@ from supplier.app import create_app
 from supplier.keys import Signer
 from supplier.store import SupplierStore
 from supplier.testing import serve_in_thread
-from tests.supplier.conftest import make_config, rfq_body
+from tests.supplier.conftest import key, make_config, rfq_body
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
@@ -35,7 +35,8 @@ counters = st.one_of(
     st.fixed_dictionaries({"round": field_values, "price": field_values}),
     st.fixed_dictionaries(
         {"round": st.just(0), "price": field_values},
-        optional={"final": field_values, "protocol": st.text(max_size=12), "x": field_values},
+        optional={"counter_key": st.sampled_from([key(0), key(1), "0x" + "00" * 32])}
+        | {"final": field_values, "protocol": st.text(max_size=12), "x": field_values},
     ),
 )
 

@@ -1,4 +1,4 @@
-"""The wire models refuse what does not fit custobot/1 and carry a verifiable quote."""
+"""The wire models refuse what does not fit custobot/2 and carry a verifiable quote."""
 
 from __future__ import annotations
 
@@ -19,11 +19,14 @@ from supplier.protocol import (
     Decline,
     Offer,
     Rfq,
+    counter_key,
+    counter_lock,
+    key_opens,
     offer_lines,
     parse_answer,
     sign_offer,
 )
-from tests.supplier.conftest import COLA, SODA, TOKEN, rfq_body
+from tests.supplier.conftest import COLA, SODA, TOKEN, key, rfq_body
 
 BUYER = "0x000000000000000000000000000000000000bEEF"
 
@@ -83,7 +86,8 @@ def test_valid_rfq_parses_and_checksums_lowercase_addresses() -> None:
         ("deliver_by", 2**32),
         ("target_price", -5),
         ("target_price", 10**28),
-        ("protocol", "custobot/2"),
+        ("protocol", "custobot/1"),
+        ("counter_lock", "0x1234"),
         ("surprise", 1),
     ],
 )
@@ -110,7 +114,7 @@ def test_money_is_serialized_as_json_integers() -> None:
 @pytest.mark.parametrize("round_", [-1, MAX_ROUNDS])
 def test_counter_round_is_bounded(round_: int) -> None:
     with pytest.raises(ValidationError):
-        Counter(round=round_, price=1)
+        Counter(round=round_, price=1, counter_key=key(0))
 
 
 def test_signed_offer_round_trips_and_recovers_to_its_signer() -> None:
@@ -166,3 +170,15 @@ def test_decline_parses_with_its_reason() -> None:
 def test_oversized_answer_is_refused_unread() -> None:
     with pytest.raises(ValueError, match="larger than"):
         parse_answer(b" " * (MAX_BODY_BYTES + 1))
+
+
+def test_a_counter_key_opens_its_own_round_only() -> None:
+    """The hash chain: round r's key opens round r; seen on the wire, it forges no later round."""
+    secret = bytes(range(32))
+    lock = counter_lock(secret)
+    for round_ in range(MAX_ROUNDS):
+        sent = counter_key(secret, round_)
+        assert key_opens(lock, sent, round_)
+        assert not any(key_opens(lock, sent, other) for other in range(round_ + 1, MAX_ROUNDS))
+    assert not key_opens(lock, counter_key(bytes(32), 0), 0)  # another buyer's secret
+    assert not key_opens(lock, counter_key(secret, 0), MAX_ROUNDS)

@@ -21,7 +21,7 @@ from supplier.protocol import Offer, Rfq, RfqLine
 from supplier.store import OrderState, SupplierStore
 from supplier.watcher import Watcher
 from tests.supplier.chainworld import build_chain_world
-from tests.supplier.conftest import COLA, DAY, SODA, USDC
+from tests.supplier.conftest import COLA, DAY, LOCK, SODA, USDC
 
 rfq_ids = itertools.count()
 
@@ -59,6 +59,7 @@ class Market:
             buyer=self.pc.address,
             token=self.usdc.address,
             machine_customer=True,
+            counter_lock=LOCK,
         )
         answer = (desk or self.desk).open(rfq, now)
         assert isinstance(answer, Offer)

@@ -9,6 +9,7 @@ transport that stalls, trickles, floods or sends garbage.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
@@ -18,7 +19,7 @@ from typing import Any
 
 from eth_account import Account
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 
 from contracts.quote import SECP256K1_HALF_N, ItemLine, Quote, items_hash, sign_quote
 from device.negotiation import Reason, SupplierRef
@@ -47,8 +48,19 @@ class Ctx:
     previous: dict[str, Offer]
 
 
-def forge(offer: Offer, key: bytes, *, sign_chain: int | None = None, **changes: Any) -> Offer:
-    """``offer`` with ``changes`` applied, signed by ``key`` (the lines decide amount and hash)."""
+def forge(
+    offer: Offer,
+    key: bytes,
+    *,
+    sign_chain: int | None = None,
+    sign_buyer: str | None = None,
+    **changes: Any,
+) -> Offer:
+    """``offer`` with ``changes`` applied, signed by ``key`` (the lines decide amount and hash).
+
+    ``sign_chain`` / ``sign_buyer`` sign for another EIP-712 domain (chain id,
+    verifying contract) than the offer says.
+    """
     fields = offer.model_dump()
     fields.update(changes)
     lines = [OfferLine.model_validate(line) for line in fields["lines"]]
@@ -66,6 +78,8 @@ def forge(offer: Offer, key: bytes, *, sign_chain: int | None = None, **changes:
         nonce=fields["nonce"],
     )
     chain = fields["chain_id"] if sign_chain is None else sign_chain
+    if sign_buyer is not None:
+        quote = dataclasses.replace(quote, buyer=sign_buyer)
     fields["signature"] = "0x" + sign_quote(quote, chain, key).hex()
     return Offer.model_validate(fields)
 
@@ -105,6 +119,32 @@ def _replay(offer: Offer, ctx: Ctx) -> Response:
     """Answers every counter with its first offer again: a replay, not a new round."""
     first = ctx.previous.setdefault(offer.rfq_id, offer)
     return _json(first)
+
+
+def _reuse_nonce(offer: Offer, ctx: Ctx) -> Response:
+    """Every later round re-signs its new price under the first offer's nonce."""
+    first = ctx.previous.setdefault(offer.rfq_id, offer)
+    if first is offer:
+        return _json(offer)
+    return _json(forge(offer, ctx.key, nonce=first.nonce))
+
+
+def replay_across_negotiations(offer: Offer, ctx: Ctx) -> Response:
+    """Answers every RFQ after its first with the very quote of its first negotiation.
+
+    Only the unsigned envelope (RFQ id, round) is new: the quote is byte-identical.
+    """
+    first = ctx.previous.setdefault("first", offer)
+    return _json(first.model_copy(update={"rfq_id": offer.rfq_id, "round": offer.round}))
+
+
+def _endless_headers(offer: Offer, ctx: Ctx) -> Response:
+    """A head far beyond any sane size (2,000 headers of 100 bytes)."""
+    return Response(
+        offer.model_dump_json(),
+        media_type="application/json",
+        headers={f"x-pad-{i}": "p" * 100 for i in range(2000)},
+    )
 
 
 def _swap_quantities(offer: Offer, ctx: Ctx) -> Response:
@@ -180,6 +220,20 @@ TAMPERS: dict[str, tuple[Callable[[Offer, Ctx], Response], Reason]] = {
         _first_offer(lambda o, c: _json(forge(o, c.key, sign_chain=5))),
         Reason.WRONG_SIGNER,
     ),
+    "signed_for_other_contract": (
+        _first_offer(lambda o, c: _json(forge(o, c.key, sign_buyer=STRANGER))),
+        Reason.WRONG_SIGNER,
+    ),
+    "answers_other_rfq": (
+        _first_offer(lambda o, c: _json(o.model_copy(update={"rfq_id": "another-rfq-0000001"}))),
+        Reason.WRONG_RFQ,
+    ),
+    "nonce_reused_in_negotiation": (_reuse_nonce, Reason.REPLAYED_QUOTE),
+    "endless_headers": (_first_offer(_endless_headers), Reason.MALFORMED),
+    "redirects": (
+        _first_offer(lambda o, c: RedirectResponse("http://127.0.0.1:9/rfq", status_code=307)),
+        Reason.HTTP_ERROR,
+    ),
     "other_token": (
         _first_offer(lambda o, c: _json(forge(o, c.key, token=STRANGER))),
         Reason.WRONG_TOKEN,
@@ -210,7 +264,7 @@ TAMPERS: dict[str, tuple[Callable[[Offer, Ctx], Response], Reason]] = {
         Reason.HTTP_ERROR,
     ),
 }
-NEGOTIATES = frozenset({"price_raised_last_round", "replayed_offer"})
+NEGOTIATES = frozenset({"price_raised_last_round", "replayed_offer", "nonce_reused_in_negotiation"})
 """Misbehaviours that only show after the first round (the others need none)."""
 SILENT = "never_answers"
 SIGNER_CHANGED = "signer_changed"
@@ -221,10 +275,16 @@ EXPECTED: dict[str, Reason] = {
 }
 
 
+EXTRA_TAMPERS: dict[str, Callable[[Offer, Ctx], Response]] = {
+    "replays_across_negotiations": replay_across_negotiations,
+}
+"""Misbehaviours that need more than one negotiation to show (their own tests)."""
+
+
 def hostile_app(kind: str, desk: Desk, ctx: Ctx) -> FastAPI:
     """The protocol's four routes around a real desk, misbehaving as ``kind`` says."""
     app = FastAPI()
-    tamper = TAMPERS[kind][0] if kind in TAMPERS else None
+    tamper = TAMPERS[kind][0] if kind in TAMPERS else EXTRA_TAMPERS.get(kind)
 
     @app.get(WELL_KNOWN_PATH)
     def discovery() -> Response:

@@ -24,6 +24,7 @@ from supplier.pricing import PriceBook, PricedOrder, make_strategy
 from supplier.protocol import Counter, Offer, Rfq, RfqLine
 from supplier.store import SupplierStore
 from tests.device.negotiation.conftest import make_need, supplier_settings
+from tests.supplier.conftest import LOCK, key
 
 
 @pytest.mark.parametrize("kind", [*sorted(STRATEGIES), MARKET])
@@ -62,6 +63,7 @@ def test_in_process_supplier_answers_exactly_like_the_real_desk(kind: str, tmp_p
         buyer=need.profit_center,
         token=need.token,
         machine_customer=True,
+        counter_lock=LOCK,
     )
     order = PriceBook(config.items).price(rfq.items, deliver_by=rfq.deliver_by, now=now)
     assert isinstance(order, PricedOrder)
@@ -84,7 +86,9 @@ def test_in_process_supplier_answers_exactly_like_the_real_desk(kind: str, tmp_p
             assert (ours.amount, ours.final) == (real.amount, real.final)
             if real.final:
                 break
-            real = desk.counter(rfq.rfq_id, Counter(round=round_, price=price), now)
+            real = desk.counter(
+                rfq.rfq_id, Counter(round=round_, price=price, counter_key=key(round_)), now
+            )
             ours = mirror.counter(price, False, now)
         assert isinstance(real, Offer)
         assert ours is not None

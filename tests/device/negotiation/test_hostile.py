@@ -18,6 +18,7 @@ from device.negotiation import (
     SupplierError,
     SupplierRef,
     SupplierStatus,
+    UsedQuote,
 )
 from tests.device.negotiation.conftest import make_need, reference_supplier
 from tests.device.negotiation.hostile import EXPECTED, NEGOTIATES, hostile_supplier
@@ -37,9 +38,11 @@ def refusals(result: NegotiationResult) -> dict[str, list[str]]:
     return out
 
 
-def negotiate(limits: HttpLimits, suppliers: list[SupplierRef]) -> NegotiationResult:
+def negotiate(
+    limits: HttpLimits, suppliers: list[SupplierRef], used: UsedQuote | None = None
+) -> NegotiationResult:
     need = make_need(reservation=30_000_000, urgency=0.2)
-    return asyncio.run(Buyer(limits=limits).negotiate(need, suppliers))
+    return asyncio.run(Buyer(limits=limits).negotiate(need, suppliers, used=used))
 
 
 @pytest.mark.parametrize("kind", sorted(EXPECTED))
@@ -112,3 +115,47 @@ def test_a_supplier_that_is_not_there_is_unreachable(
     with pytest.raises(SupplierError) as raised:
         asyncio.run(Buyer(limits=fast_limits).discover("gone", gone.base_url))
     assert raised.value.reason is Reason.UNREACHABLE
+
+
+def test_a_quote_replayed_in_a_later_negotiation_is_refused_once_placed(
+    tmp_path: Path, fast_limits: HttpLimits
+) -> None:
+    """The second negotiation gets the first one's quote, byte for byte: refused as a replay."""
+    placed: set[tuple[str, int]] = set()
+
+    def used(supplier: str, nonce: int) -> bool:
+        return (supplier, nonce) in placed
+
+    kind = "replays_across_negotiations"
+    with (
+        hostile_supplier(tmp_path, kind, strategy=FIXED, **CHEAP) as hostile,
+        reference_supplier(tmp_path, "honest", strategy=BOULWARE, max_rounds=4) as honest,
+    ):
+        first = negotiate(fast_limits, [hostile, honest], used)
+        assert first.supplier == hostile
+        assert first.offer is not None
+        placed.add((first.offer.supplier, first.offer.nonce))
+        second = negotiate(fast_limits, [hostile, honest], used)
+    assert refusals(second) == {kind: [Reason.REPLAYED_QUOTE.value]}
+    assert second.supplier == honest
+
+
+def test_an_error_while_dealing_with_one_supplier_is_contained_to_it(
+    tmp_path: Path, fast_limits: HttpLimits
+) -> None:
+    """Whatever raises while one supplier's answer is handled refuses that supplier only."""
+    with (
+        reference_supplier(
+            tmp_path, "troubled", strategy=FIXED, cola=CHEAP["cola"], chips=CHEAP["chips"]
+        ) as troubled,
+        reference_supplier(tmp_path, "honest", strategy=BOULWARE, max_rounds=4) as honest,
+    ):
+
+        def used(supplier: str, nonce: int) -> bool:
+            if supplier == troubled.signing_address:
+                raise RuntimeError("lookup broke on this supplier's quote")
+            return False
+
+        result = negotiate(fast_limits, [troubled, honest], used)
+    assert refusals(result) == {"troubled": [Reason.FAULT.value]}
+    assert result.supplier == honest
