@@ -526,7 +526,7 @@ def test_supplier_allow_list(world: World) -> None:
 
 def test_settlement_token_is_fixed_for_the_contracts_life(world: World, deploy: DeployFn) -> None:
     other_token = deploy("MockUSDC")
-    assert "setSettlementToken" not in {f["name"] for f in world.pc.contract.abi if "name" in f}
+    assert "setSettlementToken" not in {dict(item).get("name") for item in world.pc.contract.abi}
     with reverts("WrongToken", other_token):
         place(world, token=other_token)
     assert world.pc.token() == world.usdc.address

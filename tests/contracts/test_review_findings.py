@@ -251,7 +251,7 @@ def test_11_a_fee_on_transfer_token_is_refused(world: World, deploy: DeployFn) -
         policy=TEST_POLICY, token=fee_token,
     )  # fmt: skip
     pc = ProfitCenter(world.w3, deployment.profit_center)
-    token = world.w3.eth.contract(address=fee_token, abi=world.usdc.abi)
+    token = world.w3.eth.contract(address=fee_token, abi=world.usdc.abi)  # type: ignore[call-overload]
     send(world.w3, token.functions.mint(world.governor, 100 * USDC), world.governor)
     send(world.w3, token.functions.approve(pc.address, 100 * USDC), world.governor)
     with reverts("DepositShortfall", 100 * USDC, 99 * USDC):
