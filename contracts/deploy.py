@@ -25,6 +25,10 @@ DEFAULT_POLICY = Policy(
 )
 
 
+# The most decimals a settlement token may have (ProfitCenter.MAX_TOKEN_DECIMALS: the
+# books hold 56-bit amounts, 72 billion units of a 6-decimal token).
+MAX_TOKEN_DECIMALS = 8
+
 # The agent key may place orders for a year after deployment unless the owners say
 # otherwise; they renew (or rotate) it with ``ProfitCenter.set_agent``.
 AGENT_KEY_LIFETIME = 365 * 24 * 3600

@@ -32,7 +32,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from web3 import HTTPProvider, Web3
 
-from contracts.deploy import deploy_profit_center
+from contracts.deploy import MAX_TOKEN_DECIMALS, deploy_profit_center
 from contracts.profit_center import ProfitCenter
 from device.errors import ConfigError, CustobotError
 from device.keys import load_agent_account, read_passphrase
@@ -242,9 +242,13 @@ def deploy_machine(
     governor: str,
     agent: LocalAccount,
     keystore: Path,
+    agent_valid_days: int = 365,
     step: Step = lambda _: None,
 ) -> ChainDeployment:
-    """Check the chain, deploy a ProfitCenter with ``agent`` as agent and deployer, read it back."""
+    """Check the chain, deploy a ProfitCenter with ``agent`` as agent and deployer, read it back.
+
+    The agent key may place orders for ``agent_valid_days``; the owners renew it on-chain.
+    """
     token_address = _address(token, "token")
     governor_address = _address(governor, "governor")
     step(f"connecting to {redact_url(rpc_url)}")
@@ -266,6 +270,11 @@ def deploy_machine(
         raise ChainDeployError(
             f"{token_address} on chain {chain_id} has no ERC-20 decimals()"
         ) from None
+    if decimals > MAX_TOKEN_DECIMALS:
+        raise ChainDeployError(
+            f"{token_address} has {decimals} decimals; a ProfitCenter's books take at most "
+            f"{MAX_TOKEN_DECIMALS} (USDC has 6)"
+        )
     step(f"checking gas funds of agent {agent.address}")
     if w3.eth.get_balance(agent.address) == 0:
         raise ChainDeployError(
@@ -273,8 +282,14 @@ def deploy_machine(
         )
     step("deploying ProfitCenter")
     try:
+        latest = int(w3.eth.get_block("latest")["timestamp"])
         deployment = deploy_profit_center(
-            w3, deployer=agent, governor=governor_address, agent=agent.address, token=token_address
+            w3,
+            deployer=agent,
+            governor=governor_address,
+            agent=agent.address,
+            token=token_address,
+            agent_valid_until=latest + agent_valid_days * 24 * 3600,
         )
     except CustobotError:
         raise
@@ -331,6 +346,15 @@ def chain_deploy(
     replace: Annotated[
         bool, typer.Option("--replace", help="deploy a new one although the config names one")
     ] = False,
+    agent_valid_days: Annotated[
+        int,
+        typer.Option(
+            "--agent-valid-days",
+            min=1,
+            max=3650,
+            help="days the agent key may place orders; the owners renew it (setAgent)",
+        ),
+    ] = 365,
 ) -> None:
     """Deploy this machine's ProfitCenter and write its address into the config's [chain] table."""
     from device.cli import settings_or_exit  # the CLI imports this module
@@ -364,6 +388,7 @@ def chain_deploy(
                 governor=governor,
                 agent=agent,
                 keystore=path,
+                agent_valid_days=agent_valid_days,
                 step=lambda text: progress.update(task, description=text),
             )
     except CustobotError as exc:
@@ -381,6 +406,9 @@ def chain_deploy(
         raise typer.Exit(code=1) from None
     console.print(f"ProfitCenter {deployed.profit_center} on chain {deployed.chain_id}")
     console.print(f"governor     {deployed.governor}")
-    console.print(f"agent        {deployed.agent}")
+    console.print(
+        f"agent        {deployed.agent} (may place orders for {agent_valid_days} days; "
+        "the owners renew it with setAgent)"
+    )
     console.print(f"token        {deployed.token} ({deployed.token_decimals} decimals)")
     console.print(f"recorded in  {config}")

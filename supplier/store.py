@@ -97,6 +97,8 @@ class OrderState(StrEnum):
     SETTLED = "settled"
     REJECTED = "rejected"
     RELEASED = "released"
+    CANCELLED = "cancelled"  # the buyer's owners cancelled it before delivery
+    WITHDRAWN = "withdrawn"  # we withdrew it while it waited for approval
 
 
 class ObservedOrder(SQLModel, table=True):

@@ -23,12 +23,14 @@ from web3 import Web3
 from contracts.errors import ChainError
 from contracts.profit_center import (
     OrderApproved,
+    OrderCancelled,
     OrderDelivered,
     OrderDisputed,
     OrderPlaced,
     OrderRejected,
     OrderReleased,
     OrderSettled,
+    OrderWithdrawn,
     ProfitCenter,
     ProfitCenterEvent,
 )
@@ -133,8 +135,10 @@ class Watcher:
                 order.state = OrderState.DELIVERED
                 order.dispute_until = until
                 order.delivered_tx = tx
-            case OrderDisputed():
+            case OrderDisputed(resolve_by=resolve_by):
+                # Unresolved by then, the dispute lets us claim in full.
                 order.state = OrderState.DISPUTED
+                order.dispute_until = resolve_by
             case OrderSettled(paid=paid):
                 order.state = OrderState.SETTLED
                 order.paid = paid
@@ -145,6 +149,10 @@ class Watcher:
                     order.claimed_tx = tx
             case OrderReleased():
                 order.state = OrderState.RELEASED
+            case OrderCancelled():
+                order.state = OrderState.CANCELLED
+            case OrderWithdrawn():
+                order.state = OrderState.WITHDRAWN
             case _:
                 return
         order.updated_at = now
@@ -190,7 +198,7 @@ class Watcher:
     def _claim_due(self, now: int, report: PollReport) -> None:
         for order in self.store.orders():
             due = order.dispute_until is not None and order.dispute_until <= now
-            if order.state != OrderState.DELIVERED or not due:
+            if order.state not in (OrderState.DELIVERED, OrderState.DISPUTED) or not due:
                 continue
             assert order.id is not None
             pc = self.centers.get(order.profit_center)

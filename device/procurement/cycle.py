@@ -504,7 +504,9 @@ class Procurement:
             OrderStatus.DISPUTED: OrderState.DISPUTED,
             OrderStatus.SETTLED: OrderState.SETTLED,
             OrderStatus.REJECTED: OrderState.REJECTED,
+            OrderStatus.CANCELLED: OrderState.REJECTED,  # the owners said no after all
             OrderStatus.RELEASED: OrderState.RELEASED,
+            OrderStatus.WITHDRAWN: OrderState.RELEASED,  # the supplier took its quote back
         }.get(status)
 
     def _release_overdue(self, now: datetime) -> None:
@@ -515,8 +517,9 @@ class Procurement:
         for order in open_orders:
             chain = self.pc.order(bytes.fromhex(order.order_id[2:]))
             if chain.status is OrderStatus.DELIVERED:
-                # The supplier says it delivered; the sensors counted nothing for it.
-                if order.delivered is None and _unix(now) > chain.time + window // 2:
+                # The supplier says it delivered; the sensors counted nothing for it
+                # half a window later (chain.time is when the dispute window closes).
+                if order.delivered is None and _unix(now) > chain.time - window // 2:
                     self.outbox.enqueue(
                         f"dispute:{order.order_id}", "dispute", {"order_id": order.order_id}, now
                     )
