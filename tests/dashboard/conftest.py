@@ -40,10 +40,11 @@ class OwnerLogin:
         The current step first: it stays valid if the clock crosses into the next
         step before the server checks it (the server accepts one step of drift).
         """
-        now = int(time.time())
-        current = now // self.totp.interval
+        now = time.time()
+        current = int(now) // self.totp.interval
         step = max(current, self._last_step + 1)
-        assert step <= current + 1, "out of fresh TOTP codes for this 30 s window"
+        if step > current + 1:  # both usable codes are spent: wait for the next step
+            time.sleep((step - 1) * self.totp.interval - now + 0.05)
         self._last_step = step
         return self.totp.generate_otp(step)
 
