@@ -23,6 +23,7 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import pytest
 from eth_abi import decode as abi_decode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -655,6 +656,7 @@ def assert_within_refill_bound(
             assert total <= budget + (end - start) * budget // period + 1, (start, end, total)
 
 
+@pytest.mark.timeout(1800)  # long by design: bounded by its action count
 def test_profit_center_state_machine() -> None:
     ProfitCenterMachine.chain = _build_chain()
     run = ProfitCenterMachine.TestCase

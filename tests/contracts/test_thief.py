@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
@@ -59,6 +60,7 @@ class Node:
         self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
 
+@pytest.mark.timeout(1800)  # long by design: bounded by its action count
 def test_a_thief_with_the_agent_key_takes_at_most_the_documented_bound(
     anvil_binary: Path,
 ) -> None:
