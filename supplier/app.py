@@ -19,9 +19,9 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
-from device.http_serving import RateLimit, ServerLimits, bounded_config
+from device.http_serving import RateLimit, ReadBodyFirst, ServerLimits, bounded_config
 from supplier.desk import Desk
 from supplier.errors import (
     DuplicateRfqError,
@@ -83,53 +83,6 @@ def protocol_reject(status: int, message: str) -> ASGIApp:
     """How the bounded server refuses a request before the app runs: a protocol ``Error``."""
     code = _STATUS_CODES.get(status, ErrorCode.INVALID_MESSAGE)
     return _error(status, code, message, headers={"connection": "close"})
-
-
-class BodyLimit:
-    """ASGI middleware: reads at most ``limit`` bytes of a request body, else answers 413.
-
-    The body is buffered (it is small by definition) and replayed to the app, so a
-    chunked upload without ``Content-Length`` is bounded too.
-    """
-
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        too_large = _error(413, ErrorCode.BODY_TOO_LARGE, f"body exceeds {self.limit} bytes")
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.limit):
-            await too_large(scope, receive, send)
-            return
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.limit:
-                await too_large(scope, receive, send)
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
-        delivered = False
-
-        async def replay() -> Message:
-            nonlocal delivered
-            if not delivered:
-                delivered = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
 
 
 def _desk(request: Request) -> Desk:
@@ -289,7 +242,12 @@ def build_api() -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(SupplierError, _supplier_error)
     app.add_exception_handler(Exception, _internal_error)
-    app.add_middleware(BodyLimit)
+    # The protocol's body cap holds for the app itself (also without the bounded server).
+    app.add_middleware(
+        ReadBodyFirst,
+        limits=ServerLimits(max_body_bytes=MAX_BODY_BYTES),
+        reject=protocol_reject,
+    )
     return app
 
 
