@@ -60,6 +60,11 @@ class PolicyResult:
     spoilage_cost: int
     delivery_fees: int
     gas: int
+    returned_units: int  # delivered, paid, did not fit: written off
+    returned_cost: int
+    gift_units: int  # entered a slot unpaid: the supplier's loss, not the machine's
+    gift_value: int
+    rounding: int  # complete orders' totals above their unit prices
     profit: int
     purchases: int
     list_value: int
@@ -148,6 +153,11 @@ def _result(
         spoilage_cost=led.spoiled_cost,
         delivery_fees=led.delivery_fees,
         gas=led.gas,
+        returned_units=led.returned_units,
+        returned_cost=led.returned_cost,
+        gift_units=led.gift_units,
+        gift_value=led.gift_value,
+        rounding=led.rounding,
         profit=world.profit(),
         purchases=led.purchases,
         list_value=led.list_value,
@@ -324,6 +334,10 @@ def comparison_table(comparison: Comparison, decimals: int = 6) -> Table:
         (
             "spoilage (items / cost)",
             lambda r: f"{r.spoilage_units} / {money(r.spoilage_cost, decimals)}",
+        ),
+        (
+            "returned, did not fit (items / cost)",
+            lambda r: f"{r.returned_units} / {money(r.returned_cost, decimals)}",
         ),
         ("procurement cost vs list", lambda r: f"{r.cost_vs_list:.1%}"),
         ("orders / deliveries", lambda r: f"{r.orders} / {r.deliveries}"),

@@ -51,8 +51,15 @@ class Lot:
     """Items of one slot that arrived together: they expire together and cost the same."""
 
     expires: datetime | None
-    quantity: int
+    quantity: int  # still in the slot
     unit_cost: int
+    gift: bool = False  # came in but nobody was paid for it (the supplier's loss)
+    received: int = 0  # units that came in (set from ``quantity`` when 0)
+    sold: int = 0
+    spoiled: int = 0
+
+    def __post_init__(self) -> None:
+        self.received = self.received or self.quantity
 
 
 @dataclass(slots=True)
@@ -62,8 +69,17 @@ class Ledger:
     purchases: int = 0  # paid for goods
     list_value: int = 0  # the same goods at the seller's list price
     cost_of_sold: int = 0
+    sold_units: int = 0
     spoiled_units: int = 0
     spoiled_cost: int = 0
+    stocked_units: int = 0  # units that entered a slot (the opening fill too)
+    stocked_value: int = 0  # ... at the unit cost of their lots
+    opening_value: int = 0  # the opening fill (bought before the run, not a purchase)
+    returned_units: int = 0  # delivered and paid for, but did not fit: written off
+    returned_cost: int = 0
+    gift_units: int = 0  # entered a slot unpaid (the machine's count missed them)
+    gift_value: int = 0  # ... at the agreed price: the supplier's loss
+    rounding: int = 0  # a complete order's total above its unit prices (split_total)
     delivery_fees: int = 0
     gas: int = 0
     orders: int = 0
@@ -132,6 +148,7 @@ class World(SimulatedMachine):
         self.ledger = Ledger()
         self.lots: dict[int, deque[Lot]] = {s.id: deque() for s in self.settings.slots}
         self.samples: list[Sample] = []
+        self.made: list[Lot] = []  # every lot that ever entered a slot (for the books' checks)
         self._out_since: dict[int, datetime] = {}
         self._restocked: list[Callable[[datetime, int], None]] = []
 
@@ -140,7 +157,13 @@ class World(SimulatedMachine):
     def profit(self) -> int:
         led = self.ledger
         return (
-            self.totals.revenue - led.cost_of_sold - led.spoiled_cost - led.delivery_fees - led.gas
+            self.totals.revenue
+            - led.cost_of_sold
+            - led.spoiled_cost
+            - led.returned_cost
+            - led.rounding
+            - led.delivery_fees
+            - led.gas
         )
 
     def on_restocked(self, listener: Callable[[datetime, int], None]) -> None:
@@ -163,6 +186,8 @@ class World(SimulatedMachine):
         if self.physics.stock(slot_id) < before:
             lots = self.lots[slot_id]
             lots[0].quantity -= 1
+            lots[0].sold += 1
+            self.ledger.sold_units += 1
             self.ledger.cost_of_sold += lots[0].unit_cost
             if lots[0].quantity == 0:
                 lots.popleft()
@@ -172,10 +197,14 @@ class World(SimulatedMachine):
     def route_visit(self, now: datetime) -> None:
         """The start: every slot filled to capacity at the incumbent's list price."""
         prices = self.market.list_prices[self.scenario.incumbent]
-        lots = self.visit(now, {s.id: s.capacity for s in self.settings.slots})
-        for slot_id, lot in lots.items():
-            lot.unit_cost = prices[self.settings.slot(slot_id).gtin]
+        slots = self.settings.slots
+        lots = self.visit(now, {s.id: s.capacity for s in slots}, self.unit_costs(prices))
+        self.ledger.opening_value += sum(lot.quantity * lot.unit_cost for lot in lots.values())
         self.totals.restock_visits += 1
+
+    def unit_costs(self, prices: Mapping[str, int]) -> dict[int, int]:
+        """Per slot, the price of its GTIN in ``prices`` (a supplier's list or floor)."""
+        return {s.id: prices[s.gtin] for s in self.settings.slots}
 
     def discard_expired(self, now: datetime) -> None:
         """Take out what is past its shelf life (a door cycle of its own, recounted)."""
@@ -185,10 +214,7 @@ class World(SimulatedMachine):
             while lots and lots[0].expires is not None and lots[0].expires <= now:
                 lot = lots.popleft()
                 removed += lot.quantity
-                spoiled = self.ledger.spoiled_per_slot
-                spoiled[slot_id] = spoiled.get(slot_id, 0) + lot.quantity
-                self.ledger.spoiled_units += lot.quantity
-                self.ledger.spoiled_cost += lot.quantity * lot.unit_cost
+                self._spoil(slot_id, lot)
             if removed:
                 counts[slot_id] = self.physics.stock(slot_id) - removed
         if counts:
@@ -197,11 +223,14 @@ class World(SimulatedMachine):
                 if count == 0:
                     self._out_since.setdefault(slot_id, now)
 
-    def visit(self, now: datetime, add: Mapping[int, int]) -> dict[int, Lot]:
-        """A restocking visit: expired items out, then up to ``add`` items in per slot.
+    def visit(
+        self, now: datetime, add: Mapping[int, int], unit_costs: Mapping[int, int]
+    ) -> dict[int, Lot]:
+        """A restocking visit: expired items out, then up to ``add`` items in per slot,
+        each new lot at its slot's price in ``unit_costs`` (what was agreed for it).
 
-        What does not fit goes back on the truck. Returns the new lot per slot
-        (cost 0: the caller prices it once it knows what it paid).
+        What does not fit is the caller's to settle (``Buyer``: paid and written
+        off). Returns the new lot per slot.
         """
         self.discard_expired(now)
         counts: dict[int, int] = {}
@@ -214,8 +243,14 @@ class World(SimulatedMachine):
                 continue
             counts[slot_id] = stock + n
             life = slot.shelf_life_days
-            lots[slot_id] = Lot(None if life is None else now + timedelta(days=life), n, 0)
+            cost = unit_costs[slot_id]
+            if cost <= 0:
+                raise ValueError(f"slot {slot_id}: a lot needs its real unit cost, got {cost}")
+            lots[slot_id] = Lot(None if life is None else now + timedelta(days=life), n, cost)
             self.lots[slot_id].append(lots[slot_id])
+            self.made.append(lots[slot_id])
+            self.ledger.stocked_units += n
+            self.ledger.stocked_value += n * cost
         if counts:
             self._door(now, counts)
         for slot_id in counts:
@@ -255,12 +290,19 @@ class World(SimulatedMachine):
         for since in self._out_since.values():
             self.ledger.stockout_hours += (end - since).total_seconds() / 3600
         self._out_since.clear()
-        for lots in self.lots.values():
-            for lot in lots:
-                if lot.expires is not None and lot.expires <= end:
-                    self.ledger.spoiled_units += lot.quantity
-                    self.ledger.spoiled_cost += lot.quantity * lot.unit_cost
+        for slot_id, lots in self.lots.items():
+            while lots and lots[0].expires is not None and lots[0].expires <= end:
+                self._spoil(slot_id, lots.popleft())  # still in the slot, but only as waste
         self.sample(end)
+
+    def _spoil(self, slot_id: int, lot: Lot) -> None:
+        """Book what is left of ``lot`` as spoiled, at its cost."""
+        spoiled = self.ledger.spoiled_per_slot
+        spoiled[slot_id] = spoiled.get(slot_id, 0) + lot.quantity
+        self.ledger.spoiled_units += lot.quantity
+        self.ledger.spoiled_cost += lot.quantity * lot.unit_cost
+        lot.spoiled += lot.quantity
+        lot.quantity = 0
 
 
 class Policy(ABC):
@@ -305,9 +347,9 @@ class RoutePolicy(Policy):
         prices = world.market.list_prices[incumbent.name]
         world.discard_expired(now)
         wanted = {s.id: s.par - world.physics.stock(s.id) for s in world.settings.slots}
-        lots = world.visit(now, {slot: n for slot, n in wanted.items() if n > 0})
-        for slot_id, lot in lots.items():
-            lot.unit_cost = prices[world.settings.slot(slot_id).gtin]
+        add = {slot: n for slot, n in wanted.items() if n > 0}
+        lots = world.visit(now, add, world.unit_costs(prices))
+        for lot in lots.values():
             world.ledger.purchases += lot.quantity * lot.unit_cost
             world.ledger.list_value += lot.quantity * lot.unit_cost
         world.ledger.delivery_fees += incumbent.delivery_fee
@@ -322,6 +364,8 @@ class PlacedOrder:
     supplier: str
     deliver_by: datetime
     outcome: DeliveryOutcome
+    delivered: dict[int, int] = field(default_factory=dict)  # units per slot the driver brought
+    paid: int = 0
 
 
 class Buyer(Policy):
@@ -371,6 +415,14 @@ class Buyer(Policy):
         world.driver.at(give_up, lambda t: self._release(t, order_id))
 
     def _arrive(self, now: datetime, order_id: str) -> None:
+        """The supplier's driver brings this order (all of it, or the share that came).
+
+        The contract: the buyer pays for every unit delivered at the order's agreed
+        unit price. What fits goes into the slots, counted by the machine's sensors
+        and paid through ``match_delivery``; what does not fit was still delivered,
+        so it is paid too and written off (``returned``). A unit in a slot that the
+        count missed is the supplier's loss (a ``gift`` lot, recorded as one).
+        """
         placed = self.open.get(order_id)
         if placed is None:
             return  # released before it came: the driver is turned away
@@ -379,40 +431,68 @@ class Buyer(Policy):
             line.slot_id: delivered_quantity(line.quantity, placed.outcome.share)
             for line in placed.order.lines
         }
+        # Expired items come out in a door cycle of their own first, so that the
+        # sensors' before-and-after counts see only the delivery.
+        world.discard_expired(now)
         before = world.agent.stock()
-        room = {
-            s.id: s.capacity - (before[s.id] or 0) for s in world.settings.slots
-        }  # what could fit: the supplier is not blamed for the rest
-        lots = world.visit(now, add)
+        prices = {line.slot_id: line.unit_price for line in placed.order.lines}
+        lots = world.visit(now, add, prices)
         after = world.agent.stock()
         increases: dict[str, int] = {}
         for slot in world.settings.slots:
             grew = (after[slot.id] or 0) - (before[slot.id] or 0)
             if slot.id in lots and grew > 0:
                 increases[slot.gtin] = increases.get(slot.gtin, 0) + grew
-        theirs = [p.order for p in self.open.values() if p.supplier == placed.supplier]
-        matches, _extra = match_delivery(increases, theirs)
-        list_prices = world.market.list_prices[placed.supplier]
-        for match in matches:
-            if not match.anything:
-                continue
-            paid = self.open.pop(match.order_id)
-            world.ledger.purchases += match.amount_due
-            world.ledger.list_value += sum(
-                n * list_prices[gtin] for gtin, n in match.delivered.items()
-            )
-            full = all(
-                match.delivered.get(line.gtin, 0) >= min(line.quantity, room[line.slot_id])
-                for line in paid.order.lines
-            )
-            self._learn(paid, on_time=now <= paid.deliver_by and full)
-            prices = {line.gtin: line.unit_price for line in paid.order.lines}
-            for slot_id, lot in lots.items():
-                gtin = world.settings.slot(slot_id).gtin
-                if gtin in match.delivered and lot.unit_cost == 0:
-                    lot.unit_cost = prices[gtin]
         world.ledger.delivery_fees += world.market.specs[placed.supplier].delivery_fee
         world.ledger.deliveries += 1
+        if not any(add.values()):
+            return  # the driver came with nothing: the order stays open
+        # The delivery note names this order: the count pays it, and only it.
+        (match,), _extra = match_delivery(increases, [placed.order])
+        self.open.pop(order_id)
+        placed.delivered = dict(add)
+        counted = dict(match.delivered)
+        list_prices = world.market.list_prices[placed.supplier]
+        led = world.ledger
+        returned = 0
+        for line in placed.order.lines:
+            lot = lots.get(line.slot_id)
+            fitted = 0 if lot is None else lot.quantity
+            extra = add[line.slot_id] - fitted
+            returned += extra * line.unit_price
+            led.returned_units += extra
+            led.returned_cost += extra * line.unit_price
+            paid_here = min(fitted, counted.get(line.gtin, 0))
+            counted[line.gtin] = counted.get(line.gtin, 0) - paid_here
+            led.list_value += (paid_here + extra) * list_prices[line.gtin]
+            if lot is not None and fitted > paid_here:
+                self._gift(line.slot_id, lot, fitted - paid_here)
+        due = match.amount_due
+        if match.complete:
+            # The agreed total may sit a few base units above its unit prices.
+            led.rounding += due - sum(
+                line.quantity * line.unit_price for line in placed.order.lines
+            )
+        placed.paid = due + returned
+        led.purchases += placed.paid
+        full = all(add[line.slot_id] >= line.quantity for line in placed.order.lines)
+        self._learn(placed, on_time=now <= placed.deliver_by and full)
+
+    def _gift(self, slot_id: int, lot: Lot, units: int) -> None:
+        """Split ``units`` of ``lot`` off into a lot nobody paid for (the supplier's loss)."""
+        led = self.world.ledger
+        led.gift_units += units
+        led.gift_value += units * lot.unit_cost
+        led.stocked_value -= units * lot.unit_cost
+        gift = Lot(lot.expires, units, 0, gift=True)
+        lot.quantity -= units
+        lot.received -= units
+        lots = self.world.lots[slot_id]
+        if lot.quantity == 0:
+            lots.remove(lot)
+            self.world.made.remove(lot)
+        lots.append(gift)
+        self.world.made.append(gift)
 
     def _release(self, now: datetime, order_id: str) -> None:
         placed = self.open.pop(order_id, None)
@@ -663,10 +743,9 @@ class OraclePolicy(Policy):
                 quantity = min(quantity, sells - stock)
             if quantity > 0:
                 add[slot.id] = quantity
-        lots = world.visit(now, add)
+        lots = world.visit(now, add, world.unit_costs(floors))
         for slot_id, lot in lots.items():
             gtin = world.settings.slot(slot_id).gtin
-            lot.unit_cost = floors[gtin]
             world.ledger.purchases += lot.quantity * lot.unit_cost
             world.ledger.list_value += lot.quantity * market.list_prices[supplier][gtin]
         if lots:

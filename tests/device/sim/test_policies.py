@@ -42,7 +42,13 @@ def test_policy_runs_sanely_and_repeats_exactly(settings: Settings, policy: str)
     assert first.revenue > 0
     assert first.cost_of_goods > 0
     assert first.profit == (
-        first.revenue - first.cost_of_goods - first.spoilage_cost - first.delivery_fees - first.gas
+        first.revenue
+        - first.cost_of_goods
+        - first.spoilage_cost
+        - first.returned_cost
+        - first.rounding
+        - first.delivery_fees
+        - first.gas
     )
     # Only the policies that order on chain pay gas; everyone restocks within eight days.
     assert (first.gas > 0) == (policy in ("agent", "oracle"))
