@@ -131,7 +131,9 @@ def test_a_delivery_that_replaces_expired_units_is_paid_in_full(
         assert_books_balance(world, buyer)
 
 
-def test_units_that_do_not_fit_are_paid_and_written_off(settings: Settings, tmp_path: Path) -> None:
+def test_units_that_do_not_fit_are_paid_and_written_off(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The contract: the buyer pays for all it ordered and was delivered; no room is its loss."""
     with World(
         settings, SCENARIOS["office"], database=tmp_path / "sim.db", days=3, seed=1
