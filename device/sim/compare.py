@@ -24,6 +24,7 @@ from rich.table import Table
 
 from device.logs import configure_logging
 from device.settings import Settings
+from device.sim.classic import ClassicParams
 from device.sim.policies import POLICIES, AgentPolicy, AgentTuning, Sample, World, make_policy
 from device.sim.scenarios import SCENARIOS, Scenario
 
@@ -95,7 +96,7 @@ def run_policy(
     *,
     days: float,
     seed: int,
-    tuning: AgentTuning | None = None,
+    tuning: AgentTuning | ClassicParams | None = None,
     progress: Progress | None = None,
     database: Path | None = None,
 ) -> PolicyResult:
@@ -286,7 +287,9 @@ def compare(
 
 
 def _expected_cost(policy: str) -> int:
-    return {"agent": 3, "telemetry": 2, "oracle": 1}.get(policy, 0)
+    return {"agent": 5, "classic-neg": 4, "classic-list": 3, "telemetry": 2, "oracle": 1}.get(
+        policy, 0
+    )
 
 
 def result_json(comparison: Comparison) -> dict[str, Any]:

@@ -30,14 +30,14 @@ from device.planning.forecast import DemandModels, floor_hour
 from device.planning.planner import FILL, Economics, PlannerConfig, SlotStock, plan_restock
 from device.procurement.cycle import with_expiry
 from device.procurement.delivery import OpenOrder, OrderLine, match_delivery
-from device.settings import SalesCountConfig, Settings, SwitchSensorConfig
+from device.settings import SalesCountConfig, Settings, SlotConfig, SwitchSensorConfig
 from device.sim.customers import Arrival
 from device.sim.machine import SimulatedMachine
 from device.sim.market import GAS_COST_PER_ORDER, DeliveryOutcome, Market, at, delivered_quantity
 from device.sim.scenarios import Scenario
 from device.store import repo
 
-POLICIES = ("route", "telemetry", "agent", "oracle")
+POLICIES = ("route", "telemetry", "classic-list", "classic-neg", "agent", "oracle")
 SIM_START = datetime.fromisoformat("2026-01-05T00:00:00+00:00")  # a Monday
 POLL_EVERY = timedelta(hours=24)  # sensors (and at every visit); a poll bit-bangs mock pins
 REVIEW_EVERY = timedelta(hours=6)  # a machine's default agent.plan_interval_h (tested)
@@ -330,7 +330,8 @@ class Policy(ABC):
 
 
 class RoutePolicy(Policy):
-    """A fixed weekly visit that fills every slot to par, bought at the incumbent's list price."""
+    """A fixed weekly visit that fills every slot to capacity (expired items out first),
+    bought at the incumbent's list price: what a route driver does."""
 
     name = "route"
 
@@ -346,7 +347,7 @@ class RoutePolicy(Policy):
         incumbent = world.market.specs[world.scenario.incumbent]
         prices = world.market.list_prices[incumbent.name]
         world.discard_expired(now)
-        wanted = {s.id: s.par - world.physics.stock(s.id) for s in world.settings.slots}
+        wanted = {s.id: s.capacity - world.physics.stock(s.id) for s in world.settings.slots}
         add = {slot: n for slot, n in wanted.items() if n > 0}
         lots = world.visit(now, add, world.unit_costs(prices))
         for lot in lots.values():
@@ -376,6 +377,9 @@ class Buyer(Policy):
     paid for what arrived, once.
     """
 
+    reliability_prior = 0.9  # what a buyer believes of a supplier it has not tried
+    prior_weight = 5.0  # ... worth this many orders
+
     def __init__(self, world: World) -> None:
         super().__init__(world)
         self.open: dict[str, PlacedOrder] = {}
@@ -390,6 +394,44 @@ class Buyer(Policy):
             for line in placed.order.lines:
                 pending[line.slot_id] = pending.get(line.slot_id, 0) + line.quantity
         return pending
+
+    def shelf(self, now: datetime) -> dict[int, SlotStock] | None:
+        """What the machine knows per slot: its count (faults as of the last poll, the
+        count as the store has it now), units on order, and when its fresh lots expire.
+        ``None`` before the first poll."""
+        world = self.world
+        state = world.agent.state
+        if state is None:
+            return None
+        pending = self.on_order()
+        stock: dict[int, SlotStock] = {}
+        live = world.agent.stock()
+        for s in state.slots:
+            fault = None if s.fault == FaultState.OK.value else s.fault
+            count = live[s.slot_id]
+            if count is None:
+                fault = fault or "never counted"
+            stock[s.slot_id] = SlotStock(
+                s.slot_id, max(count or 0, 0), fault, pending.get(s.slot_id, 0)
+            )
+        with world.store.read() as session:
+            return with_expiry(session, world.settings.slots, stock, now)
+
+    def daily_sales(self, now: datetime, window: timedelta) -> dict[int, float]:
+        """Mean units sold per day and slot over the last ``window`` (since the start
+        when younger, counted as at least one day)."""
+        world = self.world
+        since = max(world.start, now - window)
+        days = max((now - since).total_seconds() / 86_400, 1.0)
+        with world.store.read() as session:
+            sold = repo.units_sold_since(session, since)
+        return {s.id: sold.get(s.id, 0) / days for s in world.settings.slots}
+
+    def belief(self, supplier: str) -> float:
+        """Share of a supplier's orders that came on time and complete, with a prior."""
+        closed, good = self.record.get(supplier, (0, 0))
+        prior, weight = self.reliability_prior, self.prior_weight
+        return (good + prior * weight) / (closed + weight)
 
     def place(
         self,
@@ -504,54 +546,82 @@ class Buyer(Policy):
         self.record[placed.supplier] = (closed + 1, good + int(on_time))
 
 
+def expired_by(stock: SlotStock, hours: float) -> int:
+    """Units of a slot that will be past their date ``hours`` from now (they block
+    the slot until a visit takes them out, and are no stock to sell)."""
+    return min(stock.count, sum(units for left, units in stock.expiring if left <= hours))
+
+
+def room_on_arrival(slot: SlotConfig, stock: SlotStock, hours: float) -> int:
+    """Units an order arriving ``hours`` from now can add and surely fit: the expired
+    ones go out first, nothing is assumed sold, units on order come too."""
+    return max(slot.capacity - (stock.count - expired_by(stock, hours)) - stock.on_order, 0)
+
+
 class TelemetryPolicy(Buyer):
     """Reorder point from live stock; one supplier (the incumbent), its list price.
 
     Reorder point per slot: mean daily sales of the last four weeks over the lead
-    time plus one review, plus two standard deviations (Poisson). When a slot is
-    at or below it and nothing is on order, every slot is topped up to capacity
-    (perishables: to what sells within their shelf life).
+    time plus one review, plus two standard deviations (Poisson), against the
+    slot's position: its count, less the units that will be past their date when
+    an order arrives. When a slot with nothing on order is at or below it (and
+    below its target), every slot is topped up to its target: capacity,
+    a perishable's what sells within its shelf life, never more than surely fits
+    on arrival. Orders on chain,
+    as the agent does (it pays the same gas).
     """
 
     name = "telemetry"
+    on_chain = True
     window = timedelta(days=28)
     z = 2.0
 
     def install(self) -> None:
         self.every(REVIEW_EVERY, self.world.start + REVIEW_EVERY + REVIEW_LAG, self.review)
 
+    @staticmethod
+    def target(slot: SlotConfig, rates: Mapping[int, float]) -> int:
+        """Capacity; a perishable's what sells within its shelf life (at least one)."""
+        if slot.shelf_life_days is not None and slot.shelf_life_days <= 7:
+            return max(min(slot.capacity, math.ceil(rates[slot.id] * slot.shelf_life_days)), 1)
+        return slot.capacity
+
     def review(self, now: datetime) -> None:
         world = self.world
-        state = world.agent.state
-        if self.open or state is None:
+        shelf = self.shelf(now)
+        if shelf is None:
             return
         supplier = world.market.specs[world.scenario.incumbent]
-        since = max(world.start, now - self.window)
-        days = max((now - since).total_seconds() / 86_400, 1.0)
-        with world.store.read() as session:
-            sold = repo.units_sold_since(session, since)
-        horizon = (supplier.lead_time_hours + REVIEW_EVERY.total_seconds() / 3600) / 24
-        stock = {slot: count or 0 for slot, count in world.agent.stock().items()}
+        lead = supplier.lead_time_hours
+        rates = self.daily_sales(now, self.window)
+        horizon = (lead + REVIEW_EVERY.total_seconds() / 3600) / 24
+        position: dict[int, int] = {}
         low = False
         for slot in world.settings.slots:
-            mean = sold.get(slot.id, 0) / days * horizon
-            if stock[slot.id] <= math.ceil(mean + self.z * math.sqrt(mean)):
-                low = True
+            held = shelf[slot.id]
+            if held.fault is not None:
+                continue  # a slot in fault never orders by itself (nor is topped up)
+            position[slot.id] = held.count - expired_by(held, lead)
+            mean = rates[slot.id] * horizon
+            point = min(math.ceil(mean + self.z * math.sqrt(mean)), self.target(slot, rates) - 1)
+            if held.on_order == 0 and position[slot.id] <= point:
+                low = True  # (a slot waiting for its order does not order again)
         if not low:
             return
         prices = world.market.list_prices[supplier.name]
         lines: list[OrderLine] = []
         for slot in world.settings.slots:
-            target = slot.capacity
-            if slot.shelf_life_days is not None and slot.shelf_life_days <= 7:
-                rate = sold.get(slot.id, 0) / days
-                target = min(target, math.ceil(rate * slot.shelf_life_days))
-            quantity = target - stock[slot.id]
+            if slot.id not in position:
+                continue
+            target = self.target(slot, rates)
+            held = shelf[slot.id]
+            wanted = target - position[slot.id] - held.on_order
+            quantity = min(wanted, room_on_arrival(slot, held, lead))
             if quantity > 0:
                 lines.append(OrderLine(slot.gtin, slot.id, quantity, prices[slot.gtin]))
         if lines:
             amount = sum(line.quantity * line.unit_price for line in lines)
-            self.place(now, supplier.name, tuple(lines), amount, at(now, supplier.lead_time_hours))
+            self.place(now, supplier.name, tuple(lines), amount, at(now, lead))
 
 
 @dataclass(frozen=True, slots=True)
@@ -579,6 +649,8 @@ class AgentPolicy(Buyer):
     def __init__(self, world: World, tuning: AgentTuning | None = None) -> None:
         super().__init__(world)
         self.tuning = tuning or AgentTuning()
+        self.reliability_prior = self.tuning.reliability_prior
+        self.prior_weight = self.tuning.prior_weight
         self.models = DemandModels([s.id for s in world.settings.slots], world.start)
         self.paid: dict[str, int] = {}  # last unit price paid per GTIN
         self._empty: dict[int, list[Interval]] = {}
@@ -589,12 +661,6 @@ class AgentPolicy(Buyer):
 
     def install(self) -> None:
         self.every(REVIEW_EVERY, self.world.start + REVIEW_EVERY + REVIEW_LAG, self.review)
-
-    def belief(self, supplier: str) -> float:
-        """Share of a supplier's orders that came on time and complete, with a prior."""
-        closed, good = self.record.get(supplier, (0, 0))
-        t = self.tuning
-        return (good + t.reliability_prior * t.prior_weight) / (closed + t.prior_weight)
 
     def _refilled(self, now: datetime, slot_id: int) -> None:
         since = self._empty_open.pop(slot_id, None)
@@ -622,22 +688,9 @@ class AgentPolicy(Buyer):
     def review(self, now: datetime) -> None:
         world = self.world
         self._observe(now)
-        state = world.agent.state
-        if state is None:
+        stock = self.shelf(now)
+        if stock is None:
             return
-        pending = self.on_order()
-        stock: dict[int, SlotStock] = {}
-        live = world.agent.stock()
-        for s in state.slots:  # faults as of the last poll, stock as the store has it now
-            fault = None if s.fault == FaultState.OK.value else s.fault
-            count = live[s.slot_id]
-            if count is None:
-                fault = fault or "never counted"
-            stock[s.slot_id] = SlotStock(
-                s.slot_id, max(count or 0, 0), fault, pending.get(s.slot_id, 0)
-            )
-        with world.store.read() as session:
-            stock = with_expiry(session, world.settings.slots, stock, now)
         market = world.market
         names = sorted(market.specs)
         fee = max(market.specs[n].delivery_fee for n in names)
@@ -756,13 +809,21 @@ class OraclePolicy(Policy):
         self._schedule(now)
 
 
-def make_policy(name: str, world: World, tuning: AgentTuning | None = None) -> Policy:
+def make_policy(name: str, world: World, tuning: object | None = None) -> Policy:
+    """The policy ``name`` on ``world``; ``tuning``: an ``AgentTuning`` for the agent,
+    ``ClassicParams`` for the classic policies (their committed tuning otherwise)."""
+    from device.sim.classic import ClassicNegotiatingPolicy, ClassicParams, ClassicPolicy
+
     if name == "route":
         return RoutePolicy(world)
     if name == "telemetry":
         return TelemetryPolicy(world)
+    if name in ("classic-list", "classic-neg"):
+        params = tuning if isinstance(tuning, ClassicParams) else None
+        kind = ClassicPolicy if name == "classic-list" else ClassicNegotiatingPolicy
+        return kind(world, params)
     if name == "agent":
-        return AgentPolicy(world, tuning or AgentTuning())
+        return AgentPolicy(world, tuning if isinstance(tuning, AgentTuning) else None)
     if name == "oracle":
         return OraclePolicy(world)
     raise ValueError(f"unknown policy {name!r}; expected one of {', '.join(POLICIES)}")

@@ -8,6 +8,7 @@ paid at its agreed price, or recorded as the supplier's loss.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -23,7 +24,7 @@ from device.sim.scenarios import SCENARIOS
 
 # A simulated year per policy is 5-20 s of CPU; a quarter of the gym keeps each test
 # well under the CI budget and still sees ~90 salad lots expire.
-DAYS = 91
+DAYS = int(os.environ.get("CONSERVATION_DAYS", "91"))
 
 
 @pytest.fixture(scope="module")
