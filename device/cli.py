@@ -306,10 +306,15 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Seed of the simulated world")] = 1,
     scenario: Annotated[str, typer.Option(help="office, gym, volatile or unreliable")] = "office",
     policy: Annotated[
-        str, typer.Option(help="agent, route, telemetry or oracle (ignored with --compare)")
+        str,
+        typer.Option(
+            help="route, telemetry, classic-list, classic-neg, agent or oracle "
+            "(ignored with --compare)"
+        ),
     ] = "agent",
     compare_all: Annotated[
-        bool, typer.Option("--compare", help="Run all four policies on the same world")
+        bool,
+        typer.Option("--compare", help="Run every policy on the same world, with the ceiling"),
     ] = False,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the result as JSON")
@@ -356,11 +361,19 @@ def simulate(
             progress=lambda name, done: progress.update(tasks[name], completed=done),
         )
     console.print(comparison_table(comparison, settings.chain.token_decimals))
+    data = result_json(comparison)
+    if compare_all:
+        from device.sim.ceiling import ceiling
+
+        bound = ceiling(settings, SCENARIOS[scenario], days=round(days), seed=seed)
+        data["ceiling_without_foresight"] = bound.profit
+        shown = money(bound.profit, settings.chain.token_decimals)
+        console.print(f"ceiling without foresight (device/sim/ceiling.py): profit {shown}")
     for target, met in comparison.targets().items():
         if len(chosen) > 1:
             console.print(f"agent {target}: {'met' if met else 'MISSED'}")
     if json_out is not None:
-        json_out.write_text(json.dumps(result_json(comparison), indent=2, sort_keys=True) + "\n")
+        json_out.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     if plots is not None:
         from device.sim.plots import write_plots
 
