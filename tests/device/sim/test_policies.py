@@ -162,6 +162,7 @@ def test_cli_compare_writes_json_and_plots(tmp_path: Path) -> None:
     [
         (["--scenario", "moon"], "unknown scenario"),
         (["--policy", "psychic"], "unknown policy"),
+        (["--tune", "agent"], "only 'classic' can be tuned"),
     ],
 )
 def test_cli_refuses_bad_names(args: list[str], message: str) -> None:
