@@ -62,11 +62,15 @@ class ClassicParams:
             raise ValueError("need safety >= 0, cover_days >= 0, 0 < fresh_share <= 1")
 
 
-# Tuned on the training seeds 1-3, half a simulated year each, by
-# `custobot simulate --tune classic --scenario NAME --days 182` (total profit of classic-neg).
+# Tuned on the training seeds 1-3 by `custobot simulate --tune classic --scenario NAME
+# --days D` (the total profit of classic-neg): office D=182, the others D=91 (the time
+# a shared 2-core machine allowed).
 TUNED: dict[str, ClassicParams] = {
     "office": ClassicParams(
         review_hours=24.0, safety=1.5, cover_days=2.0, window_hours=24.0, fresh_share=1.0
+    ),
+    "gym": ClassicParams(
+        review_hours=24.0, safety=0.5, cover_days=1.0, window_hours=24.0, fresh_share=1.0
     ),
 }
 
