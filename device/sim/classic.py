@@ -72,6 +72,12 @@ TUNED: dict[str, ClassicParams] = {
     "gym": ClassicParams(
         review_hours=24.0, safety=0.5, cover_days=1.0, window_hours=24.0, fresh_share=1.0
     ),
+    "volatile": ClassicParams(
+        review_hours=24.0, safety=2.0, cover_days=2.0, window_hours=48.0, fresh_share=1.0
+    ),
+    "unreliable": ClassicParams(
+        review_hours=24.0, safety=1.5, cover_days=2.0, window_hours=24.0, fresh_share=1.0
+    ),
 }
 
 
