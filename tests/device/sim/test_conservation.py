@@ -22,9 +22,9 @@ from device.sim.market import DeliveryOutcome
 from device.sim.policies import POLICIES, Buyer, Policy, TelemetryPolicy, World, make_policy
 from device.sim.scenarios import SCENARIOS
 
-# A simulated year per policy is 5-20 s of CPU; a quarter of the gym keeps each test
-# well under the CI budget and still sees ~90 salad lots expire.
-DAYS = int(os.environ.get("CONSERVATION_DAYS", "91"))
+# A simulated year per policy is 5-20 s of CPU; two months of the gym keep each test
+# well under the CI budget and still see dozens of salad lots expire.
+DAYS = int(os.environ.get("CONSERVATION_DAYS", "60"))
 
 
 @pytest.fixture(scope="module")
