@@ -1,4 +1,5 @@
-"""Restocking policies on one simulated world: route, telemetry, the custobot agent, an oracle.
+"""Restocking policies on one simulated world: route, telemetry, the custobot agent, an oracle
+(and, in ``device.sim.classic``, the textbook (R, s, S) baseline).
 
 Every policy sells through the same ``SimulatedMachine`` (mock pins, sensor
 physics, store, the real agent core) to the same seeded customers; only the
@@ -7,7 +8,8 @@ opens, the physics puts items in the slots, the door closes and the agent's
 poll recounts. Expired items are taken out at visits (a separate door cycle, so
 the delivery's own count stays clean). ``World`` keeps the books from the
 world's side: what was paid, what sold at what cost (first in, first out),
-what spoiled, fees and gas.
+what spoiled, what was returned for want of room, fees and gas; every unit that
+enters a slot has a lot with its real unit cost (or is a gift the ledger records).
 """
 
 from __future__ import annotations
@@ -833,6 +835,7 @@ __all__ = [
     "POLICIES",
     "AgentPolicy",
     "AgentTuning",
+    "Buyer",
     "Ledger",
     "OraclePolicy",
     "Policy",
