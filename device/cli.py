@@ -266,16 +266,56 @@ def run(config: ConfigOption = None) -> None:
         structlog.get_logger().info("agent_stopped")
 
 
+def _tune(
+    settings: Settings, what: str, scenario: str, days: float, workers: int, out: Path | None
+) -> None:
+    """``simulate --tune classic``: search the classic policy's knobs, print what won."""
+    import dataclasses
+    import json
+
+    from device.sim.classic import ClassicParams
+    from device.sim.tune import tune_classic
+
+    if what != "classic":
+        typer.echo(f"only 'classic' can be tuned, not {what!r}", err=True)
+        raise typer.Exit(code=2)
+
+    def tried(params: ClassicParams, profit: int) -> None:
+        console.print(f"{money(profit, settings.chain.token_decimals)}  {params}", soft_wrap=True)
+
+    found = tune_classic(settings, scenario, days=days, workers=workers, progress=tried)
+    console.print(
+        f"best for {scenario} on seeds {list(found.seeds)} ({found.days:g} days each, "
+        f"total profit {money(found.profit, settings.chain.token_decimals)}):"
+    )
+    console.print(f'    "{scenario}": {found.best!r},', soft_wrap=True)
+    if out is not None:
+        data = {
+            "scenario": scenario,
+            "days": days,
+            "seeds": list(found.seeds),
+            "best": dataclasses.asdict(found.best),
+            "profit": found.profit,
+            "tried": [{"params": dataclasses.asdict(p), "profit": v} for p, v in found.tried],
+        }
+        out.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
 @app.command()
 def simulate(
     days: Annotated[float, typer.Option(min=0.01, help="Simulated days")] = 365,
     seed: Annotated[int, typer.Option(help="Seed of the simulated world")] = 1,
     scenario: Annotated[str, typer.Option(help="office, gym, volatile or unreliable")] = "office",
     policy: Annotated[
-        str, typer.Option(help="agent, route, telemetry or oracle (ignored with --compare)")
+        str,
+        typer.Option(
+            help="route, telemetry, classic-list, classic-neg, agent or oracle "
+            "(ignored with --compare)"
+        ),
     ] = "agent",
     compare_all: Annotated[
-        bool, typer.Option("--compare", help="Run all four policies on the same world")
+        bool,
+        typer.Option("--compare", help="Run every policy on the same world, with the ceiling"),
     ] = False,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the result as JSON")
@@ -284,6 +324,10 @@ def simulate(
         Path | None, typer.Option("--plots", help="Write PNG plots into this directory")
     ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Parallel worker processes")] = 2,
+    tune: Annotated[
+        str | None,
+        typer.Option(help="Tune a baseline on training seeds 1-3 instead ('classic')"),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Run restocking policies through the simulated machine, as fast as it goes, and compare."""
@@ -299,6 +343,9 @@ def simulate(
     if scenario not in SCENARIOS:
         typer.echo(f"unknown scenario {scenario!r}; expected one of {sorted(SCENARIOS)}", err=True)
         raise typer.Exit(code=2)
+    if tune is not None:
+        _tune(settings, tune, scenario, days, workers, json_out)
+        return
     if policy not in POLICIES:
         typer.echo(f"unknown policy {policy!r}; expected one of {list(POLICIES)}", err=True)
         raise typer.Exit(code=2)
@@ -315,11 +362,19 @@ def simulate(
             progress=lambda name, done: progress.update(tasks[name], completed=done),
         )
     console.print(comparison_table(comparison, settings.chain.token_decimals))
+    data = result_json(comparison)
+    if compare_all:
+        from device.sim.ceiling import ceiling
+
+        bound = ceiling(settings, SCENARIOS[scenario], days=round(days), seed=seed)
+        data["ceiling_without_foresight"] = bound.profit
+        shown = money(bound.profit, settings.chain.token_decimals)
+        console.print(f"ceiling without foresight (device/sim/ceiling.py): profit {shown}")
     for target, met in comparison.targets().items():
         if len(chosen) > 1:
             console.print(f"agent {target}: {'met' if met else 'MISSED'}")
     if json_out is not None:
-        json_out.write_text(json.dumps(result_json(comparison), indent=2, sort_keys=True) + "\n")
+        json_out.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     if plots is not None:
         from device.sim.plots import write_plots
 

@@ -24,15 +24,16 @@ from rich.table import Table
 
 from device.logs import configure_logging
 from device.settings import Settings
+from device.sim.classic import ClassicParams
 from device.sim.policies import POLICIES, AgentPolicy, AgentTuning, Sample, World, make_policy
 from device.sim.scenarios import SCENARIOS, Scenario
 
 PPM = 1_000_000
-# Targets of the issue: agent profit >= 95% of the oracle's and >= 110% of telemetry's,
-# fill rate >= 98%.
-TARGET_OF_ORACLE_PPM = 950_000
-TARGET_OVER_TELEMETRY_PPM = 1_100_000
-TARGET_FILL_PPM = 980_000
+# Targets of issue 20 (issue 5's share of the oracle was retired: no policy without
+# foresight can reach it): agent profit >= 105% of the tuned classic-neg baseline's,
+# fill rate >= 97%.
+TARGET_OVER_CLASSIC_PPM = 1_050_000
+TARGET_FILL_PPM = 970_000
 
 Progress = Callable[[str, float], None]
 SAMPLE_EVERY = timedelta(hours=3)  # plots: fine enough to show a stockout within a day
@@ -60,6 +61,11 @@ class PolicyResult:
     spoilage_cost: int
     delivery_fees: int
     gas: int
+    returned_units: int  # delivered, paid, did not fit: written off
+    returned_cost: int
+    gift_units: int  # entered a slot unpaid: the supplier's loss, not the machine's
+    gift_value: int
+    rounding: int  # complete orders' totals above their unit prices
     profit: int
     purchases: int
     list_value: int
@@ -90,7 +96,7 @@ def run_policy(
     *,
     days: float,
     seed: int,
-    tuning: AgentTuning | None = None,
+    tuning: AgentTuning | ClassicParams | None = None,
     progress: Progress | None = None,
     database: Path | None = None,
 ) -> PolicyResult:
@@ -148,6 +154,11 @@ def _result(
         spoilage_cost=led.spoiled_cost,
         delivery_fees=led.delivery_fees,
         gas=led.gas,
+        returned_units=led.returned_units,
+        returned_cost=led.returned_cost,
+        gift_units=led.gift_units,
+        gift_value=led.gift_value,
+        rounding=led.rounding,
         profit=world.profit(),
         purchases=led.purchases,
         list_value=led.list_value,
@@ -209,15 +220,11 @@ class Comparison:
         if "agent" not in r:
             return met
         agent = r["agent"]
-        if "oracle" in r:
-            met["profit >= 95% of oracle"] = (
-                agent.profit * PPM >= r["oracle"].profit * TARGET_OF_ORACLE_PPM
+        if "classic-neg" in r:
+            met["profit >= 105% of classic-neg"] = (
+                agent.profit * PPM >= r["classic-neg"].profit * TARGET_OVER_CLASSIC_PPM
             )
-        if "telemetry" in r:
-            met["profit >= 110% of telemetry"] = (
-                agent.profit * PPM >= r["telemetry"].profit * TARGET_OVER_TELEMETRY_PPM
-            )
-        met["fill rate >= 98%"] = agent.fill_rate * PPM >= TARGET_FILL_PPM
+        met["fill rate >= 97%"] = agent.fill_rate * PPM >= TARGET_FILL_PPM
         return met
 
 
@@ -276,7 +283,9 @@ def compare(
 
 
 def _expected_cost(policy: str) -> int:
-    return {"agent": 3, "telemetry": 2, "oracle": 1}.get(policy, 0)
+    return {"agent": 5, "classic-neg": 4, "classic-list": 3, "telemetry": 2, "oracle": 1}.get(
+        policy, 0
+    )
 
 
 def result_json(comparison: Comparison) -> dict[str, Any]:
@@ -324,6 +333,10 @@ def comparison_table(comparison: Comparison, decimals: int = 6) -> Table:
         (
             "spoilage (items / cost)",
             lambda r: f"{r.spoilage_units} / {money(r.spoilage_cost, decimals)}",
+        ),
+        (
+            "returned, did not fit (items / cost)",
+            lambda r: f"{r.returned_units} / {money(r.returned_cost, decimals)}",
         ),
         ("procurement cost vs list", lambda r: f"{r.cost_vs_list:.1%}"),
         ("orders / deliveries", lambda r: f"{r.orders} / {r.deliveries}"),

@@ -1,4 +1,5 @@
-"""Restocking policies on one simulated world: route, telemetry, the custobot agent, an oracle.
+"""Restocking policies on one simulated world: route, telemetry, the custobot agent, an oracle
+(and, in ``device.sim.classic``, the textbook (R, s, S) baseline).
 
 Every policy sells through the same ``SimulatedMachine`` (mock pins, sensor
 physics, store, the real agent core) to the same seeded customers; only the
@@ -7,7 +8,8 @@ opens, the physics puts items in the slots, the door closes and the agent's
 poll recounts. Expired items are taken out at visits (a separate door cycle, so
 the delivery's own count stays clean). ``World`` keeps the books from the
 world's side: what was paid, what sold at what cost (first in, first out),
-what spoiled, fees and gas.
+what spoiled, what was returned for want of room, fees and gas; every unit that
+enters a slot has a lot with its real unit cost (or is a gift the ledger records).
 """
 
 from __future__ import annotations
@@ -30,14 +32,14 @@ from device.planning.forecast import DemandModels, floor_hour
 from device.planning.planner import FILL, Economics, PlannerConfig, SlotStock, plan_restock
 from device.procurement.cycle import with_expiry
 from device.procurement.delivery import OpenOrder, OrderLine, match_delivery
-from device.settings import SalesCountConfig, Settings, SwitchSensorConfig
+from device.settings import SalesCountConfig, Settings, SlotConfig, SwitchSensorConfig
 from device.sim.customers import Arrival
 from device.sim.machine import SimulatedMachine
 from device.sim.market import GAS_COST_PER_ORDER, DeliveryOutcome, Market, at, delivered_quantity
 from device.sim.scenarios import Scenario
 from device.store import repo
 
-POLICIES = ("route", "telemetry", "agent", "oracle")
+POLICIES = ("route", "telemetry", "classic-list", "classic-neg", "agent", "oracle")
 SIM_START = datetime.fromisoformat("2026-01-05T00:00:00+00:00")  # a Monday
 POLL_EVERY = timedelta(hours=24)  # sensors (and at every visit); a poll bit-bangs mock pins
 REVIEW_EVERY = timedelta(hours=6)  # a machine's default agent.plan_interval_h (tested)
@@ -51,8 +53,15 @@ class Lot:
     """Items of one slot that arrived together: they expire together and cost the same."""
 
     expires: datetime | None
-    quantity: int
+    quantity: int  # still in the slot
     unit_cost: int
+    gift: bool = False  # came in but nobody was paid for it (the supplier's loss)
+    received: int = 0  # units that came in (set from ``quantity`` when 0)
+    sold: int = 0
+    spoiled: int = 0
+
+    def __post_init__(self) -> None:
+        self.received = self.received or self.quantity
 
 
 @dataclass(slots=True)
@@ -62,8 +71,17 @@ class Ledger:
     purchases: int = 0  # paid for goods
     list_value: int = 0  # the same goods at the seller's list price
     cost_of_sold: int = 0
+    sold_units: int = 0
     spoiled_units: int = 0
     spoiled_cost: int = 0
+    stocked_units: int = 0  # units that entered a slot (the opening fill too)
+    stocked_value: int = 0  # ... at the unit cost of their lots
+    opening_value: int = 0  # the opening fill (bought before the run, not a purchase)
+    returned_units: int = 0  # delivered and paid for, but did not fit: written off
+    returned_cost: int = 0
+    gift_units: int = 0  # entered a slot unpaid (the machine's count missed them)
+    gift_value: int = 0  # ... at the agreed price: the supplier's loss
+    rounding: int = 0  # a complete order's total above its unit prices (split_total)
     delivery_fees: int = 0
     gas: int = 0
     orders: int = 0
@@ -132,6 +150,7 @@ class World(SimulatedMachine):
         self.ledger = Ledger()
         self.lots: dict[int, deque[Lot]] = {s.id: deque() for s in self.settings.slots}
         self.samples: list[Sample] = []
+        self.made: list[Lot] = []  # every lot that ever entered a slot (for the books' checks)
         self._out_since: dict[int, datetime] = {}
         self._restocked: list[Callable[[datetime, int], None]] = []
 
@@ -140,7 +159,13 @@ class World(SimulatedMachine):
     def profit(self) -> int:
         led = self.ledger
         return (
-            self.totals.revenue - led.cost_of_sold - led.spoiled_cost - led.delivery_fees - led.gas
+            self.totals.revenue
+            - led.cost_of_sold
+            - led.spoiled_cost
+            - led.returned_cost
+            - led.rounding
+            - led.delivery_fees
+            - led.gas
         )
 
     def on_restocked(self, listener: Callable[[datetime, int], None]) -> None:
@@ -163,6 +188,8 @@ class World(SimulatedMachine):
         if self.physics.stock(slot_id) < before:
             lots = self.lots[slot_id]
             lots[0].quantity -= 1
+            lots[0].sold += 1
+            self.ledger.sold_units += 1
             self.ledger.cost_of_sold += lots[0].unit_cost
             if lots[0].quantity == 0:
                 lots.popleft()
@@ -172,10 +199,14 @@ class World(SimulatedMachine):
     def route_visit(self, now: datetime) -> None:
         """The start: every slot filled to capacity at the incumbent's list price."""
         prices = self.market.list_prices[self.scenario.incumbent]
-        lots = self.visit(now, {s.id: s.capacity for s in self.settings.slots})
-        for slot_id, lot in lots.items():
-            lot.unit_cost = prices[self.settings.slot(slot_id).gtin]
+        slots = self.settings.slots
+        lots = self.visit(now, {s.id: s.capacity for s in slots}, self.unit_costs(prices))
+        self.ledger.opening_value += sum(lot.quantity * lot.unit_cost for lot in lots.values())
         self.totals.restock_visits += 1
+
+    def unit_costs(self, prices: Mapping[str, int]) -> dict[int, int]:
+        """Per slot, the price of its GTIN in ``prices`` (a supplier's list or floor)."""
+        return {s.id: prices[s.gtin] for s in self.settings.slots}
 
     def discard_expired(self, now: datetime) -> None:
         """Take out what is past its shelf life (a door cycle of its own, recounted)."""
@@ -185,10 +216,7 @@ class World(SimulatedMachine):
             while lots and lots[0].expires is not None and lots[0].expires <= now:
                 lot = lots.popleft()
                 removed += lot.quantity
-                spoiled = self.ledger.spoiled_per_slot
-                spoiled[slot_id] = spoiled.get(slot_id, 0) + lot.quantity
-                self.ledger.spoiled_units += lot.quantity
-                self.ledger.spoiled_cost += lot.quantity * lot.unit_cost
+                self._spoil(slot_id, lot)
             if removed:
                 counts[slot_id] = self.physics.stock(slot_id) - removed
         if counts:
@@ -197,11 +225,14 @@ class World(SimulatedMachine):
                 if count == 0:
                     self._out_since.setdefault(slot_id, now)
 
-    def visit(self, now: datetime, add: Mapping[int, int]) -> dict[int, Lot]:
-        """A restocking visit: expired items out, then up to ``add`` items in per slot.
+    def visit(
+        self, now: datetime, add: Mapping[int, int], unit_costs: Mapping[int, int]
+    ) -> dict[int, Lot]:
+        """A restocking visit: expired items out, then up to ``add`` items in per slot,
+        each new lot at its slot's price in ``unit_costs`` (what was agreed for it).
 
-        What does not fit goes back on the truck. Returns the new lot per slot
-        (cost 0: the caller prices it once it knows what it paid).
+        What does not fit is the caller's to settle (``Buyer``: paid and written
+        off). Returns the new lot per slot.
         """
         self.discard_expired(now)
         counts: dict[int, int] = {}
@@ -214,8 +245,14 @@ class World(SimulatedMachine):
                 continue
             counts[slot_id] = stock + n
             life = slot.shelf_life_days
-            lots[slot_id] = Lot(None if life is None else now + timedelta(days=life), n, 0)
+            cost = unit_costs[slot_id]
+            if cost <= 0:
+                raise ValueError(f"slot {slot_id}: a lot needs its real unit cost, got {cost}")
+            lots[slot_id] = Lot(None if life is None else now + timedelta(days=life), n, cost)
             self.lots[slot_id].append(lots[slot_id])
+            self.made.append(lots[slot_id])
+            self.ledger.stocked_units += n
+            self.ledger.stocked_value += n * cost
         if counts:
             self._door(now, counts)
         for slot_id in counts:
@@ -255,12 +292,19 @@ class World(SimulatedMachine):
         for since in self._out_since.values():
             self.ledger.stockout_hours += (end - since).total_seconds() / 3600
         self._out_since.clear()
-        for lots in self.lots.values():
-            for lot in lots:
-                if lot.expires is not None and lot.expires <= end:
-                    self.ledger.spoiled_units += lot.quantity
-                    self.ledger.spoiled_cost += lot.quantity * lot.unit_cost
+        for slot_id, lots in self.lots.items():
+            while lots and lots[0].expires is not None and lots[0].expires <= end:
+                self._spoil(slot_id, lots.popleft())  # still in the slot, but only as waste
         self.sample(end)
+
+    def _spoil(self, slot_id: int, lot: Lot) -> None:
+        """Book what is left of ``lot`` as spoiled, at its cost."""
+        spoiled = self.ledger.spoiled_per_slot
+        spoiled[slot_id] = spoiled.get(slot_id, 0) + lot.quantity
+        self.ledger.spoiled_units += lot.quantity
+        self.ledger.spoiled_cost += lot.quantity * lot.unit_cost
+        lot.spoiled += lot.quantity
+        lot.quantity = 0
 
 
 class Policy(ABC):
@@ -288,7 +332,8 @@ class Policy(ABC):
 
 
 class RoutePolicy(Policy):
-    """A fixed weekly visit that fills every slot to par, bought at the incumbent's list price."""
+    """A fixed weekly visit that fills every slot to capacity (expired items out first),
+    bought at the incumbent's list price: what a route driver does."""
 
     name = "route"
 
@@ -304,10 +349,10 @@ class RoutePolicy(Policy):
         incumbent = world.market.specs[world.scenario.incumbent]
         prices = world.market.list_prices[incumbent.name]
         world.discard_expired(now)
-        wanted = {s.id: s.par - world.physics.stock(s.id) for s in world.settings.slots}
-        lots = world.visit(now, {slot: n for slot, n in wanted.items() if n > 0})
-        for slot_id, lot in lots.items():
-            lot.unit_cost = prices[world.settings.slot(slot_id).gtin]
+        wanted = {s.id: s.capacity - world.physics.stock(s.id) for s in world.settings.slots}
+        add = {slot: n for slot, n in wanted.items() if n > 0}
+        lots = world.visit(now, add, world.unit_costs(prices))
+        for lot in lots.values():
             world.ledger.purchases += lot.quantity * lot.unit_cost
             world.ledger.list_value += lot.quantity * lot.unit_cost
         world.ledger.delivery_fees += incumbent.delivery_fee
@@ -322,6 +367,8 @@ class PlacedOrder:
     supplier: str
     deliver_by: datetime
     outcome: DeliveryOutcome
+    delivered: dict[int, int] = field(default_factory=dict)  # units per slot the driver brought
+    paid: int = 0
 
 
 class Buyer(Policy):
@@ -331,6 +378,9 @@ class Buyer(Policy):
     orders of the delivering supplier with ``match_delivery``: each order is
     paid for what arrived, once.
     """
+
+    reliability_prior = 0.9  # what a buyer believes of a supplier it has not tried
+    prior_weight = 5.0  # ... worth this many orders
 
     def __init__(self, world: World) -> None:
         super().__init__(world)
@@ -346,6 +396,44 @@ class Buyer(Policy):
             for line in placed.order.lines:
                 pending[line.slot_id] = pending.get(line.slot_id, 0) + line.quantity
         return pending
+
+    def shelf(self, now: datetime) -> dict[int, SlotStock] | None:
+        """What the machine knows per slot: its count (faults as of the last poll, the
+        count as the store has it now), units on order, and when its fresh lots expire.
+        ``None`` before the first poll."""
+        world = self.world
+        state = world.agent.state
+        if state is None:
+            return None
+        pending = self.on_order()
+        stock: dict[int, SlotStock] = {}
+        live = world.agent.stock()
+        for s in state.slots:
+            fault = None if s.fault == FaultState.OK.value else s.fault
+            count = live[s.slot_id]
+            if count is None:
+                fault = fault or "never counted"
+            stock[s.slot_id] = SlotStock(
+                s.slot_id, max(count or 0, 0), fault, pending.get(s.slot_id, 0)
+            )
+        with world.store.read() as session:
+            return with_expiry(session, world.settings.slots, stock, now)
+
+    def daily_sales(self, now: datetime, window: timedelta) -> dict[int, float]:
+        """Mean units sold per day and slot over the last ``window`` (since the start
+        when younger, counted as at least one day)."""
+        world = self.world
+        since = max(world.start, now - window)
+        days = max((now - since).total_seconds() / 86_400, 1.0)
+        with world.store.read() as session:
+            sold = repo.units_sold_since(session, since)
+        return {s.id: sold.get(s.id, 0) / days for s in world.settings.slots}
+
+    def belief(self, supplier: str) -> float:
+        """Share of a supplier's orders that came on time and complete, with a prior."""
+        closed, good = self.record.get(supplier, (0, 0))
+        prior, weight = self.reliability_prior, self.prior_weight
+        return (good + prior * weight) / (closed + weight)
 
     def place(
         self,
@@ -371,6 +459,14 @@ class Buyer(Policy):
         world.driver.at(give_up, lambda t: self._release(t, order_id))
 
     def _arrive(self, now: datetime, order_id: str) -> None:
+        """The supplier's driver brings this order (all of it, or the share that came).
+
+        The contract: the buyer pays for every unit delivered at the order's agreed
+        unit price. What fits goes into the slots, counted by the machine's sensors
+        and paid through ``match_delivery``; what does not fit was still delivered,
+        so it is paid too and written off (``returned``). A unit in a slot that the
+        count missed is the supplier's loss (a ``gift`` lot, recorded as one).
+        """
         placed = self.open.get(order_id)
         if placed is None:
             return  # released before it came: the driver is turned away
@@ -379,40 +475,68 @@ class Buyer(Policy):
             line.slot_id: delivered_quantity(line.quantity, placed.outcome.share)
             for line in placed.order.lines
         }
+        # Expired items come out in a door cycle of their own first, so that the
+        # sensors' before-and-after counts see only the delivery.
+        world.discard_expired(now)
         before = world.agent.stock()
-        room = {
-            s.id: s.capacity - (before[s.id] or 0) for s in world.settings.slots
-        }  # what could fit: the supplier is not blamed for the rest
-        lots = world.visit(now, add)
+        prices = {line.slot_id: line.unit_price for line in placed.order.lines}
+        lots = world.visit(now, add, prices)
         after = world.agent.stock()
         increases: dict[str, int] = {}
         for slot in world.settings.slots:
             grew = (after[slot.id] or 0) - (before[slot.id] or 0)
             if slot.id in lots and grew > 0:
                 increases[slot.gtin] = increases.get(slot.gtin, 0) + grew
-        theirs = [p.order for p in self.open.values() if p.supplier == placed.supplier]
-        matches, _extra = match_delivery(increases, theirs)
-        list_prices = world.market.list_prices[placed.supplier]
-        for match in matches:
-            if not match.anything:
-                continue
-            paid = self.open.pop(match.order_id)
-            world.ledger.purchases += match.amount_due
-            world.ledger.list_value += sum(
-                n * list_prices[gtin] for gtin, n in match.delivered.items()
-            )
-            full = all(
-                match.delivered.get(line.gtin, 0) >= min(line.quantity, room[line.slot_id])
-                for line in paid.order.lines
-            )
-            self._learn(paid, on_time=now <= paid.deliver_by and full)
-            prices = {line.gtin: line.unit_price for line in paid.order.lines}
-            for slot_id, lot in lots.items():
-                gtin = world.settings.slot(slot_id).gtin
-                if gtin in match.delivered and lot.unit_cost == 0:
-                    lot.unit_cost = prices[gtin]
         world.ledger.delivery_fees += world.market.specs[placed.supplier].delivery_fee
         world.ledger.deliveries += 1
+        if not any(add.values()):
+            return  # the driver came with nothing: the order stays open
+        # The delivery note names this order: the count pays it, and only it.
+        (match,), _extra = match_delivery(increases, [placed.order])
+        self.open.pop(order_id)
+        placed.delivered = dict(add)
+        counted = dict(match.delivered)
+        list_prices = world.market.list_prices[placed.supplier]
+        led = world.ledger
+        returned = 0
+        for line in placed.order.lines:
+            lot = lots.get(line.slot_id)
+            fitted = 0 if lot is None else lot.quantity
+            extra = add[line.slot_id] - fitted
+            returned += extra * line.unit_price
+            led.returned_units += extra
+            led.returned_cost += extra * line.unit_price
+            paid_here = min(fitted, counted.get(line.gtin, 0))
+            counted[line.gtin] = counted.get(line.gtin, 0) - paid_here
+            led.list_value += (paid_here + extra) * list_prices[line.gtin]
+            if lot is not None and fitted > paid_here:
+                self._gift(line.slot_id, lot, fitted - paid_here)
+        due = match.amount_due
+        if match.complete:
+            # The agreed total may sit a few base units above its unit prices.
+            led.rounding += due - sum(
+                line.quantity * line.unit_price for line in placed.order.lines
+            )
+        placed.paid = due + returned
+        led.purchases += placed.paid
+        full = all(add[line.slot_id] >= line.quantity for line in placed.order.lines)
+        self._learn(placed, on_time=now <= placed.deliver_by and full)
+
+    def _gift(self, slot_id: int, lot: Lot, units: int) -> None:
+        """Split ``units`` of ``lot`` off into a lot nobody paid for (the supplier's loss)."""
+        led = self.world.ledger
+        led.gift_units += units
+        led.gift_value += units * lot.unit_cost
+        led.stocked_value -= units * lot.unit_cost
+        gift = Lot(lot.expires, units, 0, gift=True)
+        lot.quantity -= units
+        lot.received -= units
+        lots = self.world.lots[slot_id]
+        if lot.quantity == 0:
+            lots.remove(lot)
+            self.world.made.remove(lot)
+        lots.append(gift)
+        self.world.made.append(gift)
 
     def _release(self, now: datetime, order_id: str) -> None:
         placed = self.open.pop(order_id, None)
@@ -424,54 +548,82 @@ class Buyer(Policy):
         self.record[placed.supplier] = (closed + 1, good + int(on_time))
 
 
+def expired_by(stock: SlotStock, hours: float) -> int:
+    """Units of a slot that will be past their date ``hours`` from now (they block
+    the slot until a visit takes them out, and are no stock to sell)."""
+    return min(stock.count, sum(units for left, units in stock.expiring if left <= hours))
+
+
+def room_on_arrival(slot: SlotConfig, stock: SlotStock, hours: float) -> int:
+    """Units an order arriving ``hours`` from now can add and surely fit: the expired
+    ones go out first, nothing is assumed sold, units on order come too."""
+    return max(slot.capacity - (stock.count - expired_by(stock, hours)) - stock.on_order, 0)
+
+
 class TelemetryPolicy(Buyer):
     """Reorder point from live stock; one supplier (the incumbent), its list price.
 
     Reorder point per slot: mean daily sales of the last four weeks over the lead
-    time plus one review, plus two standard deviations (Poisson). When a slot is
-    at or below it and nothing is on order, every slot is topped up to capacity
-    (perishables: to what sells within their shelf life).
+    time plus one review, plus two standard deviations (Poisson), against the
+    slot's position: its count, less the units that will be past their date when
+    an order arrives. When a slot with nothing on order is at or below it (and
+    below its target), every slot is topped up to its target: capacity,
+    a perishable's what sells within its shelf life, never more than surely fits
+    on arrival. Orders on chain,
+    as the agent does (it pays the same gas).
     """
 
     name = "telemetry"
+    on_chain = True
     window = timedelta(days=28)
     z = 2.0
 
     def install(self) -> None:
         self.every(REVIEW_EVERY, self.world.start + REVIEW_EVERY + REVIEW_LAG, self.review)
 
+    @staticmethod
+    def target(slot: SlotConfig, rates: Mapping[int, float]) -> int:
+        """Capacity; a perishable's what sells within its shelf life (at least one)."""
+        if slot.shelf_life_days is not None and slot.shelf_life_days <= 7:
+            return max(min(slot.capacity, math.ceil(rates[slot.id] * slot.shelf_life_days)), 1)
+        return slot.capacity
+
     def review(self, now: datetime) -> None:
         world = self.world
-        state = world.agent.state
-        if self.open or state is None:
+        shelf = self.shelf(now)
+        if shelf is None:
             return
         supplier = world.market.specs[world.scenario.incumbent]
-        since = max(world.start, now - self.window)
-        days = max((now - since).total_seconds() / 86_400, 1.0)
-        with world.store.read() as session:
-            sold = repo.units_sold_since(session, since)
-        horizon = (supplier.lead_time_hours + REVIEW_EVERY.total_seconds() / 3600) / 24
-        stock = {slot: count or 0 for slot, count in world.agent.stock().items()}
+        lead = supplier.lead_time_hours
+        rates = self.daily_sales(now, self.window)
+        horizon = (lead + REVIEW_EVERY.total_seconds() / 3600) / 24
+        position: dict[int, int] = {}
         low = False
         for slot in world.settings.slots:
-            mean = sold.get(slot.id, 0) / days * horizon
-            if stock[slot.id] <= math.ceil(mean + self.z * math.sqrt(mean)):
-                low = True
+            held = shelf[slot.id]
+            if held.fault is not None:
+                continue  # a slot in fault never orders by itself (nor is topped up)
+            position[slot.id] = held.count - expired_by(held, lead)
+            mean = rates[slot.id] * horizon
+            point = min(math.ceil(mean + self.z * math.sqrt(mean)), self.target(slot, rates) - 1)
+            if held.on_order == 0 and position[slot.id] <= point:
+                low = True  # (a slot waiting for its order does not order again)
         if not low:
             return
         prices = world.market.list_prices[supplier.name]
         lines: list[OrderLine] = []
         for slot in world.settings.slots:
-            target = slot.capacity
-            if slot.shelf_life_days is not None and slot.shelf_life_days <= 7:
-                rate = sold.get(slot.id, 0) / days
-                target = min(target, math.ceil(rate * slot.shelf_life_days))
-            quantity = target - stock[slot.id]
+            if slot.id not in position:
+                continue
+            target = self.target(slot, rates)
+            held = shelf[slot.id]
+            wanted = target - position[slot.id] - held.on_order
+            quantity = min(wanted, room_on_arrival(slot, held, lead))
             if quantity > 0:
                 lines.append(OrderLine(slot.gtin, slot.id, quantity, prices[slot.gtin]))
         if lines:
             amount = sum(line.quantity * line.unit_price for line in lines)
-            self.place(now, supplier.name, tuple(lines), amount, at(now, supplier.lead_time_hours))
+            self.place(now, supplier.name, tuple(lines), amount, at(now, lead))
 
 
 @dataclass(frozen=True, slots=True)
@@ -499,6 +651,8 @@ class AgentPolicy(Buyer):
     def __init__(self, world: World, tuning: AgentTuning | None = None) -> None:
         super().__init__(world)
         self.tuning = tuning or AgentTuning()
+        self.reliability_prior = self.tuning.reliability_prior
+        self.prior_weight = self.tuning.prior_weight
         self.models = DemandModels([s.id for s in world.settings.slots], world.start)
         self.paid: dict[str, int] = {}  # last unit price paid per GTIN
         self._empty: dict[int, list[Interval]] = {}
@@ -509,12 +663,6 @@ class AgentPolicy(Buyer):
 
     def install(self) -> None:
         self.every(REVIEW_EVERY, self.world.start + REVIEW_EVERY + REVIEW_LAG, self.review)
-
-    def belief(self, supplier: str) -> float:
-        """Share of a supplier's orders that came on time and complete, with a prior."""
-        closed, good = self.record.get(supplier, (0, 0))
-        t = self.tuning
-        return (good + t.reliability_prior * t.prior_weight) / (closed + t.prior_weight)
 
     def _refilled(self, now: datetime, slot_id: int) -> None:
         since = self._empty_open.pop(slot_id, None)
@@ -542,22 +690,9 @@ class AgentPolicy(Buyer):
     def review(self, now: datetime) -> None:
         world = self.world
         self._observe(now)
-        state = world.agent.state
-        if state is None:
+        stock = self.shelf(now)
+        if stock is None:
             return
-        pending = self.on_order()
-        stock: dict[int, SlotStock] = {}
-        live = world.agent.stock()
-        for s in state.slots:  # faults as of the last poll, stock as the store has it now
-            fault = None if s.fault == FaultState.OK.value else s.fault
-            count = live[s.slot_id]
-            if count is None:
-                fault = fault or "never counted"
-            stock[s.slot_id] = SlotStock(
-                s.slot_id, max(count or 0, 0), fault, pending.get(s.slot_id, 0)
-            )
-        with world.store.read() as session:
-            stock = with_expiry(session, world.settings.slots, stock, now)
         market = world.market
         names = sorted(market.specs)
         fee = max(market.specs[n].delivery_fee for n in names)
@@ -663,10 +798,9 @@ class OraclePolicy(Policy):
                 quantity = min(quantity, sells - stock)
             if quantity > 0:
                 add[slot.id] = quantity
-        lots = world.visit(now, add)
+        lots = world.visit(now, add, world.unit_costs(floors))
         for slot_id, lot in lots.items():
             gtin = world.settings.slot(slot_id).gtin
-            lot.unit_cost = floors[gtin]
             world.ledger.purchases += lot.quantity * lot.unit_cost
             world.ledger.list_value += lot.quantity * market.list_prices[supplier][gtin]
         if lots:
@@ -677,13 +811,21 @@ class OraclePolicy(Policy):
         self._schedule(now)
 
 
-def make_policy(name: str, world: World, tuning: AgentTuning | None = None) -> Policy:
+def make_policy(name: str, world: World, tuning: object | None = None) -> Policy:
+    """The policy ``name`` on ``world``; ``tuning``: an ``AgentTuning`` for the agent,
+    ``ClassicParams`` for the classic policies (their committed tuning otherwise)."""
+    from device.sim.classic import ClassicNegotiatingPolicy, ClassicParams, ClassicPolicy
+
     if name == "route":
         return RoutePolicy(world)
     if name == "telemetry":
         return TelemetryPolicy(world)
+    if name in ("classic-list", "classic-neg"):
+        params = tuning if isinstance(tuning, ClassicParams) else None
+        kind = ClassicPolicy if name == "classic-list" else ClassicNegotiatingPolicy
+        return kind(world, params)
     if name == "agent":
-        return AgentPolicy(world, tuning or AgentTuning())
+        return AgentPolicy(world, tuning if isinstance(tuning, AgentTuning) else None)
     if name == "oracle":
         return OraclePolicy(world)
     raise ValueError(f"unknown policy {name!r}; expected one of {', '.join(POLICIES)}")
@@ -693,6 +835,7 @@ __all__ = [
     "POLICIES",
     "AgentPolicy",
     "AgentTuning",
+    "Buyer",
     "Ledger",
     "OraclePolicy",
     "Policy",
