@@ -90,7 +90,7 @@ def _build_chain() -> Chain:
     supplier: LocalAccount = Account.from_key(b"\x02" * 32)
     stranger: LocalAccount = Account.from_key(b"\x05" * 32)
     thief: LocalAccount = Account.from_key(b"\x66" * 32)
-    for key in (supplier, stranger):
+    for key in (supplier, stranger, thief):
         tester.add_account(key.key.hex())
         w3.eth.send_transaction({"from": governor, "to": key.address, "value": 10**20})  # type: ignore[typeddict-item]
     deployment = deploy_profit_center(
