@@ -152,18 +152,6 @@ def test_best_alternative_caps_every_counter_and_is_named() -> None:
     assert result.bid.amount <= 8_000_000
 
 
-def test_a_supplier_raising_its_price_is_refused_and_the_honest_one_wins() -> None:
-    raiser = Scripted("raiser", [9_000_000, 7_000_000, 6_500_000, 9_500_000], max_rounds=4)
-    honest = Scripted("honest", [9_000_000, 8_800_000, 8_600_000, 8_400_000], max_rounds=4)
-    need = make_need(reservation=10_000_000, urgency=0.0)
-    result = negotiate_in_process(need, [raiser, honest], POLICY, clock=Clock())
-    rejections = [e for e in result.transcript.events if e.kind is EventKind.REJECTION]
-    assert [(e.supplier, e.reason) for e in rejections] == [("raiser", Reason.PRICE_RAISED)]
-    assert result.winner == "honest"
-    standing = {s.supplier: s for s in result.transcript.decision.standings}
-    assert standing["raiser"].status is SupplierStatus.REFUSED
-
-
 def test_reliability_and_delivery_decide_between_close_prices() -> None:
     need = make_need(reservation=10_000_000)
     flaky = Scripted("flaky", [8_000_000], reliability=0.4)
