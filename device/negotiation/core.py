@@ -339,7 +339,13 @@ class BuyerCore(Generic[P]):
             amount = target_price(opening, limit, progress, self.policy.urgent_exponent)
             return amount, "supplier reciprocates"
         progress = max(sent / lane.horizon, elapsed)
-        return target_price(opening, limit, progress, self._exponent), ""
+        amount = target_price(opening, limit, progress, self._exponent)
+        conceded = lane.offers[-2] - lane.offers[-1] if len(lane.offers) >= 2 else 0
+        if amount > lane.sent[-1] + conceded and _concedes_alone(lane):
+            # Opponent model: a supplier conceding on its own clock is matched, not outrun;
+            # every quote it gives is held, so a counter above its own path only costs.
+            return lane.sent[-1] + conceded, "match the supplier's concession"
+        return amount, ""
 
     def _acceptable(self, now: float) -> list[_Scored[P]]:
         """Per supplier, its best held quote if the buyer could place it right now:
@@ -480,6 +486,19 @@ def _stalled(lane: _Lane[P]) -> bool:
     last = offers[-3:]
     slope = (last[2] - last[0]) / 2  # least-squares slope of three equally spaced points
     return slope >= 0
+
+
+def _concedes_alone(lane: _Lane[P]) -> bool:
+    """True if the supplier ever conceded more than the buyer's move it answered (beyond
+    a ppm and 100 base units of rounding): it concedes on its own clock (time-dependent),
+    not only in reply to the buyer (tit-for-tat), so the buyer matches it from then on."""
+    sent, offers = lane.sent, lane.offers
+    for i in range(1, min(len(sent), len(offers) - 1)):
+        theirs = offers[i] - offers[i + 1]
+        ours = sent[i] - sent[i - 1] if i >= 1 else 0
+        if theirs > max(ours, 0) + offers[i + 1] // 1_000_000 + 100:
+            return True
+    return False
 
 
 def _reciprocates(lane: _Lane[P]) -> bool:
