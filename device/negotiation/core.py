@@ -339,7 +339,12 @@ class BuyerCore(Generic[P]):
             amount = target_price(opening, limit, progress, self.policy.urgent_exponent)
             return amount, "supplier reciprocates"
         progress = max(sent / lane.horizon, elapsed)
-        amount = target_price(opening, limit, progress, self._exponent)
+        # While the supplier is still coming down by itself, concede at the patient pace
+        # whatever the urgency: its quotes are held, so waiting costs nothing; urgency
+        # speeds the buyer only against a supplier that waits for it.
+        moving = len(lane.offers) >= 2 and lane.offers[-1] < lane.offers[-2]
+        exponent = self.policy.patient_exponent if moving else self._exponent
+        amount = max(target_price(opening, limit, progress, exponent), min(lane.sent[-1], limit))
         conceded = lane.offers[-2] - lane.offers[-1] if len(lane.offers) >= 2 else 0
         if amount > lane.sent[-1] + conceded and _concedes_alone(lane):
             # Opponent model: a supplier conceding on its own clock is matched, not outrun;
