@@ -43,7 +43,7 @@ def buyer_time(k: int, n: int) -> float:
 def aspiration(kind: str, t: float) -> float:
     """The seller's aspiration (utility in [0, 1]) at relative time ``t``."""
     if kind in TIME_BASED:
-        return 1.0 - t ** TIME_BASED[kind]
+        return 1.0 - float(t ** TIME_BASED[kind])
     return (math.exp((1.0 - t) ** 0.125) - 1.0) / (math.e - 1.0)
 
 
@@ -68,7 +68,9 @@ class LiteratureSeller:
     def lowest(self) -> int:
         """The lowest price this seller ever agrees to in ``max_rounds`` offers."""
         if self.kind in TIME_BASED or self.kind == "aspiration":
-            return self.price_at(aspiration(self.kind, seller_time(self.max_rounds - 1, self.max_rounds)))
+            return self.price_at(
+                aspiration(self.kind, seller_time(self.max_rounds - 1, self.max_rounds))
+            )
         if self.kind == "micro":
             step = max(self.top // 100, 1)
             return max(self.floor, self.top - step * (self.max_rounds - 1))
@@ -116,7 +118,9 @@ class LiteratureSeller:
         return self._quote(planned, now)
 
 
-def plain_buyer(sellers: list[LiteratureSeller], reservation: int, bottom: int, curve: str) -> int | None:
+def plain_buyer(
+    sellers: list[LiteratureSeller], reservation: int, bottom: int, curve: str
+) -> int | None:
     """NegMAS's time-based buyer (``curve``: "boulware" = ``PolyAspiration`` e = 4, or
     "aspiration" = ``ExpAspiration``) against each seller on its own; its utility of a
     price is ``(reservation - p) / (reservation - bottom)``. It holds no quotes: it

@@ -256,9 +256,7 @@ class LitRow:
     rounds_used: list[int] = field(default_factory=list)
     seconds: float = 0.0
     base_agreed: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BASELINES, 0))
-    base_shares: dict[str, list[float]] = field(
-        default_factory=lambda: {b: [] for b in BASELINES}
-    )
+    base_shares: dict[str, list[float]] = field(default_factory=lambda: {b: [] for b in BASELINES})
 
     def summary(self) -> dict[str, object]:
         def rate(n: int, d: int) -> float | None:

@@ -12,8 +12,6 @@ from benchmarks.negotiation import STRATEGIES
 from device.negotiation import (
     BuyerPolicy,
     EventKind,
-    Finished,
-    Reason,
     SupplierStatus,
     Transcript,
 )

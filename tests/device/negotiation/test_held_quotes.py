@@ -52,7 +52,7 @@ def test_a_supplier_that_raises_is_answered_and_its_earlier_quote_beats_the_rest
 
 
 @dataclass
-class Sequence_:
+class Drawn:
     """A supplier answering with a drawn price sequence; each quote lives ``ttl`` seconds."""
 
     name: str
@@ -102,7 +102,7 @@ def test_never_walks_away_from_a_held_quote_nor_pays_above_or_places_a_stale_one
             st.lists(st.sampled_from([6, 8, 30, 600]), min_size=length, max_size=length)
         )
         max_rounds = data.draw(st.integers(length, 16), label=f"rounds{n}")
-        counterparts.append(Sequence_(f"s{n}", [p * UNIT for p in prices], ttls, max_rounds))
+        counterparts.append(Drawn(f"s{n}", [p * UNIT for p in prices], ttls, max_rounds))
     need = make_need(reservation=reservation * UNIT, urgency=urgency)
     clock = Clock(step=1.0)
     result = negotiate_in_process(need, counterparts, POLICY, clock=clock)
