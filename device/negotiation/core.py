@@ -342,7 +342,7 @@ class BuyerCore(Generic[P]):
         # While the supplier is still coming down by itself, concede at the patient pace
         # whatever the urgency: its quotes are held, so waiting costs nothing; urgency
         # speeds the buyer only against a supplier that waits for it.
-        moving = len(lane.offers) >= 2 and lane.offers[-1] < lane.offers[-2]
+        moving = len(lane.offers) >= 2 and _came_down(lane.offers[-2], lane.offers[-1], 0)
         exponent = self.policy.patient_exponent if moving else self._exponent
         amount = max(target_price(opening, limit, progress, exponent), min(lane.sent[-1], limit))
         conceded = lane.offers[-2] - lane.offers[-1] if len(lane.offers) >= 2 else 0
@@ -493,15 +493,20 @@ def _stalled(lane: _Lane[P]) -> bool:
     return slope >= 0
 
 
+def _came_down(before: int, after: int, by: int) -> bool:
+    """Whether a supplier's price fell by more than ``by`` plus rounding (a ppm of the
+    price and 100 base units: splitting a total over item lines moves it by a few units)."""
+    return before - after > by + after // 1_000_000 + 100
+
+
 def _concedes_alone(lane: _Lane[P]) -> bool:
     """True if the supplier ever conceded more than the buyer's move it answered (beyond
     a ppm and 100 base units of rounding): it concedes on its own clock (time-dependent),
     not only in reply to the buyer (tit-for-tat), so the buyer matches it from then on."""
     sent, offers = lane.sent, lane.offers
     for i in range(1, min(len(sent), len(offers) - 1)):
-        theirs = offers[i] - offers[i + 1]
-        ours = sent[i] - sent[i - 1] if i >= 1 else 0
-        if theirs > max(ours, 0) + offers[i + 1] // 1_000_000 + 100:
+        ours = sent[i] - sent[i - 1]
+        if _came_down(offers[i], offers[i + 1], max(ours, 0)):
             return True
     return False
 
@@ -511,4 +516,4 @@ def _reciprocates(lane: _Lane[P]) -> bool:
     offers = lane.offers
     if len(lane.sent) < 2 or len(offers) < 3 or lane.sent[1] != lane.sent[0]:
         return False
-    return offers[0] > offers[1] and offers[1] == offers[2]
+    return _came_down(offers[0], offers[1], 0) and not _came_down(offers[1], offers[2], 0)
