@@ -1,9 +1,9 @@
 """The buyer against each reference supplier strategy, in-process, over many seeded cases.
 
-    .venv/bin/python benchmarks/negotiation.py            # markdown table
-    .venv/bin/python benchmarks/negotiation.py --json     # machine-readable
-    .venv/bin/python benchmarks/negotiation.py --check    # exit 1 if a target is missed
-    .venv/bin/python benchmarks/negotiation.py --literature [--cases 300]  # literature sellers
+    .venv/bin/python -m benchmarks.negotiation            # markdown table
+    .venv/bin/python -m benchmarks.negotiation --json     # machine-readable
+    .venv/bin/python -m benchmarks.negotiation --check    # exit 1 if a target is missed
+    .venv/bin/python -m benchmarks.negotiation --literature [--cases 300]  # literature sellers
 
 Each case draws a random order (1-3 lines), list and floor prices, a buyer
 reservation (below the floor in some cases, above list in others), urgency and
