@@ -319,7 +319,9 @@ class BuyerCore(Generic[P]):
     ) -> tuple[int, str]:
         """The next counter to ``lane`` and a short note on why, for the transcript.
 
-        The first counter is the opening. The second repeats it: a supplier that
+        The first counter is the opening. The second repeats it (one base unit up, so a
+        seller that only moves when the buyer makes a new offer, like MiCRO, still
+        moves): a supplier that
         then stops conceding mirrors the buyer (tit-for-tat), so its last word depends on
         the buyer's last move, and the buyer concedes at its urgent pace up to
         its limit on the last counter. Any other supplier concedes on its own
@@ -333,7 +335,7 @@ class BuyerCore(Generic[P]):
         if sent == 0:
             return min(opening, limit), "opening"
         if sent == 1 and lane.horizon >= 3:
-            return min(lane.sent[0], limit), "hold: does the supplier reciprocate?"
+            return min(lane.sent[0] + 1, limit), "hold: does the supplier reciprocate?"
         if _reciprocates(lane):
             progress = max(sent / (lane.horizon - 1), elapsed)
             amount = target_price(opening, limit, progress, self.policy.urgent_exponent)
@@ -514,6 +516,6 @@ def _concedes_alone(lane: _Lane[P]) -> bool:
 def _reciprocates(lane: _Lane[P]) -> bool:
     """True if the supplier conceded after the buyer's first counter but not after its hold."""
     offers = lane.offers
-    if len(lane.sent) < 2 or len(offers) < 3 or lane.sent[1] != lane.sent[0]:
+    if len(lane.sent) < 2 or len(offers) < 3 or lane.sent[1] - lane.sent[0] > 1:
         return False
     return _came_down(offers[0], offers[1], 0) and not _came_down(offers[1], offers[2], 0)
