@@ -1,8 +1,9 @@
 """The buyer against each reference supplier strategy, in-process, over many seeded cases.
 
-    .venv/bin/python benchmarks/negotiation.py            # markdown table
-    .venv/bin/python benchmarks/negotiation.py --json     # machine-readable
-    .venv/bin/python benchmarks/negotiation.py --check    # exit 1 if a target is missed
+    .venv/bin/python -m benchmarks.negotiation            # markdown table
+    .venv/bin/python -m benchmarks.negotiation --json     # machine-readable
+    .venv/bin/python -m benchmarks.negotiation --check    # exit 1 if a target is missed
+    .venv/bin/python -m benchmarks.negotiation --literature [--cases 300]  # literature sellers
 
 Each case draws a random order (1-3 lines), list and floor prices, a buyer
 reservation (below the floor in some cases, above list in others), urgency and
@@ -16,6 +17,12 @@ fixed-price supplier), the buyer's share of that surplus
 ``(reservation - price) / (reservation - lowest)`` (trivially 100% against the
 fixed-price supplier), mean rounds, deals above the reservation (must be 0) and
 negotiations per second.
+
+``--literature`` runs the buyer instead against sellers from the automated-negotiation
+literature (``benchmarks/literature.py``: NegMAS's time-based, aspiration, naive
+tit-for-tat and MiCRO strategies), one at a time and three at once, with 10, 20 and
+50-round deadlines and about 80% of cases with a deal zone; on the same cases, NegMAS's
+plain Boulware and Aspiration buyers are the baselines.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from benchmarks.literature import KINDS, LitCase, draw_case, plain_buyer
 from device.negotiation.inprocess import negotiate_in_process
 from device.negotiation.need import Need, NeedItem
 from device.negotiation.policy import BuyerPolicy
@@ -222,14 +230,155 @@ def run(kind: str, cases: int, seed: int, policy: BuyerPolicy) -> Row:
     return row
 
 
+LITERATURE_SETS: dict[str, list[str]] = {
+    **{kind: [kind] for kind in KINDS},
+    "3 boulware": ["boulware"] * 3,
+    "boulware+linear+conceder": ["boulware", "linear", "conceder"],
+    "tit_for_tat+aspiration+micro": ["tit_for_tat", "aspiration", "micro"],
+}
+DEADLINES = (10, 20, 50)
+BASELINES = ("boulware", "aspiration")
+
+
+@dataclass(slots=True)
+class LitRow:
+    """One seller set at one deadline: the buyer and, on the same cases, the baselines."""
+
+    sellers: str
+    rounds: int
+    cases: int = 0
+    zone: int = 0
+    reachable: int = 0
+    agreed_in_zone: int = 0
+    agreed_reachable: int = 0
+    above_reservation: int = 0
+    shares: list[float] = field(default_factory=list)
+    rounds_used: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+    base_agreed: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BASELINES, 0))
+    base_shares: dict[str, list[float]] = field(default_factory=lambda: {b: [] for b in BASELINES})
+
+    def summary(self) -> dict[str, object]:
+        def rate(n: int, d: int) -> float | None:
+            return n / d if d else None
+
+        def mean(xs: list[float]) -> float | None:
+            return sum(xs) / len(xs) if xs else None
+
+        return {
+            "sellers": self.sellers,
+            "deadline_rounds": self.rounds,
+            "cases": self.cases,
+            "deal_zone_cases": self.zone,
+            "agreement_in_zone": rate(self.agreed_in_zone, self.zone),
+            "agreement_where_seller_reaches_zone": rate(self.agreed_reachable, self.reachable),
+            "surplus_kept": mean(self.shares),
+            "mean_rounds": mean([float(r) for r in self.rounds_used]),
+            "ms_per_negotiation": 1000 * self.seconds / self.cases if self.cases else None,
+            "deals_above_reservation": self.above_reservation,
+            **{
+                f"{b}_buyer_agreement_in_zone": rate(self.base_agreed[b], self.zone)
+                for b in BASELINES
+            },
+            **{f"{b}_buyer_surplus_kept": mean(self.base_shares[b]) for b in BASELINES},
+        }
+
+
+def _lit_need(case: LitCase) -> Need:
+    return Need(
+        items=[NeedItem(gtin=GTINS[0], quantity=1)],
+        deliver_by=T0 + 7 * 86400,
+        reservation=case.reservation,
+        urgency=case.urgency,
+        chain_id=1,
+        profit_center=PROFIT_CENTER,
+        token=TOKEN,
+    )
+
+
+def run_literature(name: str, rounds: int, cases: int, seed: int, policy: BuyerPolicy) -> LitRow:
+    """``cases`` negotiations of the buyer against the seller set ``name`` (all at once)."""
+    rng = random.Random(f"{seed}:{name}:{rounds}")
+    row = LitRow(name, rounds)
+    deliver_by = T0 + 86400
+    for _ in range(cases):
+        case = draw_case(rng, LITERATURE_SETS[name], rounds)
+        need = _lit_need(case)
+        lowest = min(floor for _, _, _, floor in case.sellers)
+        sellers = case.build(deliver_by)
+        started = time.perf_counter()
+        finished = negotiate_in_process(need, sellers, policy, clock=StepClock(T0, 0.01))
+        row.seconds += time.perf_counter() - started
+        row.cases += 1
+        row.rounds_used.append(finished.transcript.rounds)
+        price = None if finished.bid is None else finished.bid.amount
+        if price is not None and price > case.reservation:
+            row.above_reservation += 1
+        reachable = case.reachable(deliver_by)
+        row.reachable += reachable
+        if price is not None and reachable:
+            row.agreed_reachable += 1
+        if not case.deal_zone:
+            continue
+        row.zone += 1
+        surplus = case.reservation - lowest
+        if price is not None:
+            row.agreed_in_zone += 1
+            if surplus > 0:
+                row.shares.append((case.reservation - price) / surplus)
+        for curve in BASELINES:
+            deal = plain_buyer(case.build(deliver_by), case.reservation, case.bottom, curve)
+            if deal is not None:
+                row.base_agreed[curve] += 1
+                if surplus > 0:
+                    row.base_shares[curve].append((case.reservation - deal) / surplus)
+    return row
+
+
+def _lit_table(rows: list[dict[str, object]]) -> str:
+    def pct(value: object) -> str:
+        return "-" if value is None else format(value, ".0%")
+
+    lines = [
+        "| sellers | deadline | agreement in zone (where the seller reaches it) | surplus kept "
+        "| rounds | ms/negotiation | Boulware buyer | Aspiration buyer |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['sellers']} | {r['deadline_rounds']} | {pct(r['agreement_in_zone'])} "
+            f"({pct(r['agreement_where_seller_reaches_zone'])}) | {pct(r['surplus_kept'])} "
+            f"| {format(r['mean_rounds'], '.1f')} | {format(r['ms_per_negotiation'], '.2f')} "
+            f"| {pct(r['boulware_buyer_agreement_in_zone'])} / "
+            f"{pct(r['boulware_buyer_surplus_kept'])} "
+            f"| {pct(r['aspiration_buyer_agreement_in_zone'])} / "
+            f"{pct(r['aspiration_buyer_surplus_kept'])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=2000, help="negotiations per strategy")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    parser.add_argument(
+        "--literature", action="store_true", help="sellers from the literature, with baselines"
+    )
     args = parser.parse_args(argv)
     policy = BuyerPolicy()
+    if args.literature:
+        lit = [
+            run_literature(name, rounds, args.cases, args.seed, policy).summary()
+            for name in LITERATURE_SETS
+            for rounds in DEADLINES
+        ]
+        if args.json:
+            sys.stdout.write(json.dumps({"benchmark": "literature", "rows": lit}, indent=2) + "\n")
+        else:
+            sys.stdout.write(_lit_table(lit))
+        return 1 if any(r["deals_above_reservation"] for r in lit) else 0
     rows = [run(kind, args.cases, args.seed, policy).summary() for kind in [*STRATEGIES, MARKET]]
     report = {
         "benchmark": "negotiation",

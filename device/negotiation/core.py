@@ -76,6 +76,10 @@ class Finished(Generic[P]):
     transcript: Transcript
 
 
+_SILENT = frozenset({Reason.TIMEOUT, Reason.UNREACHABLE, Reason.HTTP_ERROR})
+"""Faults of the line, not of the quote: earlier signed quotes of that supplier stand."""
+
+
 class _State(Enum):
     WAITING = auto()
     ACTIVE = auto()
@@ -94,6 +98,17 @@ class _Lane(Generic[P]):
     offers: list[int] = field(default_factory=list)
     sent: list[int] = field(default_factory=list)
     refusal: Reason | None = None
+    held: list[Bid[P]] = field(default_factory=list)
+    """Every checked, signed quote this supplier gave in this negotiation: each binds it
+    until it expires, so a later, dearer one does not cancel an earlier bargain."""
+
+    def best_held(self, now: float, min_validity_s: int) -> Bid[P] | None:
+        """The cheapest quote still valid long enough to place; among equals, the newest."""
+        valid = [b for b in self.held if b.expiry >= now + min_validity_s]
+        if not valid:
+            return None
+        low = min(b.amount for b in valid)
+        return [b for b in valid if b.amount == low][-1]
 
 
 @dataclass(slots=True)
@@ -141,17 +156,19 @@ class BuyerCore(Generic[P]):
     def offered(
         self, supplier: str, bid: Bid[P], now: float, *, rounds_left: int | None = None
     ) -> None:
-        """A checked, signed offer arrived; ``rounds_left`` is the supplier's own limit if it says."""
+        """A checked, signed offer arrived; ``rounds_left`` is the supplier's own limit if it says.
+
+        A dearer offer than the supplier's last is a move (tit-for-tat sellers step back
+        after a low counter), not a breach: it is answered, and the earlier quotes stand.
+        """
         lane = self._lanes[supplier]
-        if lane.bid is not None and bid.amount > lane.bid.amount:
-            self.refused(
-                supplier,
-                Reason.PRICE_RAISED,
-                f"raised from {lane.bid.amount} to {bid.amount}",
-                now,
-                amount=bid.amount,
-            )
+        if lane.state is _State.REFUSED:
             return
+        raised = lane.bid is not None and bid.amount > lane.bid.amount
+        detail = "final" if bid.final else ""
+        if raised and lane.bid is not None:
+            note = f"raised from {lane.bid.amount}"
+            detail = f"{detail}, {note}" if detail else note
         self._events.append(
             Event(
                 at=now,
@@ -160,10 +177,11 @@ class BuyerCore(Generic[P]):
                 round=len(lane.sent),
                 amount=bid.amount,
                 deliver_by=bid.deliver_by,
-                detail="final" if bid.final else "",
+                detail=detail,
             )
         )
         lane.bid = bid
+        lane.held.append(bid)
         lane.offers.append(bid.amount)
         if rounds_left is not None:
             lane.horizon = min(lane.horizon, len(lane.sent) + rounds_left)
@@ -186,7 +204,13 @@ class BuyerCore(Generic[P]):
     def refused(
         self, supplier: str, reason: Reason, detail: str, now: float, *, amount: int | None = None
     ) -> None:
-        """The buyer stops dealing with this supplier and forgets its offers."""
+        """The buyer stops dealing with this supplier.
+
+        A breach (bad signature, wrong buyer, expired, malformed, replay, ...) makes
+        the buyer forget every quote of that supplier; a supplier that only stopped
+        answering in time (timeout, unreachable, HTTP error) keeps its earlier
+        signed quotes, which still bind it.
+        """
         lane = self._lanes[supplier]
         self._events.append(
             Event(
@@ -199,9 +223,13 @@ class BuyerCore(Generic[P]):
                 detail=detail[:200],
             )
         )
+        lane.refusal = reason
+        if reason in _SILENT and lane.best_held(now, self.policy.min_validity_s) is not None:
+            lane.state = _State.FINAL
+            return
         lane.state = _State.REFUSED
         lane.bid = None
-        lane.refusal = reason
+        lane.held.clear()
 
     # -- what the buyer decides ----------------------------------------------------
 
@@ -209,11 +237,17 @@ class BuyerCore(Generic[P]):
         """Counter every supplier still bargaining, or finish.
 
         Each counter follows the concession curve from the opening towards the
-        best alternative (the cheapest acceptable firm offer of the *other*
-        suppliers, or the reservation), so the buyer never offers anyone more
-        than it can already get elsewhere. It finishes when an offer is no worse
-        than the counter it would get, when nobody is left bargaining, or when
-        the time budget is spent.
+        best alternative (the cheapest acceptable held quote of the *other*
+        suppliers, or the reservation), paced by each supplier's own round limit,
+        so the buyer never offers anyone more than it can already get elsewhere.
+        Acceptance follows Baarslag et al.'s combined conditions: it closes when
+        an offer is no worse than the counter it would send (AC_next); holding
+        every signed quote makes "the best offer seen, at the deadline" automatic
+        (the end always places the best held quote); and it closes early when the
+        opponent model says waiting cannot pay (the supplier holding the best
+        quote stopped conceding while the buyer conceded) or the best quote would
+        expire before another round. It also finishes when nobody is left
+        bargaining or the time budget is spent.
         """
         acceptable = self._acceptable(now)
         if self._opening is None:
@@ -221,7 +255,7 @@ class BuyerCore(Generic[P]):
             anchor = min([self.need.reservation, *firsts])
             self._opening = anchor * self.policy.opening_ppm // PPM
         elapsed = (now - self.started_at) / self.policy.time_budget_s
-        if elapsed >= 1.0:
+        if elapsed >= 1.0 or self._close_early(now, acceptable):
             return self._finish(now, acceptable)
         moves: list[tuple[CounterMove, str]] = []
         for lane in self._lanes.values():
@@ -257,12 +291,37 @@ class BuyerCore(Generic[P]):
             )
         return Counters([move for move, _ in moves])
 
+    def _close_early(self, now: float, acceptable: list[_Scored[P]]) -> bool:
+        """Whether to stop bargaining now and place the best held quote.
+
+        Two reasons: the best quote would expire before one more round trip
+        (measured from the rounds so far) plus the time to place it; or the
+        supplier holding it has stalled (see :func:`_stalled`) and no other
+        supplier is still bargaining below it, so more rounds cannot pay.
+        """
+        if not acceptable:
+            return False
+        best = min(acceptable, key=lambda s: s.bid.amount)
+        rounds = max(max(len(lane.sent) for lane in self._lanes.values()), 1)
+        round_trip = (now - self.started_at) / rounds
+        if best.bid.expiry < now + self.policy.min_validity_s + 2 * round_trip:
+            return True
+        if not _stalled(best.lane):
+            return False
+        return not any(
+            lane.state is _State.ACTIVE and not _stalled(lane)
+            for lane in self._lanes.values()
+            if lane is not best.lane
+        )
+
     def _counter(
         self, lane: _Lane[P], opening: int, beat: int | None, elapsed: float
     ) -> tuple[int, str]:
         """The next counter to ``lane`` and a short note on why, for the transcript.
 
-        The first counter is the opening. The second repeats it: a supplier that
+        The first counter is the opening. The second repeats it (one base unit up, so a
+        seller that only moves when the buyer makes a new offer, like MiCRO, still
+        moves): a supplier that
         then stops conceding mirrors the buyer (tit-for-tat), so its last word depends on
         the buyer's last move, and the buyer concedes at its urgent pace up to
         its limit on the last counter. Any other supplier concedes on its own
@@ -276,24 +335,34 @@ class BuyerCore(Generic[P]):
         if sent == 0:
             return min(opening, limit), "opening"
         if sent == 1 and lane.horizon >= 3:
-            return min(lane.sent[0], limit), "hold: does the supplier reciprocate?"
+            return min(lane.sent[0] + 1, limit), "hold: does the supplier reciprocate?"
         if _reciprocates(lane):
             progress = max(sent / (lane.horizon - 1), elapsed)
             amount = target_price(opening, limit, progress, self.policy.urgent_exponent)
             return amount, "supplier reciprocates"
         progress = max(sent / lane.horizon, elapsed)
-        return target_price(opening, limit, progress, self._exponent), ""
+        # While the supplier is still coming down by itself, concede at the patient pace
+        # whatever the urgency: its quotes are held, so waiting costs nothing; urgency
+        # speeds the buyer only against a supplier that waits for it.
+        moving = len(lane.offers) >= 2 and _came_down(lane.offers[-2], lane.offers[-1], 0)
+        exponent = self.policy.patient_exponent if moving else self._exponent
+        amount = max(target_price(opening, limit, progress, exponent), min(lane.sent[-1], limit))
+        conceded = lane.offers[-2] - lane.offers[-1] if len(lane.offers) >= 2 else 0
+        if amount > lane.sent[-1] + conceded and _concedes_alone(lane):
+            # Opponent model: a supplier conceding on its own clock is matched, not outrun;
+            # every quote it gives is held, so a counter above its own path only costs.
+            return lane.sent[-1] + conceded, "match the supplier's concession"
+        return amount, ""
 
     def _acceptable(self, now: float) -> list[_Scored[P]]:
-        """Offers the buyer could take right now: within reservation and not about to expire."""
+        """Per supplier, its best held quote if the buyer could place it right now:
+        within the reservation and not about to expire."""
         out: list[_Scored[P]] = []
         for lane in self._lanes.values():
-            bid = lane.bid
-            if lane.state is _State.REFUSED or bid is None:
+            if lane.state is _State.REFUSED:
                 continue
-            if bid.amount > self.need.reservation:
-                continue
-            if bid.expiry < now + self.policy.min_validity_s:
+            bid = lane.best_held(now, self.policy.min_validity_s)
+            if bid is None or bid.amount > self.need.reservation:
                 continue
             out.append(_Scored(lane, bid))
         return out
@@ -354,7 +423,7 @@ class BuyerCore(Generic[P]):
     def _standing(
         self, lane: _Lane[P], best: _Scored[P] | None, scores: dict[str, float], now: float
     ) -> Standing:
-        bid = lane.bid
+        bid = lane.best_held(now, self.policy.min_validity_s) or lane.bid
         reason = lane.refusal
         if lane.state is _State.REFUSED:
             status = SupplierStatus.REFUSED
@@ -414,9 +483,39 @@ def _money(amount: int, decimals: int) -> str:
     return f"{whole}.{digits}"
 
 
+def _stalled(lane: _Lane[P]) -> bool:
+    """Opponent model: the supplier's last three offers (a least-squares line through
+    them) did not come down while the buyer's counters went up, so it answers
+    concessions with none and its later offers are not expected to beat its best."""
+    offers, sent = lane.offers, lane.sent
+    if len(offers) < 3 or len(sent) < 2 or sent[-1] <= sent[-3 if len(sent) >= 3 else 0]:
+        return False
+    last = offers[-3:]
+    slope = (last[2] - last[0]) / 2  # least-squares slope of three equally spaced points
+    return slope >= 0
+
+
+def _came_down(before: int, after: int, by: int) -> bool:
+    """Whether a supplier's price fell by more than ``by`` plus rounding (a ppm of the
+    price and 100 base units: splitting a total over item lines moves it by a few units)."""
+    return before - after > by + after // 1_000_000 + 100
+
+
+def _concedes_alone(lane: _Lane[P]) -> bool:
+    """True if the supplier ever conceded more than the buyer's move it answered (beyond
+    a ppm and 100 base units of rounding): it concedes on its own clock (time-dependent),
+    not only in reply to the buyer (tit-for-tat), so the buyer matches it from then on."""
+    sent, offers = lane.sent, lane.offers
+    for i in range(1, min(len(sent), len(offers) - 1)):
+        ours = sent[i] - sent[i - 1]
+        if _came_down(offers[i], offers[i + 1], max(ours, 0)):
+            return True
+    return False
+
+
 def _reciprocates(lane: _Lane[P]) -> bool:
     """True if the supplier conceded after the buyer's first counter but not after its hold."""
     offers = lane.offers
-    if len(lane.sent) < 2 or len(offers) < 3 or lane.sent[1] != lane.sent[0]:
+    if len(lane.sent) < 2 or len(offers) < 3 or lane.sent[1] - lane.sent[0] > 1:
         return False
-    return offers[0] > offers[1] and offers[1] == offers[2]
+    return _came_down(offers[0], offers[1], 0) and not _came_down(offers[1], offers[2], 0)

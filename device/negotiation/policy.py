@@ -19,13 +19,14 @@ class BuyerPolicy:
     the reservation and the best first offer). The concession exponent goes from
     ``patient_exponent`` at urgency 0 (Boulware: hold, then concede late) to
     ``urgent_exponent`` at urgency 1 (Conceder: give ground early).
-    ``max_rounds`` caps the counters to one supplier (its own limit from
-    discovery usually ends sooner); ``time_budget_s`` caps the whole
+    ``max_rounds`` is only a safety cap on the counters to one supplier: the
+    concession is paced by each supplier's own advertised round limit (at most
+    16 in ``custobot/2``, longer for in-process counterparts); ``time_budget_s`` caps the whole
     negotiation; an offer must stay valid ``min_validity_s`` more seconds to
     be taken. The weights score offers within the reservation (see :func:`utility`).
     """
 
-    max_rounds: int = 15
+    max_rounds: int = 100
     time_budget_s: float = 60.0
     opening_ppm: int = 250_000
     patient_exponent: float = 0.3

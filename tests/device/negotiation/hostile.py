@@ -105,7 +105,8 @@ def _high_s(offer: Offer, ctx: Ctx) -> Response:
 
 
 def _raise_last(offer: Offer, ctx: Ctx) -> Response:
-    """Honest until its final offer, which asks more than the one before."""
+    """Honest until its final offer, which asks more than the one before (a move, not a
+    breach: the earlier signed quote still binds)."""
     before = ctx.previous.get(offer.rfq_id)
     ctx.previous[offer.rfq_id] = offer
     if not offer.final or before is None:
@@ -246,7 +247,6 @@ TAMPERS: dict[str, tuple[Callable[[Offer, Ctx], Response], Reason]] = {
         _first_offer(lambda o, c: _json(forge(o, c.key, deliver_by=o.deliver_by + DAY))),
         Reason.DELIVERY_OUTSIDE_WINDOW,
     ),
-    "price_raised_last_round": (_raise_last, Reason.PRICE_RAISED),
     "replayed_offer": (_replay, Reason.MALFORMED),
     "swapped_quantities": (_first_offer(_swap_quantities), Reason.ITEMS_MISMATCH),
     "one_short": (_first_offer(_one_short), Reason.ITEMS_MISMATCH),
@@ -264,7 +264,7 @@ TAMPERS: dict[str, tuple[Callable[[Offer, Ctx], Response], Reason]] = {
         Reason.HTTP_ERROR,
     ),
 }
-NEGOTIATES = frozenset({"price_raised_last_round", "replayed_offer", "nonce_reused_in_negotiation"})
+NEGOTIATES = frozenset({"replayed_offer", "nonce_reused_in_negotiation"})
 """Misbehaviours that only show after the first round (the others need none)."""
 SILENT = "never_answers"
 SIGNER_CHANGED = "signer_changed"
@@ -277,6 +277,7 @@ EXPECTED: dict[str, Reason] = {
 
 EXTRA_TAMPERS: dict[str, Callable[[Offer, Ctx], Response]] = {
     "replays_across_negotiations": replay_across_negotiations,
+    "raises_last_round": _raise_last,
 }
 """Misbehaviours that need more than one negotiation to show (their own tests)."""
 

@@ -10,11 +10,14 @@ import pytest
 from eth_account import Account
 
 from benchmarks.negotiation import (
+    DEADLINES,
+    LITERATURE_SETS,
     MARKET,
     STRATEGIES,
     TIME_DEPENDENT,
     main,
     run,
+    run_literature,
 )
 from device.negotiation import BuyerPolicy
 from supplier.desk import Desk
@@ -95,3 +98,29 @@ def test_in_process_supplier_answers_exactly_like_the_real_desk(kind: str, tmp_p
         assert (ours.amount, ours.final) == (real.amount, True)
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("sellers", ["boulware", "linear", "conceder", "boulware+linear+conceder"])
+def test_against_time_based_literature_sellers_the_buyer_closes_and_beats_a_plain_boulware_buyer(
+    sellers: str,
+) -> None:
+    """NegMAS-formula sellers (benchmarks/literature.py), 20 rounds, a small seeded sample:
+    a deal wherever the seller's own curve reaches the reservation, never above it, and at
+    least the agreement and surplus of NegMAS's plain Boulware buyer on the same cases."""
+    row = run_literature(sellers, 20, 60, seed=5, policy=BuyerPolicy())
+    assert row.above_reservation == 0
+    assert row.agreed_reachable >= 0.95 * row.reachable
+    assert row.agreed_in_zone >= row.base_agreed["boulware"]
+    kept = sum(row.shares) / len(row.shares)
+    assert kept >= sum(row.base_shares["boulware"]) / len(row.base_shares["boulware"])
+
+
+def test_literature_report_has_every_seller_set_and_deadline(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["--literature", "--cases", "3", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert {(r["sellers"], r["deadline_rounds"]) for r in rows} == {
+        (name, n) for name in LITERATURE_SETS for n in DEADLINES
+    }
+    assert all(r["deals_above_reservation"] == 0 for r in rows)
