@@ -188,22 +188,8 @@ def test_adaptable_orders_alone_below_threshold_and_waits_above(tmp_path: Path) 
         waiting = {"0x" + e.order_id.hex() for e in placed if e.awaiting_approval}
         assert waiting == {o.order_id for o in large}
 
-        # The owner approves: the machine sees it at its next reconcile, the supplier too.
-        target = large[0]
-        decide(chain.pc, target.order_id, chain.governor, approve=True)
-        procurement.reconcile(world.driver.now())
-        assert {o.order_id: o.state for o in procurement.orders()}[target.order_id] is (
-            OrderState.OPEN
-        )
-        assert _supplier_view(world, target) == SupplierOrderState.OPEN.value
-
-        # Another order above the threshold, rejected: REJECTED here, reservation released.
-        known = {o.order_id for o in orders}
-        other = next(iter(large[1:]), None) or _run_until_new_order(
-            world, known, FIRST_PLAN, THRESHOLD
-        )
-        procurement.reconcile(world.driver.now())
-        assert _status(chain, other) is OrderStatus.AWAITING_APPROVAL
+        # The owner rejects one: REJECTED here, reservation released, nothing paid.
+        other = large[0]
         reserved, treasury = chain.pc.reserved(), chain.pc.treasury()
         decide(chain.pc, other.order_id, chain.governor, approve=False)
         procurement.reconcile(world.driver.now())
@@ -213,6 +199,21 @@ def test_adaptable_orders_alone_below_threshold_and_waits_above(tmp_path: Path) 
         assert chain.pc.reserved() == reserved - other.amount
         assert chain.pc.treasury() == treasury  # nothing was paid, nothing lost
         assert _supplier_view(world, other) == SupplierOrderState.REJECTED.value
+
+        # The machine asks again above the threshold; the owner approves: the machine
+        # sees it at its next reconcile, the supplier too.
+        known = {o.order_id for o in orders}
+        target = next(iter(large[1:]), None) or _run_until_new_order(
+            world, known, FIRST_PLAN, THRESHOLD
+        )
+        procurement.reconcile(world.driver.now())
+        assert _status(chain, target) is OrderStatus.AWAITING_APPROVAL
+        decide(chain.pc, target.order_id, chain.governor, approve=True)
+        procurement.reconcile(world.driver.now())
+        assert {o.order_id: o.state for o in procurement.orders()}[target.order_id] is (
+            OrderState.OPEN
+        )
+        assert _supplier_view(world, target) == SupplierOrderState.OPEN.value
         events = chain.pc.events(first_block)
         assert {"0x" + e.order_id.hex() for e in events if isinstance(e, OrderApproved)} == {
             target.order_id
