@@ -100,12 +100,17 @@ def chain(deployed: Chain) -> Iterator[Chain]:
     tester.revert_to_snapshot(snapshot)
 
 
-@pytest.fixture
-def owner(store: Store) -> OwnerLogin:
-    created = add_owner(store.engine, "alice", PASSWORD)
+def make_owner(store: Store, name: str) -> OwnerLogin:
+    """An owner made through the real ``add_owner``, with its TOTP seed for codes."""
+    created = add_owner(store.engine, name, PASSWORD)
     totp = pyotp.parse_uri(created.provisioning_uri)
     assert isinstance(totp, pyotp.TOTP)
-    return OwnerLogin("alice", PASSWORD, totp)
+    return OwnerLogin(name, PASSWORD, totp)
+
+
+@pytest.fixture
+def owner(store: Store) -> OwnerLogin:
+    return make_owner(store, "alice")
 
 
 @pytest.fixture

@@ -14,20 +14,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pyotp
 import pytest
 from gpiozero.pins.mock import MockFactory
 
 from contracts.chain import send
 from dashboard.app import RunningServer
-from dashboard.auth import LoginThrottle, add_owner
+from dashboard.auth import LoginThrottle
 from device.procurement.outbox import Outbox
 from device.store import repo
 from device.store.db import Store
 from device.store.models import RecountSource, SaleState
 from device.vend import VendFlow
 from tests.dashboard.chain import USDC, Chain
-from tests.dashboard.conftest import PASSWORD, OwnerLogin, csrf_from
+from tests.dashboard.conftest import OwnerLogin, csrf_from, make_owner
 from tests.device.vend.machine import COLA, PRICES, T0, MockPinMachine, demo_slots
 
 SECURITY_HEADERS = (
@@ -153,12 +152,7 @@ def test_eight_parallel_logins_with_one_code_give_one_session_and_no_500(
 def test_logins_while_a_writer_holds_the_database_never_fail_with_500(
     server: RunningServer, store: Store, hammer: Callable[[], threading.Event]
 ) -> None:
-    owners = []
-    for i in range(4):
-        created = add_owner(store.engine, f"owner{i}", PASSWORD)
-        totp = pyotp.parse_uri(created.provisioning_uri)
-        assert isinstance(totp, pyotp.TOTP)
-        owners.append(OwnerLogin(f"owner{i}", PASSWORD, totp))
+    owners = [make_owner(store, f"owner{i}") for i in range(4)]
     hammer()
     hammer()
     attempts = [ready(browser(server.url, f"127.0.2.{1 + i}")) for i in range(4)]
@@ -272,12 +266,7 @@ def test_a_writer_hammering_the_database_while_logins_approvals_vends_and_the_ou
     hammer: Callable[[], threading.Event],
 ) -> None:
     """The whole machine on one SQLite file under a hostile writer: not one error anywhere."""
-    owners = []
-    for i in range(6):
-        created = add_owner(store.engine, f"busy{i}", PASSWORD)
-        totp = pyotp.parse_uri(created.provisioning_uri)
-        assert isinstance(totp, pyotp.TOTP)
-        owners.append(OwnerLogin(f"busy{i}", PASSWORD, totp))
+    owners = [make_owner(store, f"busy{i}") for i in range(6)]
     slots = demo_slots(PRICES)
     machine = MockPinMachine(MockFactory(), slots)
     flow = VendFlow(store, machine, slots)
