@@ -16,7 +16,8 @@ from typing import Any
 import structlog
 import uvicorn
 from fastapi import FastAPI, Request, status
-from fastapi.exception_handlers import http_exception_handler
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -28,9 +29,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dashboard.auth import LoginThrottle
 from dashboard.deps import DashboardState, LoginRequired
 from dashboard.errors import ServerStartError
-from dashboard.formatting import money, short_hex, utc
+from dashboard.formatting import duration, money_label, short_hex, short_id, utc
 from dashboard.routers import api, approvals, auth, metrics, pages
 from dashboard.security import DeviceCookies, load_or_create_secret
+from dashboard.story import plain_detail, reason_words
 from dashboard.view import MachineView
 from device.http_serving import bounded_config
 from device.settings import Settings
@@ -82,9 +84,14 @@ def create_app(
     app = _routed_app()
     secret = load_or_create_secret(secret_file)
     templates = Jinja2Templates(directory=HERE / "templates")
-    templates.env.filters["money"] = partial(money, decimals=settings.chain.token_decimals)
+    decimals = settings.chain.token_decimals
+    templates.env.filters["money"] = partial(money_label, decimals=decimals)
     templates.env.filters["utc"] = utc
     templates.env.filters["short"] = short_hex
+    templates.env.filters["short_id"] = short_id
+    templates.env.filters["duration"] = duration
+    templates.env.filters["plain"] = partial(plain_detail, decimals=decimals)
+    templates.env.filters["reason"] = reason_words
     app.state.dashboard = DashboardState(
         settings=settings,
         view=view,
@@ -106,6 +113,7 @@ def create_app(
     )
     app.add_exception_handler(LoginRequired, _to_login)
     app.add_exception_handler(StarletteHTTPException, _error_page)
+    app.add_exception_handler(RequestValidationError, _bad_request_page)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     # Last added is outermost: it also sees what the session middleware and routes raise.
     app.add_middleware(SecurityHeaders)
@@ -137,16 +145,41 @@ async def _to_login(request: Request, exc: Exception) -> Response:
 async def _error_page(request: Request, exc: Exception) -> Response:
     """Pages get a small HTML error page; the API and live fragments keep JSON."""
     assert isinstance(exc, StarletteHTTPException)
-    path = request.url.path
-    if path.startswith(("/api/", "/fragments/", "/static/")):
+    if _is_api(request.url.path):
         return await http_exception_handler(request, exc)
+    detail = _NOT_FOUND if exc.detail == "Not Found" else exc.detail
+    response = _error_html(request, exc.status_code, detail)
+    response.headers.update(exc.headers or {})
+    return response
+
+
+_NOT_FOUND = "There is no such page here. The links above lead to every page of the dashboard."
+
+
+def _is_api(path: str) -> bool:
+    return path.startswith(("/api/", "/fragments/", "/static/"))
+
+
+async def _bad_request_page(request: Request, exc: Exception) -> Response:
+    """A page asked with a parameter it does not take (``?window=week``): a page saying what
+    it does take. The API keeps FastAPI's JSON 422 for programs."""
+    assert isinstance(exc, RequestValidationError)
+    if _is_api(request.url.path):
+        return await request_validation_exception_handler(request, exc)
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error.get("loc", ())[1:]) or "request"
+        given = error.get("input")
+        allowed = (error.get("ctx") or {}).get("expected")
+        text = f"{where}: {given!r} is not understood" if given is not None else where
+        problems.append(f"{text}; expected {allowed}" if allowed else f"{text} ({error['msg']})")
+    return _error_html(request, 400, "This page cannot show that: " + "; ".join(problems) + ".")
+
+
+def _error_html(request: Request, code: int, detail: object) -> Response:
     state: DashboardState = request.app.state.dashboard
     return state.templates.TemplateResponse(
-        request,
-        "error.html",
-        {"code": exc.status_code, "detail": exc.detail},
-        status_code=exc.status_code,
-        headers=exc.headers,
+        request, "error.html", {"code": code, "detail": detail}, status_code=code
     )
 
 

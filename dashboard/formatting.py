@@ -27,3 +27,32 @@ def short_hex(value: str | None, keep: int = 6) -> str:
     if not value:
         return "—"
     return value if len(value) <= 2 + 2 * keep else f"{value[: 2 + keep]}…{value[-keep:]}"
+
+
+CURRENCY = "USDC"
+
+
+def money_label(amount: int, decimals: int = 6, currency: str = CURRENCY) -> str:
+    """Money as owners read it, always with its currency: ``1234567`` -> ``"1.23 USDC"``."""
+    return f"{money(amount, decimals)} {currency}"
+
+
+def duration(seconds: float | None) -> str:
+    """A span in the units people use: minutes, hours or days, never raw seconds."""
+    if seconds is None:
+        return "—"
+    value = abs(seconds)
+    if value < 3600:
+        text = f"{round(value / 60)} min"
+    elif value < 2 * 86_400:
+        hours = value / 3600
+        text = f"{hours:.0f} h" if hours >= 10 else f"{hours:.1f} h".replace(".0 h", " h")
+    else:
+        days = value / 86_400
+        text = f"{days:.1f} days".replace(".0 days", " days")
+    return ("-" if seconds < 0 else "") + text
+
+
+def short_id(order_id: str) -> str:
+    """The short form owners quote for an order: ``#`` and its first 4 bytes."""
+    return "#" + order_id.removeprefix("0x")[:8]

@@ -11,12 +11,13 @@ order's stored state is re-read only while it can still change.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
 import structlog
@@ -46,14 +47,17 @@ from contracts.profit_center import (
     Unpaused,
 )
 from dashboard.errors import ApprovalError, OrderNotFoundError, ViewUnavailableError
+from dashboard.formatting import money_label, short_id
 from dashboard.view import (
     Alert,
     ContractCall,
     Decision,
     Distribution,
+    LostSales,
     Member,
     MembersView,
     OrderDetail,
+    OrderLine,
     OrderSummary,
     Overview,
     PendingApproval,
@@ -68,7 +72,8 @@ from dashboard.view import (
 )
 from device.hardware.poller import StockSnapshot
 from device.negotiation.transcript import Transcript
-from device.procurement.models import PurchaseOrder
+from device.procurement.ledger import unit_costs
+from device.procurement.models import OrderState, PurchaseOrder
 from device.settings import Settings
 from device.store import repo
 from device.store.db import Store
@@ -76,6 +81,10 @@ from device.store.models import Sale, SaleState
 
 log = structlog.get_logger()
 NO_PROFIT_CENTER = "no ProfitCenter in the config yet (custobot chain deploy)"
+# More chain transactions than this waiting in the outbox is an alert (the node may be down).
+OUTBOX_BACKLOG = 5
+# Orders that never became a delivery: an alert names the supplier.
+TROUBLE_STATES = frozenset({"Released", "Disputed", "Failed"})
 
 # The dashboard's names for the contract's order states (OrderStatus member -> shown).
 STATE_NAMES = {status: status.name.title().replace("_", "") for status in OrderStatus}
@@ -121,6 +130,24 @@ class _Payment:
     at: int
     supplier: str
     paid: int
+
+
+@dataclass(slots=True)
+class _Bucket:
+    """Sales in one time bucket; ``unknown`` items had no known cost (no order for them yet)."""
+
+    units: int = 0
+    revenue: int = 0
+    cost_of_goods: int = 0
+    unknown: int = 0
+
+    def add(self, units: int, revenue: int, unit_cost: int | None) -> None:
+        self.units += units
+        self.revenue += revenue
+        if unit_cost is None:
+            self.unknown += units
+        else:
+            self.cost_of_goods += units * unit_cost
 
 
 @dataclass(slots=True)
@@ -330,6 +357,7 @@ class LiveMachineView:
             dispute_window_seconds=p.dispute_window,
             budget_left=books.budget_available,
             allowed_suppliers=[a for a, yes in allowed.items() if yes],
+            supplier_names={a.lower(): names[a.lower()] for a in allowed if a.lower() in names},
         )
         closed: dict[bytes, str] = {}
         payments: list[_Payment] = []
@@ -352,9 +380,7 @@ class LiveMachineView:
                 supplier=e.supplier,
                 supplier_name=names.get(e.supplier.lower()),
                 amount=info.amount if info.status is OrderStatus.SETTLED else e.amount,
-                deliver_by=info.time
-                if info.status in (OrderStatus.AWAITING_APPROVAL, OrderStatus.OPEN)
-                else None,
+                deliver_by=e.deliver_by,
                 placed_tx=_hex(e.meta.tx_hash),
                 settled_tx=closed.get(e.order_id),
             )
@@ -402,8 +428,8 @@ class LiveMachineView:
     def _now(self) -> datetime:
         return self._clock()
 
-    def _sales(self, start: datetime, bucket_s: int, buckets: int) -> list[tuple[int, int]]:
-        """(units, revenue) per bucket of completed sales since ``start``."""
+    def _sales(self, start: datetime, bucket_s: int, buckets: int) -> list[_Bucket]:
+        """Completed sales per bucket since ``start``, with what the goods sold cost."""
         start_ts = int(start.timestamp())
         index = sa.cast(
             (sa.cast(sa.func.strftime("%s", col(Sale.created_at)), sa.Integer) - start_ts)
@@ -411,16 +437,34 @@ class LiveMachineView:
             sa.Integer,
         ).label("idx")
         query = (
-            select(index, sa.func.count(), sa.func.coalesce(sa.func.sum(col(Sale.price)), 0))
+            select(
+                index,
+                col(Sale.gtin),
+                sa.func.count(),
+                sa.func.coalesce(sa.func.sum(col(Sale.price)), 0),
+            )
             .where(col(Sale.state) == SaleState.COMPLETED, col(Sale.created_at) >= start)
-            .group_by(index)
+            .group_by(index, col(Sale.gtin))
         )
-        out = [(0, 0)] * buckets
+        out = [_Bucket() for _ in range(buckets)]
+        costs = self._unit_costs()
         with self.store.read() as session:
-            for idx, units, revenue in session.exec(query):
+            for idx, gtin, units, revenue in session.exec(query):
                 if 0 <= idx < buckets:
-                    out[idx] = (int(units), int(revenue))
+                    out[idx].add(int(units), int(revenue), costs.get(gtin))
         return out
+
+    def _unit_costs(self) -> dict[str, int]:
+        """What one item of each GTIN cost the machine: the ledger's average over deliveries,
+        else (before its first delivery) the unit price of the latest order for it."""
+        quoted: dict[str, int] = {}
+        rows = sorted(self._local_orders().values(), key=lambda r: r.created_at)
+        for row in rows:
+            if row.state in (OrderState.FAILED, OrderState.REJECTED):
+                continue
+            for line in _lines(row):
+                quoted[line["gtin"]] = int(line["unit_price"])
+        return {**quoted, **unit_costs(self.store)}
 
     # -- MachineView ---------------------------------------------------------------
 
@@ -431,9 +475,27 @@ class LiveMachineView:
         with self.store.read() as session:
             revenue_today = repo.revenue(session, midnight, now + timedelta(seconds=1))
             units = sum(repo.units_sold_since(session, midnight).values())
+            lost_today = repo.turned_away_since(session, midnight)
+            lost_week = repo.turned_away_since(session, now - timedelta(days=7))
             for a in repo.open_alerts(session):
                 source = f"slot:{a.slot_id}" if a.slot_id is not None else a.kind
                 alerts.append(Alert(level=a.severity.value, source=source, message=a.message))
+        today = self._sales(midnight, 86_400, 1)[0]
+        slots = self.slots()
+        empty = [s for s in slots if s.count == 0]
+        low = [s for s in slots if s.count and _low(s)]
+        for s in empty:
+            alerts.append(
+                Alert(level="critical", source=f"slot:{s.slot_id}", message=f"{s.name} is sold out")
+            )
+        for s in low:
+            alerts.append(
+                Alert(
+                    level="warning",
+                    source=f"slot:{s.slot_id}",
+                    message=f"{s.name} is running low: {s.count} of {s.capacity} left",
+                )
+            )
         try:
             snap: _ChainSnapshot | None = self._chain()
         except ViewUnavailableError as exc:
@@ -446,6 +508,16 @@ class LiveMachineView:
             paid_today = sum(p.paid for p in snap.payments if p.at >= since)
             open_orders = sum(1 for o in snap.orders if o.summary.state in OPEN_STATES)
             pending = sum(1 for o in snap.orders if o.summary.state == AWAITING)
+            alerts += _chain_alerts(snap, since - 6 * 86_400, self.settings.chain.token_decimals)
+        depth = self.outbox_depth()
+        if depth is not None and depth > OUTBOX_BACKLOG:
+            alerts.append(
+                Alert(
+                    level="warning",
+                    source="outbox",
+                    message=f"{depth} chain transactions are waiting to be sent",
+                )
+            )
         snapshot = self._snapshot_now()
         for fault in snapshot.alerts if snapshot is not None else ():
             alerts.append(
@@ -460,10 +532,17 @@ class LiveMachineView:
             now=int(now.timestamp()),
             treasury=snap.treasury if snap else None,
             revenue_today=revenue_today,
-            profit_today=revenue_today - paid_today,
+            profit_today=revenue_today - today.cost_of_goods,
+            cost_of_goods_today=today.cost_of_goods,
+            cost_unknown_units=today.unknown,
+            cash_flow_today=revenue_today - paid_today,
             units_sold_today=units,
             open_orders=open_orders,
             pending_approvals=pending,
+            empty_slots=[s.name for s in empty],
+            low_slots=[s.name for s in low],
+            lost_today=LostSales(customers=lost_today[0], amount=lost_today[1]),
+            lost_week=LostSales(customers=lost_week[0], amount=lost_week[1]),
             alerts=alerts,
         )
 
@@ -531,12 +610,14 @@ class LiveMachineView:
             buckets=[
                 SalesBucket(
                     start=start_ts + i * bucket_s,
-                    units=units,
-                    revenue=revenue,
+                    units=b.units,
+                    revenue=b.revenue,
                     cost=costs[i],
-                    profit=revenue - costs[i],
+                    profit=b.revenue - costs[i],
+                    cost_of_goods=b.cost_of_goods,
+                    margin=b.revenue - b.cost_of_goods,
                 )
-                for i, (units, revenue) in enumerate(sales)
+                for i, b in enumerate(sales)
             ],
         )
 
@@ -556,12 +637,27 @@ class LiveMachineView:
     def order(self, order_id: str) -> OrderDetail:
         row = self._local_orders().get(order_id)
         transcript = _transcript(row) if row is not None else None
+        lines = self._order_lines(row) if row is not None else []
         for o in self._chain().orders:
             if o.summary.order_id == order_id:
-                return OrderDetail(order=o.summary, transcript=transcript)
+                return OrderDetail(order=o.summary, lines=lines, transcript=transcript)
         if row is not None:
-            return OrderDetail(order=_local_summary(row), transcript=transcript)
+            return OrderDetail(order=_local_summary(row), lines=lines, transcript=transcript)
         raise OrderNotFoundError(order_id)
+
+    def _order_lines(self, row: PurchaseOrder) -> list[OrderLine]:
+        """The order's items, named as the machine's slots name them."""
+        names = {s.gtin: s.name for s in self.settings.slots}
+        return [
+            OrderLine(
+                gtin=line["gtin"],
+                name=names.get(line["gtin"], line["gtin"]),
+                quantity=int(line["quantity"]),
+                unit_price=int(line["unit_price"]),
+                line_total=int(line["quantity"]) * int(line["unit_price"]),
+            )
+            for line in _lines(row)
+        ]
 
     def _call(self, function: str, order_id: str) -> ContractCall:
         calldata = self.pc.encode_call(function, bytes.fromhex(order_id[2:]))
@@ -690,3 +786,50 @@ def _transcript(row: PurchaseOrder) -> Transcript | None:
     except ValidationError:
         log.warning("transcript_unreadable", order=row.order_id)
         return None
+
+
+def _lines(row: PurchaseOrder) -> list[dict[str, Any]]:
+    """The order's JSON lines; an unreadable record shows as no lines, not an error page."""
+    try:
+        lines = json.loads(row.lines)
+    except ValueError:
+        log.warning("order_lines_unreadable", order=row.order_id)
+        return []
+    return [
+        x for x in lines if isinstance(x, dict) and {"gtin", "quantity", "unit_price"} <= x.keys()
+    ]
+
+
+def _low(slot: SlotView) -> bool:
+    """Running low: a quarter of capacity or less, or empty within a day at the sales rate."""
+    assert slot.count is not None
+    soon = slot.days_to_empty is not None and slot.days_to_empty < 1
+    return slot.count * 4 <= slot.capacity or soon
+
+
+def _chain_alerts(snap: _ChainSnapshot, since: int, decimals: int) -> list[Alert]:
+    """Supplier trouble (orders released undelivered or disputed this week) and a low treasury."""
+    alerts = []
+    for o in snap.orders:
+        s = o.summary
+        if s.state in TROUBLE_STATES and o.placed_at >= since:
+            who = s.supplier_name or s.supplier
+            alerts.append(
+                Alert(
+                    level="warning",
+                    source="supplier",
+                    message=f"{who}: order {short_id(s.order_id)} {s.state.lower()}",
+                )
+            )
+    t, p = snap.treasury, snap.policy
+    free = t.balance - t.reserved
+    if free <= p.reserve:
+        alerts.append(
+            Alert(
+                level="critical",
+                source="treasury",
+                message=f"treasury low: {money_label(free, decimals)} free, at or below the "
+                f"operating reserve of {money_label(p.reserve, decimals)}; no new orders can be paid",
+            )
+        )
+    return alerts

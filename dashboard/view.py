@@ -62,15 +62,39 @@ class Treasury(_Model):
     paused: bool
 
 
+class LostSales(_Model):
+    """Customers who found their item's slot empty and left without buying."""
+
+    customers: int
+    amount: BaseUnits = Field(description="what they would have paid (retail price)")
+
+
 class Overview(_Model):
     device_id: str
     now: UnixTime
     treasury: Treasury | None = Field(description="None when the chain is unreachable")
     revenue_today: BaseUnits
-    profit_today: int = Field(description="base units; negative on a loss")
+    profit_today: int = Field(
+        description="margin on goods sold today: revenue minus what those items cost the "
+        "machine (base units; negative on a loss)"
+    )
+    cost_of_goods_today: BaseUnits = Field(description="what today's sold items cost")
+    cost_unknown_units: int = Field(
+        default=0, description="items sold today whose cost is not known yet (no order yet)"
+    )
+    cash_flow_today: int = Field(
+        default=0, description="revenue minus supplier payments today (base units)"
+    )
     units_sold_today: int
     open_orders: int
     pending_approvals: int
+    empty_slots: list[str] = Field(default_factory=list, description="items sold out now")
+    low_slots: list[str] = Field(
+        default_factory=list,
+        description="items at a quarter of capacity or less, or empty in a day",
+    )
+    lost_today: LostSales = LostSales(customers=0, amount=0)
+    lost_week: LostSales = LostSales(customers=0, amount=0)
     alerts: list[Alert]
 
 
@@ -94,8 +118,10 @@ class SalesBucket(_Model):
     start: UnixTime
     units: int
     revenue: BaseUnits
-    cost: BaseUnits
-    profit: int
+    cost: BaseUnits = Field(description="supplier payments in the bucket (cash out)")
+    profit: int = Field(description="cash flow: revenue minus supplier payments")
+    cost_of_goods: BaseUnits = Field(default=0, description="what the items sold cost")
+    margin: int = Field(default=0, description="revenue minus cost of the goods sold")
 
 
 class SalesSeries(_Model):
@@ -115,8 +141,21 @@ class OrderSummary(_Model):
     settled_tx: TxHash | None
 
 
+class OrderLine(_Model):
+    """One item the order buys, as the machine names it."""
+
+    gtin: str
+    name: str = Field(description="the slot's item name; the GTIN when no slot holds it")
+    quantity: int
+    unit_price: BaseUnits
+    line_total: BaseUnits
+
+
 class OrderDetail(_Model):
     order: OrderSummary
+    lines: list[OrderLine] = Field(
+        default_factory=list, description="what it buys; empty when this machine has no record"
+    )
     transcript: Transcript | None = Field(
         description="the negotiation behind the order (offers, counters, why the winner won); "
         "None when none was recorded"
@@ -155,6 +194,9 @@ class PolicyView(_Model):
     reserve: BaseUnits
     dispute_window_seconds: int
     allowed_suppliers: list[Address]
+    supplier_names: dict[str, str] = Field(
+        default_factory=dict, description="lower-case address -> supplier name, where known"
+    )
 
 
 class PricePoint(_Model):

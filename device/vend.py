@@ -148,22 +148,26 @@ class VendFlow:
             raise UnknownSlotError(slot_id)
         if self._in_progress is not None:
             raise VendInProgressError(slot_id)
-        with self.store.transaction() as db:
-            stock = repo.stock_estimate(db, slot_id)
-            if stock is not None and stock <= 0:
-                raise SoldOutError(slot_id)
-            if payment == PaymentMethod.COIN:
-                balance = repo.credit_balance(db)
-                if balance < slot.retail_price:
-                    raise InsufficientCreditError(slot_id, slot.retail_price, balance)
-            sale = repo.record_sale(
-                db,
-                slot_id=slot_id,
-                gtin=slot.gtin,
-                price=slot.retail_price,
-                payment=payment,
-                now=now,
-            )
+        try:
+            with self.store.transaction() as db:
+                stock = repo.stock_estimate(db, slot_id)
+                if stock is not None and stock <= 0:
+                    raise SoldOutError(slot_id)
+                if payment == PaymentMethod.COIN:
+                    balance = repo.credit_balance(db)
+                    if balance < slot.retail_price:
+                        raise InsufficientCreditError(slot_id, slot.retail_price, balance)
+                sale = repo.record_sale(
+                    db,
+                    slot_id=slot_id,
+                    gtin=slot.gtin,
+                    price=slot.retail_price,
+                    payment=payment,
+                    now=now,
+                )
+        except SoldOutError:
+            self.turned_away(slot_id, now)  # after the rollback: the lost sale is kept
+            raise
         self._in_progress = sale
         try:
             self.hardware.arm_drop_sensor()
@@ -173,6 +177,14 @@ class VendFlow:
             self._refund(sale, now, f"motor fault: {exc}", "motor_fault", AlertSeverity.CRITICAL)
             raise MotorFaultError(slot_id, f"motor fault ({exc}); sale {sale.id} refunded") from exc
         return sale
+
+    def turned_away(self, slot_id: int, now: datetime) -> None:
+        """Record a customer who found ``slot_id`` empty (the owners' lost sales)."""
+        slot = self.slots[slot_id]
+        with self.store.write() as session:
+            repo.record_turned_away(
+                session, slot_id=slot_id, gtin=slot.gtin, price=slot.retail_price, now=now
+            )
 
     def finish(self, now: datetime) -> Sale:
         """Settle the vend in progress: COMPLETED if the drop was seen, else REFUNDED."""

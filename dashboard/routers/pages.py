@@ -8,12 +8,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
 
 from dashboard.auth import AuthenticatedOwner
 from dashboard.charts import bar_chart
 from dashboard.deps import ORDER_ID_PATTERN, ApiOwner, PageOwner, State, csrf_token
 from dashboard.errors import OrderNotFoundError, ViewUnavailableError
-from dashboard.formatting import money
+from dashboard.formatting import CURRENCY, money, short_hex, short_id
+from dashboard.story import story
 from dashboard.view import MachineView, Window
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -40,19 +42,26 @@ def _sales(view: MachineView, window: Window, decimals: int) -> dict[str, Any]:
     def show(v: int) -> str:
         return money(v, decimals)
 
-    revenue = [(label(b.start), b.revenue) for b in series.buckets]
-    profit = [(label(b.start), b.profit) for b in series.buckets]
+    x_label = "hour of the day (UTC)" if window is Window.day else "day (UTC, month-day)"
+
+    def chart(title: str, values: list[int]) -> Markup:
+        points = [(label(b.start), v) for b, v in zip(series.buckets, values, strict=True)]
+        return bar_chart(
+            points, title=f"{title}, {window.value}", fmt=show, y_label=CURRENCY, x_label=x_label
+        )
+
+    buckets = series.buckets
     return {
         "series": series,
         "window": window,
         "windows": list(Window),
-        "revenue_chart": bar_chart(revenue, title=f"Revenue, {window.value}", fmt=show),
-        "profit_chart": bar_chart(
-            profit, title=f"Profit (sales − supplier payments), {window.value}", fmt=show
-        ),
-        "total_revenue": sum(b.revenue for b in series.buckets),
-        "total_profit": sum(b.profit for b in series.buckets),
-        "total_units": sum(b.units for b in series.buckets),
+        "revenue_chart": chart("Revenue", [b.revenue for b in buckets]),
+        "margin_chart": chart("Margin on goods sold", [b.margin for b in buckets]),
+        "profit_chart": chart("Cash flow (sales − supplier payments)", [b.profit for b in buckets]),
+        "total_revenue": sum(b.revenue for b in buckets),
+        "total_margin": sum(b.margin for b in buckets),
+        "total_profit": sum(b.profit for b in buckets),
+        "total_units": sum(b.units for b in buckets),
     }
 
 
@@ -114,7 +123,10 @@ def render(
 
 def _build(state: State, name: str, window: Window) -> dict[str, Any]:
     if name not in PAGES:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no page {name!r}")
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"There is no page {name!r} here; the links above lead to every page.",
+        )
     title, builder = PAGES[name]
     try:
         data = builder(state.view, window, state.settings.chain.token_decimals)
@@ -161,12 +173,21 @@ def order_detail(
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except ViewUnavailableError as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
+    decimals = state.settings.chain.token_decimals
     return render(
         request,
         state,
         owner,
         "order.html",
-        {"d": detail, "page": "orders", "title": f"Order {order_id[:10]}…"},
+        {
+            "d": detail,
+            "story": story(detail.transcript, detail.lines, decimals)
+            if detail.transcript is not None
+            else None,
+            "page": "orders",
+            "title": f"Order {short_id(detail.order.order_id)} · "
+            f"{detail.order.supplier_name or short_hex(detail.order.supplier)}",
+        },
     )
 
 

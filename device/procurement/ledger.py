@@ -75,6 +75,27 @@ def _day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
+def unit_costs(store: Store) -> dict[str, int]:
+    """Average paid per unit received, by GTIN, over every settled order.
+
+    A GTIN is absent before its first delivery. The cost of goods sold is units
+    sold times this (the dashboard's margin, ``Ledger.margins``).
+    """
+    with store.read() as session:
+        settled = session.exec(
+            select(PurchaseOrder).where(PurchaseOrder.state == OrderState.SETTLED)
+        ).all()
+    received: dict[str, int] = defaultdict(int)
+    spent: dict[str, int] = defaultdict(int)
+    for order in settled:
+        delivered = json.loads(order.delivered or "{}")
+        for line in json.loads(order.lines):
+            qty = int(delivered.get(line["gtin"], 0))
+            received[line["gtin"]] += qty
+            spent[line["gtin"]] += qty * int(line["unit_price"])
+    return {gtin: spent[gtin] // qty for gtin, qty in received.items() if qty}
+
+
 class Ledger:
     """Reads the store and the chain; writes nothing."""
 
@@ -150,25 +171,15 @@ class Ledger:
             sales = session.exec(
                 select(Sale).where(Sale.state == SaleState.COMPLETED, col(Sale.created_at) >= since)
             ).all()
-            settled = session.exec(
-                select(PurchaseOrder).where(PurchaseOrder.state == OrderState.SETTLED)
-            ).all()
         units: dict[str, int] = defaultdict(int)
         revenue: dict[str, int] = defaultdict(int)
         for sale in sales:
             units[sale.gtin] += 1
             revenue[sale.gtin] += sale.price
-        received: dict[str, int] = defaultdict(int)
-        spent: dict[str, int] = defaultdict(int)
-        for order in settled:
-            delivered = json.loads(order.delivered or "{}")
-            for line in json.loads(order.lines):
-                qty = int(delivered.get(line["gtin"], 0))
-                received[line["gtin"]] += qty
-                spent[line["gtin"]] += qty * int(line["unit_price"])
+        costs = unit_costs(self.store)
         result = []
         for slot in self.slots:
-            unit_cost = spent[slot.gtin] // received[slot.gtin] if received[slot.gtin] else None
+            unit_cost = costs.get(slot.gtin)
             rev = revenue[slot.gtin]
             margin = (
                 None

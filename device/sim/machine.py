@@ -138,6 +138,7 @@ class SimulatedMachine:
         slot_id = arrival.slot_id
         if self.physics.stock(slot_id) == 0:
             self.totals.lost_sales += 1
+            self.agent.vend.turned_away(slot_id, arrival.when)  # the owners' lost sales
             return
         try:
             sale = self.agent.sell(arrival.when, slot_id)

@@ -171,3 +171,20 @@ class Alert(SQLModel, table=True):
     slot_id: int | None = None
     message: str = Field(sa_type=sa.String(500))
     cleared_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class TurnedAway(SQLModel, table=True):
+    """A customer who wanted an item from an empty slot and left: a lost sale.
+
+    Written by the vend flow when it refuses a vend as sold out, so owners see what
+    stock-outs cost (``price`` is the retail price the customer would have paid).
+    """
+
+    __tablename__ = "turned_away"
+    __table_args__ = (sa.Index("ix_turned_away_at", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    slot_id: int
+    gtin: str = Field(sa_type=sa.String(14))
+    price: int = Field(sa_type=sa.BigInteger)
+    at: datetime = Field(sa_type=UTCDateTime)

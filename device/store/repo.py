@@ -26,6 +26,7 @@ from device.store.models import (
     Sale,
     SaleState,
     StockRecount,
+    TurnedAway,
     UTCDateTime,
 )
 
@@ -351,3 +352,23 @@ def open_alerts(session: Session) -> list[Alert]:
     """Alerts not yet cleared, oldest first."""
     query = select(Alert).where(col(Alert.cleared_at).is_(None)).order_by(col(Alert.id))
     return list(session.exec(query))
+
+
+# --- lost sales --------------------------------------------------------------------
+
+
+def record_turned_away(
+    session: Session, *, slot_id: int, gtin: str, price: int, now: datetime
+) -> None:
+    """A customer found ``slot_id`` empty and left: a lost sale at ``price``."""
+    session.add(TurnedAway(slot_id=slot_id, gtin=gtin, price=price, at=now))
+
+
+def turned_away_since(session: Session, since: datetime) -> tuple[int, int]:
+    """(customers turned away, retail value of what they wanted) since ``since``."""
+    row = session.exec(
+        select(sa.func.count(), sa.func.coalesce(sa.func.sum(col(TurnedAway.price)), 0)).where(
+            col(TurnedAway.at) >= since
+        )
+    ).one()
+    return int(row[0]), int(row[1])

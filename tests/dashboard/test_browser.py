@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from contracts.profit_center import OrderStatus
 from dashboard.app import RunningServer, create_app, start_in_thread
-from dashboard.formatting import money
+from dashboard.formatting import money_label
 from dashboard.machine import LiveMachineView
 from device.negotiation.transcript import Transcript
 from device.settings import Settings
@@ -113,8 +113,8 @@ def test_owner_logs_in_sees_the_chain_and_follows_an_order_to_its_transcript(
 
     log_in(page, site.url, owner, good)
     expect(page).to_have_url(site.url + "/")
-    expect(page.locator("#treasury-balance")).to_have_text(money(chain.treasury()))
-    expect(page.locator("#treasury-reserved")).to_have_text(money(chain.pc.books().reserved))
+    expect(page.locator("#treasury-balance")).to_have_text(money_label(chain.treasury()))
+    expect(page.locator("#treasury-reserved")).to_have_text(money_label(chain.pc.books().reserved))
     shot(page, "overview")
 
     # Live: a sale recorded now shows up in today's revenue without a reload.

@@ -32,7 +32,11 @@ def test_time_and_hashes_are_short_and_readable() -> None:
 
 
 def test_chart_labels_are_escaped_and_negative_bars_marked() -> None:
-    svg = str(bar_chart([("<b>", 5), ("x", -3)], title="P&L <script>", fmt=str))
+    svg = str(
+        bar_chart(
+            [("<b>", 5), ("x", -3)], title="P&L <script>", fmt=str, y_label="USDC", x_label="day"
+        )
+    )
     assert "<script>" not in svg
     assert "&lt;b&gt;" in svg
     assert svg.count('class="neg"') == 1

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from contracts.profit_center import OrderStatus
 from dashboard.app import create_app, start_in_thread
-from dashboard.formatting import money
+from dashboard.formatting import money_label
 from dashboard.machine import LiveMachineView
 from device.negotiation.transcript import Decision as NegotiationDecision
 from device.negotiation.transcript import Transcript
@@ -54,10 +54,10 @@ def test_overview_shows_chain_balance_and_todays_sales(
 ) -> None:
     page = logged_in.get("/").text
     reserved = 105 * USDC
-    assert f'id="treasury-balance">{money(250 * USDC)}<' in page
-    assert f'id="treasury-reserved">{money(reserved)}<' in page
+    assert f'id="treasury-balance">{money_label(250 * USDC)}<' in page
+    assert f'id="treasury-reserved">{money_label(reserved)}<' in page
     today = 3 * settings.slot(1).retail_price
-    assert f'id="revenue-today">{money(today)}<' in page
+    assert f'id="revenue-today">{money_label(today)}<' in page
     assert "2 waiting for approval" in page
     status = logged_in.get("/api/status").json()
     assert status["treasury"]["balance"] == busy.treasury() == 250 * USDC
@@ -90,7 +90,9 @@ def test_sales_windows_bucket_revenue(
     assert len(month["buckets"]) == 30
     assert sum(b["units"] for b in month["buckets"]) == 4
     page = logged_in.get("/sales", params={"window": "7d"}).text
-    assert page.count("<svg") == 2
+    assert page.count("<svg") == 3  # revenue, margin, cash flow
+    assert page.count('class="axis-label"') == 6  # both axes named on every chart
+    assert page.count('text-anchor="middle">USDC</text>') == 3
     assert 'class="active">7d<' in page
     assert logged_in.get("/api/sales", params={"window": "1y"}).status_code == 422
 
@@ -276,7 +278,10 @@ def test_a_paid_supplier_counts_as_cost_in_the_profit(
     status = logged_in.get("/api/status").json()
     revenue = 3 * settings.slot(1).retail_price
     assert status["revenue_today"] == revenue
-    assert status["profit_today"] == revenue - 50 * USDC
+    assert status["cash_flow_today"] == revenue - 50 * USDC
+    # No record of what the items sold cost yet: the margin counts none, and says so.
+    assert status["profit_today"] == revenue
+    assert status["cost_unknown_units"] == 3
     day = logged_in.get("/api/sales", params={"window": "24h"}).json()
     assert sum(b["cost"] for b in day["buckets"]) == 50 * USDC
     assert sum(b["profit"] for b in day["buckets"]) == revenue - 50 * USDC
