@@ -19,10 +19,12 @@ from dashboard.formatting import money_label
 from dashboard.machine import LiveMachineView
 from device.negotiation.transcript import Transcript
 from device.settings import Settings
+from device.store import repo
 from device.store.db import Store
+from device.store.models import RecountSource
 from tests.conftest import REPO
 from tests.dashboard.chain import Chain
-from tests.dashboard.conftest import OwnerLogin
+from tests.dashboard.conftest import OwnerLogin, make_owner
 from tests.dashboard.machine_data import sell, stock_and_sales
 from tests.dashboard.negotiated import SUPPLIER_NAME, negotiate_and_place
 
@@ -192,3 +194,84 @@ def test_without_the_governor_key_the_owner_sees_the_exact_wallet_call(
         shot(page, "approvals-wallet-call")
     finally:
         running.stop()
+
+
+def test_an_owner_walks_through_stock_out_order_items_approval_and_a_members_payout(
+    browser: Browser,
+    page: Page,
+    site: RunningServer,
+    owner: OwnerLogin,
+    chain: Chain,
+    store: Store,
+    settings: Settings,
+    negotiated: tuple[str, Transcript],
+) -> None:
+    """The acceptance walk of issue 18, one screenshot per page it passes."""
+    water = settings.slot(2)
+    now = datetime.now(UTC)
+    with store.write() as session:
+        repo.record_recount(session, water.id, 0, RecountSource.SENSOR, now)
+        repo.record_turned_away(
+            session, slot_id=water.id, gtin=water.gtin, price=water.retail_price, now=now
+        )
+
+    log_in(page, site.url, owner, owner.code())
+    expect(page).to_have_url(site.url + "/")
+    expect(page.locator("#empty-slots")).to_have_text(water.name)
+    expect(page.locator("#alerts")).to_contain_text(f"{water.name} is sold out")
+    expect(page.locator("#lost-today")).to_have_text("1 today")
+    expect(page.locator("#lost-today-amount")).to_have_text(money_label(water.retail_price))
+    shot(page, "walk-1-overview-stock-out")
+
+    order_id, transcript = negotiated
+    page.get_by_role("link", name="Orders", exact=True).click()
+    row = page.locator(f"#order-{order_id}")
+    expect(row).to_contain_text(SUPPLIER_NAME)
+    shot(page, "walk-2-orders")
+    row.get_by_role("link").click()
+    expect(page).to_have_url(f"{site.url}/orders/{order_id}")
+    assert transcript.decision.amount is not None
+    cola = settings.slot(1)
+    lines = page.locator("#order-lines tbody tr")
+    expect(lines).to_have_count(1)
+    expect(lines.first).to_contain_text(cola.name)
+    expect(lines.first).to_contain_text("USDC")
+    expect(page.locator("#order-lines tfoot")).to_contain_text(
+        money_label(transcript.decision.amount)
+    )
+    expect(page.locator("#story-why")).to_contain_text(f"{SUPPLIER_NAME} won with")
+    expect(page.locator("#technical")).not_to_have_attribute("open", "")
+    shot(page, "walk-3-order-items")
+    page.get_by_text("Technical detail").click()
+    expect(page.locator("#technical table.standings")).to_be_visible()
+    shot(page, "walk-4-order-technical")
+
+    page.get_by_role("link", name="Approvals", exact=True).click()
+    card = page.locator(f"#approval-{order_id}")
+    expect(card).to_contain_text(SUPPLIER_NAME)
+    shot(page, "walk-5-approvals")
+    card.get_by_role("button", name="Approve").click()
+    expect(page.get_by_role("status")).to_contain_text("approved in transaction")
+    assert chain.state(order_id) is OrderStatus.OPEN  # seen on-chain
+    page.goto(f"{site.url}/orders/{order_id}")
+    expect(page.locator("#order-state")).to_have_text("Open")
+
+    # The governor names two members and pays out; a member logs in and sees it.
+    member = make_owner(store, "bob")
+    chain.pc.set_members({chain.governor.address: 3, chain.agent.address: 1}, sender=chain.governor)
+    chain.pc.distribute(sender=chain.governor)
+    claimable = chain.pc.claimable(chain.agent.address)
+    assert claimable > 0
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    try:
+        other = context.new_page()
+        log_in(other, site.url, member, member.code())
+        expect(other).to_have_url(site.url + "/")
+        other.get_by_role("link", name="Members and distributions", exact=True).click()
+        mine = other.locator(f"#member-{chain.agent.address.lower()}")
+        expect(mine).to_contain_text(money_label(claimable), timeout=15_000)
+        expect(mine).to_contain_text("25%")
+        expect(other.locator("table.distributions")).to_contain_text("paid out to members")
+        shot(other, "walk-6-members")
+    finally:
+        context.close()
