@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dashboard.auth import LoginThrottle
 from dashboard.deps import DashboardState, LoginRequired
 from dashboard.errors import ServerStartError
-from dashboard.formatting import duration, money_label, short_hex, short_id, utc
+from dashboard.formatting import duration, money_label, short_hex, short_id, state_words, utc
 from dashboard.routers import api, approvals, auth, metrics, pages
 from dashboard.security import DeviceCookies, load_or_create_secret
 from dashboard.story import plain_detail, reason_words
@@ -90,6 +90,7 @@ def create_app(
     templates.env.filters["short"] = short_hex
     templates.env.filters["short_id"] = short_id
     templates.env.filters["duration"] = duration
+    templates.env.filters["state"] = state_words
     templates.env.filters["plain"] = partial(plain_detail, decimals=decimals)
     templates.env.filters["reason"] = reason_words
     app.state.dashboard = DashboardState(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 
@@ -56,3 +57,9 @@ def duration(seconds: float | None) -> str:
 def short_id(order_id: str) -> str:
     """The short form owners quote for an order: ``#`` and its first 4 bytes."""
     return "#" + order_id.removeprefix("0x")[:8]
+
+
+def state_words(state: str) -> str:
+    """An order state as a phrase: ``AwaitingApproval`` -> ``Awaiting approval``."""
+    words = re.sub(r"(?<!^)(?=[A-Z])", " ", state).lower()
+    return words[:1].upper() + words[1:]

@@ -139,7 +139,7 @@ def test_owner_logs_in_sees_the_chain_and_follows_an_order_to_its_transcript(
     expect(section.locator("table.standings")).to_contain_text(SUPPLIER_NAME)
     offers = [e for e in transcript.events if e.kind.value == "offer"]
     expect(section.locator("tr.kind-offer")).to_have_count(len(offers))
-    expect(page.locator("#order-state")).to_have_text("AwaitingApproval")
+    expect(page.locator("#order-state")).to_have_text("Awaiting approval")
     shot(page, "order-transcript")
 
 
