@@ -669,9 +669,13 @@ class LiveMachineView:
         )
 
     def pending_approvals(self) -> list[PendingApproval]:
+        local = self._local_orders()
         return [
             PendingApproval(
                 order=o.summary,
+                lines=self._order_lines(local[o.summary.order_id])
+                if o.summary.order_id in local
+                else [],
                 approve_call=self._call("approveOrder", o.summary.order_id),
                 reject_call=self._call("rejectOrder", o.summary.order_id),
             )

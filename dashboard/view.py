@@ -173,6 +173,7 @@ class ContractCall(_Model):
 
 class PendingApproval(_Model):
     order: OrderSummary
+    lines: list[OrderLine] = Field(default_factory=list, description="what it buys, if recorded")
     approve_call: ContractCall
     reject_call: ContractCall
 

@@ -84,6 +84,8 @@ def test_the_order_list_and_approvals_name_orders_by_short_id_and_supplier(
         assert short_id(order_id) in row.group(1), path
         assert SUPPLIER in row.group(1), path
         assert "60.00 USDC" in row.group(1), path
+    approval = logged_in.get("/approvals").text
+    assert f"Buys 12 × {settings.slot(1).name} at 5.00 USDC." in approval
 
 
 def test_policy_names_the_allowed_suppliers_beside_their_addresses(
