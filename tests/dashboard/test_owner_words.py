@@ -5,8 +5,9 @@ machine is OK and making money (stock-outs, customers turned away, margin, alert
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from html import unescape
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,6 +18,9 @@ from dashboard.machine import LiveMachineView
 from dashboard.story import plain_detail
 from device.procurement.models import OrderState
 from device.settings import Settings
+from device.sim.customers import Arrival
+from device.sim.policies import World, make_policy
+from device.sim.scenarios import SCENARIOS
 from device.store import repo
 from device.store.db import Store
 from device.store.models import RecountSource
@@ -179,3 +183,34 @@ def test_technical_notes_read_in_hours_days_and_usdc() -> None:
     assert plain_detail("lead time 64800 s is too long", 6) == "lead time 18 h is too long"
     assert plain_detail("raised from 6944000", 6) == "raised from 6.94 USDC"
     assert plain_detail("reservation 1000.00", 6) == "reservation 1000.00"  # already money
+
+
+def test_every_customer_the_simulated_machine_turns_away_is_on_the_owners_books(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The demo's world: a customer at an empty slot is a lost sale the overview can show.
+
+    Every customer who finds the slot physically empty is recorded, and nothing else is
+    (the simulator's lost sales also count items left because they were past their date).
+    """
+    days = 20
+    with World(
+        settings, SCENARIOS["office"], database=tmp_path / "sim.db", days=days, seed=1
+    ) as world:
+        make_policy("route", world).install()
+        at_empty = 0
+        serve = world.customer
+
+        def counting(arrival: Arrival) -> None:
+            nonlocal at_empty
+            at_empty += world.physics.stock(arrival.slot_id) == 0
+            serve(arrival)
+
+        world.customer = counting  # type: ignore[method-assign]
+        world.run(days)
+        with world.store.read() as session:
+            recorded, value = repo.turned_away_since(session, datetime(2000, 1, 1, tzinfo=UTC))
+        lost = world.totals.lost_sales
+    assert at_empty > 0
+    assert at_empty <= recorded <= lost
+    assert value >= recorded * min(s.retail_price for s in settings.slots)
