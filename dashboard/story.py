@@ -112,14 +112,16 @@ def _because(reason: Reason | None) -> str:
 
 _SECONDS = re.compile(r"\b(\d+) ?s\b")
 _MONEY = re.compile(
-    r"\b(beat|raised from|reservation|limit|sum to|says|price|amount|paid) (\d{4,})(?![.,\d])"
+    r"\b(beat|raised from|reservation|limit|sum to|says|price|amount|paid|budget left|below the)"
+    r" (\d{4,})(?![.,\d])"
 )
 _UNIX = re.compile(r"\b(1[6-9]\d{8})\b")
 
 
 def plain_detail(text: str, decimals: int) -> str:
-    """A transcript's technical note with its numbers as people read them: seconds as
-    hours or days, base units as money with the currency, unix times as dates."""
+    """A transcript's note (or an alert from the buying loop) with its numbers as people
+    read them: seconds as hours or days, base units as money with the currency, unix
+    times as dates."""
     text = _SECONDS.sub(lambda m: duration(int(m.group(1))), text)
     text = _MONEY.sub(lambda m: f"{m.group(1)} {money_label(int(m.group(2)), decimals)}", text)
     return _UNIX.sub(lambda m: utc(int(m.group(1))), text)

@@ -21,7 +21,7 @@ from device.procurement.models import OrderState
 from device.settings import Settings
 from device.store import repo
 from device.store.db import Store
-from device.store.models import RecountSource
+from device.store.models import AlertSeverity, RecountSource
 from tests.dashboard.chain import USDC, Chain
 from tests.dashboard.machine_data import record_order, stock_and_sales
 
@@ -74,6 +74,15 @@ def populated(chain: Chain, store: Store, settings: Settings) -> Chain:
         repo.record_recount(session, water.id, 0, RecountSource.SENSOR, now)
         repo.record_turned_away(
             session, slot_id=water.id, gtin=water.gtin, price=water.retail_price, now=now
+        )
+        # As the buying loop words it (device/procurement/cycle.py) when the budget is short.
+        repo.raise_alert(
+            session,
+            kind="budget_short",
+            severity=AlertSeverity.WARNING,
+            message=f"budget left {30 * USDC} is below the {45 * USDC} this restock may cost; "
+            "buying within it (slot 1 below par)",
+            now=now,
         )
     cola = settings.slot(1)
     pending, delivered = chain.placed
