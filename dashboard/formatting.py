@@ -43,7 +43,9 @@ def duration(seconds: float | None) -> str:
     if seconds is None:
         return "—"
     value = abs(seconds)
-    if value < 3600:
+    if value < 60:
+        text = "under a minute"
+    elif value < 3600:
         text = f"{round(value / 60)} min"
     elif value < 2 * 86_400:
         hours = value / 3600

@@ -165,12 +165,19 @@ def test_the_overview_says_what_is_sold_out_who_was_turned_away_and_the_margin(
     assert f"{bar.name} is running low: 1 of {bar.capacity} left" in alerts
 
 
-def test_outbox_backlog_and_a_low_treasury_raise_alerts(
+def test_supplier_trouble_outbox_backlog_and_a_low_treasury_raise_alerts(
     settings: Settings, store: Store, chain: Chain
 ) -> None:
+    disputed = chain.placed[1]
+    record_order(store, chain, disputed, [(settings.slot(1).gtin, 9, 5 * USDC)])
+    key = bytes.fromhex(disputed[2:])
+    chain.pc.approve_order(key, sender=chain.governor)
+    chain.pc.mark_delivered(key, sender=chain.supplier)
+    chain.pc.dispute(key, sender=chain.agent)  # a short delivery
     chain.place_order(100 * USDC)  # 205 of the 250 reserved: 45 free, under the 50 reserve
     view = LiveMachineView(settings, store, chain.pc, outbox_depth=lambda: 9)
     alerts = {a.source: a for a in view.overview().alerts}
+    assert alerts["supplier"].message == f"{SUPPLIER}: order {short_id(disputed)} disputed"
     assert alerts["outbox"].message == "9 chain transactions are waiting to be sent"
     assert alerts["treasury"].level == "critical"
     assert "45.00 USDC free" in alerts["treasury"].message
@@ -180,6 +187,7 @@ def test_technical_notes_read_in_hours_days_and_usdc() -> None:
     assert duration(64_800) == "18 h"
     assert duration(2 * 86_400) == "2 days"
     assert duration(90) == "2 min"
+    assert duration(12) == "under a minute"
     assert plain_detail("lead time 64800 s is too long", 6) == "lead time 18 h is too long"
     assert plain_detail("raised from 6944000", 6) == "raised from 6.94 USDC"
     assert plain_detail("reservation 1000.00", 6) == "reservation 1000.00"  # already money
