@@ -181,9 +181,9 @@ class VendFlow:
     def turned_away(self, slot_id: int, now: datetime) -> None:
         """Record a customer who found ``slot_id`` empty (the owners' lost sales)."""
         slot = self.slots[slot_id]
-        with self.store.write() as session:
+        with self.store.transaction() as db:
             repo.record_turned_away(
-                session, slot_id=slot_id, gtin=slot.gtin, price=slot.retail_price, now=now
+                db, slot_id=slot_id, gtin=slot.gtin, price=slot.retail_price, now=now
             )
 
     def finish(self, now: datetime) -> Sale:
