@@ -212,10 +212,11 @@ class Agent:
     def _publish(self, now: datetime, snapshot: StockSnapshot) -> None:
         day = now.replace(hour=0, minute=0, second=0, microsecond=0)
         with self.store.read() as session:
-            sales = repo.sales_since(session, day)
+            today = repo.sales_today(session, day)
             alerts = [a.message for a in repo.open_alerts(session)]
             stock = {s.id: repo.stock_estimate(session, s.id) for s in self.settings.slots}
-        completed = [s for s in sales if s.state == SaleState.COMPLETED]
+        completed = SaleState.COMPLETED.value
+        sold = {slot: n for (slot, state), (n, _) in today.items() if state == completed}
         alerts += [f"slot {a.slot_id}: {a.fault.value} ({a.detail})" for a in snapshot.alerts]
         self.state = MachineState(
             at=now,
@@ -227,13 +228,15 @@ class Agent:
                     capacity=cfg.capacity,
                     sensor_count=snapshot.slot(cfg.id).count,
                     fault=snapshot.slot(cfg.id).fault.value,
-                    sold_today=sum(1 for s in completed if s.slot_id == cfg.id),
+                    sold_today=sold.get(cfg.id, 0),
                 )
                 for cfg in self.settings.slots
             ),
-            sales_today=len(completed),
-            revenue_today=sum(s.price for s in completed),
-            refunds_today=sum(1 for s in sales if s.state == SaleState.REFUNDED),
+            sales_today=sum(sold.values()),
+            revenue_today=sum(t for (_, state), (_, t) in today.items() if state == completed),
+            refunds_today=sum(
+                n for (_, state), (n, _) in today.items() if state == SaleState.REFUNDED.value
+            ),
             alerts=tuple(alerts),
             door_open=snapshot.door_open,
         )
