@@ -126,8 +126,8 @@ class Agent:
     def poll(self, now: datetime) -> StockSnapshot:
         """Read every sensor; a restocking visit that ended is recorded as a recount."""
         since = self._last_poll or now
-        with self.store.read() as session:
-            sold = repo.units_sold_since(session, since)
+        with self.store.snapshot() as db:
+            sold = repo.units_sold_since(db, since)
         snapshot = self.poller.poll(now, sold)
         self._last_poll = now
         if snapshot.door_visits_ended:
@@ -206,15 +206,15 @@ class Agent:
 
     def stock(self) -> dict[int, int | None]:
         """Items per slot as the store knows them (last recount minus sales since)."""
-        with self.store.read() as session:
-            return {s.id: repo.stock_estimate(session, s.id) for s in self.settings.slots}
+        with self.store.snapshot() as db:
+            return {s.id: repo.stock_estimate(db, s.id) for s in self.settings.slots}
 
     def _publish(self, now: datetime, snapshot: StockSnapshot) -> None:
         day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        with self.store.read() as session:
-            today = repo.sales_today(session, day)
-            alerts = [a.message for a in repo.open_alerts(session)]
-            stock = {s.id: repo.stock_estimate(session, s.id) for s in self.settings.slots}
+        with self.store.snapshot() as db:
+            today = repo.sales_today(db, day)
+            alerts = repo.open_alert_messages(db)
+            stock = {s.id: repo.stock_estimate(db, s.id) for s in self.settings.slots}
         completed = SaleState.COMPLETED.value
         sold = {slot: n for (slot, state), (n, _) in today.items() if state == completed}
         alerts += [f"slot {a.slot_id}: {a.fault.value} ({a.detail})" for a in snapshot.alerts]

@@ -163,17 +163,33 @@ class Store:
         costs more than SQLite itself, so the vend path's plain SQL (``device.store.repo``)
         runs here. Same pool, same pragmas, same ``BEGIN IMMEDIATE``.
         """
+        with self._raw("BEGIN IMMEDIATE") as connection:
+            yield connection
+            connection.commit()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction on the pooled DB-API connection: ``read()`` for plain SQL.
+
+        The agent reads counts and sales after every poll and sale; an ORM session
+        costs several times the queries themselves. Nothing is committed.
+        """
+        with self._raw("BEGIN") as connection:
+            yield connection
+            connection.rollback()
+
+    @contextmanager
+    def _raw(self, begin: str) -> Iterator[sqlite3.Connection]:
         pooled = self.engine.raw_connection()
         try:
             connection = pooled.driver_connection
             assert isinstance(connection, sqlite3.Connection)
-            connection.execute("BEGIN IMMEDIATE")
+            connection.execute(begin)
             try:
                 yield connection
             except BaseException:
                 connection.rollback()
                 raise
-            connection.commit()
         finally:
             pooled.close()
 
