@@ -173,7 +173,7 @@ class Agent:
                     source = RecountSource.RESTOCK
                 else:
                     count, source = cfg.capacity, RecountSource.RESTOCK
-                repo.record_recount(session, cfg.id, count, source, now)
+                repo.add_recount(session, cfg.id, count, source, now)
                 if not counts_itself:
                     self.poller.recount(cfg.id, count)
                 increases[cfg.id] = count - had

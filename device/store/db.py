@@ -46,10 +46,11 @@ def connect(path: Path | str, *, durable: bool = True, busy_timeout_ms: int = 50
     """An engine on ``path`` with the pragmas set on every new connection.
 
     ``durable=False`` (for simulations on a scratch file only) sets
-    ``synchronous=NORMAL``: commits survive a crash of the process but not a power cut.
+    ``synchronous=OFF``: commits survive a crash of the process but not a power cut,
+    and no checkpoint waits for the disk (a simulated year commits ~20,000 times).
     """
     engine = sa.create_engine(f"sqlite:///{path}")
-    synchronous = "FULL" if durable else "NORMAL"
+    synchronous = "FULL" if durable else "OFF"
 
     @sa.event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -267,6 +267,18 @@ def record_recount(
     return recount
 
 
+def add_recount(db: Db, slot_id: int, count: int, source: RecountSource, now: datetime) -> None:
+    """``record_recount`` in plain SQL, for the agent's recounts after every visit."""
+    _sql(
+        db,
+        "INSERT INTO stock_recount (slot_id, count, source, at) VALUES (?, ?, ?, ?)",
+        slot_id,
+        count,
+        RecountSource(source).value,
+        _time_to_db(now),
+    )
+
+
 def last_recount(
     session: Session, slot_id: int, at_or_before: datetime | None = None
 ) -> StockRecount | None:
