@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlmodel import Session
 
 from device.errors import CustobotError
@@ -143,6 +145,12 @@ class Store:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        # Plain-SQL transactions keep one pooled connection per thread between them
+        # (a pool checkout and check-in cost as much as a vend's queries); nested
+        # ones take another from the pool. ``close()`` hands them all back.
+        self._idle = threading.local()
+        self._kept: set[PoolProxiedConnection] = set()
+        self._kept_lock = threading.Lock()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -181,7 +189,13 @@ class Store:
 
     @contextmanager
     def _raw(self, begin: str) -> Iterator[sqlite3.Connection]:
-        pooled = self.engine.raw_connection()
+        pooled: PoolProxiedConnection | None = getattr(self._idle, "pooled", None)
+        if pooled is None:
+            pooled = self.engine.raw_connection()
+        else:
+            self._idle.pooled = None
+            with self._kept_lock:
+                self._kept.discard(pooled)
         try:
             connection = pooled.driver_connection
             assert isinstance(connection, sqlite3.Connection)
@@ -191,10 +205,22 @@ class Store:
             except BaseException:
                 connection.rollback()
                 raise
-        finally:
+        except BaseException:
+            pooled.close()  # back to the pool, which resets it
+            raise
+        if getattr(self._idle, "pooled", None) is None:
+            self._idle.pooled = pooled
+            with self._kept_lock:
+                self._kept.add(pooled)
+        else:
             pooled.close()
 
     def close(self) -> None:
+        with self._kept_lock:
+            kept, self._kept = self._kept, set()
+        for pooled in kept:
+            pooled.close()
+        self._idle = threading.local()
         self.engine.dispose()
 
 
