@@ -49,7 +49,7 @@ def _time_to_db(value: datetime) -> str:
 # year). Plain SQL names the index (``INDEXED BY``); the ORM queries take the state
 # and the id order out of index selection with a unary ``+`` (same rows, same order).
 _COMPLETED = sa.text("+sale.state = 'completed'")
-_BY_ID = sa.literal_column("+sale.id")
+_BY_ID: sa.ColumnClause[int] = sa.literal_column("+sale.id")
 
 
 # The vend path's functions take a session or the bare DB-API connection of
