@@ -126,8 +126,8 @@ class Agent:
     def poll(self, now: datetime) -> StockSnapshot:
         """Read every sensor; a restocking visit that ended is recorded as a recount."""
         since = self._last_poll or now
-        with self.store.read() as session:
-            sold = repo.units_sold_since(session, since)
+        with self.store.snapshot() as db:
+            sold = repo.units_sold_since(db, since)
         snapshot = self.poller.poll(now, sold)
         self._last_poll = now
         if snapshot.door_visits_ended:
@@ -173,7 +173,7 @@ class Agent:
                     source = RecountSource.RESTOCK
                 else:
                     count, source = cfg.capacity, RecountSource.RESTOCK
-                repo.record_recount(session, cfg.id, count, source, now)
+                repo.add_recount(session, cfg.id, count, source, now)
                 if not counts_itself:
                     self.poller.recount(cfg.id, count)
                 increases[cfg.id] = count - had
@@ -206,16 +206,17 @@ class Agent:
 
     def stock(self) -> dict[int, int | None]:
         """Items per slot as the store knows them (last recount minus sales since)."""
-        with self.store.read() as session:
-            return {s.id: repo.stock_estimate(session, s.id) for s in self.settings.slots}
+        with self.store.snapshot() as db:
+            return {s.id: repo.stock_estimate(db, s.id) for s in self.settings.slots}
 
     def _publish(self, now: datetime, snapshot: StockSnapshot) -> None:
         day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        with self.store.read() as session:
-            sales = repo.sales_since(session, day)
-            alerts = [a.message for a in repo.open_alerts(session)]
-            stock = {s.id: repo.stock_estimate(session, s.id) for s in self.settings.slots}
-        completed = [s for s in sales if s.state == SaleState.COMPLETED]
+        with self.store.snapshot() as db:
+            today = repo.sales_today(db, day)
+            alerts = repo.open_alert_messages(db)
+            stock = {s.id: repo.stock_estimate(db, s.id) for s in self.settings.slots}
+        completed = SaleState.COMPLETED.value
+        sold = {slot: n for (slot, state), (n, _) in today.items() if state == completed}
         alerts += [f"slot {a.slot_id}: {a.fault.value} ({a.detail})" for a in snapshot.alerts]
         self.state = MachineState(
             at=now,
@@ -227,13 +228,15 @@ class Agent:
                     capacity=cfg.capacity,
                     sensor_count=snapshot.slot(cfg.id).count,
                     fault=snapshot.slot(cfg.id).fault.value,
-                    sold_today=sum(1 for s in completed if s.slot_id == cfg.id),
+                    sold_today=sold.get(cfg.id, 0),
                 )
                 for cfg in self.settings.slots
             ),
-            sales_today=len(completed),
-            revenue_today=sum(s.price for s in completed),
-            refunds_today=sum(1 for s in sales if s.state == SaleState.REFUNDED),
+            sales_today=sum(sold.values()),
+            revenue_today=sum(t for (_, state), (_, t) in today.items() if state == completed),
+            refunds_today=sum(
+                n for (_, state), (n, _) in today.items() if state == SaleState.REFUNDED.value
+            ),
             alerts=tuple(alerts),
             door_open=snapshot.door_open,
         )

@@ -37,7 +37,7 @@ Model (one ``SlotForecaster`` per slot, updated incrementally with new hours):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from statistics import NormalDist
@@ -157,6 +157,9 @@ class Forecast:
     dispersion: float
     level_cv2: float
     cumulative: FloatArray = field(init=False, repr=False)
+    # The planner asks the same question of one forecast several times per review
+    # (each candidate supplier, each batch); the answers are pure, so kept here.
+    _memo: dict[tuple[object, ...], float] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         cumulative = np.concatenate([[0.0], np.cumsum(self.hourly)])
@@ -186,8 +189,21 @@ class Forecast:
         ``at_most``, no more than that (the search stops there: months of demand
         are not walked unit by unit when only a slot's worth matters)."""
         _check_q(q)
+        return int(
+            self._remember(("quantile", q, hours, at_most), self._quantile, q, hours, at_most)
+        )
+
+    def _quantile(self, q: float, hours: float, at_most: int | None) -> int:
         mu = self.expected(hours)
         return _nb_quantile(mu, self.dispersion * mu + self.level_cv2 * mu * mu, q, at_most)
+
+    def _remember(
+        self, key: tuple[object, ...], compute: Callable[..., float], *args: object
+    ) -> float:
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = compute(*args)
+        return found
 
     def day_pmfs(self, from_hours: float, days: int, top: int) -> list[FloatArray]:
         """Per day from ``from_hours`` on, ``P(demand that day = k)`` for ``k < top`` and
@@ -211,6 +227,9 @@ class Forecast:
 
         Uses ``sum_{k<s} (s - k) P(D = k) = sum_{j<s} P(D <= j)``.
         """
+        return self._remember(("shortfall", stock, hours), self._shortfall, stock, hours)
+
+    def _shortfall(self, stock: int, hours: float) -> float:
         mu = self.expected(hours)
         if stock <= 0:
             return mu
@@ -226,6 +245,9 @@ class Forecast:
         linearly within the hour.
         """
         _check_q(q)
+        return self._remember(("stockout", stock, q), self._hours_until_stockout, stock, q)
+
+    def _hours_until_stockout(self, stock: int, q: float) -> float:
         if stock <= 0:
             return 0.0
         # P(D(t) <= stock - 1) only falls as t grows. Fast path: the exact CDF in a

@@ -674,7 +674,7 @@ class AgentPolicy(Buyer):
         world = self.world
         start, end = self.models.observed_until, floor_hour(now)
         with world.store.read() as session:
-            sales = [(s.created_at, s.slot_id) for s in repo.sales_since(session, start)]
+            sales = repo.sale_times_since(session, start)
         for slot_id, count in world.agent.stock().items():
             if count == 0 and slot_id not in self._empty_open:
                 last = [t for t, slot in sales if slot == slot_id]

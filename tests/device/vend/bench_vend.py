@@ -3,7 +3,7 @@
     .venv/bin/python -m tests.device.vend.bench_vend [SCRATCH_VENDS [DURABLE_VENDS]]
 
 Runs the same workload (cashless vends, a restock recount now and then) with
-``durable=False`` (synchronous=NORMAL: the simulation's scratch file; default a
+``durable=False`` (synchronous=OFF: the simulation's scratch file; default a
 year's 40,000 vends) and ``durable=True`` (synchronous=FULL: the device, where
 every commit waits for the disk; default 2,000 vends).
 """

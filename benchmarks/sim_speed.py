@@ -1,0 +1,95 @@
+"""How fast the simulator runs: CPU seconds and peak memory of a simulated machine-year.
+
+    .venv/bin/python -m benchmarks.sim_speed                        # the agent, 365 days, seed 1
+    .venv/bin/python -m benchmarks.sim_speed --policy telemetry --days 91
+    .venv/bin/python -m benchmarks.sim_speed --compare              # custobot simulate --compare
+
+One policy runs in this process through ``device.sim.compare.run_policy`` (the path
+``custobot simulate --policy`` takes): CPU time (``time.process_time``, the figure to
+compare on a loaded machine), wall time and peak RSS. ``--compare`` runs the command
+itself (``custobot simulate --compare``: every policy in two worker processes, then
+the ceiling) in a child process and reports its wall time, the CPU of each policy
+(from its JSON) and of the whole command, and the largest peak RSS of the processes.
+Issue 20's targets: the agent's year at most 6 s of CPU, the comparison under a minute.
+A benchmark, not a test: nothing here fails on a slow machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from device.logs import configure_logging
+from device.settings import load_settings
+from device.sim.compare import run_policy
+from device.sim.policies import POLICIES
+from device.sim.scenarios import SCENARIOS
+
+
+def _peak_rss_mb(who: int) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024  # Linux reports KiB
+
+
+def one_policy(scenario: str, policy: str, days: float, seed: int) -> str:
+    configure_logging("warning")
+    settings = load_settings(None)
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = run_policy(settings, scenario, policy, days=days, seed=seed)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    return (
+        f"{policy} on {scenario}, {days:g} days, seed {seed}: {cpu:.2f} s CPU, {wall:.2f} s wall, "
+        f"peak RSS {_peak_rss_mb(resource.RUSAGE_SELF):.0f} MB "
+        f"({result.customers:,} customers, {result.sales:,} sales, profit {result.profit:,})"
+    )
+
+
+def the_comparison(scenario: str, days: float, seed: int) -> str:
+    with tempfile.TemporaryDirectory(prefix="sim-speed-") as scratch:
+        out = Path(scratch) / "compare.json"
+        command = [
+            *(sys.executable, "-m", "device", "--log-level", "warning", "simulate", "--compare"),
+            *("--days", f"{days:g}", "--seed", str(seed), "--scenario", scenario),
+            *("--json", str(out)),
+        ]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wall = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        wall = time.perf_counter() - wall
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        data = json.loads(out.read_text())
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    lines = [
+        f"custobot simulate --compare --days {days:g} --seed {seed} --scenario {scenario}: "
+        f"{wall:.1f} s wall, {cpu:.1f} s CPU (all processes), "
+        f"peak RSS {_peak_rss_mb(resource.RUSAGE_CHILDREN):.0f} MB (largest process)",
+    ]
+    lines += [f"  {name}: {result['cpu_s']:.2f} s CPU" for name, result in data["policies"].items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--days", type=float, default=365)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--policy", choices=POLICIES, default="agent")
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="office")
+    parser.add_argument(
+        "--compare", action="store_true", help="time custobot simulate --compare instead"
+    )
+    args = parser.parse_args(argv)
+    if args.compare:
+        report = the_comparison(args.scenario, args.days, args.seed)
+    else:
+        report = one_policy(args.scenario, args.policy, args.days, args.seed)
+    sys.stdout.write(report + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
