@@ -10,7 +10,7 @@ energy in (charges) less energy out (driving) is the battery's change, to the Wh
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from device.taxi.policies import (
     nearest_station,
 )
 
+RideHook = Callable[[int, Quote], None]
 RECHECK_S = 1200  # a waiting taxi reconsiders every 20 minutes
 LOOKAHEAD_S = 2700  # the oracle sees the riders of the next 45 minutes
 PATIENCE_S = 600  # a rider waits at most 10 minutes for the pickup
@@ -107,8 +108,12 @@ def run(
     *,
     tariff: Tariff = CITY_TARIFF,
     tuning: AgentTuning | None = None,
+    on_ride: RideHook | None = None,
 ) -> TaxiResult:
-    """One policy over the whole city-year; deterministic for a given world."""
+    """One policy over the whole city-year; deterministic for a given world.
+
+    ``on_ride(request, quote)`` hears every ride served (tests check the books with it).
+    """
     policy = make_policy(policy_name, city, tuning)
     phys = city.physics
     start_wh = phys.battery_wh * 9 // 10
@@ -125,7 +130,7 @@ def run(
             _charge(city, taxi, books, action)
             continue
         if policy.foresight:
-            if not _serve_foreseen(city, policy, taxi, books, tariff):
+            if not _serve_foreseen(city, policy, taxi, books, tariff, on_ride):
                 taxi.t += RECHECK_S
             continue
         until = min(taxi.t + RECHECK_S, horizon)
@@ -138,7 +143,7 @@ def run(
                 continue
             books.offered += 1
             taxi.t = arrivals[r]
-            q = _quote(city, policy, tariff, r, arrivals[r])
+            q = quote_request(city, policy, tariff, r, arrivals[r])
             if not policy.accept(city, taxi, q, pickup_m, city.dest[r]):
                 books.declined_by_policy += 1
                 continue
@@ -148,6 +153,8 @@ def run(
             if not _ride(city, taxi, books, r, q, pickup_at=None):
                 books.declined_for_battery += 1
                 continue
+            if on_ride is not None:
+                on_ride(r, q)
             served = True
             break
         if not served:
@@ -155,7 +162,8 @@ def run(
     return _result(city, policy.name, books, start_wh, taxi.wh)
 
 
-def _quote(city: City, policy: Policy, tariff: Tariff, r: int, t: int) -> Quote:
+def quote_request(city: City, policy: Policy, tariff: Tariff, r: int, t: int) -> Quote:
+    """The fare of request ``r`` at ``t`` under the policy's price rule (no rider in it)."""
     o, d = city.origin[r], city.dest[r]
     h = city.hour(t)
     metres = city.dist_m[o][d]
@@ -224,7 +232,9 @@ def _charge(city: City, taxi: Taxi, books: Books, action: Action) -> None:
     books.energy_cost += cost
 
 
-def _serve_foreseen(city: City, policy: Policy, taxi: Taxi, books: Books, tariff: Tariff) -> bool:
+def _serve_foreseen(
+    city: City, policy: Policy, taxi: Taxi, books: Books, tariff: Tariff, on_ride: RideHook | None
+) -> bool:
     """The oracle: of the next riders anywhere, the one that earns most per hour from now."""
     arrivals = city.arrival_s
     lo = bisect.bisect_left(arrivals, taxi.t)
@@ -236,7 +246,7 @@ def _serve_foreseen(city: City, policy: Policy, taxi: Taxi, books: Books, tariff
         reach = taxi.t + city.travel_s(pickup_m, taxi.t)
         if reach > arrivals[r] + PATIENCE_S:
             continue
-        q = _quote(city, policy, tariff, r, arrivals[r])
+        q = quote_request(city, policy, tariff, r, arrivals[r])
         if q.price * ONE > q.metered * city.wtp_bp[r]:
             continue
         km_m = pickup_m + q.trip.distance_m
@@ -251,7 +261,12 @@ def _serve_foreseen(city: City, policy: Policy, taxi: Taxi, books: Books, tariff
         return False
     _, r, q, _pickup = best
     books.offered += 1
-    return _ride(city, taxi, books, r, q, pickup_at=arrivals[r])
+    if not _ride(city, taxi, books, r, q, pickup_at=arrivals[r]):
+        books.declined_for_battery += 1
+        return False
+    if on_ride is not None:
+        on_ride(r, q)
+    return True
 
 
 def _result(city: City, name: str, books: Books, start_wh: int, end_wh: int) -> TaxiResult:
