@@ -75,7 +75,7 @@ class Limits:
 
     max_age_s: float = 5.0
     soc_slack_permille: int = 20  # per frame, whatever the time between them
-    soc_rate_permille_s: float = 1.0  # a 350 kW charger fills ~1 % of a 60 kWh pack in 2 s
+    soc_rate_permille_s: float = 1.0  # 0.1 %/s: 216 kW into a 60 kWh pack, more than it takes
     energy_slack_wh: int = 100
     energy_rate_wh_s: float = 120.0  # 430 kW
     odometer_slack_m: int = 100
