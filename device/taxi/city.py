@@ -7,8 +7,9 @@ Zones are an H3 grid (resolution 8, hexagons of ~0.7 km², 169 cells within 7 ri
 Midtown Manhattan). Requests are the robotaxi's share of a ride-hailing platform's
 stream: Poisson per zone-hour, with the hour-of-day profile shaped on the NYC Taxi &
 Limousine Commission's published trip records (yellow taxis, pickups by hour, 2019:
-https://www.nyc.gov/site/tlc/about/tlc-trip-record-data.page — shares rounded, low at
-04:00–05:00, peaks at 18:00–19:00, weekend nights busier, weekend mornings quieter) and
+https://www.nyc.gov/site/tlc/about/tlc-trip-record-data.page — approximate shares, not
+recomputed from the files here: low at 04:00–05:00, peaks at 18:00–19:00, weekend nights
+busier, weekend mornings quieter) and
 a spatial pattern of commuting: mornings from the outer (residential) rings to the
 centre, evenings back, a nightlife cluster at night, an airport at the edge. Trip
 speeds follow the city's congestion by hour (TLC's own average taxi speeds are 11–20
@@ -33,7 +34,7 @@ DETOUR = 1.3  # street distance over the straight line (a Manhattan grid is ~1.3
 INTRA_ZONE_M = 600  # a trip inside one hexagon
 USDC = 1_000_000
 
-# Share of a weekday's trips starting in each hour (NYC TLC yellow taxi records, 2019, rounded).
+# Share of a weekday's trips starting in each hour, in % (the shape of NYC TLC's yellow taxi records).
 HOURLY_SHARE = (
     2.6, 1.7, 1.2, 0.9, 0.8, 1.0, 2.3, 3.9, 4.7, 4.7, 4.5, 4.6,
     4.8, 4.8, 5.1, 5.2, 4.9, 5.5, 6.4, 6.5, 6.0, 5.9, 5.5, 4.3,
