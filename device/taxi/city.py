@@ -100,7 +100,7 @@ class City:
 
     def travel_s(self, metres: int, t: int) -> int:
         """Driving time at the congestion of the hour it starts in."""
-        return metres * 36 // (10 * SPEED_KMH[(t // 3600) % 24]) + 60  # +1 min to stop and start
+        return travel_s(metres, (t // 3600) % 24)
 
     def weekend(self, t: int) -> int:
         return int((t // 86_400) % 7 >= 5)  # the year starts on a Monday
@@ -235,6 +235,11 @@ def build_city(
         expected=expected,
         physics=physics or Physics(),
     )
+
+
+def travel_s(metres: int, hour_of_day: int) -> int:
+    """Driving ``metres`` at that hour's congestion, plus a minute to stop and start."""
+    return metres * 36 // (10 * SPEED_KMH[hour_of_day % 24]) + 60
 
 
 def tou_per_kwh(t: int) -> int:

@@ -52,3 +52,30 @@ class GarbageNmeaError(VehicleError):
 
 class FareError(CustobotError):
     """A tariff or trip the fare rules refuse (negative distance, cap below 1, ...)."""
+
+
+class RideError(CustobotError):
+    """A rider's request the taxi refuses; nothing is stored or charged."""
+
+    status = 422
+    code = "invalid_request"
+
+
+class OutsideServiceAreaError(RideError):
+    """A pickup or drop-off outside the zones the taxi serves."""
+
+    code = "outside_service_area"
+
+
+class UnknownQuoteError(RideError):
+    """No quote (or trip) by that id."""
+
+    status = 404
+    code = "not_found"
+
+
+class QuoteExpiredError(RideError):
+    """The quote's time is up: the rider asks again for a price of now."""
+
+    status = 410
+    code = "quote_expired"
