@@ -98,13 +98,17 @@ class AgentTuning:
     max_pickup_m: int = 2_500
     min_profit: int = 2_000_000  # base units a ride must earn after energy and wear
     reserve_permille: int = 80  # never plan below this battery share
-    move_gain_s: int = 300  # a move must bring the next rider this much sooner
+    move_gain_s: int = 120  # a move must bring the next rider this much sooner
     move_per_km_s: int = 60  # a km of deadhead counts as this much waiting (energy, wear)
     move_max_m: int = 15_000
     cheap_per_kwh: int = 200_000
-    night_below_permille: int = 750  # top up at the cheapest price below this
+    night_below_permille: int = 900  # top up at the cheapest price below this
     must_below_permille: int = 150
-    night_target_permille: int = 950
+    night_target_permille: int = 1000
+    quiet_charge: bool = True  # in the cheap hours, start at the quietest one that can still finish
+    bridge_wh_per_h: int = (
+        0  # a forced charge outside cheap hours: only this per hour until then (0: to 90 %)
+    )
     lookahead_s: int = 900  # expected demand is read this far ahead
     own_cap_bp: int = 12_500  # the agent's own demand-factor ceiling, under the owners' cap
 
@@ -157,8 +161,12 @@ class Agent:
         permille = taxi.wh * 1000 // cap
         price = tou_per_kwh(taxi.t)
         if permille < tune.must_below_permille:
-            return Action("charge", self._station(city, taxi), cap * 9 // 10)
-        if price <= tune.cheap_per_kwh and permille < tune.night_below_permille:
+            return Action("charge", self._station(city, taxi), self._forced_target(city, taxi))
+        if (
+            price <= tune.cheap_per_kwh
+            and permille < tune.night_below_permille
+            and self._quietest_cheap_hour(city, taxi)
+        ):
             return Action(
                 "charge", self._station(city, taxi), cap * tune.night_target_permille // 1000
             )
@@ -179,6 +187,42 @@ class Agent:
         if best != taxi.zone and stay - best_s >= tune.move_gain_s:
             return Action("move", best)
         return WAIT
+
+    def _forced_target(self, city: City, taxi: Taxi) -> int:
+        """A charge the battery forces: outside the cheap hours, only enough to reach them.
+
+        Every minute at a charger in the day is a minute without riders, at the day's price.
+        """
+        cap, tune = city.physics.battery_wh, self.tune
+        full = cap * 9 // 10
+        if tune.bridge_wh_per_h == 0 or tou_per_kwh(taxi.t) <= tune.cheap_per_kwh:
+            return full
+        hours = 1
+        while tou_per_kwh(taxi.t + hours * 3600) > tune.cheap_per_kwh and hours < 24:
+            hours += 1
+        bridge = cap * tune.must_below_permille // 1000 + tune.bridge_wh_per_h * hours
+        return min(full, bridge)
+
+    def _quietest_cheap_hour(self, city: City, taxi: Taxi) -> bool:
+        """Is now the cheap hour with the fewest riders expected that still leaves time to charge?
+
+        A charge takes the taxi off the street for about an hour; at the same price, the
+        hour it costs least in lost rides is the one with the least demand expected here.
+        """
+        if not self.tune.quiet_charge:
+            return True
+        cap = city.physics.battery_wh
+        need_wh = cap * self.tune.night_target_permille // 1000 - taxi.wh
+        need_h = max(1, -(-need_wh // city.physics.charge_w))
+        hour = taxi.t // 3600
+        cheap = []  # the rest of this cheap stretch, hour by hour
+        while tou_per_kwh(hour * 3600) <= self.tune.cheap_per_kwh and len(cheap) < 24:
+            cheap.append(hour)
+            hour += 1
+        starts = cheap[: max(1, len(cheap) - need_h + 1)]
+        w = city.weekend(taxi.t)
+        demand = [float(city.expected[w, h % 24].sum()) for h in starts]
+        return demand[0] <= min(demand)
 
     def _station(self, city: City, taxi: Taxi) -> int:
         """The station that costs least: driving there plus the hour's usual queue (as 2 km per 5 min)."""
