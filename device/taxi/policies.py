@@ -22,7 +22,6 @@ from device.taxi.fares import ONE, Quote
 
 DISPATCH_M = 2_500  # the platform offers a request to a free car this close to the pickup
 AGENT_CAP_BP = 15_000  # the owners' cap on the demand factor (on-chain policy later): 1.5x
-CANDIDATES = 30  # waiting places considered: the zones with the most expected riders
 PLAN_PER_KWH = 380_000  # the day price of a kWh, for judging a ride before it is driven
 
 
@@ -105,10 +104,7 @@ class AgentTuning:
     night_below_permille: int = 900  # top up at the cheapest price below this
     must_below_permille: int = 150
     night_target_permille: int = 1000
-    quiet_charge: bool = True  # in the cheap hours, start at the quietest one that can still finish
-    bridge_wh_per_h: int = (
-        0  # a forced charge outside cheap hours: only this per hour until then (0: to 90 %)
-    )
+    quiet_charge: bool = True  # charge in the quietest cheap hour that can still finish
     lookahead_s: int = 900  # expected demand is read this far ahead
     own_cap_bp: int = 12_500  # the agent's own demand-factor ceiling, under the owners' cap
 
@@ -135,9 +131,9 @@ class Agent:
         within = (dist <= DISPATCH_M).astype(np.float64)
         # Expected requests per hour in dispatch reach of each zone: [weekend, hour, zone].
         self.reach: npt.NDArray[np.float64] = city.expected @ within.T
+        # Waiting places: every zone (a top-30 cut missed good ones), busiest first on ties.
         self._candidates = [
-            [[int(z) for z in np.argsort(-self.reach[w, h])[:CANDIDATES]] for h in range(24)]
-            for w in range(2)
+            [[int(z) for z in np.argsort(-self.reach[w, h])] for h in range(24)] for w in range(2)
         ]
 
     def rate(self, city: City, zone: int, t: int) -> float:
@@ -161,7 +157,7 @@ class Agent:
         permille = taxi.wh * 1000 // cap
         price = tou_per_kwh(taxi.t)
         if permille < tune.must_below_permille:
-            return Action("charge", self._station(city, taxi), self._forced_target(city, taxi))
+            return Action("charge", self._station(city, taxi), cap * 9 // 10)
         if (
             price <= tune.cheap_per_kwh
             and permille < tune.night_below_permille
@@ -188,26 +184,11 @@ class Agent:
             return Action("move", best)
         return WAIT
 
-    def _forced_target(self, city: City, taxi: Taxi) -> int:
-        """A charge the battery forces: outside the cheap hours, only enough to reach them.
-
-        Every minute at a charger in the day is a minute without riders, at the day's price.
-        """
-        cap, tune = city.physics.battery_wh, self.tune
-        full = cap * 9 // 10
-        if tune.bridge_wh_per_h == 0 or tou_per_kwh(taxi.t) <= tune.cheap_per_kwh:
-            return full
-        hours = 1
-        while tou_per_kwh(taxi.t + hours * 3600) > tune.cheap_per_kwh and hours < 24:
-            hours += 1
-        bridge = cap * tune.must_below_permille // 1000 + tune.bridge_wh_per_h * hours
-        return min(full, bridge)
-
     def _quietest_cheap_hour(self, city: City, taxi: Taxi) -> bool:
         """Is now the cheap hour with the fewest riders expected that still leaves time to charge?
 
         A charge takes the taxi off the street for about an hour; at the same price, the
-        hour it costs least in lost rides is the one with the least demand expected here.
+        hour it costs least in lost rides is the one with the fewest riders expected in the city.
         """
         if not self.tune.quiet_charge:
             return True
@@ -215,7 +196,7 @@ class Agent:
         need_wh = cap * self.tune.night_target_permille // 1000 - taxi.wh
         need_h = max(1, -(-need_wh // city.physics.charge_w))
         hour = taxi.t // 3600
-        cheap = []  # the rest of this cheap stretch, hour by hour
+        cheap: list[int] = []  # the rest of this cheap stretch, hour by hour
         while tou_per_kwh(hour * 3600) <= self.tune.cheap_per_kwh and len(cheap) < 24:
             cheap.append(hour)
             hour += 1

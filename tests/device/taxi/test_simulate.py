@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from device.cli import app
 from device.taxi.city import TOU_PER_KWH, City, build_city, charge_cost
 from device.taxi.fares import CITY_TARIFF, ONE, Market, Quote, Trip, quote
-from device.taxi.policies import AGENT_CAP_BP, POLICIES, make_policy
+from device.taxi.policies import AGENT_CAP_BP, POLICIES, Agent, Taxi, make_policy
 from device.taxi.simulate import TaxiResult, compare, quote_request, run
 
 DAYS = 4
@@ -125,6 +125,26 @@ def test_charging_is_paid_hour_by_hour_at_the_time_of_use_price() -> None:
     assert seconds == 3600
     assert cost == 25_000 * TOU_PER_KWH[5] // 1000 + 25_000 * TOU_PER_KWH[6] // 1000
     assert charge_cost(0, 0, 50_000) == (0, 0)
+
+
+def test_the_agent_charges_at_night_in_the_quietest_cheap_hour(city: City) -> None:
+    """Half full at 01:00 on a Monday it waits; at 04:00, the night's quietest hour, it charges to full.
+
+    Every cheap hour costs the same per kWh, but not the same in riders missed.
+    """
+    agent = Agent(city)
+    half = city.physics.battery_wh // 2
+    quiet = int(np.argmin(city.expected[0, :6].sum(axis=1)))
+    assert quiet == 4
+    for hour in range(quiet):
+        assert agent.idle(city, Taxi(t=hour * 3600, zone=city.home, wh=half)).kind != "charge"
+    action = agent.idle(city, Taxi(t=quiet * 3600, zone=city.home, wh=half))
+    assert action.kind == "charge"
+    assert action.target_wh == city.physics.battery_wh
+    assert action.zone in city.stations
+    # An almost empty battery charges at once, whatever the hour.
+    low = agent.idle(city, Taxi(t=3600, zone=city.home, wh=city.physics.battery_wh // 20))
+    assert low.kind == "charge"
 
 
 def test_a_trip_is_priced_by_distance_and_time_only(city: City) -> None:
