@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import overload
 
 import h3
 import numpy as np
@@ -237,8 +238,17 @@ def build_city(
     )
 
 
-def travel_s(metres: int, hour_of_day: int) -> int:
-    """Driving ``metres`` at that hour's congestion, plus a minute to stop and start."""
+@overload
+def travel_s(metres: int, hour_of_day: int) -> int: ...
+
+
+@overload
+def travel_s(metres: npt.NDArray[np.int64], hour_of_day: int) -> npt.NDArray[np.int64]: ...
+
+
+def travel_s(metres: int | npt.NDArray[np.int64], hour_of_day: int) -> int | npt.NDArray[np.int64]:
+    """Driving ``metres`` (one distance, or many at once) at that hour's congestion, plus a
+    minute to stop and start."""
     return metres * 36 // (10 * SPEED_KMH[hour_of_day % 24]) + 60
 
 

@@ -17,7 +17,7 @@ from typing import Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from device.taxi.city import QUEUE_MIN, City, tou_per_kwh
+from device.taxi.city import QUEUE_MIN, City, tou_per_kwh, travel_s
 from device.taxi.fares import ONE, Quote
 
 DISPATCH_M = 2_500  # the platform offers a request to a free car this close to the pickup
@@ -132,9 +132,9 @@ class Agent:
         # Expected requests per hour in dispatch reach of each zone: [weekend, hour, zone].
         self.reach: npt.NDArray[np.float64] = city.expected @ within.T
         # Waiting places: every zone (a top-30 cut missed good ones), busiest first on ties.
-        self._candidates = [
-            [[int(z) for z in np.argsort(-self.reach[w, h])] for h in range(24)] for w in range(2)
-        ]
+        self._order = [[np.argsort(-self.reach[w, h]) for h in range(24)] for w in range(2)]
+        self._dist = dist
+        self._wait_s = 3600 / np.maximum(self.reach, 0.05)  # expected seconds to the next rider
 
     def rate(self, city: City, zone: int, t: int) -> float:
         """Expected requests per hour within reach of ``zone`` over the next half hour."""
@@ -171,17 +171,17 @@ class Agent:
         ahead = taxi.t + tune.lookahead_s
         w, h = city.weekend(ahead), (ahead // 3600) % 24
         stay = 3600 / max(here, 0.05)
-        best, best_s = taxi.zone, stay
-        for y in self._candidates[w][h]:
-            d = city.dist_m[taxi.zone][y]
-            if d > tune.move_max_m or y == taxi.zone:
-                continue
-            rate = max(float(self.reach[w, h, y]), 0.05)
-            seconds = city.travel_s(d, taxi.t) + 3600 / rate + tune.move_per_km_s * d / 1000
-            if seconds < best_s:
-                best, best_s = y, seconds
-        if best != taxi.zone and stay - best_s >= tune.move_gain_s:
-            return Action("move", best)
+        order = self._order[w][h]
+        d = self._dist[taxi.zone][order]
+        seconds = (
+            travel_s(d, (taxi.t // 3600) % 24)
+            + self._wait_s[w, h][order]
+            + tune.move_per_km_s * d / 1000
+        )
+        seconds[(d > tune.move_max_m) | (order == taxi.zone)] = np.inf
+        i = int(np.argmin(seconds))
+        if seconds[i] < stay and stay - seconds[i] >= tune.move_gain_s:
+            return Action("move", int(order[i]))
         return WAIT
 
     def _quietest_cheap_hour(self, city: City, taxi: Taxi) -> bool:
