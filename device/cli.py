@@ -329,11 +329,21 @@ def simulate(
         typer.Option(help="Tune a baseline on training seeds 1-3 instead ('classic')"),
     ] = None,
     config: ConfigOption = None,
+    kind: Annotated[
+        str, typer.Option(help="vending, or taxi: a robotaxi's city-year (device/taxi)")
+    ] = "vending",
 ) -> None:
     """Run restocking policies through the simulated machine, as fast as it goes, and compare."""
     import json
 
     from rich.progress import Progress
+
+    if kind == "taxi":
+        _simulate_taxi(days, seed, policy, compare_all, json_out)
+        return
+    if kind != "vending":
+        typer.echo(f"unknown kind {kind!r}; expected vending or taxi", err=True)
+        raise typer.Exit(code=2)
 
     from device.sim.compare import compare, comparison_table, result_json
     from device.sim.policies import POLICIES
@@ -380,3 +390,30 @@ def simulate(
 
         for path in write_plots(comparison, plots, settings.chain.token_decimals):
             console.print(f"plot: {path}")
+
+
+def _simulate_taxi(
+    days: float, seed: int, policy: str, compare_all: bool, json_out: Path | None
+) -> None:
+    """``simulate --kind taxi``: driver-rules, surge, agent and oracle on one seeded city."""
+    import json
+
+    from device.taxi.policies import POLICIES as TAXI_POLICIES
+    from device.taxi.simulate import cap_cost, compare, comparison_table, result_json
+
+    if not compare_all and policy not in TAXI_POLICIES:
+        typer.echo(
+            f"unknown taxi policy {policy!r}; expected one of {list(TAXI_POLICIES)}", err=True
+        )
+        raise typer.Exit(code=2)
+    chosen = TAXI_POLICIES if compare_all else (policy,)
+    comparison = compare(seed, max(1, round(days)), chosen)
+    console.print(comparison_table(comparison))
+    if compare_all:
+        console.print(
+            f"the fairness cap costs {cap_cost(comparison):.1%} of uncapped surge's profit"
+        )
+        for target, met in comparison.targets().items():
+            console.print(f"agent {target}: {'met' if met else 'MISSED'}")
+    if json_out is not None:
+        json_out.write_text(json.dumps(result_json(comparison), indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,1 @@
+"""The robotaxi kind: vehicle I/O (CAN + GPS), fair fares and the city simulation."""
