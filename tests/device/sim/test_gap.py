@@ -30,9 +30,12 @@ def test_the_parts_sum_to_the_gap_and_the_residual_is_the_rounding(
     assert sum(gap.parts().values()) == gap.gap
     # Nothing is left unexplained but order totals rounded above their unit prices.
     assert gap.residual == result.rounding
-    assert gap.lost_sales_retail > 0 and gap.lost_goods_floor < 0
+    assert gap.lost_sales_retail > 0
+    assert gap.lost_goods_floor < 0
     assert gap.above_floor > 0  # nobody buys everything at the lowest floor
     assert gap.ceiling_allowance == bound.profit - bound.every_customer < 0
-    assert gap.inventory_value > 0 and 0 < gap.capital_cost < gap.inventory_value
+    assert gap.inventory_value > 0
+    assert 0 < gap.capital_cost < gap.inventory_value
     twice = summed([gap, gap])
-    assert twice.gap == 2 * gap.gap and twice.inventory_value == gap.inventory_value
+    assert twice.gap == 2 * gap.gap
+    assert twice.inventory_value == gap.inventory_value
