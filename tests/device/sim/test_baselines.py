@@ -133,14 +133,14 @@ def test_the_agent_is_tuned_the_same_way_on_training_seeds_only(settings: Settin
     with pytest.raises(ValueError, match="evaluation"):
         tune_agent(settings, "office", seeds=(2, 7), days=1)
     found = tune_agent(
-        settings, "office", days=2, seeds=(1,), workers=1, grid={"overflow_risk": (0.02, 0.5)}
+        settings, "office", days=2, seeds=(1,), workers=1, grid={"overflow_risk": (0.1, 0.5)}
     )
     assert len(found.tried) == 3  # the defaults and the two grid points
     assert found.profit == max(profit for _, profit in found.tried)
     risks = {
         (t.planner.overflow_risk, t.fill.overflow_risk if t.fill else None) for t, _ in found.tried
     }
-    assert {(0.02, 0.02), (0.5, 0.5)} <= risks  # the knob moves both planner passes
+    assert {(0.1, 0.1), (0.5, 0.5)} <= risks  # the knob moves both planner passes
 
 
 def test_an_unknown_agent_knob_is_refused() -> None:
