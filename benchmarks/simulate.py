@@ -30,6 +30,7 @@ from device.logs import configure_logging
 from device.settings import load_settings
 from device.sim.ceiling import Ceiling, ceiling
 from device.sim.compare import Comparison, PolicyResult, compare, money, result_json
+from device.sim.gap import GAP_POLICIES, Gap, decompose, gap_json, gap_markdown, summed
 from device.sim.policies import POLICIES
 from device.sim.scenarios import SCENARIOS
 
@@ -73,12 +74,25 @@ def markdown(comparison: Comparison, bound: Ceiling | None) -> str:
         if agent is not None:
             line += f", agent at {agent.profit / bound.profit:.1%} of it"
         lines.append(line)
+        gaps = gaps_of(comparison, bound)
+        if gaps:
+            lines += ["", gap_markdown(gaps)]
     lines.append("")
     return "\n".join(lines)
 
 
-def summary(scenario: str, comparisons: list[Comparison], bounds: dict[int, int]) -> str:
-    """Several seeds of one scenario: profit per policy summed, agent against each."""
+def gaps_of(comparison: Comparison, bound: Ceiling) -> list[Gap]:
+    """The decomposition against the ceiling for those of agent and classic-neg that ran."""
+    return [
+        decompose(comparison.results[p], bound) for p in GAP_POLICIES if p in comparison.results
+    ]
+
+
+def summary(
+    scenario: str, comparisons: list[Comparison], bounds: dict[int, int], gaps: list[list[Gap]]
+) -> str:
+    """Several seeds of one scenario: profit per policy summed, agent against each, and
+    the decomposition against the ceiling summed over the seeds."""
     names = list(comparisons[0].results)
     seeds = [c.seed for c in comparisons]
     total = {n: sum(c.results[n].profit for c in comparisons) for n in names}
@@ -111,6 +125,9 @@ def summary(scenario: str, comparisons: list[Comparison], bounds: dict[int, int]
                 f"agent/{other}: {whole:.1%} in total, per seed "
                 f"{min(per_seed):.1%}-{max(per_seed):.1%}"
             )
+    if gaps and gaps[0]:
+        per_policy = [summed([seed[i] for seed in gaps]) for i in range(len(gaps[0]))]
+        lines += ["", f"summed over seeds {seeds}:", "", gap_markdown(per_policy)]
     lines.append("")
     return "\n".join(lines)
 
@@ -142,6 +159,7 @@ def main() -> int:
     for name in args.scenario or list(SCENARIOS):
         done: list[Comparison] = []
         bounds: dict[int, int] = {}
+        gaps: list[list[Gap]] = []
         for seed in args.seed:
             comparison = compare(
                 settings, name, days=args.days, seed=seed, policies=policies, workers=args.workers
@@ -155,11 +173,13 @@ def main() -> int:
             data = result_json(comparison)
             if bound is not None:
                 data["ceiling_without_foresight"] = bound.profit
+                gaps.append(gaps_of(comparison, bound))
+                data["gap"] = {g.policy: gap_json(g) for g in gaps[-1]}
             results.append(data)
             missed = missed or not all(comparison.targets().values())
             done.append(comparison)
         if len(done) > 1:
-            sys.stdout.write(summary(name, done, bounds) + "\n")
+            sys.stdout.write(summary(name, done, bounds, gaps) + "\n")
             sys.stdout.flush()
         if args.json is not None:  # after each scenario: a long run keeps what it has
             args.json.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")

@@ -269,21 +269,26 @@ def run(config: ConfigOption = None) -> None:
 def _tune(
     settings: Settings, what: str, scenario: str, days: float, workers: int, out: Path | None
 ) -> None:
-    """``simulate --tune classic``: search the classic policy's knobs, print what won."""
+    """``simulate --tune classic|agent``: search a policy's knobs on seeds 1-3, print what won."""
     import dataclasses
     import json
 
     from device.sim.classic import ClassicParams
-    from device.sim.tune import tune_classic
+    from device.sim.policies import AgentTuning
+    from device.sim.tune import Tuned, tune_agent, tune_classic
 
-    if what != "classic":
-        typer.echo(f"only 'classic' can be tuned, not {what!r}", err=True)
+    if what not in ("classic", "agent"):
+        typer.echo(f"only 'classic' or 'agent' can be tuned, not {what!r}", err=True)
         raise typer.Exit(code=2)
 
-    def tried(params: ClassicParams, profit: int) -> None:
+    def tried(params: object, profit: int) -> None:
         console.print(f"{money(profit, settings.chain.token_decimals)}  {params}", soft_wrap=True)
 
-    found = tune_classic(settings, scenario, days=days, workers=workers, progress=tried)
+    found: Tuned[ClassicParams] | Tuned[AgentTuning]
+    if what == "classic":
+        found = tune_classic(settings, scenario, days=days, workers=workers, progress=tried)
+    else:
+        found = tune_agent(settings, scenario, days=days, workers=workers, progress=tried)
     console.print(
         f"best for {scenario} on seeds {list(found.seeds)} ({found.days:g} days each, "
         f"total profit {money(found.profit, settings.chain.token_decimals)}):"
@@ -326,7 +331,7 @@ def simulate(
     workers: Annotated[int, typer.Option(min=1, help="Parallel worker processes")] = 2,
     tune: Annotated[
         str | None,
-        typer.Option(help="Tune a baseline on training seeds 1-3 instead ('classic')"),
+        typer.Option(help="Tune on training seeds 1-3 instead ('classic' or 'agent')"),
     ] = None,
     config: ConfigOption = None,
     kind: Annotated[
@@ -375,11 +380,19 @@ def simulate(
     data = result_json(comparison)
     if compare_all:
         from device.sim.ceiling import ceiling
+        from device.sim.gap import GAP_POLICIES, decompose, gap_json, gap_table
 
         bound = ceiling(settings, SCENARIOS[scenario], days=round(days), seed=seed)
         data["ceiling_without_foresight"] = bound.profit
-        shown = money(bound.profit, settings.chain.token_decimals)
+        decimals = settings.chain.token_decimals
+        shown = money(bound.profit, decimals)
         console.print(f"ceiling without foresight (device/sim/ceiling.py): profit {shown}")
+        gaps = [decompose(comparison.results[p], bound) for p in GAP_POLICIES]
+        data["gap"] = {g.policy: gap_json(g) for g in gaps}
+        console.print(
+            gap_table(gaps, "where the profit falls short of the ceiling", decimals),
+            soft_wrap=True,
+        )
     for target, met in comparison.targets().items():
         if len(chosen) > 1:
             console.print(f"agent {target}: {'met' if met else 'MISSED'}")

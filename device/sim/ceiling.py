@@ -27,7 +27,8 @@ over the demand distribution (the oracle's profit is this seed's).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import numpy as np
@@ -62,6 +63,16 @@ class Ceiling:
     fresh: tuple[FreshBound, ...]
     deliveries: float
     delivery_cost: int
+    # Per slot: the customers who came, the lowest floor price and the retail price (for
+    # ``device.sim.gap``, which says where a policy's profit falls short of this bound).
+    customers: Mapping[int, int] = field(default_factory=dict)
+    floors: Mapping[int, int] = field(default_factory=dict)
+    retail: Mapping[int, int] = field(default_factory=dict)
+
+    @property
+    def allowance(self) -> int:
+        """What the bound itself gives up: the fresh items' expected loss and its deliveries."""
+        return self.every_customer - self.profit
 
     @property
     def profit(self) -> int:
@@ -106,12 +117,14 @@ def ceiling(settings: Settings, scenario: Scenario, *, days: int, seed: int) -> 
         customers[arrival.slot_id] += 1
     delivery_cost = min(spec.delivery_fee for spec in market.specs.values()) + GAS_COST_PER_ORDER
     every_customer = 0
+    floors: dict[int, int] = {}
     fresh: list[FreshBound] = []
     deliveries = 0.0
     for slot in machine.slots:
         if slot.id not in customers:
             continue
         floor = min(market.floor_prices[name][slot.gtin] for name in market.specs)
+        floors[slot.id] = floor
         margin = slot.retail_price - floor
         every_customer += customers[slot.id] * margin
         life = slot.shelf_life_days
@@ -120,4 +133,7 @@ def ceiling(settings: Settings, scenario: Scenario, *, days: int, seed: int) -> 
         elif slot.capacity * margin >= delivery_cost:
             needed = max(customers[slot.id] - slot.capacity, 0) / slot.capacity
             deliveries = max(deliveries, needed)
-    return Ceiling(every_customer, tuple(fresh), deliveries, delivery_cost)
+    retail = {slot.id: slot.retail_price for slot in machine.slots if slot.id in floors}
+    return Ceiling(
+        every_customer, tuple(fresh), deliveries, delivery_cost, customers, floors, retail
+    )

@@ -98,20 +98,20 @@ def test_no_order_when_stock_is_ample() -> None:
 
 def test_orders_when_stockout_is_predicted_before_delivery() -> None:
     slots = [slot(1)]
-    result = run(slots, {1: 2}, {1: 6.0}, [supplier("acme", slots, lead=24)])
+    result = run(slots, {1: 1}, {1: 6.0}, [supplier("acme", slots, lead=24)])
     (need,) = result.needs
     (line,) = need.lines
     assert need.supplier == "acme"
     assert line.triggered
-    # Up to capacity 12 from 2, plus what is sold before the delivery (at the 25 % quantile)
-    # but never more than the 2 on the shelf: an empty slot frees no room.
+    # Up to capacity 12 from 1, plus what is sold before the delivery (at the overflow
+    # risk's quantile) but never more than the 1 on the shelf: an empty slot frees no room.
     sold_first = flat(6.0).quantile(PlannerConfig().overflow_risk, 24)
-    assert sold_first > 2
-    assert line.quantity == 12 - 2 + 2
+    assert sold_first > 1
+    assert line.quantity == 12 - 1 + 1
     assert need.urgency == 1.0
     assert need.deliver_by == (NOW + timedelta(hours=24)).replace(microsecond=0)
     assert need.items() == [("00000001", line.quantity)]
-    assert "2 left" in line.reason
+    assert "1 left" in line.reason
     assert "restock slot 1 from acme" in need.reason
 
 

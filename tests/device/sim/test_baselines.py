@@ -17,9 +17,9 @@ from device.sim.classic import (
 )
 from device.sim.compare import run_policy
 from device.sim.market import DeliveryOutcome
-from device.sim.policies import RoutePolicy, TelemetryPolicy, World
+from device.sim.policies import AgentTuning, RoutePolicy, TelemetryPolicy, World
 from device.sim.scenarios import SCENARIOS
-from device.sim.tune import tune_classic
+from device.sim.tune import agent_knob, tune_agent, tune_classic
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +127,22 @@ def test_tuning_keeps_the_best_point_and_refuses_evaluation_seeds(settings: Sett
     assert found.profit == max(profit for _, profit in found.tried)
     assert dict(found.tried)[found.best] == found.profit
     assert timedelta(days=found.days) == timedelta(days=2)
+
+
+def test_the_agent_is_tuned_the_same_way_on_training_seeds_only(settings: Settings) -> None:
+    with pytest.raises(ValueError, match="evaluation"):
+        tune_agent(settings, "office", seeds=(2, 7), days=1)
+    found = tune_agent(
+        settings, "office", days=2, seeds=(1,), workers=1, grid={"overflow_risk": (0.1, 0.5)}
+    )
+    assert len(found.tried) == 3  # the defaults and the two grid points
+    assert found.profit == max(profit for _, profit in found.tried)
+    risks = {
+        (t.planner.overflow_risk, t.fill.overflow_risk if t.fill else None) for t, _ in found.tried
+    }
+    assert {(0.1, 0.1), (0.5, 0.5)} <= risks  # the knob moves both planner passes
+
+
+def test_an_unknown_agent_knob_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown agent knob"):
+        agent_knob(AgentTuning(), "courage", 1.0)

@@ -20,9 +20,9 @@ PINNED: dict[str, tuple[int, float, int, int, int, int]] = {
     "telemetry": (329_778_000, 0.91358, 20, 39_930_000, 524_040_000, 0),
     "classic-list": (250_615_000, 0.948854, 49, 95_755_000, 618_420_000, 0),
     "classic-neg": (359_617_000, 0.938272, 45, 72_815_000, 496_755_000, 0),
-    # Re-pinned with negotiation v2 (#21): the buyer keeps every signed quote and paces by
-    # the seller's round limit, so the agent buys the same goods for less.
-    "agent": (424_400_000, 0.971781, 18, 35_105_000, 507_240_000, 55),
+    # Re-pinned with the planner's tuned overflow_risk (0.02 for both passes, issue 20
+    # step 4): it orders only what fits on arrival, 2 units returned instead of 55.
+    "agent": (423_536_000, 0.936508, 20, 37_850_000, 441_045_000, 2),
     "oracle": (568_418_000, 0.998236, 7, 14_135_000, 394_320_000, 0),
 }
 

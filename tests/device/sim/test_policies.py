@@ -152,6 +152,12 @@ def test_cli_compare_writes_json_and_plots(tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     assert set(data["policies"]) == set(POLICIES)
     assert "fill rate" in result.output
+    # The decomposition against the ceiling, in the table and the JSON, adds up.
+    assert "where the profit falls short of the ceiling" in result.output
+    assert set(data["gap"]) == {"agent", "classic-neg"}
+    for name, gap in data["gap"].items():
+        assert gap["gap"] == data["ceiling_without_foresight"] - data["policies"][name]["profit"]
+        assert gap["residual"] == data["policies"][name]["rounding"]
     for name in ("profit.png", "stock.png"):
         png = (tmp_path / "plots" / name).read_bytes()
         assert png.startswith(b"\x89PNG")
@@ -162,7 +168,7 @@ def test_cli_compare_writes_json_and_plots(tmp_path: Path) -> None:
     [
         (["--scenario", "moon"], "unknown scenario"),
         (["--policy", "psychic"], "unknown policy"),
-        (["--tune", "agent"], "only 'classic' can be tuned"),
+        (["--tune", "route"], "only 'classic' or 'agent' can be tuned"),
     ],
 )
 def test_cli_refuses_bad_names(args: list[str], message: str) -> None:
