@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -47,6 +48,8 @@ app.command("backup")(backup)
 app.command("restore")(restore)
 app.command("migrate")(migrate)
 app.command("dashboard")(dashboard_serve)
+
+PROGRESS_EVERY_S = 10.0  # wall seconds between the demo's progress lines off a terminal
 
 ConfigOption = Annotated[
     Path | None,
@@ -112,7 +115,7 @@ def demo(
     from rich.console import Group
     from rich.live import Live
 
-    from device.demo import DemoWorld
+    from device.demo import DemoProgress, DemoWorld, login_lines
     from device.demo_view import machine_table, orders_table
     from device.sim.scenarios import OFFICE_SNACKS
 
@@ -120,6 +123,8 @@ def demo(
     # Simulated time drives the chain's clock, which cannot go back: start at the next hour.
     start = (datetime.now(UTC) + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
     decimals = settings.chain.token_decimals
+    days = seconds * speed / 86_400
+    progress = DemoProgress(start, start + timedelta(days=days), seconds)
     with tempfile.TemporaryDirectory(prefix="custobot-demo-") as scratch:
         world = DemoWorld(
             settings, OFFICE_SNACKS, scratch=Path(scratch), start=start, seed=seed, speed=speed
@@ -127,6 +132,18 @@ def demo(
         procurement = world.machine.agent.procurement
         assert procurement is not None
         dashboard = world.serve_dashboard(settings, Path(scratch))
+        # First, on any output (a terminal, a file, journald): where to look and how to log in.
+        for line in login_lines(dashboard, days, seconds):
+            console.print(line, soft_wrap=True, highlight=False)
+        sys.stdout.flush()
+        began = time.monotonic()
+
+        def progress_line() -> str:
+            elapsed = time.monotonic() - began
+            return (
+                f"progress: {progress.line(world.driver.now(), elapsed)} · "
+                f"one-time code now {dashboard.totp.now()}"
+            )
 
         def view() -> Group:
             state = world.machine.agent.state
@@ -138,22 +155,30 @@ def demo(
                 f"treasury on-chain: {money(treasury, decimals)} USDC · suppliers: "
                 + ", ".join(f"{name} {url}" for name, url in world.supplier_urls.items()),
                 f"dashboard: {dashboard.url} · owner {dashboard.owner!r}, password "
-                f"{dashboard.password!r}, one-time code now {dashboard.totp.now()} "
-                "(throwaway demo login)",
+                f"{dashboard.password!r} (throwaway demo login)",
+                progress_line(),
             )
 
         with world, Live(console=console, refresh_per_second=4) as live:
             shown = 0.0
+            told = began
 
             def show(_now: datetime) -> None:
-                nonlocal shown
+                nonlocal shown, told
                 if world.machine.agent.state is not None and time.monotonic() - shown > 0.25:
                     live.update(view())
                     shown = time.monotonic()
+                if not console.is_terminal and time.monotonic() - told >= PROGRESS_EVERY_S:
+                    # The live table reaches a file only at the end: a line now and then.
+                    console.print(progress_line(), soft_wrap=True, highlight=False)
+                    sys.stdout.flush()
+                    told = time.monotonic()
 
-            world.run(days=seconds * speed / 86_400, on_advance=show)
+            world.run(days=days, on_advance=show)
             world.machine.agent.poll(world.driver.now())
             live.update(view())
+            if not console.is_terminal:
+                console.print(progress_line(), soft_wrap=True, highlight=False)
 
 
 @app.command()

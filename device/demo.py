@@ -99,6 +99,7 @@ class DemoDashboard:
 @dataclass(slots=True)
 class _Delivery:
     order_id: str
+    supplier: str
     lines: list[dict[str, int | str]]
 
 
@@ -229,7 +230,7 @@ class DemoWorld:
             chain.fund(signer.address)
             chain.mint(signer.address, 1)  # a real supplier already holds the token
             self.watchers[spec.name] = Watcher(
-                chain.w3, supplier_store, signer.account, [chain.pc.address]
+                chain.w3, supplier_store, signer.account, [chain.pc.address], name=spec.name
             )
             self.supplier_urls[spec.name] = url
             known.append(asyncio.run(meet_supplier(buyer, spec.name, url, 0.95)))
@@ -265,14 +266,19 @@ class DemoWorld:
 
     def _schedule_delivery(self, order: PurchaseOrder, now: datetime) -> None:
         spec = self.specs[order.supplier_name]
-        delivery = _Delivery(order.order_id, json.loads(order.lines))
+        delivery = _Delivery(order.order_id, spec.name, json.loads(order.lines))
         self._deliveries[order.order_id] = delivery
         if not spec.honest:
             self._claim_without_delivering(spec.name, order.order_id, now)
             return
         arrives = min(now + timedelta(hours=spec.lead_hours), order.deliver_by)
         self.machine.driver.at(arrives, lambda when: self._deliver(delivery, when))
-        log.info("delivery_scheduled", order=order.order_id[:10], arrives=arrives.isoformat())
+        log.info(
+            "delivery_scheduled",
+            order=order.order_id,
+            supplier=spec.name,
+            arrives=arrives.isoformat(),
+        )
 
     def _claim_without_delivering(self, supplier: str, order_id: str, now: datetime) -> None:
         watcher = self.watchers[supplier]
@@ -280,13 +286,18 @@ class DemoWorld:
         observed = next(o for o in watcher.store.orders() if o.order_id == order_id)
         assert observed.id is not None
         watcher.mark_delivered(observed.id, int(now.timestamp()))
-        log.info("delivery_claimed_not_made", supplier=supplier, order=order_id[:10])
+        log.info("delivery_claimed_not_made", supplier=supplier, order=order_id)
 
     def _deliver(self, delivery: _Delivery, now: datetime) -> None:
         """The supplier's driver opens the door, fills the ordered slots, closes it."""
         status = self.chain.pc.order(bytes.fromhex(delivery.order_id[2:])).status
         if status is not OrderStatus.OPEN:  # released or rejected meanwhile: the van stays home
-            log.info("delivery_cancelled", order=delivery.order_id[:10], status=status.name)
+            log.info(
+                "delivery_cancelled",
+                order=delivery.order_id,
+                supplier=delivery.supplier,
+                status=status,
+            )
             return
         physics = self.machine.physics
         self.machine.agent.announce_delivery(delivery.order_id)
@@ -299,7 +310,40 @@ class DemoWorld:
             )
         physics.close_door()
         self.machine.agent.poll(now)  # the door switch wakes the agent at once
-        log.info("delivery_made", order=delivery.order_id[:10])
+        log.info("delivery_made", order=delivery.order_id, supplier=delivery.supplier)
 
     def run(self, days: float, on_advance: Callable[[datetime], None] | None = None) -> None:
         self.machine.run(days, on_advance)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoProgress:
+    """How far the demo is, in simulated time and in wall time (what is left is estimated
+    from the pace so far, since a loaded machine runs slower than ``--speed``)."""
+
+    start: datetime
+    end: datetime
+    planned_s: float
+
+    def line(self, now: datetime, elapsed_s: float) -> str:
+        total = (self.end - self.start).total_seconds()
+        done = min(1.0, max(0.0, (now - self.start).total_seconds() / total)) if total else 1.0
+        left = self.planned_s - elapsed_s
+        if done > 0.05:  # enough pace measured to estimate
+            left = elapsed_s / done - elapsed_s
+        day = (now - self.start).total_seconds() / 86_400
+        return (
+            f"simulated {now:%a %Y-%m-%d %H:%M} UTC (day {day:.1f} of {total / 86_400:.1f}) · "
+            f"{elapsed_s:.0f} s elapsed, about {max(0.0, left):.0f} s left"
+        )
+
+
+def login_lines(dashboard: DemoDashboard, days: float, seconds: float) -> list[str]:
+    """What the newcomer needs first: where the dashboard is and how to log in."""
+    return [
+        f"custobot demo: {days:.1f} simulated days in about {seconds:.0f} s of wall time",
+        f"dashboard: {dashboard.url} (open it while the demo runs; it stops with the demo)",
+        f"log in as {dashboard.owner!r} with password {dashboard.password!r} and the one-time "
+        f"code (now {dashboard.totp.now()}; a fresh one is on every progress line) "
+        "- a throwaway demo login",
+    ]
