@@ -243,6 +243,7 @@ def run(config: ConfigOption = None) -> None:
     from device.drivers.realtime import RealTimeDriver
     from device.hardware.factory import make_pin_factory
     from device.hardware.poller import HardwarePoller
+    from device.hardware.report import mock_stand_in, recount_full
     from device.runtime import build_procurement
     from device.sdnotify import Notifier
     from device.store.db import open_store
@@ -251,9 +252,12 @@ def run(config: ConfigOption = None) -> None:
     try:
         factory = make_pin_factory(settings.pin_factory)
         store = open_store(settings.database)
+        stand_in = mock_stand_in(settings, factory)  # as `sensors` reads it on mock pins
         # A real HC-SR04 needs ~60 ms between pings or it hears the last echo.
         gap = 0.06 if settings.pin_factory == "lgpio" else 0.0
         poller = HardwarePoller(settings, pin_factory=factory, ping_gap_s=gap)
+        if stand_in is not None:
+            recount_full(settings, poller)
     except CustobotError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from None
@@ -261,6 +265,8 @@ def run(config: ConfigOption = None) -> None:
         procurement = build_procurement(settings, store)
     except CustobotError as exc:  # a wrong keystore or passphrase: say so, touch nothing
         poller.close()
+        if stand_in is not None:
+            stand_in.close()
         store.close()
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from None
@@ -287,6 +293,8 @@ def run(config: ConfigOption = None) -> None:
         if scheduler.running:
             scheduler.shutdown(wait=True)
         poller.close()
+        if stand_in is not None:
+            stand_in.close()
         store.close()
         structlog.get_logger().info("agent_stopped")
 
