@@ -21,6 +21,7 @@ from contracts.cli import chain_app as contracts_app
 from dashboard.cli import dashboard_serve, owner_app
 from device.backup import backup, migrate, restore
 from device.chain_deploy import chain_app
+from device.chain_govern import chain_policy  # noqa: F401  (registers chain policy|allow|deposit)
 from device.errors import ConfigError, CustobotError
 from device.keys import keys_app
 from device.logs import configure_logging
