@@ -112,12 +112,27 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the simulated customers")] = 1,
     config: ConfigOption = None,
 ) -> None:
-    """The whole machine customer on accelerated time: it sells, negotiates, pays, restocks."""
+    """The whole machine customer on accelerated time: it sells, negotiates, pays, restocks.
+
+    It shows every path an owner meets: orders above 20 USDC wait for the owners' approval
+    (adaptable autonomy; approve one in the dashboard, or the demo owners do after 12
+    simulated hours), three members with shares and the weekly payout (above a 200 USDC reserve), a supplier
+    that delivers half an order (paid for what arrived) and one that claims a delivery it
+    never made (disputed on-chain). The dashboard URL and login are printed first.
+    """
     from rich.console import Group
     from rich.live import Live
 
-    from device.demo import DemoProgress, DemoWorld, login_lines
+    from device.demo import (
+        SHOWCASE_OWNERS,
+        SHOWCASE_POLICY,
+        SHOWCASE_SUPPLIERS,
+        DemoProgress,
+        DemoWorld,
+        login_lines,
+    )
     from device.demo_view import machine_table, orders_table
+    from device.devchain import DevChain
     from device.sim.scenarios import OFFICE_SNACKS
 
     settings = settings_or_exit(config)
@@ -128,7 +143,15 @@ def demo(
     progress = DemoProgress(start, start + timedelta(days=days), seconds)
     with tempfile.TemporaryDirectory(prefix="custobot-demo-") as scratch:
         world = DemoWorld(
-            settings, OFFICE_SNACKS, scratch=Path(scratch), start=start, seed=seed, speed=speed
+            settings,
+            OFFICE_SNACKS,
+            scratch=Path(scratch),
+            start=start,
+            seed=seed,
+            speed=speed,
+            chain=DevChain.in_process(SHOWCASE_POLICY),
+            suppliers=SHOWCASE_SUPPLIERS,
+            owners=SHOWCASE_OWNERS,
         )
         procurement = world.machine.agent.procurement
         assert procurement is not None

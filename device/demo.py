@@ -15,7 +15,7 @@ import json
 import secrets
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -77,12 +77,46 @@ class DemoSupplier:
     floor_share: float
     honest: bool = True  # False: marks orders delivered on-chain and never comes
     gtins: frozenset[str] | None = None  # what it sells; None: every item of the machine
+    cheats: int = 0  # its first ``cheats`` orders: marked delivered on-chain, never brought
+    short: int = 0  # its first ``short`` deliveries bring half of what was ordered
 
+
+@dataclass(frozen=True, slots=True)
+class DemoOwners:
+    """The owners' side of the showcase demo: who shares the profit (the agent distributes
+    what is above the operating reserve once a week) and when they approve a waiting order."""
+
+    members: dict[str, int]  # name -> share
+    approve_after: timedelta  # an order waiting this long is approved by the owners
+
+
+# ``custobot demo`` shows every path an owner meets: orders above 20 USDC wait for the
+# owners (adaptable autonomy), three members share a payout, one supplier brings half
+# of an order (paid for what arrived) and one claims a delivery it never made (disputed).
+SHOWCASE_POLICY = Policy(
+    autonomy=Autonomy.ADAPTABLE,
+    auto_approval_threshold=20 * USDC,
+    per_order_cap=DEMO_POLICY.per_order_cap,
+    budget_per_period=DEMO_POLICY.budget_per_period,
+    period_length=DEMO_POLICY.period_length,
+    # The week's payout at the first plan leaves this much to buy with.
+    operating_reserve=200 * USDC,
+    dispute_window=DEMO_POLICY.dispute_window,
+)
+SHOWCASE_OWNERS = DemoOwners(
+    members={"Ada (operator)": 50, "Ben (landlord)": 30, "Cleo (investor)": 20},
+    approve_after=timedelta(hours=12),
+)
 
 DEMO_SUPPLIERS = (
     DemoSupplier("Acme Wholesale", {"kind": "boulware", "beta": 0.3}, 18, 0.50, 0.32),
     DemoSupplier("Corner Cash & Carry", {"kind": "conceder", "beta": 4.0}, 12, 0.56, 0.40),
     DemoSupplier("Quick Drinks Co", {"kind": "tit_for_tat"}, 8, 0.62, 0.45),
+)
+SHOWCASE_SUPPLIERS = (
+    DEMO_SUPPLIERS[0],
+    replace(DEMO_SUPPLIERS[1], cheats=1),  # its first order is claimed, never brought
+    replace(DEMO_SUPPLIERS[2], short=1),  # its first delivery brings half
 )
 
 
@@ -118,6 +152,7 @@ class DemoWorld:
         poll_every: timedelta = timedelta(minutes=15),
         chain: DevChain | None = None,
         suppliers: Sequence[DemoSupplier] = DEMO_SUPPLIERS,
+        owners: DemoOwners | None = None,
     ) -> None:
         """``chain`` defaults to a fresh in-process chain with ``DEMO_POLICY``; pass a
         ``DevChain`` on anvil (or any node) to run the same world over JSON-RPC."""
@@ -133,6 +168,11 @@ class DemoWorld:
         self.supplier_urls: dict[str, str] = {}
         self._deliveries: dict[str, _Delivery] = {}
         self._settled = 0
+        self._orders_of: dict[str, int] = {}  # supplier -> orders scheduled so far
+        self.owners = owners
+        self.member_names: dict[str, str] = {}  # address -> name
+        if owners is not None:
+            self._set_members(owners)
         self.machine = SimulatedMachine(
             settings,
             scenario,
@@ -159,6 +199,27 @@ class DemoWorld:
     def close(self) -> None:
         self.machine.close()
         self._stack.close()
+
+    def _set_members(self, owners: DemoOwners) -> None:
+        addresses = {name: Account.create().address for name in owners.members}
+        self.member_names = {address: name for name, address in addresses.items()}
+        shares = {addresses[name]: share for name, share in owners.members.items()}
+        self.chain.pc.set_members(shares, sender=self.chain.governor)
+        log.info("demo_members_set", members=len(shares))
+
+    def _owners_tick(self, now: datetime, orders: Sequence[PurchaseOrder]) -> None:
+        """The owners approve an order that has waited ``approve_after`` (in the browser,
+        the newcomer may approve it first)."""
+        assert self.owners is not None
+        for order in orders:
+            if order.state is not OrderState.AWAITING_APPROVAL:
+                continue
+            if now - order.created_at < self.owners.approve_after:
+                continue
+            oid = bytes.fromhex(order.order_id[2:])
+            if self.chain.pc.order(oid).status is OrderStatus.AWAITING_APPROVAL:
+                self.chain.pc.approve_order(oid, sender=self.chain.governor)
+                log.info("demo_owner_approved", order=order.order_id, amount=order.amount)
 
     def _seed_treasury(self, amount: int) -> None:
         chain = self.chain
@@ -202,7 +263,10 @@ class DemoWorld:
         chain = self.chain
         buyer = Buyer(clock=lambda: float(self._sim_unix()))
         known: list[KnownSupplier] = []
+        gtins = {slot.gtin for slot in settings.slots}
         for spec in self.specs.values():
+            if spec.gtins is not None and not spec.gtins & gtins:
+                continue  # sells nothing this machine stocks
             signer = Signer.from_key(Account.create().key)
             config = SupplierSettings(
                 name=spec.name,
@@ -251,7 +315,10 @@ class DemoWorld:
         self._settle_card_sales(now)
         procurement = self.machine.agent.procurement
         assert procurement is not None
-        for order in procurement.orders():
+        orders = procurement.orders()
+        if self.owners is not None:
+            self._owners_tick(now, orders)
+        for order in orders:
             if order.state is OrderState.OPEN and order.order_id not in self._deliveries:
                 self._schedule_delivery(order, now)
         for watcher in self.watchers.values():
@@ -266,9 +333,15 @@ class DemoWorld:
 
     def _schedule_delivery(self, order: PurchaseOrder, now: datetime) -> None:
         spec = self.specs[order.supplier_name]
-        delivery = _Delivery(order.order_id, spec.name, json.loads(order.lines))
+        nth = self._orders_of.get(spec.name, 0)
+        self._orders_of[spec.name] = nth + 1
+        lines = json.loads(order.lines)
+        if nth < spec.short:  # half of each line, at least one item short
+            lines = [{**line, "quantity": int(line["quantity"]) // 2} for line in lines]
+            log.info("demo_short_delivery_planned", order=order.order_id, supplier=spec.name)
+        delivery = _Delivery(order.order_id, spec.name, lines)
         self._deliveries[order.order_id] = delivery
-        if not spec.honest:
+        if not spec.honest or nth < spec.cheats:
             self._claim_without_delivering(spec.name, order.order_id, now)
             return
         arrives = min(now + timedelta(hours=spec.lead_hours), order.deliver_by)
