@@ -50,6 +50,7 @@ app.command("restore")(restore)
 app.command("migrate")(migrate)
 app.command("dashboard")(dashboard_serve)
 
+DEFAULT_PLOTS = Path(tempfile.gettempdir()) / "custobot-plots"  # simulate's plots, named
 PROGRESS_EVERY_S = 10.0  # wall seconds between the demo's progress lines off a terminal
 
 ConfigOption = Annotated[
@@ -378,8 +379,14 @@ def simulate(
         Path | None, typer.Option("--json", help="Write the result as JSON")
     ] = None,
     plots: Annotated[
-        Path | None, typer.Option("--plots", help="Write PNG plots into this directory")
+        Path | None,
+        typer.Option(
+            "--plots",
+            help="Write profit.png and stock.png into this directory "
+            "(default: custobot-plots in the temp directory)",
+        ),
     ] = None,
+    no_plots: Annotated[bool, typer.Option("--no-plots", help="Write no plots")] = False,
     workers: Annotated[int, typer.Option(min=1, help="Parallel worker processes")] = 2,
     tune: Annotated[
         str | None,
@@ -432,8 +439,15 @@ def simulate(
             console.print(f"agent {target}: {'met' if met else 'MISSED'}")
     if json_out is not None:
         json_out.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    if plots is not None:
+    if not no_plots:
         from device.sim.plots import write_plots
 
-        for path in write_plots(comparison, plots, settings.chain.token_decimals):
-            console.print(f"plot: {path}")
+        items = {slot.id: slot.name for slot in settings.slots}
+        folder = plots or DEFAULT_PLOTS
+        written = write_plots(comparison, folder, settings.chain.token_decimals, items=items)
+        console.print(
+            f"plots in {folder}: "
+            + ", ".join(p.name for p in written)
+            + " (--plots DIR to choose)",
+            soft_wrap=True,
+        )
