@@ -90,13 +90,13 @@ def check(config: ConfigOption = None) -> None:
     """Validate a config file and summarise the machine it describes."""
     settings = settings_or_exit(config)
     table = Table(title=f"{settings.device_id} ({settings.pin_factory} pins)")
-    for column in ("slot", "item", "price", "capacity", "par", "sensor"):
+    for column in ("slot", "item", "price (USDC)", "capacity", "par", "sensor"):
         table.add_column(column)
     for slot in settings.slots:
         table.add_row(
             str(slot.id),
             slot.name,
-            str(slot.retail_price),
+            money(slot.retail_price, settings.chain.token_decimals),
             str(slot.capacity),
             str(slot.par),
             slot.sensor.kind,
@@ -253,7 +253,7 @@ def status(config: ConfigOption = None) -> None:
             str(slot.id), slot.name, "?" if count is None else str(count), str(slot.capacity)
         )
     console.print(table)
-    console.print(f"revenue today: {money(revenue, settings.chain.token_decimals)}")
+    console.print(f"revenue today: {money(revenue, settings.chain.token_decimals)} USDC")
     console.print(f"vends awaiting resolution: {len(pending)}")
     for alert in alerts:
         console.print(f"alert [{alert.severity}] {alert.message}")
