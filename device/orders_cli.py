@@ -208,16 +208,8 @@ def orders_list(
     finally:
         store.close()
     decimals = settings.chain.token_decimals
-    table = Table(title=f"{settings.device_id}: purchase orders")
-    for column in (
-        "order",
-        "supplier",
-        "amount (USDC)",
-        "state",
-        "placed",
-        "deliver by",
-        "paid (USDC)",
-    ):
+    table = Table(title=f"{settings.device_id}: purchase orders (money in USDC)")
+    for column in ("order", "supplier", "amount", "state", "placed", "deliver by", "paid"):
         table.add_column(column)
     for o in orders:
         table.add_row(

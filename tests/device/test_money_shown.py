@@ -68,7 +68,7 @@ def test_check_status_and_orders_show_usdc(tmp_path: Path) -> None:
     assert "price (USDC)" in check
     assert "2.00" in check  # the cola's retail price
     assert "revenue today: 0.00 USDC" in status
-    assert "amount (USDC)" in orders
+    assert "purchase orders (money in USDC)" in orders
     assert "6.07" in orders
     for text in outputs:
         assert not BASE_UNITS.search(text), text
