@@ -75,7 +75,9 @@ def _watcher(
         raise _fail("no chain configured: set chain.rpc_url and chain.profit_centers", 2)
     account = (signer or _signer(settings)).account
     w3 = Web3(Web3.HTTPProvider(chain.rpc_url))
-    return Watcher(w3, store, account, chain.profit_centers, from_block=chain.from_block)
+    return Watcher(
+        w3, store, account, chain.profit_centers, from_block=chain.from_block, name=settings.name
+    )
 
 
 def _watch_loop(watcher: Watcher, every: float, stop: threading.Event) -> None:
