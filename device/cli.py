@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -20,6 +21,7 @@ from contracts.cli import chain_app as contracts_app
 from dashboard.cli import dashboard_serve, owner_app
 from device.backup import backup, migrate, restore
 from device.chain_deploy import chain_app
+from device.chain_govern import chain_policy  # noqa: F401  (registers chain policy|allow|deposit)
 from device.errors import ConfigError, CustobotError
 from device.keys import keys_app
 from device.logs import configure_logging
@@ -47,6 +49,9 @@ app.command("backup")(backup)
 app.command("restore")(restore)
 app.command("migrate")(migrate)
 app.command("dashboard")(dashboard_serve)
+
+DEFAULT_PLOTS = Path(tempfile.gettempdir()) / "custobot-plots"  # simulate's plots, named
+PROGRESS_EVERY_S = 10.0  # wall seconds between the demo's progress lines off a terminal
 
 ConfigOption = Annotated[
     Path | None,
@@ -85,13 +90,13 @@ def check(config: ConfigOption = None) -> None:
     """Validate a config file and summarise the machine it describes."""
     settings = settings_or_exit(config)
     table = Table(title=f"{settings.device_id} ({settings.pin_factory} pins)")
-    for column in ("slot", "item", "price", "capacity", "par", "sensor"):
+    for column in ("slot", "item", "price (USDC)", "capacity", "par", "sensor"):
         table.add_column(column)
     for slot in settings.slots:
         table.add_row(
             str(slot.id),
             slot.name,
-            str(slot.retail_price),
+            money(slot.retail_price, settings.chain.token_decimals),
             str(slot.capacity),
             str(slot.par),
             slot.sensor.kind,
@@ -108,25 +113,62 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the simulated customers")] = 1,
     config: ConfigOption = None,
 ) -> None:
-    """The whole machine customer on accelerated time: it sells, negotiates, pays, restocks."""
+    """The whole machine customer on accelerated time: it sells, negotiates, pays, restocks.
+
+    It shows every path an owner meets: orders above 20 USDC wait for the owners' approval
+    (adaptable autonomy; approve one in the dashboard, or the demo owners do after 12
+    simulated hours), three members with shares and the weekly payout (above a 200 USDC reserve), a supplier
+    that delivers half an order (paid for what arrived) and one that claims a delivery it
+    never made (disputed on-chain). The dashboard URL and login are printed first.
+    """
     from rich.console import Group
     from rich.live import Live
 
-    from device.demo import DemoWorld
+    from device.demo import (
+        SHOWCASE_OWNERS,
+        SHOWCASE_POLICY,
+        SHOWCASE_SUPPLIERS,
+        DemoProgress,
+        DemoWorld,
+        login_lines,
+    )
     from device.demo_view import machine_table, orders_table
+    from device.devchain import DevChain
     from device.sim.scenarios import OFFICE_SNACKS
 
     settings = settings_or_exit(config)
     # Simulated time drives the chain's clock, which cannot go back: start at the next hour.
     start = (datetime.now(UTC) + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
     decimals = settings.chain.token_decimals
+    days = seconds * speed / 86_400
+    progress = DemoProgress(start, start + timedelta(days=days), seconds)
     with tempfile.TemporaryDirectory(prefix="custobot-demo-") as scratch:
         world = DemoWorld(
-            settings, OFFICE_SNACKS, scratch=Path(scratch), start=start, seed=seed, speed=speed
+            settings,
+            OFFICE_SNACKS,
+            scratch=Path(scratch),
+            start=start,
+            seed=seed,
+            speed=speed,
+            chain=DevChain.in_process(SHOWCASE_POLICY),
+            suppliers=SHOWCASE_SUPPLIERS,
+            owners=SHOWCASE_OWNERS,
         )
         procurement = world.machine.agent.procurement
         assert procurement is not None
         dashboard = world.serve_dashboard(settings, Path(scratch))
+        # First, on any output (a terminal, a file, journald): where to look and how to log in.
+        for line in login_lines(dashboard, days, seconds):
+            console.print(line, soft_wrap=True, highlight=False)
+        sys.stdout.flush()
+        began = time.monotonic()
+
+        def progress_line() -> str:
+            elapsed = time.monotonic() - began
+            return (
+                f"progress: {progress.line(world.driver.now(), elapsed)} · "
+                f"one-time code now {dashboard.totp.now()}"
+            )
 
         def view() -> Group:
             state = world.machine.agent.state
@@ -138,22 +180,30 @@ def demo(
                 f"treasury on-chain: {money(treasury, decimals)} USDC · suppliers: "
                 + ", ".join(f"{name} {url}" for name, url in world.supplier_urls.items()),
                 f"dashboard: {dashboard.url} · owner {dashboard.owner!r}, password "
-                f"{dashboard.password!r}, one-time code now {dashboard.totp.now()} "
-                "(throwaway demo login)",
+                f"{dashboard.password!r} (throwaway demo login)",
+                progress_line(),
             )
 
         with world, Live(console=console, refresh_per_second=4) as live:
             shown = 0.0
+            told = began
 
             def show(_now: datetime) -> None:
-                nonlocal shown
+                nonlocal shown, told
                 if world.machine.agent.state is not None and time.monotonic() - shown > 0.25:
                     live.update(view())
                     shown = time.monotonic()
+                if not console.is_terminal and time.monotonic() - told >= PROGRESS_EVERY_S:
+                    # The live table reaches a file only at the end: a line now and then.
+                    console.print(progress_line(), soft_wrap=True, highlight=False)
+                    sys.stdout.flush()
+                    told = time.monotonic()
 
-            world.run(days=seconds * speed / 86_400, on_advance=show)
+            world.run(days=days, on_advance=show)
             world.machine.agent.poll(world.driver.now())
             live.update(view())
+            if not console.is_terminal:
+                console.print(progress_line(), soft_wrap=True, highlight=False)
 
 
 @app.command()
@@ -203,7 +253,7 @@ def status(config: ConfigOption = None) -> None:
             str(slot.id), slot.name, "?" if count is None else str(count), str(slot.capacity)
         )
     console.print(table)
-    console.print(f"revenue today: {money(revenue, settings.chain.token_decimals)}")
+    console.print(f"revenue today: {money(revenue, settings.chain.token_decimals)} USDC")
     console.print(f"vends awaiting resolution: {len(pending)}")
     for alert in alerts:
         console.print(f"alert [{alert.severity}] {alert.message}")
@@ -218,6 +268,7 @@ def run(config: ConfigOption = None) -> None:
     from device.drivers.realtime import RealTimeDriver
     from device.hardware.factory import make_pin_factory
     from device.hardware.poller import HardwarePoller
+    from device.hardware.report import mock_stand_in, recount_full
     from device.runtime import build_procurement
     from device.sdnotify import Notifier
     from device.store.db import open_store
@@ -226,9 +277,12 @@ def run(config: ConfigOption = None) -> None:
     try:
         factory = make_pin_factory(settings.pin_factory)
         store = open_store(settings.database)
+        stand_in = mock_stand_in(settings, factory)  # as `sensors` reads it on mock pins
         # A real HC-SR04 needs ~60 ms between pings or it hears the last echo.
         gap = 0.06 if settings.pin_factory == "lgpio" else 0.0
         poller = HardwarePoller(settings, pin_factory=factory, ping_gap_s=gap)
+        if stand_in is not None:
+            recount_full(settings, poller)
     except CustobotError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from None
@@ -236,6 +290,8 @@ def run(config: ConfigOption = None) -> None:
         procurement = build_procurement(settings, store)
     except CustobotError as exc:  # a wrong keystore or passphrase: say so, touch nothing
         poller.close()
+        if stand_in is not None:
+            stand_in.close()
         store.close()
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from None
@@ -262,6 +318,8 @@ def run(config: ConfigOption = None) -> None:
         if scheduler.running:
             scheduler.shutdown(wait=True)
         poller.close()
+        if stand_in is not None:
+            stand_in.close()
         store.close()
         structlog.get_logger().info("agent_stopped")
 
@@ -326,8 +384,14 @@ def simulate(
         Path | None, typer.Option("--json", help="Write the result as JSON")
     ] = None,
     plots: Annotated[
-        Path | None, typer.Option("--plots", help="Write PNG plots into this directory")
+        Path | None,
+        typer.Option(
+            "--plots",
+            help="Write profit.png and stock.png into this directory "
+            "(default: custobot-plots in the temp directory)",
+        ),
     ] = None,
+    no_plots: Annotated[bool, typer.Option("--no-plots", help="Write no plots")] = False,
     workers: Annotated[int, typer.Option(min=1, help="Parallel worker processes")] = 2,
     tune: Annotated[
         str | None,
@@ -398,11 +462,18 @@ def simulate(
             console.print(f"agent {target}: {'met' if met else 'MISSED'}")
     if json_out is not None:
         json_out.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    if plots is not None:
+    if not no_plots:
         from device.sim.plots import write_plots
 
-        for path in write_plots(comparison, plots, settings.chain.token_decimals):
-            console.print(f"plot: {path}")
+        items = {slot.id: slot.name for slot in settings.slots}
+        folder = plots or DEFAULT_PLOTS
+        written = write_plots(comparison, folder, settings.chain.token_decimals, items=items)
+        console.print(
+            f"plots in {folder}: "
+            + ", ".join(p.name for p in written)
+            + " (--plots DIR to choose)",
+            soft_wrap=True,
+        )
 
 
 def _simulate_taxi(

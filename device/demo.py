@@ -15,7 +15,7 @@ import json
 import secrets
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -77,12 +77,46 @@ class DemoSupplier:
     floor_share: float
     honest: bool = True  # False: marks orders delivered on-chain and never comes
     gtins: frozenset[str] | None = None  # what it sells; None: every item of the machine
+    cheats: int = 0  # its first ``cheats`` orders: marked delivered on-chain, never brought
+    short: int = 0  # its first ``short`` deliveries bring half of what was ordered
 
+
+@dataclass(frozen=True, slots=True)
+class DemoOwners:
+    """The owners' side of the showcase demo: who shares the profit (the agent distributes
+    what is above the operating reserve once a week) and when they approve a waiting order."""
+
+    members: dict[str, int]  # name -> share
+    approve_after: timedelta  # an order waiting this long is approved by the owners
+
+
+# ``custobot demo`` shows every path an owner meets: orders above 20 USDC wait for the
+# owners (adaptable autonomy), three members share a payout, one supplier brings half
+# of an order (paid for what arrived) and one claims a delivery it never made (disputed).
+SHOWCASE_POLICY = Policy(
+    autonomy=Autonomy.ADAPTABLE,
+    auto_approval_threshold=20 * USDC,
+    per_order_cap=DEMO_POLICY.per_order_cap,
+    budget_per_period=DEMO_POLICY.budget_per_period,
+    period_length=DEMO_POLICY.period_length,
+    # The week's payout at the first plan leaves this much to buy with.
+    operating_reserve=200 * USDC,
+    dispute_window=DEMO_POLICY.dispute_window,
+)
+SHOWCASE_OWNERS = DemoOwners(
+    members={"Ada (operator)": 50, "Ben (landlord)": 30, "Cleo (investor)": 20},
+    approve_after=timedelta(hours=12),
+)
 
 DEMO_SUPPLIERS = (
     DemoSupplier("Acme Wholesale", {"kind": "boulware", "beta": 0.3}, 18, 0.50, 0.32),
     DemoSupplier("Corner Cash & Carry", {"kind": "conceder", "beta": 4.0}, 12, 0.56, 0.40),
     DemoSupplier("Quick Drinks Co", {"kind": "tit_for_tat"}, 8, 0.62, 0.45),
+)
+SHOWCASE_SUPPLIERS = (
+    DEMO_SUPPLIERS[0],
+    replace(DEMO_SUPPLIERS[1], cheats=1),  # its first order is claimed, never brought
+    replace(DEMO_SUPPLIERS[2], short=1),  # its first delivery brings half
 )
 
 
@@ -99,6 +133,7 @@ class DemoDashboard:
 @dataclass(slots=True)
 class _Delivery:
     order_id: str
+    supplier: str
     lines: list[dict[str, int | str]]
 
 
@@ -117,6 +152,7 @@ class DemoWorld:
         poll_every: timedelta = timedelta(minutes=15),
         chain: DevChain | None = None,
         suppliers: Sequence[DemoSupplier] = DEMO_SUPPLIERS,
+        owners: DemoOwners | None = None,
     ) -> None:
         """``chain`` defaults to a fresh in-process chain with ``DEMO_POLICY``; pass a
         ``DevChain`` on anvil (or any node) to run the same world over JSON-RPC."""
@@ -132,6 +168,11 @@ class DemoWorld:
         self.supplier_urls: dict[str, str] = {}
         self._deliveries: dict[str, _Delivery] = {}
         self._settled = 0
+        self._orders_of: dict[str, int] = {}  # supplier -> orders scheduled so far
+        self.owners = owners
+        self.member_names: dict[str, str] = {}  # address -> name
+        if owners is not None:
+            self._set_members(owners)
         self.machine = SimulatedMachine(
             settings,
             scenario,
@@ -158,6 +199,27 @@ class DemoWorld:
     def close(self) -> None:
         self.machine.close()
         self._stack.close()
+
+    def _set_members(self, owners: DemoOwners) -> None:
+        addresses = {name: Account.create().address for name in owners.members}
+        self.member_names = {address: name for name, address in addresses.items()}
+        shares = {addresses[name]: share for name, share in owners.members.items()}
+        self.chain.pc.set_members(shares, sender=self.chain.governor)
+        log.info("demo_members_set", members=len(shares))
+
+    def _owners_tick(self, now: datetime, orders: Sequence[PurchaseOrder]) -> None:
+        """The owners approve an order that has waited ``approve_after`` (in the browser,
+        the newcomer may approve it first)."""
+        assert self.owners is not None
+        for order in orders:
+            if order.state is not OrderState.AWAITING_APPROVAL:
+                continue
+            if now - order.created_at < self.owners.approve_after:
+                continue
+            oid = bytes.fromhex(order.order_id[2:])
+            if self.chain.pc.order(oid).status is OrderStatus.AWAITING_APPROVAL:
+                self.chain.pc.approve_order(oid, sender=self.chain.governor)
+                log.info("demo_owner_approved", order=order.order_id, amount=order.amount)
 
     def _seed_treasury(self, amount: int) -> None:
         chain = self.chain
@@ -201,7 +263,10 @@ class DemoWorld:
         chain = self.chain
         buyer = Buyer(clock=lambda: float(self._sim_unix()))
         known: list[KnownSupplier] = []
+        gtins = {slot.gtin for slot in settings.slots}
         for spec in self.specs.values():
+            if spec.gtins is not None and not spec.gtins & gtins:
+                continue  # sells nothing this machine stocks
             signer = Signer.from_key(Account.create().key)
             config = SupplierSettings(
                 name=spec.name,
@@ -229,7 +294,7 @@ class DemoWorld:
             chain.fund(signer.address)
             chain.mint(signer.address, 1)  # a real supplier already holds the token
             self.watchers[spec.name] = Watcher(
-                chain.w3, supplier_store, signer.account, [chain.pc.address]
+                chain.w3, supplier_store, signer.account, [chain.pc.address], name=spec.name
             )
             self.supplier_urls[spec.name] = url
             known.append(asyncio.run(meet_supplier(buyer, spec.name, url, 0.95)))
@@ -250,7 +315,10 @@ class DemoWorld:
         self._settle_card_sales(now)
         procurement = self.machine.agent.procurement
         assert procurement is not None
-        for order in procurement.orders():
+        orders = procurement.orders()
+        if self.owners is not None:
+            self._owners_tick(now, orders)
+        for order in orders:
             if order.state is OrderState.OPEN and order.order_id not in self._deliveries:
                 self._schedule_delivery(order, now)
         for watcher in self.watchers.values():
@@ -265,14 +333,25 @@ class DemoWorld:
 
     def _schedule_delivery(self, order: PurchaseOrder, now: datetime) -> None:
         spec = self.specs[order.supplier_name]
-        delivery = _Delivery(order.order_id, json.loads(order.lines))
+        nth = self._orders_of.get(spec.name, 0)
+        self._orders_of[spec.name] = nth + 1
+        lines = json.loads(order.lines)
+        if nth < spec.short:  # half of each line, at least one item short
+            lines = [{**line, "quantity": int(line["quantity"]) // 2} for line in lines]
+            log.info("demo_short_delivery_planned", order=order.order_id, supplier=spec.name)
+        delivery = _Delivery(order.order_id, spec.name, lines)
         self._deliveries[order.order_id] = delivery
-        if not spec.honest:
+        if not spec.honest or nth < spec.cheats:
             self._claim_without_delivering(spec.name, order.order_id, now)
             return
         arrives = min(now + timedelta(hours=spec.lead_hours), order.deliver_by)
         self.machine.driver.at(arrives, lambda when: self._deliver(delivery, when))
-        log.info("delivery_scheduled", order=order.order_id[:10], arrives=arrives.isoformat())
+        log.info(
+            "delivery_scheduled",
+            order=order.order_id,
+            supplier=spec.name,
+            arrives=arrives.isoformat(),
+        )
 
     def _claim_without_delivering(self, supplier: str, order_id: str, now: datetime) -> None:
         watcher = self.watchers[supplier]
@@ -280,13 +359,18 @@ class DemoWorld:
         observed = next(o for o in watcher.store.orders() if o.order_id == order_id)
         assert observed.id is not None
         watcher.mark_delivered(observed.id, int(now.timestamp()))
-        log.info("delivery_claimed_not_made", supplier=supplier, order=order_id[:10])
+        log.info("delivery_claimed_not_made", supplier=supplier, order=order_id)
 
     def _deliver(self, delivery: _Delivery, now: datetime) -> None:
         """The supplier's driver opens the door, fills the ordered slots, closes it."""
         status = self.chain.pc.order(bytes.fromhex(delivery.order_id[2:])).status
         if status is not OrderStatus.OPEN:  # released or rejected meanwhile: the van stays home
-            log.info("delivery_cancelled", order=delivery.order_id[:10], status=status.name)
+            log.info(
+                "delivery_cancelled",
+                order=delivery.order_id,
+                supplier=delivery.supplier,
+                status=status,
+            )
             return
         physics = self.machine.physics
         self.machine.agent.announce_delivery(delivery.order_id)
@@ -299,7 +383,40 @@ class DemoWorld:
             )
         physics.close_door()
         self.machine.agent.poll(now)  # the door switch wakes the agent at once
-        log.info("delivery_made", order=delivery.order_id[:10])
+        log.info("delivery_made", order=delivery.order_id, supplier=delivery.supplier)
 
     def run(self, days: float, on_advance: Callable[[datetime], None] | None = None) -> None:
         self.machine.run(days, on_advance)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoProgress:
+    """How far the demo is, in simulated time and in wall time (what is left is estimated
+    from the pace so far, since a loaded machine runs slower than ``--speed``)."""
+
+    start: datetime
+    end: datetime
+    planned_s: float
+
+    def line(self, now: datetime, elapsed_s: float) -> str:
+        total = (self.end - self.start).total_seconds()
+        done = min(1.0, max(0.0, (now - self.start).total_seconds() / total)) if total else 1.0
+        left = self.planned_s - elapsed_s
+        if done > 0.05:  # enough pace measured to estimate
+            left = elapsed_s / done - elapsed_s
+        day = (now - self.start).total_seconds() / 86_400
+        return (
+            f"simulated {now:%a %Y-%m-%d %H:%M} UTC (day {day:.1f} of {total / 86_400:.1f}) · "
+            f"{elapsed_s:.0f} s elapsed, about {max(0.0, left):.0f} s left"
+        )
+
+
+def login_lines(dashboard: DemoDashboard, days: float, seconds: float) -> list[str]:
+    """What the newcomer needs first: where the dashboard is and how to log in."""
+    return [
+        f"custobot demo: {days:.1f} simulated days in about {seconds:.0f} s of wall time",
+        f"dashboard: {dashboard.url} (open it while the demo runs; it stops with the demo)",
+        f"log in as {dashboard.owner!r} with password {dashboard.password!r} and the one-time "
+        f"code (now {dashboard.totp.now()}; a fresh one is on every progress line) "
+        "- a throwaway demo login",
+    ]

@@ -25,8 +25,8 @@ def _bar(stock: int | None, capacity: int, width: int = 12) -> Text:
 def orders_table(orders: Sequence[PurchaseOrder], decimals: int = 6) -> Table:
     """The machine's purchases: who won, at what price against the reservation, and where."""
     table = Table(title="restocking orders (negotiated, paid on-chain)")
-    for column in ("order", "supplier", "price", "max", "state", "paid"):
-        table.add_column(column, justify="right" if column in ("price", "max", "paid") else "left")
+    for column in ("order", "supplier", "price (USDC)", "max (USDC)", "state", "paid (USDC)"):
+        table.add_column(column, justify="right" if "USDC" in column else "left")
     for order in orders[-6:]:
         table.add_row(
             order.order_id[:10] + "…",
@@ -56,12 +56,12 @@ def machine_table(
             str(slot.sold_today),
         )
     lines = [
-        f"today: {state.sales_today} sales, revenue {money(state.revenue_today, decimals)}, "
+        f"today: {state.sales_today} sales, revenue {money(state.revenue_today, decimals)} USDC, "
         f"{state.refunds_today} refunds" + (" · door OPEN" if state.door_open else "")
     ]
     if totals is not None:
         lines.append(
-            f"since start: {totals.sales} sales, revenue {money(totals.revenue, decimals)}, "
+            f"since start: {totals.sales} sales, revenue {money(totals.revenue, decimals)} USDC, "
             f"{totals.lost_sales} customers found it empty, {totals.restock_visits} restocking visits"
         )
     lines += [f"alert: {alert}" for alert in state.alerts[:5]]

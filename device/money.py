@@ -9,3 +9,17 @@ def money(base_units: int, decimals: int = 6) -> str:
     whole, frac = divmod(abs(base_units), 10**decimals)
     cents = frac // 10 ** (decimals - 2) if decimals >= 2 else frac * 10 ** (2 - decimals)
     return f"{sign}{whole}.{cents:02d}"
+
+
+def parse_money(text: str, decimals: int = 6) -> int:
+    """``"12.5"`` (a decimal amount of the token) as base units; exact, or ValueError."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        amount = Decimal(text.strip())
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not an amount") from None
+    base = amount.scaleb(decimals)
+    if not amount.is_finite() or amount < 0 or base != base.to_integral_value():
+        raise ValueError(f"{text!r} is not an amount of at most {decimals} decimals")
+    return int(base)

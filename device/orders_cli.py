@@ -208,7 +208,7 @@ def orders_list(
     finally:
         store.close()
     decimals = settings.chain.token_decimals
-    table = Table(title=f"{settings.device_id}: purchase orders")
+    table = Table(title=f"{settings.device_id}: purchase orders (money in USDC)")
     for column in ("order", "supplier", "amount", "state", "placed", "deliver by", "paid"):
         table.add_column(column)
     for o in orders:
@@ -236,11 +236,12 @@ def orders_show(order: OrderArgument, config: ConfigOption = None) -> None:
     console.print(f"state      {o.state.value}")
     console.print(f"supplier   {o.supplier_name} ({o.supplier_address})")
     console.print(
-        f"amount     {money(o.amount, decimals)} (reservation {money(o.reservation_price, decimals)})"
+        f"amount     {money(o.amount, decimals)} USDC "
+        f"(reservation {money(o.reservation_price, decimals)} USDC)"
     )
     console.print(f"placed     {_when(o.created_at)}   deliver by {_when(o.deliver_by)}")
     if o.paid is not None:
-        console.print(f"paid       {money(o.paid, decimals)}")
+        console.print(f"paid       {money(o.paid, decimals)} USDC")
     if o.note:
         console.print(f"note       {o.note}")
     store = _store(settings)
@@ -255,7 +256,7 @@ def orders_show(order: OrderArgument, config: ConfigOption = None) -> None:
         console.print(f"tx         {intent.kind} {intent.state.value} {intent.tx_hash or '-'}")
     delivered = json.loads(o.delivered or "{}")
     lines = Table(title="lines")
-    for column in ("slot", "gtin", "quantity", "unit price", "delivered"):
+    for column in ("slot", "gtin", "quantity", "unit price (USDC)", "delivered"):
         lines.add_column(column)
     for line in json.loads(o.lines):
         lines.add_row(
@@ -271,7 +272,7 @@ def orders_show(order: OrderArgument, config: ConfigOption = None) -> None:
     console.print(f"negotiation: {transcript.rounds} round(s), {len(transcript.events)} messages")
     console.print(decision.summary, soft_wrap=True)
     standings = Table(title="suppliers")
-    for column in ("supplier", "outcome", "last offer", "reason"):
+    for column in ("supplier", "outcome", "last offer (USDC)", "reason"):
         standings.add_column(column)
     for s in decision.standings:
         standings.add_row(

@@ -26,7 +26,8 @@ fi
 .venv-slither/bin/pip install -q --group slither
 # npm ci refuses this lock: npm 11 leaves the other platforms' optional anvil
 # binaries out of it; install resolves to the same pinned versions.
-(cd contracts && npm install --no-audit --no-fund --loglevel=error)
+# --no-save: the lock is read, never rewritten (a fresh clone stays clean).
+(cd contracts && npm install --no-save --no-audit --no-fund --loglevel=error)
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

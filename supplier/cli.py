@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +20,7 @@ from web3 import Web3
 
 from contracts.errors import ChainError
 from device.errors import ConfigError
+from device.money import money
 from supplier.app import create_app, server_config
 from supplier.errors import SupplierError
 from supplier.keys import Signer, create_keystore, load_signer, read_passphrase
@@ -73,7 +75,9 @@ def _watcher(
         raise _fail("no chain configured: set chain.rpc_url and chain.profit_centers", 2)
     account = (signer or _signer(settings)).account
     w3 = Web3(Web3.HTTPProvider(chain.rpc_url))
-    return Watcher(w3, store, account, chain.profit_centers, from_block=chain.from_block)
+    return Watcher(
+        w3, store, account, chain.profit_centers, from_block=chain.from_block, name=settings.name
+    )
 
 
 def _watch_loop(watcher: Watcher, every: float, stop: threading.Event) -> None:
@@ -129,19 +133,27 @@ def orders(
         console.print("no orders yet")
         return
     table = Table(title=f"orders to {settings.name}")
-    for column in ("id", "order", "machine", "amount", "state", "deliver by", "dispute until"):
-        table.add_column(column)
+    columns = ("id", "order", "machine", "amount (USDC)", "state", "deliver by", "dispute until")
+    for column in columns:
+        table.add_column(column, justify="right" if column.startswith("amount") else "left")
     for row in rows:
         table.add_row(
             str(row.id),
             row.order_id[:10] + "…",
             row.profit_center,
-            str(row.amount),
+            money(row.amount),  # the accepted tokens are USD stablecoins with 6 decimals
             row.state + ("" if row.known_quote else " (unknown quote)"),
-            str(row.deliver_by or ""),
-            str(row.dispute_until or ""),
+            _when(row.deliver_by),
+            _when(row.dispute_until),
         )
     console.print(table)
+
+
+def _when(unix: int | None) -> str:
+    """A chain timestamp as people read it (UTC)."""
+    if unix is None:
+        return ""
+    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 @supplier_app.command()

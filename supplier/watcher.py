@@ -61,8 +61,11 @@ class Watcher:
         profit_centers: Sequence[str],
         *,
         from_block: int = 0,
+        name: str | None = None,
     ) -> None:
+        """``name``: the supplier's name in log lines, so two suppliers' orders are told apart."""
         self.w3 = w3
+        self.log = log.bind(supplier=name) if name else log
         self.store = store
         self.account = account
         centers = (ProfitCenter(w3, address) for address in profit_centers)
@@ -102,7 +105,7 @@ class Watcher:
         report = PollReport()
         for event in tx.events:
             self._apply(pc, event, now, report)
-        log.info("order_marked_delivered", order=local_id, tx="0x" + tx.tx_hash.hex())
+        self.log.info("order_marked_delivered", order=order.order_id, tx="0x" + tx.tx_hash.hex())
         return self._order(local_id)
 
     # -- helpers --------------------------------------------------------------------------
@@ -159,7 +162,7 @@ class Watcher:
         self.store.save_order(order)
         assert order.id is not None
         report.updated.append(order.id)
-        log.info("order_updated", order=order.id, state=order.state)
+        self.log.info("order_updated", order=order.order_id, state=order.state)
 
     def _sent_by_us(self, tx_hash: bytes) -> bool:
         return str(self.w3.eth.get_transaction(tx_hash)["from"]) == self.supplier  # type: ignore[arg-type]
@@ -191,9 +194,11 @@ class Watcher:
         assert order.id is not None
         report.new_orders.append(order.id)
         if known:
-            log.info("order_placed", order=order.id, amount=event.amount, buyer=pc.address)
+            self.log.info(
+                "order_placed", order=order.order_id, amount=event.amount, buyer=pc.address
+            )
         else:
-            log.warning("order_placed_unknown_quote", order=order.id, nonce=event.nonce)
+            self.log.warning("order_placed_unknown_quote", order=order.order_id, nonce=event.nonce)
 
     def _claim_due(self, now: int, report: PollReport) -> None:
         for order in self.store.orders():
@@ -208,11 +213,11 @@ class Watcher:
                 tx = pc.claim_payment(bytes.fromhex(order.order_id[2:]), sender=self.account)
             except ChainError as exc:
                 report.claim_failures[order.id] = str(exc)
-                log.warning("claim_failed", order=order.id, error=str(exc))
+                self.log.warning("claim_failed", order=order.order_id, error=str(exc))
                 continue
             order.claimed_tx = "0x" + tx.tx_hash.hex()
             self.store.save_order(order)
             for event in tx.events:
                 self._apply(pc, event, now, report)
             report.claimed.append(order.id)
-            log.info("payment_claimed", order=order.id, tx=order.claimed_tx)
+            self.log.info("payment_claimed", order=order.order_id, tx=order.claimed_tx)

@@ -11,6 +11,7 @@ from gpiozero import CPUTemperature
 PI_SENSOR_FILE = Path("/sys/class/thermal/thermal_zone0/temp")
 
 log = structlog.get_logger()
+_told_missing: set[Path] = set()  # a machine without the sensor is said so once, not per poller
 
 
 class CpuHealth:
@@ -19,10 +20,15 @@ class CpuHealth:
     def __init__(self, *, pin_factory: Any, sensor_file: Path = PI_SENSOR_FILE) -> None:
         self.sensor_file = sensor_file
         self._device: Any = None
+        if not sensor_file.exists():  # no sensor (not a Pi): nothing is wrong, say it once
+            if sensor_file not in _told_missing:
+                _told_missing.add(sensor_file)
+                log.info("cpu_temperature_unavailable", reason="no sensor on this machine")
+            return
         try:
             self._device = CPUTemperature(sensor_file=str(sensor_file), pin_factory=pin_factory)
         except (OSError, ValueError) as exc:  # gpiozero reads the file once at construction
-            log.info("cpu_temperature_unavailable", file=str(sensor_file), error=str(exc))
+            log.warning("cpu_temperature_unreadable", file=str(sensor_file), error=str(exc))
 
     def temperature(self) -> float | None:
         """Degrees Celsius, or None when the sensor is missing or unreadable."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from rich.table import Table
 
@@ -12,20 +13,32 @@ from device.settings import Settings
 from device.sim.physics import SensorPhysics
 
 
-def read_machine(settings: Settings, now: datetime, *, samples: int = 3) -> StockSnapshot:
-    """Open every device on the configured pin factory, poll once, release the pins.
+def mock_stand_in(settings: Settings, pin_factory: Any) -> SensorPhysics | None:
+    """On ``mock`` pins there is no machine to read: a simulated one stands in, every slot
+    full, so ``run`` and ``sensors`` see the same healthy machine (None on real pins).
+    Build it before the poller: it claims the pins the sensors then read."""
+    if settings.pin_factory != "mock":
+        return None
+    physics = SensorPhysics(settings, pin_factory)
+    for slot in settings.slots:
+        physics.set_stock(slot.id, slot.capacity)
+    return physics
 
-    On ``mock`` pins there is no machine to read, so a simulated one stands in,
-    every slot full and recounted.
-    """
+
+def recount_full(settings: Settings, poller: HardwarePoller) -> None:
+    """Tell the poller the stand-in's slots were counted full (sensors that need a recount)."""
+    for slot in settings.slots:
+        poller.recount(slot.id, slot.capacity)
+
+
+def read_machine(settings: Settings, now: datetime, *, samples: int = 3) -> StockSnapshot:
+    """Open every device on the configured pin factory, poll once, release the pins."""
     factory = make_pin_factory(settings.pin_factory)
-    physics = SensorPhysics(settings, factory) if settings.pin_factory == "mock" else None
+    physics = mock_stand_in(settings, factory)
     try:
         with HardwarePoller(settings, pin_factory=factory, samples=samples) as poller:
             if physics is not None:
-                for slot in settings.slots:
-                    physics.set_stock(slot.id, slot.capacity)
-                    poller.recount(slot.id, slot.capacity)
+                recount_full(settings, poller)
             return poller.poll(now, {})
     finally:
         if physics is not None:

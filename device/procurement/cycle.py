@@ -523,7 +523,12 @@ class Procurement:
                     self.outbox.enqueue(
                         f"dispute:{order.order_id}", "dispute", {"order_id": order.order_id}, now
                     )
-                    log.warning("delivery_disputed", order=order.order_id, reason="nothing counted")
+                    log.warning(
+                        "delivery_disputed",
+                        order=order.order_id,
+                        supplier=order.supplier_name,
+                        reason="nothing counted",
+                    )
             elif now > order.deliver_by + timedelta(hours=1):
                 self.outbox.enqueue(
                     f"release:{order.order_id}",
@@ -582,6 +587,7 @@ class Procurement:
             log.info(
                 "delivery_matched",
                 order=row.order_id,
+                supplier=row.supplier_name,
                 paid=match.amount_due,
                 complete=match.complete,
             )
@@ -663,7 +669,9 @@ class Procurement:
                     message=f"{message}: {why}" if why else message,
                     now=now,
                 )
-        log.info("order_state", order=order.order_id, state=state.value)
+        log.info(
+            "order_state", order=order.order_id, supplier=order.supplier_name, state=state.value
+        )
 
 
 def _lines(order: PurchaseOrder) -> list[OrderLine]:

@@ -62,14 +62,14 @@ def test_run_polls_in_real_time_and_stops_cleanly_on_sigterm(tmp_path: Path) -> 
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not started:
             line = proc.stderr.readline()
-            started = "event='agent_started'" in line
+            started = "agent_started" in line
         assert started
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
     assert proc.returncode == 0, err
-    assert "event='agent_stopped'" in err
+    assert "agent_stopped" in err
     status = subprocess.run(
         [*CUSTOBOT, "status", "--config", str(config)],
         capture_output=True,

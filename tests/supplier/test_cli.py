@@ -76,7 +76,10 @@ def test_orders_lists_what_was_seen_on_chain(tmp_path: Path) -> None:
     store.close()
     listed = runner.invoke(supplier_app, ["orders", "--config", str(config)])
     assert listed.exit_code == 0
-    assert "21600000" in listed.output
+    assert "21.60" in listed.output
+    assert "21600000" not in listed.output  # money, not base units
+    assert "2030-03-17" in listed.output  # deliver by, as a date
+    assert "1900000000" not in listed.output
     assert "open" in listed.output
 
 
