@@ -196,9 +196,7 @@ def run_custobot(case: GridCase, policy: BuyerPolicy) -> Outcome:
         lane = CustobotLane(name)
         mech.add(lane, ufun=case.buyer_ufun(mech))
         mechs[name], lanes[name] = mech, lane
-    core: BuyerCore[int] = BuyerCore(
-        need, [(name, 0.95) for name in mechs], policy, started_at=T0
-    )
+    core: BuyerCore[int] = BuyerCore(need, [(name, 0.95) for name in mechs], policy, started_at=T0)
     offers = dict.fromkeys(mechs, 0)
     held: dict[str, int] = {}
     agreements: list[tuple[int, str]] = []
@@ -338,7 +336,10 @@ class NegmasRow:
             "cpu_ms_per_negotiation": 1000 * self.cpu_s / self.cases if self.cases else None,
             "deals_above_reservation": self.above_reservation,
             "extra_agreements": self.extra_agreements,
-            **{f"{b}_buyer_agreement_in_zone": rate(self.base_agreed[b], self.zone) for b in BASELINES},
+            **{
+                f"{b}_buyer_agreement_in_zone": rate(self.base_agreed[b], self.zone)
+                for b in BASELINES
+            },
             **{f"{b}_buyer_surplus_kept": mean(self.base_shares[b]) for b in BASELINES},
         }
 
