@@ -198,7 +198,7 @@ def run_custobot(case: GridCase, policy: BuyerPolicy) -> Outcome:
         mechs[name], lanes[name] = mech, lane
     core: BuyerCore[int] = BuyerCore(need, [(name, 0.95) for name in mechs], policy, started_at=T0)
     offers = dict.fromkeys(mechs, 0)
-    held: dict[str, int] = {}
+    sent: dict[str, tuple[int, int]] = {}
     agreements: list[tuple[int, str]] = []
     decided: Finished[int] | None = None
     rounds = 0
@@ -233,8 +233,8 @@ def run_custobot(case: GridCase, policy: BuyerPolicy) -> Outcome:
                 moves = {m.supplier: m.amount for m in answer.moves}
                 for name, lane in lanes.items():
                     if name in moves:
-                        lane.counter = moves[name] // unit
-                        held[name] = lane.counter
+                        lane.counter = _on_grid(moves[name], sent.get(name), case)
+                        sent[name] = (moves[name], lane.counter)
                     # a lane the core stopped countering repeats its last counter
             else:
                 decided = answer
@@ -257,6 +257,16 @@ def run_custobot(case: GridCase, policy: BuyerPolicy) -> Outcome:
         return Outcome(None, rounds)
     agreements.sort()
     return Outcome(agreements[0][0], rounds, len(agreements) - 1)
+
+
+def _on_grid(amount: int, last: tuple[int, int] | None, case: GridCase) -> int:
+    """The counter on the price grid (rounded down), but a counter above the last one
+    stays a new offer (one step up) while within the reservation: sellers such as MiCRO
+    only move when the buyer makes a new offer."""
+    step = amount // case.unit
+    if last is not None and amount > last[0] and step <= last[1]:
+        step = min(last[1] + 1, case.reservation)
+    return step
 
 
 def run_baseline(case: GridCase, kind: str) -> int | None:
@@ -315,6 +325,10 @@ class NegmasRow:
     base_agreed: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BASELINES, 0))
     base_shares: dict[str, list[float]] = field(default_factory=lambda: {b: [] for b in BASELINES})
     base_above: int = 0
+    paired: dict[str, list[tuple[float, float]]] = field(
+        default_factory=lambda: {b: [] for b in BASELINES}
+    )
+    """Per baseline, (ours, theirs) surplus kept on the cases where both agreed."""
 
     def summary(self) -> dict[str, object]:
         def rate(n: int, d: int) -> float | None:
@@ -340,7 +354,21 @@ class NegmasRow:
                 f"{b}_buyer_agreement_in_zone": rate(self.base_agreed[b], self.zone)
                 for b in BASELINES
             },
+            "surplus_per_zone_case": sum(self.shares) / self.zone if self.zone else None,
             **{f"{b}_buyer_surplus_kept": mean(self.base_shares[b]) for b in BASELINES},
+            **{
+                f"{b}_buyer_surplus_per_zone_case": (
+                    sum(self.base_shares[b]) / self.zone if self.zone else None
+                )
+                for b in BASELINES
+            },
+            **{
+                f"paired_with_{b}_buyer": (
+                    mean([p[0] for p in self.paired[b]]),
+                    mean([p[1] for p in self.paired[b]]),
+                )
+                for b in BASELINES
+            },
         }
 
 
@@ -366,39 +394,54 @@ def run_set(name: str, rounds: int, cases: int, seed: int, policy: BuyerPolicy) 
             continue
         row.zone += 1
         surplus = case.reservation - case.lowest
+        ours: float | None = None
         if price is not None:
             row.agreed_zone += 1
-            if surplus > 0:
-                row.shares.append(min((case.reservation - price) / surplus, 1.0))
+            ours = min((case.reservation - price) / surplus, 1.0) if surplus > 0 else 1.0
+            row.shares.append(ours)
         for kind in BASELINES:
             deal = run_baseline(case, kind)
             if deal is None:
                 continue
             row.base_above += deal > case.reservation
             row.base_agreed[kind] += 1
-            if surplus > 0:
-                row.base_shares[kind].append(min((case.reservation - deal) / surplus, 1.0))
+            theirs = min((case.reservation - deal) / surplus, 1.0) if surplus > 0 else 1.0
+            row.base_shares[kind].append(theirs)
+            if ours is not None:
+                row.paired[kind].append((ours, theirs))
     return row
 
 
 def table(rows: list[dict[str, object]]) -> str:
+    """Markdown: ours, then each baseline as agreement / surplus kept per deal / per case."""
+
     def pct(value: object) -> str:
         return "-" if value is None else format(value, ".0%")
 
+    def paired(value: object) -> str:
+        if not isinstance(value, tuple) or value[0] is None:
+            return "-"
+        return f"{pct(value[0])} vs {pct(value[1])}"
+
     lines = [
         "| NegMAS sellers | deadline | agreement in zone (where the seller reaches it) "
-        "| surplus kept | rounds | CPU ms/negotiation | BoulwareTB buyer | Aspiration buyer |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| surplus kept per deal / per zone case | rounds | CPU ms/negotiation "
+        "| BoulwareTB buyer | Aspiration buyer | surplus kept where both agree (vs Boulware) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r['sellers']} | {r['deadline_rounds']} | {pct(r['agreement_in_zone'])} "
-            f"({pct(r['agreement_where_seller_reaches_zone'])}) | {pct(r['surplus_kept'])} "
+            f"({pct(r['agreement_where_seller_reaches_zone'])}) "
+            f"| {pct(r['surplus_kept'])} / {pct(r['surplus_per_zone_case'])} "
             f"| {format(r['mean_rounds'], '.1f')} "
             f"| {format(r['cpu_ms_per_negotiation'], '.1f')} "
-            f"| {pct(r['boulware_buyer_agreement_in_zone'])} / "
-            f"{pct(r['boulware_buyer_surplus_kept'])} "
-            f"| {pct(r['aspiration_buyer_agreement_in_zone'])} / "
-            f"{pct(r['aspiration_buyer_surplus_kept'])} |"
+            + "".join(
+                f"| {pct(r[f'{b}_buyer_agreement_in_zone'])} / "
+                f"{pct(r[f'{b}_buyer_surplus_kept'])} / "
+                f"{pct(r[f'{b}_buyer_surplus_per_zone_case'])} "
+                for b in BASELINES
+            )
+            + f"| {paired(r['paired_with_boulware_buyer'])} |"
         )
     return "\n".join(lines) + "\n"
