@@ -390,7 +390,10 @@ class BuyerCore(Generic[P]):
             return min(lane.sent[0] + 1, limit), "hold: does the supplier reciprocate?"
         if _reciprocates(lane):
             progress = max(sent / (lane.horizon - 1), elapsed)
-            amount = target_price(opening, limit, progress, self.policy.urgent_exponent)
+            pace = self.policy.reciprocal_exponent
+            if pace is None:
+                pace = self.policy.urgent_exponent
+            amount = target_price(opening, limit, progress, pace)
             return amount, "supplier reciprocates"
         progress = max(sent / lane.horizon, elapsed)
         # While the supplier is still coming down by itself, concede at the patient pace
