@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,7 +15,19 @@ from typing import Any
 from eth_account import Account
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from device.negotiation import Buyer, EventKind, HttpLimits, NegotiationResult, SupplierRef
+from device.negotiation import (
+    Bid,
+    Buyer,
+    BuyerCore,
+    BuyerPolicy,
+    CounterMove,
+    Counters,
+    EventKind,
+    Finished,
+    HttpLimits,
+    NegotiationResult,
+    SupplierRef,
+)
 from supplier.app import create_app
 from supplier.keys import Signer
 from supplier.store import SupplierStore
@@ -133,3 +146,49 @@ def test_best_and_final_lowers_the_price_and_never_names_the_rival(
     # unknown fields), and still sells at the rival's price.
     assert all("price_to_beat" not in c for c in counters(plain_seen))
     assert counters(plain_seen)
+
+
+def stalled_round(*, honours: bool) -> tuple[list[CounterMove], Finished[str]]:
+    """The core alone: ``b`` holds 20.00 and ``a`` 25.00, and neither moves while the
+    buyer concedes, so the buyer closes early. Returns the best-and-final moves (if any)
+    and the end."""
+    need = make_need(reservation=30_000_000)
+    now = float(int(time.time()))
+    core: BuyerCore[str] = BuyerCore(need, [("a", 0.9), ("b", 0.9)], BuyerPolicy(), started_at=now)
+    if honours:
+        core.honours_best_and_final("a")
+    expiry = int(now) + 3600
+
+    def offer(supplier: str, amount: int, round_: int, final: bool = False) -> None:
+        bid = Bid(amount, need.deliver_by, expiry, f"{supplier}{round_}", final=final)
+        core.offered(supplier, bid, now, rounds_left=12 - round_)
+
+    offer("a", 25_000_000, 0)
+    offer("b", 20_000_000, 0)
+    told: list[CounterMove] = []
+    for round_ in range(1, 12):
+        now += 0.1
+        step = core.next_step(now)
+        if not isinstance(step, Counters):
+            return told, step
+        told = [m for m in step.moves if m.best_and_final]
+        for move in step.moves:
+            if move.supplier == "a":
+                offer("a", 19_900_000 if told else 25_000_000, round_, final=bool(told))
+            else:
+                offer("b", 20_000_000, round_)
+    raise AssertionError("the buyer never closed early")
+
+
+def test_the_buyer_closing_early_first_tells_the_others_the_price_to_beat() -> None:
+    told, end = stalled_round(honours=True)
+    assert [(m.supplier, m.beat, m.final) for m in told] == [("a", 20_000_000, True)]
+    assert told[0].amount < 20_000_000
+    assert end.winner == "a"
+    assert end.bid is not None
+    assert end.bid.amount == 19_900_000
+    assert end.transcript.rounds < 11  # closed early, not at the round limit
+    # Without the supplier's say-so there is no such round, and the held 20.00 is placed.
+    told, end = stalled_round(honours=False)
+    assert told == []
+    assert end.winner == "b"
