@@ -365,7 +365,9 @@ def _lit_table(rows: list[dict[str, object]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", type=int, default=2000, help="negotiations per strategy")
+    parser.add_argument(
+        "--cases", type=int, default=None, help="negotiations per strategy (2000; --negmas: 50)"
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
@@ -381,7 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     policy = BuyerPolicy()
     if args.negmas:
-        return _negmas(args.cases, args.seed, args.sets, args.json, policy)
+        return _negmas(args.cases or 50, args.seed, args.sets, args.json, policy)
+    args.cases = args.cases or 2000
     if args.literature:
         lit = [
             run_literature(name, rounds, args.cases, args.seed, policy).summary()
