@@ -350,6 +350,7 @@ class NegmasRow:
             "cpu_ms_per_negotiation": 1000 * self.cpu_s / self.cases if self.cases else None,
             "deals_above_reservation": self.above_reservation,
             "extra_agreements": self.extra_agreements,
+            "baseline_deals_above_reservation": self.base_above,
             **{
                 f"{b}_buyer_agreement_in_zone": rate(self.base_agreed[b], self.zone)
                 for b in BASELINES
