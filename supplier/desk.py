@@ -240,7 +240,10 @@ class Desk:
         if beat is not None and priced.floor_total < beat <= total:
             # Best and final: just under the competing price if the floor allows; the
             # buyer never says who quoted it, so this is all the supplier learns.
-            total = max(priced.floor_total, beat - max(1, beat // 1000))
+            under = beat - max(1, beat // 1000)
+            if counter is not None:  # never below the buyer's own counter
+                under = max(under, min(counter, beat - 1))
+            total = max(priced.floor_total, under)
         lines = split_total(priced, total)
         amount = sum(line.quantity * line.unit_price for line in lines)
         final = is_final(self.strategy, state, amount, counter, buyer_final=buyer_final)
