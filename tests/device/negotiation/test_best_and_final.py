@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from eth_account import Account
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,6 +31,7 @@ from device.negotiation import (
 )
 from supplier.app import create_app
 from supplier.keys import Signer
+from supplier.protocol import WELL_KNOWN_PATH, Discovery
 from supplier.store import SupplierStore
 from supplier.testing import serve_in_thread
 from tests.device.negotiation.conftest import make_need, supplier_settings
@@ -192,3 +194,23 @@ def test_the_buyer_closing_early_first_tells_the_others_the_price_to_beat() -> N
     told, end = stalled_round(honours=False)
     assert told == []
     assert end.winner == "b"
+
+
+def test_discovery_only_mentions_best_and_final_when_the_supplier_honours_it(
+    tmp_path: Path,
+) -> None:
+    """Older buyers refuse unknown fields: a supplier with the option off serves exactly
+    the discovery document it served before the field existed."""
+    for honours in (False, True):
+        run = tmp_path / str(honours)
+        run.mkdir()
+        with recorded_supplier(run, "s", strategy={"kind": "fixed"}, best_and_final=honours) as (
+            ref,
+            _,
+        ):
+            document = httpx.get(ref.base_url + WELL_KNOWN_PATH, timeout=5).json()
+        if honours:
+            assert document["best_and_final"] is True
+        else:
+            assert "best_and_final" not in document
+        assert Discovery.model_validate(document).best_and_final is honours
