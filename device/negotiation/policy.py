@@ -25,7 +25,8 @@ class BuyerPolicy:
     negotiation; an offer must stay valid ``min_validity_s`` more seconds to
     be taken. The weights score offers within the reservation (see :func:`utility`).
     ``reciprocal_exponent`` paces the concessions to a supplier that reciprocates
-    (tit-for-tat); ``None`` means ``urgent_exponent`` (measured trade-off in the README).
+    (tit-for-tat): even steps (1.0), as each is answered in kind, so neither rounds nor
+    ground are wasted; ``None`` means ``urgent_exponent`` (measured in the README).
     """
 
     max_rounds: int = 100
@@ -33,7 +34,7 @@ class BuyerPolicy:
     opening_ppm: int = 250_000
     patient_exponent: float = 0.3
     urgent_exponent: float = 2.0
-    reciprocal_exponent: float | None = None
+    reciprocal_exponent: float | None = 1.0
     min_validity_s: int = 30
     weight_price: float = 1.0
     weight_delivery: float = 0.1
