@@ -4,6 +4,7 @@
     .venv/bin/python -m benchmarks.negotiation --json     # machine-readable
     .venv/bin/python -m benchmarks.negotiation --check    # exit 1 if a target is missed
     .venv/bin/python -m benchmarks.negotiation --literature [--cases 300]  # literature sellers
+    .venv/bin/python -m benchmarks.negotiation --negmas [--cases 100]  # NegMAS's own sellers
 
 Each case draws a random order (1-3 lines), list and floor prices, a buyer
 reservation (below the floor in some cases, above list in others), urgency and
@@ -23,6 +24,11 @@ literature (``benchmarks/literature.py``: NegMAS's time-based, aspiration, naive
 tit-for-tat and MiCRO strategies), one at a time and three at once, with 10, 20 and
 50-round deadlines and about 80% of cases with a deal zone; on the same cases, NegMAS's
 plain Boulware and Aspiration buyers are the baselines.
+
+``--negmas`` does the same inside the real NegMAS library (``benchmarks/negmas_bench.py``,
+``pip install --group negotiation-bench``): the buyer as a NegMAS ``SAONegotiator`` against
+NegMAS's own sellers, with NegMAS's ``BoulwareTBNegotiator`` and ``AspirationNegotiator``
+buyers as baselines on the same cases.
 """
 
 from __future__ import annotations
@@ -359,15 +365,26 @@ def _lit_table(rows: list[dict[str, object]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", type=int, default=2000, help="negotiations per strategy")
+    parser.add_argument(
+        "--cases", type=int, default=None, help="negotiations per strategy (2000; --negmas: 50)"
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     parser.add_argument(
         "--literature", action="store_true", help="sellers from the literature, with baselines"
     )
+    parser.add_argument(
+        "--negmas", action="store_true", help="NegMAS's own sellers and baseline buyers"
+    )
+    parser.add_argument(
+        "--sets", default="", help="with --negmas: comma-separated seller sets (default all)"
+    )
     args = parser.parse_args(argv)
     policy = BuyerPolicy()
+    if args.negmas:
+        return _negmas(args.cases or 50, args.seed, args.sets, args.json, policy)
+    args.cases = args.cases or 2000
     if args.literature:
         lit = [
             run_literature(name, rounds, args.cases, args.seed, policy).summary()
@@ -398,6 +415,23 @@ def main(argv: list[str] | None = None) -> int:
     else:
         sys.stdout.write(_table(rows))
     return 1 if args.check and not report["all_targets_met"] else 0
+
+
+def _negmas(cases: int, seed: int, sets: str, as_json: bool, policy: BuyerPolicy) -> int:
+    """The NegMAS rows; NegMAS is imported only here (a benchmark-only dependency)."""
+    from benchmarks import negmas_bench
+
+    names = [n.strip() for n in sets.split(",") if n.strip()] or list(negmas_bench.SETS)
+    rows = [
+        negmas_bench.run_set(name, rounds, cases, seed, policy).summary()
+        for name in names
+        for rounds in negmas_bench.DEADLINES
+    ]
+    if as_json:
+        sys.stdout.write(json.dumps({"benchmark": "negmas", "rows": rows}, indent=2) + "\n")
+    else:
+        sys.stdout.write(negmas_bench.table(rows))
+    return 1 if any(r["deals_above_reservation"] for r in rows) else 0
 
 
 def _table(rows: list[dict[str, object]]) -> str:

@@ -138,7 +138,14 @@ def _rate_limit(request: Request) -> None:
 rfq_router = APIRouter(tags=["rfq"], dependencies=[Depends(_require_json)])
 
 
-@discovery_router.get(WELL_KNOWN_PATH, response_model=Discovery, operation_id="discovery")
+@discovery_router.get(
+    WELL_KNOWN_PATH,
+    response_model=Discovery,
+    operation_id="discovery",
+    # optional fields left at their defaults are not sent: buyers that predate them
+    # refuse unknown fields, so a supplier with best_and_final off stays readable to them
+    response_model_exclude_defaults=True,
+)
 def discovery(desk: DeskDep) -> Discovery:
     """Who this supplier is: name, signing address, chains, tokens, protocol versions."""
     return desk.discovery()

@@ -73,6 +73,7 @@ class Desk:
             tokens=[AcceptedToken.model_validate(t.model_dump()) for t in self.config.tokens],
             protocol_versions=[PROTOCOL_VERSION],
             max_rounds=self.config.max_rounds,
+            best_and_final=self.config.best_and_final,
         )
 
     def catalog(self) -> Catalog:
@@ -163,8 +164,15 @@ class Desk:
                 )
                 self._close(session, decline, now)
                 return decline
+            beat = counter.price_to_beat if self.config.best_and_final else None
             offer = self._offer(
-                session, rfq, priced, counter=counter.price, now=now, buyer_final=counter.final
+                session,
+                rfq,
+                priced,
+                counter=counter.price,
+                now=now,
+                buyer_final=counter.final or beat is not None,
+                beat=beat,
             )
             log.info("counter_offered", rfq=rfq_id, round=offer.round, amount=offer.amount)
             return offer
@@ -214,6 +222,7 @@ class Desk:
         counter: int | None,
         now: int,
         buyer_final: bool = False,
+        beat: int | None = None,
     ) -> Offer:
         offers = session.offers
         round_ = len(offers)
@@ -227,7 +236,15 @@ class Desk:
             counters=tuple(session.counters),
             target_price=rfq.target_price,
         )
-        lines = split_total(priced, next_total(self.strategy, state, counter))
+        total = next_total(self.strategy, state, counter)
+        if beat is not None and priced.floor_total < beat <= total:
+            # Best and final: just under the competing price if the floor allows; the
+            # buyer never says who quoted it, so this is all the supplier learns.
+            under = beat - max(1, beat // 1000)
+            if counter is not None:  # never below the buyer's own counter
+                under = max(under, min(counter, beat - 1))
+            total = max(priced.floor_total, under)
+        lines = split_total(priced, total)
         amount = sum(line.quantity * line.unit_price for line in lines)
         final = is_final(self.strategy, state, amount, counter, buyer_final=buyer_final)
         offer = sign_offer(

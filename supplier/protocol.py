@@ -147,6 +147,11 @@ class Discovery(Message):
     tokens: Annotated[list[AcceptedToken], Field(min_length=1, max_length=32)]
     protocol_versions: Annotated[list[ProtocolTag], Field(min_length=1, max_length=8)]
     max_rounds: Annotated[int, Field(ge=1, le=MAX_ROUNDS)]
+    best_and_final: Flag = Field(
+        default=False,
+        description="optional: the supplier honours a counter's price_to_beat (a buyer only "
+        "sends that field to a supplier that says so here, so older suppliers are unaffected)",
+    )
 
 
 class CatalogItem(Message):
@@ -212,6 +217,12 @@ class Counter(Message):
     round: Round = Field(description="the round of the offer this counter answers")
     price: Amount = Field(description="total the buyer proposes for the whole order")
     final: Flag = Field(default=False, description="the buyer will not move further")
+    price_to_beat: Amount | None = Field(
+        default=None,
+        description="optional best-and-final request: the lowest total another supplier "
+        "quoted for this order (never who); only sent to suppliers whose discovery says "
+        "best_and_final, with final true",
+    )
     counter_key: Bytes32Hex = Field(
         description="hashes to the RFQ's counter_lock in round + 1 SHA-256 steps"
     )

@@ -225,6 +225,8 @@ class Buyer:
                 core.declined(ref.name, now, unfit)
                 return
             session.max_rounds = discovery.max_rounds
+            if discovery.best_and_final:
+                core.honours_best_and_final(ref.name)
             rfq = Rfq(
                 rfq_id=session.rfq_id,
                 items=[RfqLine(gtin=i.gtin, quantity=i.quantity) for i in need.items],
@@ -261,6 +263,7 @@ class Buyer:
                 round=session.last_round,
                 price=move.amount,
                 final=move.final,
+                price_to_beat=move.beat if move.best_and_final else None,
                 counter_key=counter_key(session.secret, session.last_round),
             )
             raw = await self._fetch(
@@ -268,7 +271,8 @@ class Buyer:
                 ref,
                 "POST",
                 f"/rfq/{session.rfq_id}/counter",
-                body.model_dump_json().encode(),
+                # no null optional fields: a supplier without them refuses unknown ones
+                body.model_dump_json(exclude_none=True).encode(),
                 started,
             )
             self._take(core, need, session, raw, expected_round=session.last_round + 1)

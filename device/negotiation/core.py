@@ -52,7 +52,9 @@ class CounterMove:
     """Counter ``supplier`` at ``amount``; ``beat`` is the best competing price, if any.
 
     ``round`` counts the buyer's counters to this supplier (1 = first);
-    ``final`` says the buyer will not counter this supplier again.
+    ``final`` says the buyer will not counter this supplier again; ``best_and_final``
+    says the transport should send ``beat`` as the price to beat (never who quoted it):
+    the supplier said it honours that, and ``beat`` is set.
     """
 
     supplier: str
@@ -60,6 +62,7 @@ class CounterMove:
     round: int
     beat: int | None
     final: bool
+    best_and_final: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +145,12 @@ class BuyerCore(Generic[P]):
         }
         self._events: list[Event] = []
         self._opening: int | None = None
+        self._best_and_final: set[str] = set()
+        self._final_round_sent = False
+
+    def honours_best_and_final(self, supplier: str) -> None:
+        """The supplier advertises that it honours a price to beat (``custobot/2`` optional)."""
+        self._best_and_final.add(supplier)
 
     # -- what the transport reports ------------------------------------------------
 
@@ -255,8 +264,10 @@ class BuyerCore(Generic[P]):
             anchor = min([self.need.reservation, *firsts])
             self._opening = anchor * self.policy.opening_ppm // PPM
         elapsed = (now - self.started_at) / self.policy.time_budget_s
-        if elapsed >= 1.0 or self._close_early(now, acceptable):
+        if elapsed >= 1.0 or self._final_round_sent or self._expiring(now, acceptable):
             return self._finish(now, acceptable)
+        if self._close_early(acceptable):
+            return self._end(now, acceptable, elapsed)
         moves: list[tuple[CounterMove, str]] = []
         for lane in self._lanes.values():
             if lane.state is not _State.ACTIVE or lane.bid is None:
@@ -268,15 +279,19 @@ class BuyerCore(Generic[P]):
             beat = min(others) if others else None
             amount, note = self._counter(lane, self._opening, beat, elapsed)
             if lane.bid.amount <= amount:
-                return self._finish(now, acceptable)
+                return self._end(now, acceptable, elapsed)
             round_ = len(lane.sent) + 1
             if beat is not None:
                 note = f"{note}, beat {beat}" if note else f"beat {beat}"
-            moves.append(
-                (CounterMove(lane.name, amount, round_, beat, round_ >= lane.horizon), note)
-            )
+            final = round_ >= lane.horizon
+            told = final and beat is not None and lane.name in self._best_and_final
+            moves.append((CounterMove(lane.name, amount, round_, beat, final, told), note))
         if not moves:
-            return self._finish(now, acceptable)
+            return self._end(now, acceptable, elapsed)
+        return self._send(now, moves)
+
+    def _send(self, now: float, moves: list[tuple[CounterMove, str]]) -> Counters:
+        """Record the counters in the transcript and hand them to the transport."""
         for move, note in moves:
             self._lanes[move.supplier].sent.append(move.amount)
             self._events.append(
@@ -291,21 +306,58 @@ class BuyerCore(Generic[P]):
             )
         return Counters([move for move, _ in moves])
 
-    def _close_early(self, now: float, acceptable: list[_Scored[P]]) -> bool:
-        """Whether to stop bargaining now and place the best held quote.
+    def _end(
+        self, now: float, acceptable: list[_Scored[P]], elapsed: float
+    ) -> Counters | Finished[P]:
+        """Finish, unless a best-and-final round can still pay: competition as leverage.
 
-        Two reasons: the best quote would expire before one more round trip
-        (measured from the rounds so far) plus the time to place it; or the
-        supplier holding it has stalled (see :func:`_stalled`) and no other
-        supplier is still bargaining below it, so more rounds cannot pay.
+        When the buyer is about to place its best held quote and other suppliers that
+        honour a price to beat are still bargaining above it, each gets one final
+        counter telling it that price (never who quoted it); the buyer then finishes
+        with whatever is best.
         """
+        if not acceptable or not self._best_and_final:
+            return self._finish(now, acceptable)
+        best = min(acceptable, key=lambda s: s.bid.amount)
+        beat = best.bid.amount
+        assert self._opening is not None
+        moves: list[tuple[CounterMove, str]] = []
+        for lane in self._lanes.values():
+            if (
+                lane is best.lane
+                or lane.name not in self._best_and_final
+                or lane.state is not _State.ACTIVE
+                or lane.bid is None
+                or lane.bid.amount <= beat
+                or len(lane.sent) >= lane.horizon
+            ):
+                continue
+            amount = min(self._counter(lane, self._opening, beat, elapsed)[0], max(beat - 1, 0))
+            round_ = len(lane.sent) + 1
+            move = CounterMove(lane.name, amount, round_, beat, True, True)
+            moves.append((move, f"best and final: beat {beat}"))
+        if not moves:
+            return self._finish(now, acceptable)
+        self._final_round_sent = True
+        return self._send(now, moves)
+
+    def _expiring(self, now: float, acceptable: list[_Scored[P]]) -> bool:
+        """The best quote would expire before one more round trip (measured from the
+        rounds so far) plus the time to place it: place it now."""
         if not acceptable:
             return False
         best = min(acceptable, key=lambda s: s.bid.amount)
         rounds = max(max(len(lane.sent) for lane in self._lanes.values()), 1)
         round_trip = (now - self.started_at) / rounds
-        if best.bid.expiry < now + self.policy.min_validity_s + 2 * round_trip:
-            return True
+        return best.bid.expiry < now + self.policy.min_validity_s + 2 * round_trip
+
+    def _close_early(self, acceptable: list[_Scored[P]]) -> bool:
+        """Whether more rounds cannot pay: the supplier holding the best quote has
+        stalled (see :func:`_stalled`) and no other supplier is still bargaining below it.
+        """
+        if not acceptable:
+            return False
+        best = min(acceptable, key=lambda s: s.bid.amount)
         if not _stalled(best.lane):
             return False
         return not any(
@@ -338,7 +390,10 @@ class BuyerCore(Generic[P]):
             return min(lane.sent[0] + 1, limit), "hold: does the supplier reciprocate?"
         if _reciprocates(lane):
             progress = max(sent / (lane.horizon - 1), elapsed)
-            amount = target_price(opening, limit, progress, self.policy.urgent_exponent)
+            pace = self.policy.reciprocal_exponent
+            if pace is None:
+                pace = self.policy.urgent_exponent
+            amount = target_price(opening, limit, progress, pace)
             return amount, "supplier reciprocates"
         progress = max(sent / lane.horizon, elapsed)
         # While the supplier is still coming down by itself, concede at the patient pace

@@ -24,6 +24,9 @@ class BuyerPolicy:
     16 in ``custobot/2``, longer for in-process counterparts); ``time_budget_s`` caps the whole
     negotiation; an offer must stay valid ``min_validity_s`` more seconds to
     be taken. The weights score offers within the reservation (see :func:`utility`).
+    ``reciprocal_exponent`` paces the concessions to a supplier that reciprocates
+    (tit-for-tat): even steps (1.0), as each is answered in kind, so neither rounds nor
+    ground are wasted; ``None`` means ``urgent_exponent`` (measured in the README).
     """
 
     max_rounds: int = 100
@@ -31,6 +34,7 @@ class BuyerPolicy:
     opening_ppm: int = 250_000
     patient_exponent: float = 0.3
     urgent_exponent: float = 2.0
+    reciprocal_exponent: float | None = 1.0
     min_validity_s: int = 30
     weight_price: float = 1.0
     weight_delivery: float = 0.1
@@ -45,6 +49,8 @@ class BuyerPolicy:
             raise ValueError("opening_ppm must be in (0, 1_000_000]")
         if not 0 < self.patient_exponent <= self.urgent_exponent:
             raise ValueError("need 0 < patient_exponent <= urgent_exponent")
+        if self.reciprocal_exponent is not None and self.reciprocal_exponent <= 0:
+            raise ValueError("reciprocal_exponent must be positive")
 
 
 def concession_exponent(policy: BuyerPolicy, urgency: float) -> float:

@@ -127,3 +127,57 @@ def test_an_item_dropped_from_the_catalog_mid_negotiation_ends_it_cleanly(tmp_pa
     closed = after.counter(rfq.rfq_id, Counter(round=0, price=2, counter_key=key(0)), NOW + 2)
     assert isinstance(closed, Decline)
     assert closed.reason == "session_closed"
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    strategy=strategies,
+    quantity=st.integers(24, 500),
+    beat_share=st.floats(0.0, 1.2),
+    counter_share=st.floats(0.0, 1.0),
+)
+def test_a_price_to_beat_gets_a_final_offer_under_it_when_the_floor_allows(
+    tmp_path: Path,
+    strategy: dict[str, object],
+    quantity: int,
+    beat_share: float,
+    counter_share: float,
+) -> None:
+    """Best and final (custobot/2's optional ``price_to_beat``): the answer is final, never
+    under the floor, the last offer or the buyer's own counter, and under the price to beat
+    whenever the floor leaves room."""
+    signer = Signer.from_key(Account.create().key)
+    store = SupplierStore(tmp_path / f"desk{next(ids)}.db")
+    desk = Desk(make_config(tmp_path, strategy=strategy), signer, store)
+    rfq = Rfq(
+        rfq_id=f"rfq-{next(ids):012d}",
+        items=[RfqLine(gtin=COLA, quantity=quantity)],
+        deliver_by=NOW + DAY,
+        answer_by=NOW + 60,
+        chain_id=CHAIN_ID,
+        buyer="0x000000000000000000000000000000000000bEEF",
+        token=TOKEN,
+        machine_customer=True,
+        counter_lock=LOCK,
+    )
+    first = desk.open(rfq, NOW)
+    assert isinstance(first, Offer)
+    if first.final:  # a fixed price: the next counter is declined, as before
+        store.close()
+        return
+    floor = FLOOR[COLA] * quantity
+    beat = int(floor + (first.amount - floor) * beat_share)
+    counter = int(min(beat, first.amount) * counter_share)
+    answer = desk.counter(
+        rfq.rfq_id,
+        Counter(round=0, price=counter, price_to_beat=beat, counter_key=key(0)),
+        NOW + 1,
+    )
+    store.close()
+    assert isinstance(answer, Offer)
+    assert answer.final
+    assert floor <= answer.amount <= first.amount
+    if counter <= answer.amount and floor < beat <= first.amount:
+        assert answer.amount < beat

@@ -51,8 +51,10 @@ def supplier_settings(
     max_rounds: int = 6,
     chain_id: int = CHAIN_ID,
     token: str = TOKEN,
+    **extra: Any,
 ) -> SupplierSettings:
-    """A two-item supplier; ``cola`` and ``chips`` are (list, floor) unit prices."""
+    """A two-item supplier; ``cola`` and ``chips`` are (list, floor) unit prices; ``extra``
+    are further settings."""
     return SupplierSettings.model_validate(
         {
             "name": name,
@@ -79,6 +81,7 @@ def supplier_settings(
             ],
             "strategy": strategy,
             "max_rounds": max_rounds,
+            **extra,
         }
     )
 

@@ -1,0 +1,448 @@
+"""The buyer inside NegMAS's alternating-offers mechanism, against NegMAS's own sellers.
+
+``python -m benchmarks.negotiation --negmas [--cases 100]`` runs it. NegMAS is a
+benchmark-only dependency (``pip install --group negotiation-bench``), never imported
+by the device.
+
+Each case is one price issue (integers on a grid of about a thousand steps below the
+dearest list price). A seller's utility is ``(p - floor) / (list - floor)`` with reserved
+value 0, so it never offers or accepts below its floor; a buyer's is
+``(reservation - p) / (reservation - bottom)``. Floors are 50-90% of list and the
+reservation is drawn so that about 80% of cases have a deal zone (``literature.draw_case``).
+
+The custobot buyer runs through :class:`BuyerCore`, the logic the HTTP buyer runs: one
+:class:`CustobotLane` (a NegMAS ``SAONegotiator``) per seller, each in its own
+``SAOMechanism`` (``one_offer_per_step``, seller first, ``2 * deadline`` steps, so each
+side makes ``deadline`` offers), and the mechanisms are stepped in lock-step so that the
+core sees every seller's offer of a round before it answers any: three sellers at once
+use the project's multi-supplier logic (counters capped at the best competing quote,
+best-and-final). NegMAS's offers do not bind like signed custobot quotes, so when the core
+would place an earlier, cheaper quote of a seller, the lane proposes that price again
+(a seller whose aspiration has since fallen accepts it) and accepts any offer at or below
+it. When several sellers accept in the same round (SAO agreements bind both sides) the
+buyer keeps the cheapest and the others are counted in ``extra_agreements``.
+
+Baselines: NegMAS's ``BoulwareTBNegotiator`` and ``AspirationNegotiator`` as buyers on the
+same cases, each against every seller on its own, keeping the cheapest agreement.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from negmas import ResponseType, SAOMechanism, make_issue
+from negmas.preferences import LinearAdditiveUtilityFunction
+from negmas.preferences.value_fun import AffineFun
+from negmas.sao import (
+    AspirationNegotiator,
+    BoulwareTBNegotiator,
+    ConcederTBNegotiator,
+    LinearTBNegotiator,
+    MiCRONegotiator,
+    NaiveTitForTatNegotiator,
+    SAONegotiator,
+    SAOState,
+)
+
+from benchmarks.literature import LitCase, draw_case
+from device.negotiation.core import Bid, BuyerCore, Counters, Finished
+from device.negotiation.need import Need, NeedItem
+from device.negotiation.policy import BuyerPolicy
+
+T0 = 1_800_000_000
+QUOTE_TTL_S = 3600
+PROFIT_CENTER = "0x00000000000000000000000000000000000000c1"
+TOKEN = "0x00000000000000000000000000000000000000a0"
+GTIN = "04000000000000"
+GRID = 1000
+"""Price steps below the dearest list price: NegMAS's time-based sellers enumerate outcomes."""
+
+SELLERS: dict[str, Callable[..., SAONegotiator]] = {
+    "boulware": BoulwareTBNegotiator,
+    "linear": LinearTBNegotiator,
+    "conceder": ConcederTBNegotiator,
+    "tit_for_tat": NaiveTitForTatNegotiator,
+    "aspiration": AspirationNegotiator,
+    "micro": MiCRONegotiator,
+}
+TIME_BASED = ("boulware", "linear", "conceder")
+SETS: dict[str, list[str]] = {
+    **{kind: [kind] for kind in SELLERS},
+    "3 boulware": ["boulware"] * 3,
+    "boulware+linear+conceder": ["boulware", "linear", "conceder"],
+    "tit_for_tat+aspiration+micro": ["tit_for_tat", "aspiration", "micro"],
+}
+BASELINES: dict[str, Callable[..., SAONegotiator]] = {
+    "boulware": BoulwareTBNegotiator,
+    "aspiration": AspirationNegotiator,
+}
+DEADLINES = (10, 20, 50)
+
+
+@dataclass(frozen=True, slots=True)
+class GridCase:
+    """A literature case on the price grid: ``unit`` base units per step."""
+
+    case: LitCase
+    unit: int
+
+    def g(self, amount: int) -> int:
+        return amount // self.unit
+
+    @property
+    def reservation(self) -> int:
+        """In grid steps (rounded down: the buyer never pays more than its reservation)."""
+        return self.g(self.case.reservation)
+
+    @property
+    def bottom(self) -> int:
+        return self.g(self.case.bottom)
+
+    @property
+    def lowest(self) -> int:
+        """The lowest floor, in grid steps (rounded up, as the seller's utility is)."""
+        return min(-(-floor // self.unit) for _, _, _, floor in self.case.sellers)
+
+    @property
+    def deal_zone(self) -> bool:
+        return self.reservation >= self.lowest
+
+    def need(self) -> Need:
+        return Need(
+            items=[NeedItem(gtin=GTIN, quantity=1)],
+            deliver_by=T0 + 7 * 86400,
+            reservation=self.reservation * self.unit,
+            urgency=self.case.urgency,
+            chain_id=1,
+            profit_center=PROFIT_CENTER,
+            token=TOKEN,
+        )
+
+    def mechanism(self, index: int) -> tuple[SAOMechanism, Any]:
+        """A fresh mechanism with seller ``index`` in it; returns it and the seller's name."""
+        name, kind, top, floor = self.case.sellers[index]
+        top_g, floor_g = self.g(top), -(-floor // self.unit)
+        issue = make_issue((self.bottom, top_g), "price")
+        mech = SAOMechanism(
+            issues=[issue], n_steps=2 * self.case.rounds, one_offer_per_step=True, name=name
+        )
+        spread = max(top_g - floor_g, 1)
+        ufun = LinearAdditiveUtilityFunction(
+            values=[AffineFun(1 / spread, -floor_g / spread)],
+            outcome_space=mech.outcome_space,
+            reserved_value=0.0,
+        )
+        mech.add(SELLERS[kind](name=name), ufun=ufun)
+        return mech, ufun
+
+    def buyer_ufun(self, mech: SAOMechanism) -> LinearAdditiveUtilityFunction:
+        spread = max(self.reservation - self.bottom, 1)
+        return LinearAdditiveUtilityFunction(
+            values=[AffineFun(-1 / spread, self.reservation / spread)],
+            outcome_space=mech.outcome_space,
+            reserved_value=0.0,
+        )
+
+
+def draw(rng: random.Random, kinds: list[str], rounds: int) -> GridCase:
+    case = draw_case(rng, kinds, rounds)
+    dearest = max(top for _, _, top, _ in case.sellers)
+    return GridCase(case, max(1, dearest // GRID))
+
+
+class CustobotLane(SAONegotiator):  # type: ignore[misc]
+    """The custobot buyer's side of one seller's mechanism: it does what the coordinator
+    (and so :class:`BuyerCore`) decided for this seller in this round."""
+
+    def __init__(self, seller: str, **kwargs: Any) -> None:
+        super().__init__(name=f"custobot-{seller}", **kwargs)
+        self.seller = seller
+        self.accept_at: int | None = None
+        """Accept any offer at or below this (a held quote the core chose to place)."""
+        self.counter: int | None = None
+        self.end = False
+
+    def respond(self, state: SAOState, source: str | None = None) -> ResponseType:
+        offer = state.current_offer
+        if self.end:
+            return ResponseType.END_NEGOTIATION
+        if offer is not None and self.accept_at is not None and offer[0] <= self.accept_at:
+            return ResponseType.ACCEPT_OFFER
+        return ResponseType.REJECT_OFFER
+
+    def propose(self, state: SAOState, dest: str | None = None) -> tuple[int] | None:
+        return None if self.counter is None else (self.counter,)
+
+
+@dataclass(slots=True)
+class Outcome:
+    price: int | None
+    rounds: int
+    extra_agreements: int = 0
+
+
+def run_custobot(case: GridCase, policy: BuyerPolicy) -> Outcome:
+    """One negotiation of the custobot buyer with every seller of ``case`` at once."""
+    need = case.need()
+    unit = case.unit
+    mechs: dict[str, SAOMechanism] = {}
+    lanes: dict[str, CustobotLane] = {}
+    for i, (name, _, _, _) in enumerate(case.case.sellers):
+        mech, _ = case.mechanism(i)
+        lane = CustobotLane(name)
+        mech.add(lane, ufun=case.buyer_ufun(mech))
+        mechs[name], lanes[name] = mech, lane
+    core: BuyerCore[int] = BuyerCore(need, [(name, 0.95) for name in mechs], policy, started_at=T0)
+    offers = dict.fromkeys(mechs, 0)
+    sent: dict[str, tuple[int, int]] = {}
+    agreements: list[tuple[int, str]] = []
+    decided: Finished[int] | None = None
+    rounds = 0
+    for step in range(case.case.rounds):
+        now = T0 + 0.01 * (2 * step)
+        for name, mech in mechs.items():  # the sellers' turn
+            if not mech.state.running and mech.state.started:
+                continue
+            mech.step()
+            state = mech.state
+            if state.agreement is not None:
+                agreements.append((state.agreement[0], name))
+                continue
+            if not state.running:
+                if decided is None:
+                    core.declined(name, now, "ended")
+                continue
+            offer = state.current_offer
+            if offer is None or decided is not None:
+                continue
+            k = offers[name]
+            offers[name] += 1
+            amount = offer[0] * unit
+            bid = Bid(amount, need.deliver_by, int(now) + QUOTE_TTL_S, offer[0])
+            core.offered(name, bid, now, rounds_left=case.case.rounds - 1 - k)
+        if agreements:
+            break
+        if decided is None:
+            answer = core.next_step(now + 0.01)
+            if isinstance(answer, Counters):
+                rounds += 1
+                moves = {m.supplier: m.amount for m in answer.moves}
+                for name, lane in lanes.items():
+                    if name in moves:
+                        lane.counter = _on_grid(moves[name], sent.get(name), case)
+                        sent[name] = (moves[name], lane.counter)
+                    # a lane the core stopped countering repeats its last counter
+            else:
+                decided = answer
+                for name, lane in lanes.items():
+                    if answer.winner == name and answer.bid is not None:
+                        lane.accept_at = answer.bid.payload
+                        lane.counter = answer.bid.payload
+                    else:
+                        lane.end = True
+                if answer.winner is None:
+                    break
+        for mech in mechs.values():  # the buyer's turn
+            if mech.state.running or not mech.state.started:
+                mech.step()
+                if mech.state.agreement is not None:
+                    agreements.append((mech.state.agreement[0], mech.name))
+        if agreements:
+            break
+    if not agreements:
+        return Outcome(None, rounds)
+    agreements.sort()
+    return Outcome(agreements[0][0], rounds, len(agreements) - 1)
+
+
+def _on_grid(amount: int, last: tuple[int, int] | None, case: GridCase) -> int:
+    """The counter on the price grid (rounded down), but a counter above the last one
+    stays a new offer (one step up) while within the reservation: sellers such as MiCRO
+    only move when the buyer makes a new offer."""
+    step = amount // case.unit
+    if last is not None and amount > last[0] and step <= last[1]:
+        step = min(last[1] + 1, case.reservation)
+    return step
+
+
+def run_baseline(case: GridCase, kind: str) -> int | None:
+    """NegMAS's ``kind`` buyer against each seller on its own; the cheapest agreement."""
+    deals: list[int] = []
+    for i in range(len(case.case.sellers)):
+        mech, _ = case.mechanism(i)
+        mech.add(BASELINES[kind](name="buyer"), ufun=case.buyer_ufun(mech))
+        state = mech.run()
+        if state.agreement is not None:
+            deals.append(state.agreement[0])
+    return min(deals) if deals else None
+
+
+class _Stubborn(SAONegotiator):  # type: ignore[misc]
+    """Never accepts and always asks for the bottom price: shows how far a seller goes alone."""
+
+    def __init__(self, bottom: int) -> None:
+        super().__init__(name="stubborn")
+        self.bottom = bottom
+
+    def respond(self, state: SAOState, source: str | None = None) -> ResponseType:
+        return ResponseType.REJECT_OFFER
+
+    def propose(self, state: SAOState, dest: str | None = None) -> tuple[int]:
+        return (self.bottom,)
+
+
+def reachable(case: GridCase) -> bool:
+    """Some seller's own strategy offers a price within the reservation before its deadline."""
+    for i in range(len(case.case.sellers)):
+        mech, _ = case.mechanism(i)
+        mech.add(_Stubborn(case.bottom), ufun=case.buyer_ufun(mech))
+        mech.run()
+        seller = mech.negotiators[0].id
+        seller_offers = [o[0] for _, who, o in mech.extended_trace if who == seller]
+        if seller_offers and min(seller_offers) <= case.reservation:
+            return True
+    return False
+
+
+@dataclass(slots=True)
+class NegmasRow:
+    sellers: str
+    rounds: int
+    cases: int = 0
+    zone: int = 0
+    reach: int = 0
+    agreed_zone: int = 0
+    agreed_reach: int = 0
+    above_reservation: int = 0
+    extra_agreements: int = 0
+    shares: list[float] = field(default_factory=list)
+    rounds_used: list[int] = field(default_factory=list)
+    cpu_s: float = 0.0
+    base_agreed: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BASELINES, 0))
+    base_shares: dict[str, list[float]] = field(default_factory=lambda: {b: [] for b in BASELINES})
+    base_above: int = 0
+    paired: dict[str, list[tuple[float, float]]] = field(
+        default_factory=lambda: {b: [] for b in BASELINES}
+    )
+    """Per baseline, (ours, theirs) surplus kept on the cases where both agreed."""
+
+    def summary(self) -> dict[str, object]:
+        def rate(n: int, d: int) -> float | None:
+            return n / d if d else None
+
+        def mean(xs: list[float]) -> float | None:
+            return sum(xs) / len(xs) if xs else None
+
+        return {
+            "sellers": self.sellers,
+            "deadline_rounds": self.rounds,
+            "cases": self.cases,
+            "deal_zone_cases": self.zone,
+            "reachable_cases": self.reach,
+            "agreement_in_zone": rate(self.agreed_zone, self.zone),
+            "agreement_where_seller_reaches_zone": rate(self.agreed_reach, self.reach),
+            "surplus_kept": mean(self.shares),
+            "mean_rounds": mean([float(r) for r in self.rounds_used]),
+            "cpu_ms_per_negotiation": 1000 * self.cpu_s / self.cases if self.cases else None,
+            "deals_above_reservation": self.above_reservation,
+            "extra_agreements": self.extra_agreements,
+            "baseline_deals_above_reservation": self.base_above,
+            **{
+                f"{b}_buyer_agreement_in_zone": rate(self.base_agreed[b], self.zone)
+                for b in BASELINES
+            },
+            "surplus_per_zone_case": sum(self.shares) / self.zone if self.zone else None,
+            **{f"{b}_buyer_surplus_kept": mean(self.base_shares[b]) for b in BASELINES},
+            **{
+                f"{b}_buyer_surplus_per_zone_case": (
+                    sum(self.base_shares[b]) / self.zone if self.zone else None
+                )
+                for b in BASELINES
+            },
+            **{
+                f"paired_with_{b}_buyer": (
+                    mean([p[0] for p in self.paired[b]]),
+                    mean([p[1] for p in self.paired[b]]),
+                )
+                for b in BASELINES
+            },
+        }
+
+
+def run_set(name: str, rounds: int, cases: int, seed: int, policy: BuyerPolicy) -> NegmasRow:
+    """``cases`` negotiations against the seller set ``name``, with the baselines."""
+    rng = random.Random(f"negmas:{seed}:{name}:{rounds}")
+    row = NegmasRow(name, rounds)
+    for _ in range(cases):
+        case = draw(rng, SETS[name], rounds)
+        started = time.process_time()
+        outcome = run_custobot(case, policy)
+        row.cpu_s += time.process_time() - started
+        row.cases += 1
+        row.rounds_used.append(outcome.rounds)
+        row.extra_agreements += outcome.extra_agreements
+        price = outcome.price
+        if price is not None and price > case.reservation:
+            row.above_reservation += 1
+        reach = reachable(case)
+        row.reach += reach
+        row.agreed_reach += reach and price is not None
+        if not case.deal_zone:
+            continue
+        row.zone += 1
+        surplus = case.reservation - case.lowest
+        ours: float | None = None
+        if price is not None:
+            row.agreed_zone += 1
+            ours = min((case.reservation - price) / surplus, 1.0) if surplus > 0 else 1.0
+            row.shares.append(ours)
+        for kind in BASELINES:
+            deal = run_baseline(case, kind)
+            if deal is None:
+                continue
+            row.base_above += deal > case.reservation
+            row.base_agreed[kind] += 1
+            theirs = min((case.reservation - deal) / surplus, 1.0) if surplus > 0 else 1.0
+            row.base_shares[kind].append(theirs)
+            if ours is not None:
+                row.paired[kind].append((ours, theirs))
+    return row
+
+
+def table(rows: list[dict[str, object]]) -> str:
+    """Markdown: ours, then each baseline as agreement / surplus kept per deal / per case."""
+
+    def pct(value: object) -> str:
+        return "-" if value is None else format(value, ".0%")
+
+    def paired(value: object) -> str:
+        if not isinstance(value, tuple) or value[0] is None:
+            return "-"
+        return f"{pct(value[0])} vs {pct(value[1])}"
+
+    lines = [
+        "| NegMAS sellers | deadline | agreement in zone (where the seller reaches it) "
+        "| surplus kept per deal / per zone case | rounds | CPU ms/negotiation "
+        "| BoulwareTB buyer | Aspiration buyer | surplus kept where both agree (vs Boulware) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['sellers']} | {r['deadline_rounds']} | {pct(r['agreement_in_zone'])} "
+            f"({pct(r['agreement_where_seller_reaches_zone'])}) "
+            f"| {pct(r['surplus_kept'])} / {pct(r['surplus_per_zone_case'])} "
+            f"| {format(r['mean_rounds'], '.1f')} "
+            f"| {format(r['cpu_ms_per_negotiation'], '.1f')} "
+            + "".join(
+                f"| {pct(r[f'{b}_buyer_agreement_in_zone'])} / "
+                f"{pct(r[f'{b}_buyer_surplus_kept'])} / "
+                f"{pct(r[f'{b}_buyer_surplus_per_zone_case'])} "
+                for b in BASELINES
+            )
+            + f"| {paired(r['paired_with_boulware_buyer'])} |"
+        )
+    return "\n".join(lines) + "\n"
