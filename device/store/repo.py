@@ -22,6 +22,7 @@ from device.store.models import (
     AlertSeverity,
     CreditKind,
     PaymentMethod,
+    PriceChange,
     RecountSource,
     Sale,
     SaleState,
@@ -303,6 +304,48 @@ def stock_estimate(db: Db, slot_id: int, before_sale: Sale | None = None) -> int
         at,
     )
     return int(rows[0][0]) if rows else None
+
+
+# --- prices ----------------------------------------------------------------------
+
+
+def record_price_change(session: Session, change: PriceChange) -> PriceChange:
+    """Record a slot's new selling price and why (a markdown, or back to list)."""
+    if not 0 <= change.price <= change.list_price:
+        raise ValueError(f"slot {change.slot_id}: price {change.price} outside 0..list")
+    session.add(change)
+    session.flush()
+    return change
+
+
+def current_prices(session: Session) -> dict[int, PriceChange]:
+    """The latest price change of every slot that has one (the price it sells at now)."""
+    latest = (
+        select(col(PriceChange.slot_id), sa.func.max(col(PriceChange.id)).label("id"))
+        .group_by(col(PriceChange.slot_id))
+        .subquery()
+    )
+    query = select(PriceChange).join(latest, col(PriceChange.id) == latest.c.id)
+    return {change.slot_id: change for change in session.exec(query)}
+
+
+def price_changes(session: Session, limit: int = 20) -> list[PriceChange]:
+    """The most recent price changes, newest first."""
+    query = select(PriceChange).order_by(col(PriceChange.id).desc()).limit(limit)
+    return list(session.exec(query))
+
+
+def units_sold_at(db: Db, slot_id: int, since: datetime, price: int) -> int:
+    """Units of ``slot_id`` sold (not refunded) at ``price`` since ``since``."""
+    rows = _sql(
+        db,
+        "SELECT count(*) FROM sale WHERE slot_id = ? AND created_at >= ? AND price = ?"
+        " AND state != 'refunded'",
+        slot_id,
+        _time_to_db(since),
+        price,
+    )
+    return int(rows[0][0])
 
 
 # --- alerts ----------------------------------------------------------------------
