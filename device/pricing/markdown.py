@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 ASSUMED_ELASTICITY = 2.0
-WINDOW_HOURS = 48.0  # only units expiring within this are marked down
+# Only units expiring within this are marked down ("reduced to clear" on their last day):
+# a longer window cuts the price on units that would still sell at list.
+WINDOW_HOURS = 24.0
 PRICE_STEP = 10_000  # prices are whole cents of a 6-decimal token (0.01 USDC)
 AT_RISK = 0.5  # units expected to spoil before a markdown is worth it
 
@@ -44,6 +46,7 @@ def decide(
     floor_price: int,
     max_markdown_pct: int,
     expected: Callable[[float], float],
+    window_hours: float = WINDOW_HOURS,
 ) -> Markdown:
     """The price of one slot at ``now``.
 
@@ -55,7 +58,7 @@ def decide(
         raise ValueError(f"floor {floor_price} must be within 0..list {list_price}")
     if not 0 <= max_markdown_pct <= 100:
         raise ValueError(f"max_markdown_pct {max_markdown_pct} must be within 0..100")
-    if expected(WINDOW_HOURS) <= 0:
+    if expected(window_hours) <= 0:
         # A markdown multiplies demand: with none expected (or no sales yet) it sells nothing.
         return Markdown(list_price, 0, "list price: no sales expected to build on")
     ahead = 0  # units in front of (and including) each lot: they sell first
@@ -67,7 +70,7 @@ def decide(
         if left <= 0:
             continue  # past its date: nobody may buy it (it goes out at the next visit)
         ahead += n
-        if left > WINDOW_HOURS:
+        if left > window_hours:
             break
         will_sell = expected(left)
         if ahead - will_sell >= AT_RISK:

@@ -32,6 +32,7 @@ from device.hardware.readings import FaultState
 from device.negotiation.policy import BuyerPolicy
 from device.planning.forecast import DemandModels, Forecast, floor_hour
 from device.planning.planner import FILL, Economics, PlannerConfig, SlotStock, plan_restock
+from device.pricing.reprice import demand_at_list
 from device.procurement.cycle import with_expiry
 from device.procurement.delivery import OpenOrder, OrderLine, match_delivery
 from device.settings import SalesCountConfig, Settings, SlotConfig, SwitchSensorConfig
@@ -675,6 +676,7 @@ class AgentPolicy(Buyer):
         self.needs = 0
         self.no_deal = 0
         self._forecasts: dict[int, Forecast] = {}
+        self._marked_share = 0.0  # marked-down sales' list-price shares not yet counted
         world.on_restocked(self._refilled)
         world.agent.expected = self._expected
 
@@ -690,7 +692,6 @@ class AgentPolicy(Buyer):
         """Feed the hours completed since the last review; empty spans are censored demand."""
         world = self.world
         start, end = self.models.observed_until, floor_hour(now)
-        listed = {s.id: s.retail_price for s in world.settings.slots}
         with world.store.read() as session:
             sold = [(s.created_at, s.slot_id, s.price) for s in repo.sales_since(session, start)]
         sales = [(t, slot) for t, slot, _ in sold]
@@ -703,18 +704,11 @@ class AgentPolicy(Buyer):
         spans = {slot: list(v) for slot, v in self._empty.items()}
         for slot, since in self._empty_open.items():
             spans.setdefault(slot, []).append((since, now))
-        # Marked-down hours say nothing of demand at list: left out, like empty ones.
-        pricing = world.agent.pricing
-        for slot, marked in pricing.marked.items():
-            spans.setdefault(slot, []).extend(marked)
-        for slot, since in pricing.marked_since.items():
-            spans.setdefault(slot, []).append((since, now))
-        at_list = [(t, slot) for t, slot, price in sold if t < end and price >= listed[slot]]
-        self.models.observe(at_list, end, spans)
+        listed = {s.id: s.retail_price for s in world.settings.slots}
+        before_end = [sale for sale in sold if sale[0] < end]
+        demand, self._marked_share = demand_at_list(before_end, listed, self._marked_share)
+        self.models.observe(demand, end, spans)
         self._empty = {slot: [(a, b) for a, b in v if b > end] for slot, v in self._empty.items()}
-        pricing.marked = {
-            slot: [(a, b) for a, b in v if b > end] for slot, v in pricing.marked.items()
-        }
 
     def _expected(self, now: datetime) -> dict[int, Callable[[float], float]]:
         """Per slot, units the last forecast expects to sell in the next ``h`` hours."""

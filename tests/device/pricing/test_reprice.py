@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from gpiozero.pins.mock import MockFactory
 
-from device.pricing.reprice import Repricer
+from device.pricing.reprice import Repricer, demand_at_list
 from device.settings import Settings, load_settings
 from device.store import repo
 from device.store.db import Store, open_store
@@ -99,3 +99,20 @@ def test_markdowns_off_leave_every_price_at_list(
     repricer = Repricer(off, store, flow)
     assert repricer.reprice(T0 + timedelta(days=2), {SANDWICH: slow}) == []
     assert flow.prices == {}
+
+
+def test_marked_down_sales_count_as_their_share_of_list_demand() -> None:
+    listed = {SANDWICH: 4_500_000, 1: 2_000_000}
+    at = [T0 + timedelta(minutes=i) for i in range(6)]
+    sales = [
+        (at[0], 1, 2_000_000),  # at list: one unit of demand
+        (at[1], SANDWICH, 2_250_000),  # half price: half a unit
+        (at[2], SANDWICH, 2_250_000),  # ... the second half: one unit, at this sale
+        (at[3], SANDWICH, 3_150_000),  # 70%: carried over to the next call
+    ]
+    demand, carry = demand_at_list(sales, listed, 0.0)
+    assert demand == [(at[0], 1), (at[2], SANDWICH)]
+    assert carry == pytest.approx(0.7)
+    more, carry = demand_at_list([(at[4], SANDWICH, 1_350_000)], listed, carry)
+    assert more == [(at[4], SANDWICH)]
+    assert carry == pytest.approx(0.0)
