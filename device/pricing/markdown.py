@@ -1,7 +1,8 @@
 """The markdown decision: what one slot sells at now, and why (a pure function).
 
 A vending slot is a spiral: the next unit out is the oldest. When the units at the
-front will expire before the forecast expects them to sell at the list price, the
+front expire within a day (``WINDOW_HOURS``) and the forecast does not expect them
+all to sell at the list price by then, the
 slot's price goes down just enough, by the rule below, for the expected sales to
 clear them, and comes back to list once they are sold. The price is the slot's,
 the same for every customer at the same moment (nothing is personalised), never
