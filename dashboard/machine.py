@@ -62,9 +62,12 @@ from dashboard.view import (
     Overview,
     PendingApproval,
     PolicyView,
+    PriceChangeView,
     PricePoint,
+    PricingView,
     SalesBucket,
     SalesSeries,
+    SlotPrice,
     SlotView,
     SupplierView,
     Treasury,
@@ -719,6 +722,42 @@ class LiveMachineView:
 
     def policy(self) -> PolicyView:
         return self._chain().policy
+
+    def pricing(self) -> PricingView:
+        pricing = self.settings.pricing
+        with self.store.read() as session:
+            current = repo.current_prices(session)
+            changes = repo.price_changes(session)
+        slots = []
+        for s in self.settings.slots:
+            change = current.get(s.id)
+            slots.append(
+                SlotPrice(
+                    slot_id=s.id,
+                    name=s.name,
+                    list_price=s.retail_price,
+                    floor_price=pricing.floor(s),
+                    price=s.retail_price if change is None else change.price,
+                    reason=None if change is None else change.reason,
+                )
+            )
+        return PricingView(
+            markdowns=pricing.markdowns,
+            max_markdown_pct=pricing.max_markdown_pct,
+            floor_pct=pricing.floor_pct,
+            slots=slots,
+            changes=[
+                PriceChangeView(
+                    at=int(c.at.timestamp()),
+                    slot_id=c.slot_id,
+                    price=c.price,
+                    list_price=c.list_price,
+                    units=c.units,
+                    reason=c.reason,
+                )
+                for c in changes
+            ],
+        )
 
     def suppliers(self) -> list[SupplierView]:
         snap = self._chain()

@@ -239,6 +239,36 @@ class MembersView(_Model):
     distributions: list[Distribution]
 
 
+class SlotPrice(_Model):
+    """A slot's price policy and what it sells at now."""
+
+    slot_id: int
+    name: str
+    list_price: BaseUnits = Field(description="the owners' list price (never exceeded)")
+    floor_price: BaseUnits = Field(description="the lowest a markdown may reach")
+    price: BaseUnits = Field(description="what a customer pays now, the same for everyone")
+    reason: str | None = Field(description="why, when the price was last changed")
+
+
+class PriceChangeView(_Model):
+    at: UnixTime
+    slot_id: int
+    price: BaseUnits
+    list_price: BaseUnits
+    units: int = Field(description="near-expiry units the markdown is for (0: back to list)")
+    reason: str
+
+
+class PricingView(_Model):
+    """Markdowns of near-expiry stock: the owners' policy (config) and what it did."""
+
+    markdowns: bool
+    max_markdown_pct: int
+    floor_pct: int = Field(description="a slot's floor when it sets none, in % of list")
+    slots: list[SlotPrice]
+    changes: list[PriceChangeView] = Field(description="the latest price changes, newest first")
+
+
 class MachineView(Protocol):
     """Everything the dashboard shows, and the two things it may do (approve, reject)."""
 
@@ -265,6 +295,8 @@ class MachineView(Protocol):
         ...
 
     def policy(self) -> PolicyView: ...
+
+    def pricing(self) -> PricingView: ...
 
     def suppliers(self) -> list[SupplierView]: ...
 

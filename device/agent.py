@@ -8,6 +8,7 @@ reads the hardware poller's snapshot and the store, acts, and publishes a typed
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -15,6 +16,7 @@ import structlog
 
 from device.drivers import Driver
 from device.hardware.poller import HardwarePoller, StockSnapshot
+from device.pricing.reprice import Expected, Repricer
 from device.procurement.cycle import Procurement
 from device.settings import SalesCountConfig, Settings, SwitchSensorConfig
 from device.store import repo
@@ -83,6 +85,10 @@ class Agent:
         self.vend = VendFlow(
             store, PinVendHardware(poller, settings.machine.motor_pulse_s), settings.slots
         )
+        self.pricing = Repricer(settings, store, self.vend)
+        # What each fresh slot is expected to sell, for markdowns (a forecast); None:
+        # the recent sales rate.
+        self.expected: Callable[[datetime], Mapping[int, Expected]] | None = None
         self._last_poll: datetime | None = None
         self._reported_fill: dict[int, int] = {}
         self._announced: list[str] = []
@@ -111,6 +117,7 @@ class Agent:
                 if slot_id not in recounted:
                     repo.record_recount(session, slot_id, count, RecountSource.SENSOR, now)
         self._last_poll = now
+        self.pricing.restore()
         self._publish(now, snapshot)
         log.info("agent_started", device=self.settings.device_id, slots=len(self.settings.slots))
 
@@ -121,7 +128,14 @@ class Agent:
         sale = self.vend.vend(slot_id, now, payment)
         if sale.state == SaleState.COMPLETED:
             log.debug("vend_completed", slot=slot_id, sale=sale.id, price=sale.price)
+            if self.pricing.left:
+                self.pricing.sold(now, slot_id)
         return sale
+
+    def reprice(self, now: datetime) -> None:
+        """Mark near-expiry fresh units down (or back to list) when the owners allow it."""
+        if self.pricing.enabled:
+            self.pricing.reprice(now, None if self.expected is None else self.expected(now))
 
     def poll(self, now: datetime) -> StockSnapshot:
         """Read every sensor; a restocking visit that ended is recorded as a recount."""
@@ -136,6 +150,7 @@ class Agent:
             snapshot = self.poller.poll(now, {})
         elif self.procurement is not None:
             self.procurement.reconcile(now)
+        self.reprice(now)
         self._publish(now, snapshot)
         return snapshot
 

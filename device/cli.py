@@ -242,17 +242,38 @@ def status(config: ConfigOption = None) -> None:
             revenue = repo.revenue(session, day, now)
             pending = repo.pending_sales(session)
             alerts = repo.open_alerts(session)
+            prices = repo.current_prices(session)
+            changes = repo.price_changes(session, limit=10)
     finally:
         store.close()
+    decimals = settings.chain.token_decimals
     table = Table(title=f"{settings.device_id} · {settings.database}")
-    for column in ("slot", "item", "stock", "capacity"):
+    for column in ("slot", "item", "stock", "capacity", "price (USDC)", "list (USDC)"):
         table.add_column(column)
     for slot in settings.slots:
         count = stock[slot.id]
+        change = prices.get(slot.id)
+        price = slot.retail_price if change is None else change.price
         table.add_row(
-            str(slot.id), slot.name, "?" if count is None else str(count), str(slot.capacity)
+            str(slot.id),
+            slot.name,
+            "?" if count is None else str(count),
+            str(slot.capacity),
+            money(price, decimals),
+            money(slot.retail_price, decimals),
         )
     console.print(table)
+    pricing = settings.pricing
+    console.print(
+        f"markdowns: {'on' if pricing.markdowns else 'off'} "
+        f"(at most {pricing.max_markdown_pct}% off list, never below a slot's floor)"
+    )
+    for change in changes:
+        console.print(
+            f"price {change.at:%Y-%m-%d %H:%M} slot {change.slot_id}: "
+            f"{money(change.price, decimals)} USDC — {change.reason}",
+            soft_wrap=True,
+        )
     console.print(f"revenue today: {money(revenue, settings.chain.token_decimals)} USDC")
     console.print(f"vends awaiting resolution: {len(pending)}")
     for alert in alerts:
@@ -397,6 +418,13 @@ def simulate(
         str | None,
         typer.Option(help="Tune on training seeds 1-3 instead ('classic' or 'agent')"),
     ] = None,
+    markdowns: Annotated[
+        bool | None,
+        typer.Option(
+            "--markdowns/--no-markdowns",
+            help="Mark near-expiry fresh units down (default: the config's pricing.markdowns)",
+        ),
+    ] = None,
     config: ConfigOption = None,
     kind: Annotated[
         str, typer.Option(help="vending, or taxi: a robotaxi's city-year (device/taxi)")
@@ -419,6 +447,9 @@ def simulate(
     from device.sim.scenarios import SCENARIOS
 
     settings = settings_or_exit(config)
+    if markdowns is not None:
+        pricing = settings.pricing.model_copy(update={"markdowns": markdowns})
+        settings = settings.model_copy(update={"pricing": pricing})
     if scenario not in SCENARIOS:
         typer.echo(f"unknown scenario {scenario!r}; expected one of {sorted(SCENARIOS)}", err=True)
         raise typer.Exit(code=2)

@@ -97,6 +97,11 @@ class SlotConfig(_Strict):
     capacity: PositiveInt
     par: NonNegativeInt
     shelf_life_days: PositiveInt | None = None
+    floor_price: BaseUnits | None = Field(
+        default=None,
+        description="the lowest price a markdown may reach; default: pricing.floor_pct of "
+        "retail_price (the list price)",
+    )
     motor_pin: Pin
     sensor: SensorConfig
 
@@ -104,6 +109,10 @@ class SlotConfig(_Strict):
     def _par_fits(self) -> Self:
         if self.capacity < self.par:
             raise ValueError(f"capacity ({self.capacity}) is below par ({self.par})")
+        if self.floor_price is not None and self.floor_price > self.retail_price:
+            raise ValueError(
+                f"floor_price ({self.floor_price}) is above retail_price ({self.retail_price})"
+            )
         return self
 
 
@@ -127,6 +136,29 @@ class AgentConfig(_Strict):
         "suppliers bill apart, gas): a restock waits for the next plan unless ordering "
         "now saves more",
     )
+
+
+class PricingConfig(_Strict):
+    """The owners' price policy: ``retail_price`` per slot is the list price, never
+    exceeded; markdowns of near-expiry units are off unless the owners turn them on
+    (a price change customers see is the owners' call, not a default)."""
+
+    markdowns: bool = Field(
+        default=False, description="lower the price of fresh units close to their expiry"
+    )
+    max_markdown_pct: Annotated[int, Field(ge=0, le=90)] = Field(
+        default=40, description="the deepest markdown, in % of the list price"
+    )
+    floor_pct: Annotated[int, Field(ge=0, le=100)] = Field(
+        default=50,
+        description="a slot's floor price when it sets no floor_price, in % of its list price",
+    )
+
+    def floor(self, slot: SlotConfig) -> int:
+        """The lowest price ``slot`` may ever be sold at (its own floor, else floor_pct)."""
+        if slot.floor_price is not None:
+            return slot.floor_price
+        return slot.retail_price * self.floor_pct // 100
 
 
 class ChainConfig(_Strict):
@@ -204,6 +236,7 @@ class Settings(BaseSettings):
     slots: list[SlotConfig] = Field(min_length=1, max_length=64)
     machine: MachinePinsConfig = MachinePinsConfig()
     agent: AgentConfig = AgentConfig()
+    pricing: PricingConfig = PricingConfig()
     chain: ChainConfig = ChainConfig()
     suppliers: list[SupplierEndpoint] = []
     dashboard: DashboardConfig = DashboardConfig()

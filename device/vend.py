@@ -97,6 +97,9 @@ class VendFlow:
         self.store = store
         self.hardware = hardware
         self.slots = {slot.id: slot for slot in slots}
+        # A slot's price when it is marked down (set by the agent, recorded in the store
+        # with its reason); the list price otherwise. Per slot, never per customer.
+        self.prices: dict[int, int] = {}
         self._in_progress: Sale | None = None
 
     @property
@@ -148,6 +151,7 @@ class VendFlow:
             raise UnknownSlotError(slot_id)
         if self._in_progress is not None:
             raise VendInProgressError(slot_id)
+        price = self.prices.get(slot_id, slot.retail_price)
         try:
             with self.store.transaction() as db:
                 stock = repo.stock_estimate(db, slot_id)
@@ -155,13 +159,13 @@ class VendFlow:
                     raise SoldOutError(slot_id)
                 if payment == PaymentMethod.COIN:
                     balance = repo.credit_balance(db)
-                    if balance < slot.retail_price:
-                        raise InsufficientCreditError(slot_id, slot.retail_price, balance)
+                    if balance < price:
+                        raise InsufficientCreditError(slot_id, price, balance)
                 sale = repo.record_sale(
                     db,
                     slot_id=slot_id,
                     gtin=slot.gtin,
-                    price=slot.retail_price,
+                    price=price,
                     payment=payment,
                     now=now,
                 )

@@ -29,7 +29,7 @@ def _overview(view: MachineView, window: Window, decimals: int) -> dict[str, Any
 
 
 def _stock(view: MachineView, window: Window, decimals: int) -> dict[str, Any]:
-    return {"slots": view.slots()}
+    return {"slots": view.slots(), "pricing": view.pricing()}
 
 
 def _sales(view: MachineView, window: Window, decimals: int) -> dict[str, Any]:
@@ -74,7 +74,7 @@ def _approvals(view: MachineView, window: Window, decimals: int) -> dict[str, An
 
 
 def _policy(view: MachineView, window: Window, decimals: int) -> dict[str, Any]:
-    return {"policy": view.policy()}
+    return {"policy": view.policy(), "pricing": view.pricing()}
 
 
 def _suppliers(view: MachineView, window: Window, decimals: int) -> dict[str, Any]:

@@ -45,6 +45,7 @@ from device.planning.planner import (
     expiring_lots,
     plan_restock,
 )
+from device.pricing.reprice import demand_at_list
 from device.procurement.delivery import DeliveryMatch, OpenOrder, OrderLine, match_delivery
 from device.procurement.models import (
     OPEN_ORDER_STATES,
@@ -160,6 +161,7 @@ class Procurement:
         self.planner = planner or PlannerConfig(review_hours=settings.agent.plan_interval_h)
         self.approval_allowance = approval_allowance
         self._models: DemandModels | None = None
+        self._marked_share = 0.0  # see ``demand_at_list``: markdowns are not list demand
         self.last_plan: PurchasePlan | None = None
         self.faults: Counter[str] = Counter()
         """Per supplier: how often dealing with it went wrong (since start)."""
@@ -186,8 +188,12 @@ class Procurement:
                 .where(col(StockRecount.at) < until)
                 .order_by(col(StockRecount.at), col(StockRecount.id))
             ).all()
+        listed = {s.id: s.retail_price for s in self.settings.slots}
+        demand, self._marked_share = demand_at_list(
+            [(s.created_at, s.slot_id, s.price) for s in sales], listed, self._marked_share
+        )
         self._models.observe(
-            [(s.created_at, s.slot_id) for s in sales],
+            demand,
             now,
             _empty_spans(sales, recounts, since, until),
         )

@@ -24,12 +24,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
 
+import numpy as np
+
 from device.agent import Agent
 from device.hardware.poller import StockSnapshot
 from device.hardware.readings import FaultState
 from device.negotiation.policy import BuyerPolicy
-from device.planning.forecast import DemandModels, floor_hour
+from device.planning.forecast import DemandModels, Forecast, floor_hour
 from device.planning.planner import FILL, Economics, PlannerConfig, SlotStock, plan_restock
+from device.pricing.reprice import demand_at_list
 from device.procurement.cycle import with_expiry
 from device.procurement.delivery import OpenOrder, OrderLine, match_delivery
 from device.settings import SalesCountConfig, Settings, SlotConfig, SwitchSensorConfig
@@ -153,6 +156,8 @@ class World(SimulatedMachine):
         self.made: list[Lot] = []  # every lot that ever entered a slot (for the books' checks)
         self._out_since: dict[int, datetime] = {}
         self._restocked: list[Callable[[datetime, int], None]] = []
+        # Extra customers a markdown draws (its own stream: no draws without markdowns).
+        self._price_rng = np.random.default_rng([seed, 0x6D61726B])
 
     # -- the world's books ------------------------------------------------------------
 
@@ -173,6 +178,17 @@ class World(SimulatedMachine):
         self._restocked.append(listener)
 
     def customer(self, arrival: Arrival) -> None:
+        prices = self.agent.vend.prices
+        price = prices.get(arrival.slot_id)
+        self._customer(arrival)
+        if price is not None:  # marked down: more people take this slot's item
+            lift = self.scenario.price_response(self.settings.slot(arrival.slot_id), price)
+            for _ in range(int(self._price_rng.poisson(lift - 1.0))):
+                if prices.get(arrival.slot_id) != price:
+                    break  # the marked-down units are gone: the rest came for the price
+                self._customer(arrival)
+
+    def _customer(self, arrival: Arrival) -> None:
         slot_id = arrival.slot_id
         before = self.physics.stock(slot_id)
         lost = self.totals.lost_sales
@@ -659,7 +675,10 @@ class AgentPolicy(Buyer):
         self._empty_open: dict[int, datetime] = {}
         self.needs = 0
         self.no_deal = 0
+        self._forecasts: dict[int, Forecast] = {}
+        self._marked_share = 0.0  # marked-down sales' list-price shares not yet counted
         world.on_restocked(self._refilled)
+        world.agent.expected = self._expected
 
     def install(self) -> None:
         self.every(REVIEW_EVERY, self.world.start + REVIEW_EVERY + REVIEW_LAG, self.review)
@@ -674,7 +693,8 @@ class AgentPolicy(Buyer):
         world = self.world
         start, end = self.models.observed_until, floor_hour(now)
         with world.store.read() as session:
-            sales = repo.sale_times_since(session, start)
+            sold = repo.sale_times_since(session, start)
+        sales = [(t, slot) for t, slot, _ in sold]
         for slot_id, count in world.agent.stock().items():
             if count == 0 and slot_id not in self._empty_open:
                 last = [t for t, slot in sales if slot == slot_id]
@@ -684,8 +704,21 @@ class AgentPolicy(Buyer):
         spans = {slot: list(v) for slot, v in self._empty.items()}
         for slot, since in self._empty_open.items():
             spans.setdefault(slot, []).append((since, now))
-        self.models.observe([(t, slot) for t, slot in sales if t < end], end, spans)
+        listed = {s.id: s.retail_price for s in world.settings.slots}
+        before_end = [sale for sale in sold if sale[0] < end]
+        demand, self._marked_share = demand_at_list(before_end, listed, self._marked_share)
+        self.models.observe(demand, end, spans)
         self._empty = {slot: [(a, b) for a, b in v if b > end] for slot, v in self._empty.items()}
+
+    def _expected(self, now: datetime) -> dict[int, Callable[[float], float]]:
+        """Per slot, units the last forecast expects to sell in the next ``h`` hours."""
+
+        def ahead(forecast: Forecast) -> Callable[[float], float]:
+            past = max((now - forecast.start).total_seconds() / 3600, 0.0)
+            done = forecast.expected(past)
+            return lambda hours: forecast.expected(past + hours) - done
+
+        return {slot: ahead(f) for slot, f in self._forecasts.items()}
 
     def review(self, now: datetime) -> None:
         world = self.world
@@ -702,6 +735,8 @@ class AgentPolicy(Buyer):
             order_cost=fee + GAS_COST_PER_ORDER,
         )
         forecasts = self.models.forecasts(now)
+        self._forecasts = forecasts
+        world.agent.reprice(now)  # markdowns (when on) from this forecast
         options = [market.option(n, self.belief(n)) for n in names]
         slots_cfg = world.settings.slots
         t = self.tuning

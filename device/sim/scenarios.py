@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from device.settings import Settings
+from device.settings import Settings, SlotConfig
 from device.sim.customers import OFFICE, SiteProfile, SlotDemand
 from device.sim.market import SupplierSpec
 
@@ -31,6 +31,29 @@ MARKET: tuple[SupplierSpec, ...] = (
     SupplierSpec("mirror", "tit_for_tat", 560_000, 420_000, lead_time_hours=36, reliability=0.97),
 )
 
+# How simulated customers answer a markdown: a slot's customers are multiplied by
+# (price / list) ** -elasticity while it is marked down (constant-elasticity demand).
+# Item-level own-price elasticities from the meta-analyses of store scanner data:
+# Bijmolt, van Heerde & Pieters (2005), "New empirical generalizations on the
+# determinants of price elasticity", Journal of Marketing Research 42(2), mean -2.62
+# over 1,851 estimates; Tellis (1988), JMR 25(4), mean -1.76. Category-level food
+# elasticities are below 1 (Andreyeva, Long & Brownell 2010, American Journal of Public
+# Health 100(2)): a markdown moves shoppers between items more than it makes appetite.
+# Our assumption within that range: fresh, dated food near the meta-analytic mean,
+# longer-keeping items towards Tellis' and below (a markdown there mostly moves sales
+# forward in time).
+ELASTICITY: dict[str, float] = {"fresh": 2.5, "chilled": 2.0, "ambient": 1.5}
+
+
+def item_class(slot: SlotConfig) -> str:
+    """``fresh`` keeps up to a week, ``chilled`` up to a month, else ``ambient``."""
+    life = slot.shelf_life_days
+    if life is not None and life <= 7:
+        return "fresh"
+    if life is not None and life <= 30:
+        return "chilled"
+    return "ambient"
+
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
@@ -41,6 +64,14 @@ class Scenario:
     suppliers: tuple[SupplierSpec, ...] = MARKET
     incumbent: str = "cashcarry"
     slot_changes: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    elasticity: Mapping[str, float] = field(default_factory=lambda: dict(ELASTICITY))
+
+    def price_response(self, slot: SlotConfig, price: int) -> float:
+        """How many times its usual customers ``slot`` draws at ``price`` (1 at list)."""
+        if price >= slot.retail_price or slot.retail_price == 0:
+            return 1.0
+        ratio = max(price, 1) / slot.retail_price
+        return float(ratio ** -self.elasticity[item_class(slot)])
 
     def __post_init__(self) -> None:
         if self.incumbent not in {s.name for s in self.suppliers}:

@@ -188,3 +188,30 @@ class TurnedAway(SQLModel, table=True):
     gtin: str = Field(sa_type=sa.String(14))
     price: int = Field(sa_type=sa.BigInteger)
     at: datetime = Field(sa_type=UTCDateTime)
+
+
+class PriceChange(SQLModel, table=True):
+    """A slot's selling price from ``at`` on, and why: every markdown and every return
+    to the list price is a row, so owners can see what the machine charged and when.
+
+    ``units`` is how many units the markdown is for (the near-expiry ones at the
+    front of the slot); the list price comes back once they are sold. The same price
+    holds for every customer until the next row: nothing here is per customer.
+    """
+
+    __tablename__ = "price_change"
+    __table_args__ = (
+        sa.CheckConstraint("price >= 0", name="price_change_price_nonnegative"),
+        sa.CheckConstraint("price <= list_price", name="price_change_not_above_list"),
+        sa.CheckConstraint("units >= 0", name="price_change_units_nonnegative"),
+        sa.Index("ix_price_change_slot_at", "slot_id", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime)
+    slot_id: int
+    price: int = Field(sa_type=sa.BigInteger)
+    list_price: int = Field(sa_type=sa.BigInteger)
+    floor_price: int = Field(sa_type=sa.BigInteger)
+    units: int = 0
+    reason: str = Field(sa_type=sa.String(200))

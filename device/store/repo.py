@@ -22,6 +22,7 @@ from device.store.models import (
     AlertSeverity,
     CreditKind,
     PaymentMethod,
+    PriceChange,
     RecountSource,
     Sale,
     SaleState,
@@ -200,18 +201,19 @@ def sales_since(session: Session, since: datetime, slot_id: int | None = None) -
     return list(session.exec(query.order_by(_BY_ID)))
 
 
-def sale_times_since(db: Db, since: datetime) -> list[tuple[datetime, int]]:
-    """(created_at, slot id) of the completed sales since ``since``, oldest first.
+def sale_times_since(db: Db, since: datetime) -> list[tuple[datetime, int, int]]:
+    """(created_at, slot id, price) of the completed sales since ``since``, oldest first.
 
-    What a forecast needs of ``sales_since`` without building an ORM object per sale.
+    What a forecast needs of ``sales_since`` (the price tells a markdown's sale from a
+    sale at list) without building an ORM object per sale.
     """
     rows = _sql(
         db,
-        "SELECT created_at, slot_id FROM sale INDEXED BY ix_sale_created"
+        "SELECT created_at, slot_id, price FROM sale INDEXED BY ix_sale_created"
         " WHERE created_at >= ? AND state = 'completed' ORDER BY id",
         _time_to_db(since),
     )
-    return [(_TIME_OUT(at), int(slot_id)) for at, slot_id in rows]
+    return [(_TIME_OUT(at), int(slot_id), int(price)) for at, slot_id, price in rows]
 
 
 def units_sold_since(db: Db, since: datetime) -> dict[int, int]:
@@ -353,6 +355,48 @@ def stock_estimate(db: Db, slot_id: int, before_sale: Sale | None = None) -> int
         at,
     )
     return int(rows[0][0]) if rows else None
+
+
+# --- prices ----------------------------------------------------------------------
+
+
+def record_price_change(session: Session, change: PriceChange) -> PriceChange:
+    """Record a slot's new selling price and why (a markdown, or back to list)."""
+    if not 0 <= change.price <= change.list_price:
+        raise ValueError(f"slot {change.slot_id}: price {change.price} outside 0..list")
+    session.add(change)
+    session.flush()
+    return change
+
+
+def current_prices(session: Session) -> dict[int, PriceChange]:
+    """The latest price change of every slot that has one (the price it sells at now)."""
+    latest = (
+        select(col(PriceChange.slot_id), sa.func.max(col(PriceChange.id)).label("id"))
+        .group_by(col(PriceChange.slot_id))
+        .subquery()
+    )
+    query = select(PriceChange).join(latest, col(PriceChange.id) == latest.c.id)
+    return {change.slot_id: change for change in session.exec(query)}
+
+
+def price_changes(session: Session, limit: int = 20) -> list[PriceChange]:
+    """The most recent price changes, newest first."""
+    query = select(PriceChange).order_by(col(PriceChange.id).desc()).limit(limit)
+    return list(session.exec(query))
+
+
+def units_sold_at(db: Db, slot_id: int, since: datetime, price: int) -> int:
+    """Units of ``slot_id`` sold (not refunded) at ``price`` since ``since``."""
+    rows = _sql(
+        db,
+        "SELECT count(*) FROM sale WHERE slot_id = ? AND created_at >= ? AND price = ?"
+        " AND state != 'refunded'",
+        slot_id,
+        _time_to_db(since),
+        price,
+    )
+    return int(rows[0][0])
 
 
 # --- alerts ----------------------------------------------------------------------

@@ -21,7 +21,9 @@ from device.negotiation.transcript import Decision as NegotiationDecision
 from device.negotiation.transcript import Transcript
 from device.procurement.models import OrderState, PurchaseOrder
 from device.settings import Settings
+from device.store import repo
 from device.store.db import Store
+from device.store.models import PriceChange
 from tests.dashboard.chain import USDC, Chain
 from tests.dashboard.conftest import OwnerLogin, csrf_from, login
 from tests.dashboard.machine_data import stock_and_sales
@@ -308,3 +310,36 @@ def test_a_change_on_chain_reaches_the_dashboard_without_a_decision(
         time.sleep(0.2)
         balance = logged_in.get("/api/status").json()["treasury"]["balance"]
     assert balance == before + 7 * USDC == busy.treasury()
+
+
+def test_stock_page_shows_each_slots_price_and_every_markdown_with_its_reason(
+    logged_in: httpx.Client, busy: Chain, store: Store, settings: Settings
+) -> None:
+    six = settings.slot(6)
+    floor = settings.pricing.floor(six)
+    reason = "3 unit(s) expire within 20 h, 1.0 expected to sell at list: 40% off"
+    with store.write() as session:
+        repo.record_price_change(
+            session,
+            PriceChange(
+                at=datetime.now(UTC),
+                slot_id=6,
+                price=six.retail_price * 60 // 100,
+                list_price=six.retail_price,
+                floor_price=floor,
+                units=3,
+                reason=reason,
+            ),
+        )
+    page = logged_in.get("/stock").text
+    row = re.search(r'<tr id="price-6" class="marked-down">(.*?)</tr>', page, re.S)
+    assert row is not None
+    assert money_label(six.retail_price * 60 // 100) in row.group(1)
+    assert money_label(six.retail_price) in row.group(1)
+    assert reason in row.group(1)
+    assert re.search(r'<tr id="price-1">.*?list price', page, re.S)
+    assert 'id="markdowns">off<' in page
+    policy = logged_in.get("/policy").text
+    assert 'id="pricing-markdowns">off<' in policy
+    assert f"{settings.pricing.max_markdown_pct}% below list" in policy
+    assert money_label(floor) in policy

@@ -7,9 +7,13 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from device.settings import DEFAULTS_FILE
+from device.store import repo
+from device.store.db import open_store
+from device.store.models import PriceChange
 
 CUSTOBOT = [sys.executable, "-m", "device"]
 
@@ -81,3 +85,43 @@ def test_run_polls_in_real_time_and_stops_cleanly_on_sigterm(tmp_path: Path) -> 
     assert status.returncode == 0, status.stderr
     assert "Cola 330ml" in status.stdout
     assert "vends awaiting resolution: 0" in status.stdout
+
+
+def test_status_shows_prices_and_the_markdowns_with_their_reasons(tmp_path: Path) -> None:
+    config = tmp_path / "machine.toml"
+    db = tmp_path / "machine.db"
+    config.write_text(
+        DEFAULTS_FILE.read_text()
+        .replace('database = "custobot-demo.db"', f'database = "{db}"')
+        .replace("markdowns = false", "markdowns = true")
+    )
+    store = open_store(db)
+    reason = "2 unit(s) expire within 18 h, 0.5 expected to sell at list: 40% off"
+    with store.write() as session:
+        repo.record_price_change(
+            session,
+            PriceChange(
+                at=datetime(2026, 12, 1, 15, tzinfo=UTC),
+                slot_id=6,
+                price=2_700_000,
+                list_price=4_500_000,
+                floor_price=2_250_000,
+                units=2,
+                reason=reason,
+            ),
+        )
+    store.close()
+    status = subprocess.run(
+        [*CUSTOBOT, "status", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(COLUMNS="200"),
+        check=False,
+    )
+    assert status.returncode == 0, status.stderr
+    sandwich = next(line for line in status.stdout.splitlines() if "Fresh sandwich" in line)
+    assert "2.70" in sandwich
+    assert "4.50" in sandwich
+    assert "markdowns: on (at most 40% off list" in status.stdout
+    assert f"price 2026-12-01 15:00 slot 6: 2.70 USDC — {reason}" in status.stdout

@@ -1,0 +1,1 @@
+"""Selling prices: the owners' list price, and fair markdowns of near-expiry stock."""
