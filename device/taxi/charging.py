@@ -67,7 +67,9 @@ class TimeOfUse:
 
     def reservation(self, wh: int, window: Window) -> int:
         """The most the taxi pays: the dearest hour of the window, for all of the energy."""
-        hours = {(t // 3600) % 24 for t in range(window.start, max(window.end, window.start + 1), 3600)}
+        hours = {
+            (t // 3600) % 24 for t in range(window.start, max(window.end, window.start + 1), 3600)
+        }
         return max(self.per_kwh[h % len(self.per_kwh)] for h in hours) * wh // 1000
 
 
@@ -102,9 +104,7 @@ def charge_need(
     wh = capacity_wh * (target_permille - snapshot.soc_permille) // 1000
     if wh <= 0:
         return None
-    return ChargeNeed(
-        station.site, station.product, wh, window, tariff.reservation(wh, window)
-    )
+    return ChargeNeed(station.site, station.product, wh, window, tariff.reservation(wh, window))
 
 
 def station_settings(
@@ -167,9 +167,7 @@ class Charging:
             token_decimals=self.chain.token_decimals,
         )
         refs = [s.ref for s in stations if s.site == need.site]
-        return asyncio.run(
-            self.buyer.negotiate(wanted, refs, used=self.procurement.quote_used)
-        )
+        return asyncio.run(self.buyer.negotiate(wanted, refs, used=self.procurement.quote_used))
 
     def place(
         self, now: datetime, need: ChargeNeed, result: NegotiationResult
@@ -192,9 +190,7 @@ class Charging:
         product = next(iter(_products(order)))
         seen = max(counter_after - counter_before, 0)
         with self.procurement.store.write() as session:
-            matches = self.procurement.record_items(
-                session, now, {product: seen}, [order.order_id]
-            )
+            matches = self.procurement.record_items(session, now, {product: seen}, [order.order_id])
         log.info("charge_counted", order=order.order_id, wh=seen)
         return matches[0] if matches else None
 

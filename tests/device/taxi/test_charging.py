@@ -30,8 +30,8 @@ from device.procurement.outbox import Outbox
 from device.settings import load_settings
 from device.store.db import open_store
 from device.taxi.charging import (
-    Charging,
     ChargeNeed,
+    Charging,
     Station,
     TimeOfUse,
     Window,
@@ -134,7 +134,9 @@ def world(tmp_path: Path) -> Iterator[World]:
             )
             pc.set_supplier(key.address, True, sender=governor)
             stations.append(
-                Station(SITE, PRODUCT, SupplierRef(name=name, base_url=url, signing_address=key.address))
+                Station(
+                    SITE, PRODUCT, SupplierRef(name=name, base_url=url, signing_address=key.address)
+                )
             )
         yield World(
             w3,
@@ -267,7 +269,11 @@ def test_a_quote_for_another_site_or_window_is_refused_and_changes_nothing(
         assert result.offer is not None
         other_site = ChargeNeed(OTHER_SITE, OTHER_PRODUCT, need.wh, need.window, need.reservation)
         other_window = ChargeNeed(
-            SITE, PRODUCT, need.wh, Window(need.window.start, need.window.end + 3600), need.reservation
+            SITE,
+            PRODUCT,
+            need.wh,
+            Window(need.window.start, need.window.end + 3600),
+            need.reservation,
         )
         with pytest.raises(WrongChargeQuoteError, match="not site mall-south's energy"):
             w.charging.place(datetime.now(UTC), other_site, result)
