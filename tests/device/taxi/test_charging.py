@@ -18,6 +18,7 @@ from sqlmodel import select
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
+from contracts.anvil import run_anvil
 from contracts.artifacts import load_artifact
 from contracts.chain import send
 from contracts.deploy import deploy_profit_center
@@ -80,8 +81,9 @@ class World:
 
 
 @contextmanager
-def world(tmp_path: Path) -> Iterator[World]:
-    w3 = Web3(EthereumTesterProvider())
+def world(tmp_path: Path, w3: Web3 | None = None) -> Iterator[World]:
+    """eth-tester unless ``w3`` is given (anvil): deployed, funded, two stations serving."""
+    w3 = w3 or Web3(EthereumTesterProvider())
     governor = str(w3.eth.accounts[0])
     agent: LocalAccount = Account.create()
     w3.eth.wait_for_transaction_receipt(
@@ -283,3 +285,29 @@ def test_a_quote_for_another_site_or_window_is_refused_and_changes_nothing(
         with w.procurement.store.read() as session:
             assert session.exec(select(ChainIntent)).all() == []
         assert w.pc.reserved() == 0
+
+
+@pytest.mark.slow
+@pytest.mark.anvil
+def test_over_anvil_the_station_is_paid_once_and_the_ledger_matches(
+    tmp_path: Path, anvil_binary: Path
+) -> None:
+    with (
+        run_anvil(anvil_binary) as url,
+        world(tmp_path, Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))) as w,
+    ):
+        need = low_battery_need(tmp_path, w)
+        order = placed(w, need)
+        station = next(s for s in w.stations if s.ref.name == order.supplier_name)
+        before = w.balance(station.ref.signing_address)
+        start, end = counted(tmp_path, need.wh)
+        now = datetime.now(UTC)
+        w.charging.confirm(now, order, start, end)
+        w.procurement.settle(now)
+        w.procurement.settle(now)
+        assert w.procurement.orders()[0].state is OrderState.SETTLED
+        assert w.balance(station.ref.signing_address) - before == order.amount
+        assert len(confirm_intents(w)) == 1
+        reconciliation = w.ledger.reconcile()
+        assert reconciliation.matches, reconciliation.differences
+        assert reconciliation.payments_chain == order.amount
