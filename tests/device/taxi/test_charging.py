@@ -311,3 +311,27 @@ def test_over_anvil_the_station_is_paid_once_and_the_ledger_matches(
         reconciliation = w.ledger.reconcile()
         assert reconciliation.matches, reconciliation.differences
         assert reconciliation.payments_chain == order.amount
+
+
+def test_a_silent_bus_forms_no_charging_need(tmp_path: Path) -> None:
+    """Nothing heard on the bus (stale battery and counter): no purchase, however low."""
+    station = Station(
+        SITE,
+        PRODUCT,
+        SupplierRef(name="s", base_url="http://127.0.0.1:1", signing_address="0x" + "11" * 20),
+    )
+    with VehiclePoller(open_bus(channel=f"silent-{tmp_path.name}"), None) as poller:
+        snapshot = poller.poll(datetime.now(UTC))
+    window = Window(0, 3600)
+    assert (
+        charge_need(
+            snapshot,
+            below_permille=200,
+            target_permille=800,
+            capacity_wh=CAPACITY_WH,
+            station=station,
+            window=window,
+            tariff=TARIFF,
+        )
+        is None
+    )
