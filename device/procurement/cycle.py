@@ -406,11 +406,23 @@ class Procurement:
         self, now: datetime, key: str, need: RestockNeed, result: NegotiationResult
     ) -> PurchaseOrder:
         """The negotiated quote as a purchase order and its ``placeOrder`` intent."""
+        slot_of = {line.gtin: line.slot_id for line in need.lines}
+        return self.place_quote(now, key, need.reservation, result, slot_of)
+
+    def place_quote(
+        self,
+        now: datetime,
+        key: str,
+        reservation: int,
+        result: NegotiationResult,
+        slot_of: Mapping[str, int],
+    ) -> PurchaseOrder:
+        """A won quote as a purchase order and its ``placeOrder`` intent, for any kind:
+        ``slot_of`` says where each item goes (the taxi's energy goes to slot 0)."""
         assert result.offer is not None
         assert result.supplier is not None
         transcript = result.transcript.model_dump_json()
         quote = result.offer.to_quote()
-        slot_of = {line.gtin: line.slot_id for line in need.lines}
         lines = [
             {
                 "gtin": line.gtin,
@@ -432,7 +444,7 @@ class Procurement:
             supplier_name=result.supplier.name,
             supplier_address=quote.supplier,
             amount=quote.amount,
-            reservation_price=need.reservation,
+            reservation_price=reservation,
             lines=json.dumps(lines),
             quote=json.dumps(quote.to_json()),
             signature=result.offer.signature.removeprefix("0x"),
@@ -455,7 +467,7 @@ class Procurement:
             order=order_id,
             supplier=order.supplier_name,
             amount=order.amount,
-            reservation=need.reservation,
+            reservation=reservation,
         )
         return order
 
@@ -563,6 +575,17 @@ class Procurement:
         for slot_id, count in increases.items():
             if count > 0:
                 per_gtin[gtin_of[slot_id]] = per_gtin.get(gtin_of[slot_id], 0) + count
+        return self.record_items(session, now, per_gtin, order_ids)
+
+    def record_items(
+        self,
+        session: Session,
+        now: datetime,
+        per_gtin: Mapping[str, int],
+        order_ids: Sequence[str] | None = None,
+    ) -> list[DeliveryMatch]:
+        """Owe the open orders what was counted per item id (units of its catalogue
+        unit: items for vending, Wh for the taxi's charging), oldest first."""
         orders = [
             o
             for o in session.exec(
