@@ -132,7 +132,7 @@ def record_sale(
         add_credit(
             db, kind=CreditKind.CHARGE, method=payment, amount=-price, now=now, sale_id=sale_id
         )
-    return Sale(
+    return _new_sale(
         id=sale_id,
         slot_id=slot_id,
         gtin=gtin,
@@ -141,6 +141,19 @@ def record_sale(
         state=SaleState.PENDING,
         created_at=now.astimezone(UTC),
     )
+
+
+_SALE_MANAGER = cast("Any", Sale)._sa_class_manager
+
+
+def _new_sale(**fields: Any) -> Sale:
+    """A transient ``Sale`` from values already of their fields' types, built without
+    pydantic's validation and SQLAlchemy's per-field set events (``Sale(...)`` costs
+    ~43 µs, a tenth of a simulated vend); it is the same mapped instance otherwise."""
+    sa.orm.configure_mappers()  # what ``Sale(...)`` would do first (~2 µs once done)
+    sale = Sale.model_construct(**fields)
+    _SALE_MANAGER.setup_instance(sale)
+    return sale
 
 
 def _resolve(
