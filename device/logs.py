@@ -62,7 +62,7 @@ class ForPeople:
             elif key in ORDER_KEYS and isinstance(value, str) and len(value) == ORDER_ID_LENGTH:
                 event[key] = value[:10]
             elif key == "key" and isinstance(value, str) and value.count(":0x") == 1:
-                kind, order = value.split(":")  # an outbox intent: "place:<order id>"
+                kind, order = value.split(":", 1)  # an outbox intent: "place:<order id>"
                 event[key] = f"{kind}:{order[:10]}" if len(order) == ORDER_ID_LENGTH else value
             else:
                 event[key] = readable(value)
@@ -84,7 +84,12 @@ def configure_logging(
     else:
         processors += [
             ForPeople(decimals, currency),
-            structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty(), pad_event_to=24),
+            structlog.dev.ConsoleRenderer(
+                colors=sys.stderr.isatty(),
+                pad_event_to=24,
+                # Rich tracebacks print every frame's locals: a key being signed with.
+                exception_formatter=structlog.dev.plain_traceback,
+            ),
         ]
     structlog.configure(
         processors=processors,

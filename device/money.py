@@ -11,15 +11,26 @@ def money(base_units: int, decimals: int = 6) -> str:
     return f"{sign}{whole}.{cents:02d}"
 
 
-def parse_money(text: str, decimals: int = 6) -> int:
-    """``"12.5"`` (a decimal amount of the token) as base units; exact, or ValueError."""
-    from decimal import Decimal, InvalidOperation
+MAX_UINT256 = 2**256 - 1
 
-    try:
-        amount = Decimal(text.strip())
-    except InvalidOperation:
-        raise ValueError(f"{text!r} is not an amount") from None
-    base = amount.scaleb(decimals)
-    if not amount.is_finite() or amount < 0 or base != base.to_integral_value():
+
+def parse_money(text: str, decimals: int = 6) -> int:
+    """``"12.5"`` (a decimal amount of the token) as base units; exact, or ValueError.
+
+    Only ASCII digits with an optional fraction: no exponents, signs, underscores or
+    other scripts' digits, and nothing a uint256 cannot hold.
+    """
+    import re
+
+    stripped = text.strip()
+    match = re.fullmatch(r"([0-9]+)(?:\.([0-9]+))?", stripped)
+    if match is None:
+        raise ValueError(f"{text!r} is not an amount (digits, optionally a decimal point)")
+    whole: str = match.group(1)
+    frac: str = (match.group(2) or "").rstrip("0")
+    if len(frac) > decimals:
         raise ValueError(f"{text!r} is not an amount of at most {decimals} decimals")
-    return int(base)
+    base: int = int(whole) * 10**decimals + (int(frac.ljust(decimals, "0")) if frac else 0)
+    if base > MAX_UINT256:
+        raise ValueError(f"{text!r} is more than a token amount can hold")
+    return base

@@ -148,9 +148,11 @@ class SupplierSettings(BaseSettings):
     items: Annotated[list[CatalogEntry], Field(min_length=1, max_length=MAX_CATALOG_ITEMS)]
     strategy: StrategyConfig = BoulwareStrategyConfig(kind="boulware")
     max_rounds: Annotated[int, Field(ge=1, le=MAX_ROUNDS)] = 8
-    best_and_final: bool = True
+    best_and_final: bool = False
     """Honour a buyer's price to beat (advertised in discovery): a final offer just below it
-    when the floor allows, else the usual answer."""
+    when the floor allows, else the usual answer. Off unless the supplier opts in: the price
+    to beat cannot be checked (a buyer could probe for the floor), and buyers older than the
+    field refuse a discovery document that names it."""
     quote_ttl_seconds: Annotated[int, Field(ge=10, le=86400)] = 300
     session_ttl_seconds: Annotated[int, Field(ge=10, le=7 * 86400)] = 900
     rfq_per_minute: Annotated[int, Field(ge=1, le=100_000)] = 60

@@ -87,10 +87,15 @@ class Repricer:
 
     def restore(self) -> None:
         """At start-up: the prices in force, less the marked-down units sold since."""
+        if not self.enabled:
+            return  # the owners turned markdowns off since: every slot sells at list
+        listed = {slot.id: slot.retail_price for slot in self.settings.slots}
         with self.store.read() as session:
             for slot_id, change in repo.current_prices(session).items():
                 if change.price >= change.list_price or change.units == 0:
                     continue
+                if listed.get(slot_id) != change.list_price:
+                    continue  # the slot or its list price changed: that markdown is void
                 sold = repo.units_sold_at(session, slot_id, change.at, change.price)
                 if change.units > sold:
                     self.vend.prices[slot_id] = change.price
@@ -105,6 +110,7 @@ class Repricer:
         """
         pricing = self.settings.pricing
         changes: list[PriceChange] = []
+        decided: list[tuple[SlotConfig, Markdown]] = []
         with self.store.write() as session:
             rates: dict[int, int] | None = None
             for slot in self.settings.slots:
@@ -129,9 +135,12 @@ class Repricer:
                     if self.enabled
                     else Markdown(slot.retail_price, 0, "list price: markdowns are off")
                 )
-                change = self._apply(session, now, slot, markdown)
+                change = self._record(session, now, slot, markdown)
                 if change is not None:
                     changes.append(change)
+                    decided.append((slot, markdown))
+        for slot, markdown in decided:  # charged only once the rows are committed
+            self._charge(slot, markdown)
         return changes
 
     def sold(self, now: datetime, slot_id: int) -> None:
@@ -145,14 +154,17 @@ class Repricer:
         slot = self.settings.slot(slot_id)
         done = Markdown(slot.retail_price, 0, "list price: the marked-down units are sold")
         with self.store.write() as session:
-            self._apply(session, now, slot, done)
+            change = self._record(session, now, slot, done)
+        if change is not None:
+            self._charge(slot, done)
 
     def _rates(self, session: Session, now: datetime) -> dict[int, int]:
         return repo.units_sold_since(session, now - RATE_WINDOW)
 
-    def _apply(
+    def _record(
         self, session: Session, now: datetime, slot: SlotConfig, markdown: Markdown
     ) -> PriceChange | None:
+        """The row for a price that changes (``None`` if it stays); not yet charged."""
         price_now = self.vend.prices.get(slot.id, slot.retail_price)
         units_now = self.left.get(slot.id, 0)
         if markdown.price == price_now and markdown.units == units_now:
@@ -172,6 +184,10 @@ class Repricer:
                 reason=markdown.reason,
             ),
         )
+        return change
+
+    def _charge(self, slot: SlotConfig, markdown: Markdown) -> None:
+        """The vend flow charges a recorded price from now on."""
         if markdown.price < slot.retail_price:
             self.vend.prices[slot.id] = markdown.price
             self.left[slot.id] = markdown.units
@@ -179,4 +195,3 @@ class Repricer:
             self.vend.prices.pop(slot.id, None)
             self.left.pop(slot.id, None)
         log.info("price_changed", slot=slot.id, price=markdown.price, reason=markdown.reason)
-        return change

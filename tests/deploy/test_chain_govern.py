@@ -94,6 +94,19 @@ def test_the_governor_sets_policy_allows_suppliers_and_deposits_the_float(
 def test_amounts_are_typed_in_the_token_and_kept_exact() -> None:
     assert parse_money("25", 6) == 25 * USDC
     assert parse_money("0.000001", 6) == 1
-    for wrong in ("1.0000001", "-1", "abc", "nan"):
+    assert parse_money("1.500000", 6) == 1_500_000
+    too_big = str(2**256 // USDC + 1)
+    for wrong in (
+        "1.0000001",
+        "-1",
+        "abc",
+        "nan",
+        "sNaN",
+        "1e1000000",
+        "\u0661\u0662",
+        "1_000",
+        too_big,
+        "",
+    ):
         with pytest.raises(ValueError, match="amount"):
             parse_money(wrong, 6)

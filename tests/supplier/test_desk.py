@@ -150,7 +150,7 @@ def test_a_price_to_beat_gets_a_final_offer_under_it_when_the_floor_allows(
     whenever the floor leaves room."""
     signer = Signer.from_key(Account.create().key)
     store = SupplierStore(tmp_path / f"desk{next(ids)}.db")
-    desk = Desk(make_config(tmp_path, strategy=strategy), signer, store)
+    desk = Desk(make_config(tmp_path, strategy=strategy, best_and_final=True), signer, store)
     rfq = Rfq(
         rfq_id=f"rfq-{next(ids):012d}",
         items=[RfqLine(gtin=COLA, quantity=quantity)],

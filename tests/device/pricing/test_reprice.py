@@ -116,3 +116,35 @@ def test_marked_down_sales_count_as_their_share_of_list_demand() -> None:
     more, carry = demand_at_list([(at[4], SANDWICH, 1_350_000)], listed, carry)
     assert more == [(at[4], SANDWICH)]
     assert carry == pytest.approx(0.0)
+
+
+def test_a_restart_drops_a_markdown_the_owners_turned_off_or_whose_list_price_changed(
+    settings: Settings, store: Store, flow: VendFlow
+) -> None:
+    """Restored only under the policy it was made under: never a markdown the owners have
+    since switched off, nor one made against a list price that is no longer the slot's."""
+    with store.write() as session:
+        repo.record_recount(session, SANDWICH, 4, RecountSource.OPERATOR, T0)
+        repo.record_recount(session, SANDWICH, 6, RecountSource.OPERATOR, T0 + timedelta(hours=36))
+    (change,) = Repricer(settings, store, flow).reprice(T0 + timedelta(days=2), {SANDWICH: slow})
+    assert change.price < settings.slot(SANDWICH).retail_price
+
+    off = settings.model_copy(
+        update={"pricing": settings.pricing.model_copy(update={"markdowns": False})}
+    )
+    after_off = VendFlow(store, flow.hardware, off.slots)
+    Repricer(off, store, after_off).restore()
+    assert after_off.prices == {}
+
+    cheaper = [
+        s.model_copy(update={"retail_price": change.price - 10_000}) if s.id == SANDWICH else s
+        for s in settings.slots
+    ]
+    relisted = settings.model_copy(update={"slots": cheaper})
+    after_relist = VendFlow(store, flow.hardware, relisted.slots)
+    Repricer(relisted, store, after_relist).restore()
+    assert after_relist.prices == {}  # the old markdown would now sell above the new list
+
+    same = VendFlow(store, flow.hardware, settings.slots)
+    Repricer(settings, store, same).restore()
+    assert same.prices == {SANDWICH: change.price}
