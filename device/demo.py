@@ -91,7 +91,7 @@ class DemoOwners:
 
 
 # ``custobot demo`` shows every path an owner meets: orders above 20 USDC wait for the
-# owners (adaptable autonomy), three members share a payout, one supplier brings half
+# owners (adaptable autonomy), three members share a payout, a first delivery brings half
 # of an order (paid for what arrived) and one claims a delivery it never made (disputed).
 SHOWCASE_POLICY = Policy(
     autonomy=Autonomy.ADAPTABLE,
@@ -113,10 +113,12 @@ DEMO_SUPPLIERS = (
     DemoSupplier("Corner Cash & Carry", {"kind": "conceder", "beta": 4.0}, 12, 0.56, 0.40),
     DemoSupplier("Quick Drinks Co", {"kind": "tit_for_tat"}, 8, 0.62, 0.45),
 )
+# Which supplier wins an order depends on the negotiation, so each honest supplier's first
+# delivery brings half: whoever the agent buys from, an owner sees a short delivery.
 SHOWCASE_SUPPLIERS = (
-    DEMO_SUPPLIERS[0],
+    replace(DEMO_SUPPLIERS[0], short=1),
     replace(DEMO_SUPPLIERS[1], cheats=1),  # its first order is claimed, never brought
-    replace(DEMO_SUPPLIERS[2], short=1),  # its first delivery brings half
+    replace(DEMO_SUPPLIERS[2], short=1),
 )
 
 

@@ -27,7 +27,7 @@ from tests.dashboard.machine_data import record_order, stock_and_sales
 
 # An integer with thousands commas or of five digits or more, standing alone: not part
 # of a word, hex string, date, decimal number or id (``0x…``, ``2026-12-07``, ``#12f3``).
-_BARE = re.compile(r"(?<![\w.,:/#-])(\d{1,3}(?:,\d{3})+|\d{5,})(?![\w,]|\.\d)")
+_BARE = re.compile(r"(?<![\w.,:/#…-])(\d{1,3}(?:,\d{3})+|\d{5,})(?![\w,]|\.\d)")
 _HREF = re.compile(r'href="([^"#]+)"')
 _HIDDEN = re.compile(r"<(script|style)\b.*?</\1>", re.S)
 
