@@ -58,6 +58,7 @@ def test_the_check_catches_base_units_and_passes_money_dates_and_hashes() -> Non
         "0xE840A7bae63a0C8710caf4e7e4670d82cAB27332",
         "order #12f31072",
         "tx 0x8f8582…fca8f7",
+        "tx 0xa1e7b8…471730",  # an abbreviated hash whose tail is all digits
         "catalog: 05449000000996",
         "9999 items",
         "lead time 18 h",
