@@ -16,6 +16,7 @@ from contracts.artifacts import load_artifact
 from contracts.chain import send
 from contracts.deploy import deploy_profit_center
 from contracts.profit_center import OrderStatus, ProfitCenter
+from device.money import money
 from supplier.cli import supplier_app
 from supplier.desk import Desk
 from supplier.keys import PASSPHRASE_ENV, Signer, create_keystore
@@ -88,7 +89,7 @@ def test_operator_syncs_orders_and_marks_a_delivery_on_chain(anvil: str, tmp_pat
     env = {PASSPHRASE_ENV: PASSPHRASE}
     listed = runner.invoke(supplier_app, ["orders", "--sync", "--config", str(config)], env=env)
     assert listed.exit_code == 0, listed.output
-    assert str(offer.amount) in listed.output
+    assert money(offer.amount) in listed.output  # in USDC, as the operator reads it
     assert "open" in listed.output
 
     delivered = runner.invoke(supplier_app, ["deliver", "1", "--config", str(config)], env=env)
