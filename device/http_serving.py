@@ -26,6 +26,8 @@ from socket import socket
 import h11
 import structlog
 import uvicorn
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -163,6 +165,33 @@ class RateLimit:
 
     def __len__(self) -> int:
         return len(self._buckets)
+
+
+Clock = Callable[[], int]
+
+
+def wall_clock() -> int:
+    """Unix seconds: the clock an app runs on unless a test gives it another."""
+    return int(time.time())
+
+
+def app_clock(request: Request) -> int:
+    """The dependency that reads the app's clock (``app.state.clock``)."""
+    clock: Clock = request.app.state.clock
+    return clock()
+
+
+def refuse_past_rate(request: Request, limits: tuple[RateLimit, ...], what: str) -> None:
+    """429 with ``Retry-After`` for a client past any of ``limits``, before anything is stored."""
+    client = request.client.host if request.client else "?"
+    for limit in limits:
+        wait = limit.take(client)
+        if wait > 0:
+            raise StarletteHTTPException(
+                429,
+                f"too many {what} from this address",
+                headers={"Retry-After": str(int(wait) + 1)},
+            )
 
 
 def _client(scope: Scope) -> str:

@@ -9,8 +9,7 @@ server itself is bounded by :mod:`device.http_serving` (``serve``).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import structlog
@@ -21,7 +20,16 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp
 
-from device.http_serving import RateLimit, ReadBodyFirst, ServerLimits, bounded_config
+from device.http_serving import (
+    Clock,
+    RateLimit,
+    ReadBodyFirst,
+    ServerLimits,
+    app_clock,
+    bounded_config,
+    refuse_past_rate,
+    wall_clock,
+)
 from supplier.desk import Desk
 from supplier.errors import (
     DuplicateRfqError,
@@ -50,11 +58,6 @@ from supplier.settings import SupplierSettings
 from supplier.store import SupplierStore
 
 log = structlog.get_logger()
-Clock = Callable[[], int]
-
-
-def wall_clock() -> int:
-    return int(time.time())
 
 
 def _error(
@@ -90,13 +93,8 @@ def _desk(request: Request) -> Desk:
     return desk
 
 
-def _now(request: Request) -> int:
-    clock: Clock = request.app.state.clock
-    return clock()
-
-
 DeskDep = Annotated[Desk, Depends(_desk)]
-NowDep = Annotated[int, Depends(_now)]
+NowDep = Annotated[int, Depends(app_clock)]
 RfqIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{16,64}$")]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -121,18 +119,7 @@ def _require_json(request: Request) -> None:
 
 
 def _rate_limit(request: Request) -> None:
-    """A client past its RFQ rate gets 429 with ``Retry-After``, before anything is stored."""
-    limits: tuple[RateLimit, ...] = getattr(request.app.state, "rfq_rate", ())
-    client = request.client.host if request.client else "?"
-    wait = 0.0
-    for limit in limits:
-        wait = limit.take(client)
-        if wait > 0:
-            break
-    if wait > 0:
-        raise StarletteHTTPException(
-            429, "too many RFQs from this address", headers={"Retry-After": str(int(wait) + 1)}
-        )
+    refuse_past_rate(request, getattr(request.app.state, "rfq_rate", ()), "RFQs")
 
 
 rfq_router = APIRouter(tags=["rfq"], dependencies=[Depends(_require_json)])

@@ -11,8 +11,6 @@ nothing. Served by :mod:`device.http_serving`'s bounded uvicorn set-up.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Annotated, Any
 
 import structlog
@@ -24,19 +22,23 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp
 
-from device.http_serving import RateLimit, ReadBodyFirst, ServerLimits, bounded_config
+from device.http_serving import (
+    Clock,
+    RateLimit,
+    ReadBodyFirst,
+    ServerLimits,
+    app_clock,
+    bounded_config,
+    refuse_past_rate,
+    wall_clock,
+)
 from device.money import money
 from device.taxi.errors import RideError
 from device.taxi.rides import Accepted, RideDesk
 from device.taxi.store import TaxiQuote, TripState
 
 log = structlog.get_logger()
-Clock = Callable[[], int]
 MAX_BODY_BYTES = 4096
-
-
-def wall_clock() -> int:
-    return int(time.time())
 
 
 class StrictModel(BaseModel):
@@ -107,23 +109,13 @@ def _desk(request: Request) -> RideDesk:
     return desk
 
 
-def _now(request: Request) -> int:
-    clock: Clock = request.app.state.clock
-    return clock()
-
-
 def _rate_limit(request: Request) -> None:
-    """A client past its quote rate gets 429 with ``Retry-After`` before anything is stored."""
     limit: RateLimit = request.app.state.quote_rate
-    wait = limit.take(request.client.host if request.client else "?")
-    if wait > 0:
-        raise StarletteHTTPException(
-            429, "too many quotes from this address", headers={"Retry-After": str(int(wait) + 1)}
-        )
+    refuse_past_rate(request, (limit,), "quotes")
 
 
 DeskDep = Annotated[RideDesk, Depends(_desk)]
-NowDep = Annotated[int, Depends(_now)]
+NowDep = Annotated[int, Depends(app_clock)]
 QuoteIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 TripIdPath = Annotated[int, Path(ge=1, le=2**62)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
