@@ -96,6 +96,9 @@ def measure() -> dict[str, int]:
     gas["approveOrder"] = pc.approve_order(waiting, sender=governor).gas_used
     gas["distribute (3 members)"] = pc.distribute(sender=governor).gas_used
     gas["claim"] = pc.claim(sender=members[0]).gas_used
+    gas["setFareCap"] = pc.set_fare_cap(15_000, sender=governor).gas_used
+    gas["setEmergency (on)"] = pc.set_emergency(True, sender=governor).gas_used
+    gas["setEmergency (off)"] = pc.set_emergency(False, sender=governor).gas_used
     return gas
 
 

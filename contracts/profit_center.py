@@ -102,6 +102,15 @@ class Books:
 
 
 @dataclass(frozen=True, slots=True)
+class FareRules:
+    """A taxi's fare rules the governor sets: the demand-factor cap (basis points of the
+    published tariff, 10,000 = 1.0x) and an emergency that holds fares to the tariff."""
+
+    cap_bp: int
+    emergency: bool
+
+
+@dataclass(frozen=True, slots=True)
 class EventMeta:
     """Where an event was emitted."""
 
@@ -262,6 +271,18 @@ class Claimed:
 
 
 @dataclass(frozen=True, slots=True)
+class FareCapChanged:
+    meta: EventMeta
+    cap_bp: int
+
+
+@dataclass(frozen=True, slots=True)
+class EmergencyChanged:
+    meta: EventMeta
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Paused:
     meta: EventMeta
     account: str
@@ -294,6 +315,8 @@ ProfitCenterEvent = (
     | MembersChanged
     | Distributed
     | Claimed
+    | FareCapChanged
+    | EmergencyChanged
     | Paused
     | Unpaused
 )
@@ -320,6 +343,8 @@ _EVENT_CLASSES: dict[str, type[Any]] = {
         MembersChanged,
         Distributed,
         Claimed,
+        FareCapChanged,
+        EmergencyChanged,
         Paused,
         Unpaused,
     )
@@ -385,6 +410,10 @@ class ProfitCenter:
 
     def policy(self) -> Policy:
         return Policy.from_tuple(self._view("policy"))
+
+    def fare_rules(self) -> FareRules:
+        cap_bp, emergency = self._view("fareRules")
+        return FareRules(int(cap_bp), bool(emergency))
 
     def order(self, order_id_: bytes) -> Order:
         supplier, amount, time, status = self._view("orderInfo", order_id_)
@@ -537,6 +566,14 @@ class ProfitCenter:
 
     def set_policy(self, policy: Policy, *, sender: Sender) -> TxResult:
         return self._send(sender, "setPolicy", policy.as_tuple())
+
+    def set_fare_cap(self, cap_bp: int, *, sender: Sender) -> TxResult:
+        """Governor: cap a taxi's demand factor at ``cap_bp`` (10,000 = 1.0x, no surge)."""
+        return self._send(sender, "setFareCap", cap_bp)
+
+    def set_emergency(self, active: bool, *, sender: Sender) -> TxResult:
+        """Governor: declare an emergency (fares at the plain tariff) or end it."""
+        return self._send(sender, "setEmergency", active)
 
     def set_supplier(self, supplier: str, allowed: bool, *, sender: Sender) -> TxResult:
         return self._send(sender, "setSupplier", to_checksum_address(supplier), allowed)

@@ -120,6 +120,10 @@ contract ProfitCenter is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransien
     uint32 public constant DISPUTE_RESOLUTION_PERIOD = 14 days;
     /// @notice After a pause, every deadline that fell during it (or later) runs at least this long.
     uint32 public constant RESUME_GRACE = 1 days;
+    /// @notice A demand factor of 1.0 in basis points: a taxi's fare is the published tariff.
+    uint16 public constant NO_SURGE_BP = 10_000;
+    /// @notice The highest demand-factor cap the governor may set (5.0x the tariff).
+    uint16 public constant MAX_FARE_CAP_BP = 50_000;
 
     IERC20 private immutable _token;
 
@@ -132,11 +136,14 @@ contract ProfitCenter is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransien
     uint40 private _perOrderCap;
     // One slot: the books (see Books).
     Books private _books;
-    // One slot: the dispute window, the pause clock, the operating reserve.
+    // One slot: the dispute window, the pause clock, the operating reserve, and a taxi's
+    // fare rules (the demand-factor cap in basis points, the emergency flag).
     uint32 private _disputeWindow;
     uint32 private _pauseStart;
     uint32 private _resumedAt;
     uint64 private _operatingReserve;
+    uint16 private _fareCapBp;
+    bool private _emergency;
 
     uint256 private _totalClaimable;
     uint256 private _totalShares;
@@ -218,6 +225,8 @@ contract ProfitCenter is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransien
     error LengthMismatch(uint256 members, uint256 shares);
     /// @notice A member appears twice or has a zero share.
     error InvalidMember(address member);
+    /// @notice A demand-factor cap below 1.0 (a discount, not a cap) or above MAX_FARE_CAP_BP.
+    error InvalidFareCap(uint256 capBp, uint256 minBp, uint256 maxBp);
 
     /// @notice The agent key changed or was renewed; it may commit money until `validUntil`.
     event AgentChanged(address indexed previousAgent, address indexed newAgent, uint256 validUntil);
@@ -265,6 +274,10 @@ contract ProfitCenter is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransien
     event Distributed(uint256 amount);
     /// @notice A member withdrew its claimable balance.
     event Claimed(address indexed member, uint256 amount);
+    /// @notice The governor set the cap on a taxi's demand factor (basis points, 10,000 = 1.0x).
+    event FareCapChanged(uint256 capBp);
+    /// @notice The governor declared an emergency (no surge at all) or ended it.
+    event EmergencyChanged(bool active);
 
     modifier onlyGovernor() {
         if (msg.sender != owner()) revert NotGovernor(msg.sender);
@@ -304,6 +317,7 @@ contract ProfitCenter is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransien
         _token = token_;
         _agent = agent_;
         _pauseStart = type(uint32).max;
+        _fareCapBp = NO_SURGE_BP;
         Books memory b = _loadBooks();
         b.refilledAt = uint32(block.timestamp);
         b.agentValidDay = _day(agentValidUntil_);
@@ -597,6 +611,24 @@ contract ProfitCenter is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransien
         emit SupplierAllowed(supplier, allowed);
     }
 
+    /// @notice Cap a taxi's demand factor at `capBp` basis points of its published tariff
+    /// (10,000 = 1.0x: no surge). Riders and the taxi read it with `fareRules`.
+    /// @dev Only the governor: the agent key prices the rides, so it must not set its own cap.
+    function setFareCap(uint16 capBp) external onlyGovernor {
+        if (capBp < NO_SURGE_BP || capBp > MAX_FARE_CAP_BP) {
+            revert InvalidFareCap(capBp, NO_SURGE_BP, MAX_FARE_CAP_BP);
+        }
+        _fareCapBp = capBp;
+        emit FareCapChanged(capBp);
+    }
+
+    /// @notice Declare an emergency (`active`): a taxi then charges the plain tariff, no
+    /// surge, whatever the cap; or end it. Only the governor.
+    function setEmergency(bool active) external onlyGovernor {
+        _emergency = active;
+        emit EmergencyChanged(active);
+    }
+
     /// @notice Replace the members and their shares. Existing claimable balances stay claimable.
     function setMembers(address[] calldata members_, uint256[] calldata shares_) external onlyGovernor {
         if (members_.length != shares_.length) revert LengthMismatch(members_.length, shares_.length);
@@ -688,6 +720,12 @@ contract ProfitCenter is EIP712, Ownable2Step, Pausable, ReentrancyGuardTransien
             operatingReserve: _operatingReserve,
             disputeWindow: _disputeWindow
         });
+    }
+
+    /// @notice A taxi's fare rules: the demand-factor cap (basis points, 10,000 = 1.0x)
+    /// and whether an emergency holds every fare to the plain tariff.
+    function fareRules() external view returns (uint256 capBp, bool emergency) {
+        return (_fareCapBp, _emergency);
     }
 
     /// @notice Treasury, reservations and the budget, as of now (refill applied).
