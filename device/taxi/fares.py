@@ -7,14 +7,32 @@ rider the same. The demand factor never exceeds the cap the owners set (later re
 from the on-chain policy) and is exactly 1 (surge zero) in an emergency. Every quote
 carries its breakdown, adding up to the price, and says that the taxi is a machine.
 Money is integer token base units (USDC: 6 decimals); factors are basis points.
+
+The owners' rules come from the chain (``ProfitCenter.fareRules``: the cap and the
+governor's emergency flag, read by ``ChainFareRules``) and from an optional public alert
+feed (``AlertFeed``) that can only hold fares to the tariff. Whatever goes wrong on the
+way, the answer is the safe one: a chain that cannot be read or is stale means no surge
+(factor 1.0); a feed that is down or sends garbage is logged and changes nothing.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from device.money import money
 from device.taxi.errors import FareError
+
+if TYPE_CHECKING:
+    from contracts.profit_center import ProfitCenter
+
+log = structlog.get_logger()
 
 ONE = 10_000  # a factor of 1.0 in basis points
 MACHINE_NOTICE = (
@@ -143,3 +161,170 @@ def quote(tariff: Tariff, trip: Trip, market: Market) -> Quote:
         emergency=market.emergency,
         lines=tuple(lines),
     )
+
+
+# ---------------------------------------------------------------- the owners' rules
+
+
+class FareSettings(BaseModel):
+    """Where the taxi reads the owners' fare rules (the ``[taxi.fares]`` part of a config)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alert_feed_url: HttpUrl | None = Field(
+        default=None,
+        description="a public alert feed (JSON): {'emergency': bool}, or CAP alerts as "
+        "GeoJSON (api.weather.gov/alerts/active): a Severe or Extreme one holds fares",
+    )
+    alert_feed_poll_s: float = Field(default=60, gt=0)
+    alert_feed_timeout_s: float = Field(default=3, gt=0, le=30)
+    chain_poll_s: float = Field(default=5, ge=0)
+    chain_max_age_s: int = Field(default=300, gt=0, description="an older latest block is stale")
+
+
+@dataclass(frozen=True, slots=True)
+class OwnersRules:
+    """The cap and emergency a quote is given under, and where they came from (for people)."""
+
+    cap_bp: int
+    emergency: bool
+    source: str
+
+
+NO_SURGE = OwnersRules(cap_bp=ONE, emergency=False, source="fallback")
+
+
+class ChainFareRules:
+    """The owners' cap and emergency from the ProfitCenter, re-read at most every ``poll_s``.
+
+    A failed read or a latest block older than ``max_age_s`` gives the safe fallback,
+    factor 1.0 (no surge), and says so in the log and in the rules' ``source``.
+    """
+
+    def __init__(self, pc: ProfitCenter, *, poll_s: float = 5, max_age_s: int = 300) -> None:
+        self.pc = pc
+        self.poll_s = poll_s
+        self.max_age_s = max_age_s
+        self._lock = threading.Lock()
+        self._read_at: float | None = None
+        self._rules = NO_SURGE
+
+    def __call__(self, now: int) -> OwnersRules:
+        with self._lock:
+            if self._read_at is None or not 0 <= now - self._read_at < self.poll_s:
+                self._rules = self._read(now)
+                self._read_at = now
+            return self._rules
+
+    def _read(self, now: int) -> OwnersRules:
+        try:
+            block = self.pc.w3.eth.get_block("latest")
+            rules = self.pc.fare_rules()
+        except Exception as exc:  # any failure of the node or the call: no surge
+            log.error("fare_rules_unreadable", error=repr(exc)[:300], fallback="factor 1.0")
+            return OwnersRules(ONE, False, "chain unreachable: no surge (factor 1.0)")
+        age = now - int(block["timestamp"])
+        if age > self.max_age_s:
+            log.error("fare_rules_stale", block=int(block["number"]), age_s=age)
+            return OwnersRules(ONE, False, f"chain stale ({age // 60} min): no surge (factor 1.0)")
+        return OwnersRules(
+            rules.cap_bp, rules.emergency, f"on-chain policy, block {block['number']}"
+        )
+
+
+class AlertFeedError(FareError):
+    """The alert feed answered something that is not an alert document."""
+
+
+_SEVERE = frozenset({"Severe", "Extreme"})
+
+
+def feed_emergency(document: Any) -> bool:
+    """Whether a feed document declares an emergency: ``{"emergency": bool}``, or a GeoJSON
+    collection of CAP alerts in which an actual one is Severe or Extreme."""
+    if isinstance(document, dict) and isinstance(document.get("emergency"), bool):
+        return bool(document["emergency"])
+    features = document.get("features") if isinstance(document, dict) else None
+    if not isinstance(features, list):
+        raise AlertFeedError("neither {'emergency': true|false} nor a GeoJSON list of alerts")
+    for feature in features:
+        properties = feature.get("properties") if isinstance(feature, dict) else None
+        if not isinstance(properties, dict):
+            raise AlertFeedError("an alert without properties")
+        if properties.get("status", "Actual") == "Actual" and properties.get("severity") in _SEVERE:
+            return True
+    return False
+
+
+class AlertFeed:
+    """A public alert feed, fetched at most every ``poll_s``; it can only stop surge.
+
+    A feed that cannot be reached or answers garbage is logged as an error and the last
+    answer it gave stands (at first: no emergency), so its failure neither declares an
+    emergency nor lifts one.
+    """
+
+    def __init__(self, url: str, *, poll_s: float = 60, timeout_s: float = 3) -> None:
+        self.url = url
+        self.poll_s = poll_s
+        self.timeout_s = timeout_s
+        self._lock = threading.Lock()
+        self._fetched_at: float | None = None
+        self._emergency = False
+
+    def __call__(self, now: int) -> bool:
+        with self._lock:
+            if self._fetched_at is None or not 0 <= now - self._fetched_at < self.poll_s:
+                self._fetched_at = now
+                self._fetch()
+            return self._emergency
+
+    def _fetch(self) -> None:
+        try:
+            response = httpx.get(self.url, timeout=self.timeout_s, follow_redirects=False)
+            response.raise_for_status()
+            emergency = feed_emergency(response.json())
+        except (httpx.HTTPError, ValueError, AlertFeedError) as exc:
+            log.error("alert_feed_failed", url=self.url, error=str(exc)[:300], kept=self._emergency)
+            return
+        if emergency != self._emergency:
+            log.warning("alert_feed_emergency", url=self.url, emergency=emergency)
+        self._emergency = emergency
+
+
+DemandSource = Callable[[str, int], int]
+"""The pickup zone's demand (requests per free car, basis points) at a unix time."""
+
+
+class OwnersMarket:
+    """The market a quote is given under: the zone's demand, capped by the owners' rules
+    (on-chain), with surge zero while the governor or the alert feed declares an emergency."""
+
+    def __init__(
+        self,
+        rules: Callable[[int], OwnersRules],
+        *,
+        feed: Callable[[int], bool] | None = None,
+        demand: DemandSource = lambda zone, t: ONE,
+    ) -> None:
+        self.rules = rules
+        self.feed = feed
+        self.demand = demand
+
+    def __call__(self, zone: str, t: int) -> Market:
+        rules = self.rules(t)
+        emergency = rules.emergency or (self.feed is not None and self.feed(t))
+        return Market(demand_bp=self.demand(zone, t), cap_bp=rules.cap_bp, emergency=emergency)
+
+    @classmethod
+    def from_settings(
+        cls, settings: FareSettings, pc: ProfitCenter, demand: DemandSource | None = None
+    ) -> OwnersMarket:
+        url = settings.alert_feed_url
+        feed = None
+        if url is not None:
+            feed = AlertFeed(
+                str(url), poll_s=settings.alert_feed_poll_s, timeout_s=settings.alert_feed_timeout_s
+            )
+        rules = ChainFareRules(pc, poll_s=settings.chain_poll_s, max_age_s=settings.chain_max_age_s)
+        return cls(rules, feed=feed, demand=demand or (lambda zone, t: ONE))

@@ -1,0 +1,230 @@
+"""Fairness acceptance on a real chain (eth-tester) and a real alert feed (HTTP on 127.0.0.1).
+
+No quote is ever above the cap the owners set on-chain; surge is zero while the governor
+or the alert feed declares an emergency; the same trip at the same time costs every rider
+the same. A chain that cannot be read, or is stale, means no surge at all; a feed that is
+down or answers garbage is logged and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from structlog.testing import capture_logs
+from web3 import Web3
+from web3.providers.eth_tester import EthereumTesterProvider
+
+from contracts.deploy import deploy_profit_center
+from contracts.profit_center import Autonomy, Policy, ProfitCenter
+from device.taxi.fares import (
+    CITY_TARIFF,
+    ONE,
+    AlertFeed,
+    ChainFareRules,
+    FareSettings,
+    OwnersMarket,
+    Trip,
+    feed_emergency,
+    quote,
+)
+from device.taxi.rides import RideDesk
+from device.taxi.store import open_store
+
+USDC = 1_000_000
+POLICY = Policy(Autonomy.AUTONOMOUS, 10 * USDC, 100 * USDC, 300 * USDC, 7 * 86_400, 0, 86_400)
+MIDTOWN, UPTOWN = (40.7540, -73.9840), (40.7800, -73.9650)
+
+
+@dataclass
+class Chain:
+    w3: Web3
+    pc: ProfitCenter
+    governor: str
+
+    def now(self) -> int:
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+
+@pytest.fixture(scope="module")
+def chain() -> Chain:
+    w3 = Web3(EthereumTesterProvider())
+    governor = str(w3.eth.accounts[0])
+    agent = Account.from_key(b"\x01" * 32).address
+    deployment = deploy_profit_center(
+        w3, deployer=governor, governor=governor, agent=agent, policy=POLICY
+    )
+    return Chain(w3, ProfitCenter(w3, deployment.profit_center), governor)
+
+
+@pytest.fixture
+def calm(chain: Chain) -> Iterator[Chain]:
+    """The chain with no emergency and no surge again after each test."""
+    yield chain
+    chain.pc.set_emergency(False, sender=chain.governor)
+    chain.pc.set_fare_cap(ONE, sender=chain.governor)
+
+
+@dataclass
+class Feed:
+    """A real HTTP alert feed: answers ``status`` with ``body`` until told otherwise."""
+
+    url: str
+    status: int = 200
+    body: bytes = b'{"emergency": false}'
+    server: ThreadingHTTPServer | None = field(default=None, repr=False)
+
+    def says(self, document: object, status: int = 200) -> None:
+        self.body, self.status = json.dumps(document).encode(), status
+
+
+@pytest.fixture
+def feed() -> Iterator[Feed]:
+    served = Feed(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(served.status)
+            self.send_header("content-type", "application/json")
+            self.end_headers()
+            self.wfile.write(served.body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    served.url, served.server = f"http://127.0.0.1:{server.server_address[1]}/alerts", server
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield served
+    server.shutdown()
+    server.server_close()
+
+
+busy = st.integers(0, 60 * ONE)
+trips = st.builds(Trip, distance_m=st.integers(0, 60_000), duration_s=st.integers(0, 3 * 3600))
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(cap=st.integers(ONE, 50_000), demand=busy, trip=trips, later=st.integers(0, 3600))
+def test_no_quote_is_above_the_cap_read_from_the_chain(
+    calm: Chain, cap: int, demand: int, trip: Trip, later: int
+) -> None:
+    calm.pc.set_fare_cap(cap, sender=calm.governor)
+    market = OwnersMarket(
+        ChainFareRules(calm.pc, poll_s=0, max_age_s=7200), demand=lambda z, t: demand
+    )
+    q = quote(CITY_TARIFF, trip, market("zone", calm.now() + later))
+    assert q.cap_bp == calm.pc.fare_rules().cap_bp == cap
+    assert q.factor_bp <= cap
+    assert q.price * ONE <= q.metered * cap
+
+
+def test_the_governors_emergency_sets_surge_to_zero(calm: Chain) -> None:
+    calm.pc.set_fare_cap(30_000, sender=calm.governor)
+    market = OwnersMarket(ChainFareRules(calm.pc, poll_s=0), demand=lambda z, t: 5 * ONE)
+    trip = Trip(8_000, 1_200)
+    assert quote(CITY_TARIFF, trip, market("z", calm.now())).factor_bp == 30_000
+    calm.pc.set_emergency(True, sender=calm.governor)
+    during = quote(CITY_TARIFF, trip, market("z", calm.now()))
+    assert (during.surge, during.factor_bp, during.emergency) == (0, ONE, True)
+
+
+def test_an_unreachable_or_stale_chain_means_no_surge_and_says_so(calm: Chain) -> None:
+    calm.pc.set_fare_cap(30_000, sender=calm.governor)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    away = ProfitCenter(Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}")), calm.pc.address)
+    with capture_logs() as logs:
+        rules = ChainFareRules(away, poll_s=0)(calm.now())
+        stale = ChainFareRules(calm.pc, poll_s=0, max_age_s=300)(calm.now() + 301)
+    assert (rules.cap_bp, rules.emergency) == (ONE, False)
+    assert "chain unreachable" in rules.source
+    assert (stale.cap_bp, stale.emergency) == (ONE, False)
+    assert "chain stale" in stale.source
+    assert [e["event"] for e in logs] == ["fare_rules_unreadable", "fare_rules_stale"]
+    assert all(e["log_level"] == "error" for e in logs)
+    fresh = ChainFareRules(calm.pc, poll_s=0)(calm.now())
+    assert (fresh.cap_bp, fresh.emergency) == (30_000, False)
+
+
+def test_the_alert_feed_sets_surge_to_zero(calm: Chain, feed: Feed) -> None:
+    calm.pc.set_fare_cap(30_000, sender=calm.governor)
+    settings_ = FareSettings(alert_feed_url=feed.url, alert_feed_poll_s=1, chain_poll_s=0)
+    market = OwnersMarket.from_settings(settings_, calm.pc, demand=lambda z, t: 5 * ONE)
+    t = calm.now()
+    assert market("z", t).factor_bp == 30_000
+    feed.says({"emergency": True})
+    assert market("z", t).factor_bp == 30_000  # polled once a second at most
+    assert market("z", t + 1).factor_bp == ONE
+    assert market("z", t + 1).emergency
+    severe = {"type": "FeatureCollection", "features": [
+        {"properties": {"status": "Actual", "severity": "Minor", "event": "Fog"}},
+        {"properties": {"status": "Actual", "severity": "Extreme", "event": "Flood Warning"}},
+    ]}  # fmt: skip
+    feed.says(severe)
+    assert market("z", t + 2).factor_bp == ONE
+    feed.says({"type": "FeatureCollection", "features": []})
+    assert market("z", t + 3).factor_bp == 30_000
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(200, b"<html>not json"), (200, b'{"emergency": "yes"}'), (200, b"[1, 2]"), (503, b"{}")],
+)
+def test_a_feed_that_answers_garbage_changes_nothing_but_the_log(
+    feed: Feed, status: int, body: bytes
+) -> None:
+    alerts = AlertFeed(feed.url, poll_s=1)
+    assert alerts(0) is False
+    feed.status, feed.body = status, body
+    with capture_logs() as logs:
+        assert alerts(1) is False  # garbage does not declare an emergency
+    assert [(e["event"], e["log_level"]) for e in logs] == [("alert_feed_failed", "error")]
+    feed.says({"emergency": True})
+    assert alerts(2) is True
+    feed.status, feed.body = status, body
+    assert alerts(3) is True  # nor does it lift one (no surge comes back by a failure)
+
+
+def test_a_feed_that_is_down_changes_nothing_but_the_log(feed: Feed) -> None:
+    alerts = AlertFeed(feed.url, poll_s=1, timeout_s=1)
+    feed.says({"emergency": True})
+    assert alerts(0) is True
+    assert feed.server is not None
+    feed.server.shutdown()
+    feed.server.server_close()
+    with capture_logs() as logs:
+        assert alerts(1) is True
+    assert logs[0]["event"] == "alert_feed_failed"
+
+
+def test_feed_documents_are_read_strictly() -> None:
+    assert feed_emergency({"emergency": True}) is True
+    assert feed_emergency({"features": [{"properties": {"severity": "Severe"}}]}) is True
+    test_alert = {"status": "Test", "severity": "Extreme"}
+    assert feed_emergency({"features": [{"properties": test_alert}]}) is False
+
+
+def test_identical_trips_at_the_same_time_cost_every_rider_the_same(
+    calm: Chain, tmp_path: Path
+) -> None:
+    calm.pc.set_fare_cap(20_000, sender=calm.governor)
+    market = OwnersMarket(ChainFareRules(calm.pc), demand=lambda z, t: 3 * ONE)
+    desk = RideDesk(open_store(tmp_path / "taxi.sqlite"), market=market)
+    t = calm.now()
+    quotes = [desk.quote(MIDTOWN, UPTOWN, t, rider) for rider in ("ana", "bo", None, "0xabc")]
+    assert len({(q.price, q.lines_json, q.factor_bp, q.cap_bp) for q in quotes}) == 1
+    assert quotes[0].factor_bp == 20_000
