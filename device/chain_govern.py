@@ -9,8 +9,10 @@ base units.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -24,7 +26,7 @@ from web3 import Web3
 from contracts.artifacts import load_artifact
 from contracts.chain import send
 from contracts.errors import ContractRevertError
-from contracts.profit_center import Autonomy, Policy, ProfitCenter
+from contracts.profit_center import Autonomy, FareRules, Policy, ProfitCenter
 from device.chain_deploy import RPC_TIMEOUT_SECONDS, chain_app
 from device.errors import CustobotError
 from device.keys import load_agent_account, read_passphrase
@@ -112,7 +114,23 @@ def _call(contract: Any, name: str, signature: str, *args: Any) -> tuple[Any, Ca
     return prepared, Call(str(contract.address), signature, args, data)
 
 
-def policy_table(policy: Policy, decimals: int) -> Table:
+def fare_cap_words(cap_bp: int) -> str:
+    """A demand-factor cap as owners say it: 1.5x the tariff."""
+    return f"{Decimal(cap_bp) / 10_000:g}x the tariff" + (" (no surge)" if cap_bp == 10_000 else "")
+
+
+def parse_fare_cap(text: str) -> int:
+    """``1.5x`` (or ``1.5``) as basis points; at most four decimals, never below 1x."""
+    match = re.fullmatch(r"(\d{1,2})(\.\d{1,4})?x?", text.strip().lower())
+    if match is None:
+        raise ValueError(f"fare cap {text!r} is not a factor like 1.5x")
+    cap_bp = int(Decimal(match.group(0).removesuffix("x")) * 10_000)
+    if not 10_000 <= cap_bp <= 50_000:
+        raise ValueError(f"fare cap {text!r} is not between 1x (no surge) and 5x")
+    return cap_bp
+
+
+def policy_table(policy: Policy, decimals: int, fares: FareRules) -> Table:
     """The policy as an owner reads it: money in USDC, times in hours and days."""
     table = Table(title="policy")
     table.add_column("setting")
@@ -128,6 +146,8 @@ def policy_table(policy: Policy, decimals: int) -> Table:
     table.add_row("period", f"{policy.period_length / 86_400:g} days")
     table.add_row("operating reserve", usdc(policy.operating_reserve))
     table.add_row("dispute window", f"{policy.dispute_window / 3600:g} hours")
+    table.add_row("taxi fare cap", fare_cap_words(fares.cap_bp))
+    table.add_row("emergency (no surge)", "on" if fares.emergency else "off")
     return table
 
 
@@ -160,6 +180,13 @@ def chain_policy(
         str | None, typer.Option(help=f"treasury kept back from orders, {CURRENCY}")
     ] = None,
     dispute_hours: Annotated[float | None, typer.Option(min=1, help="dispute window")] = None,
+    fare_cap: Annotated[
+        str | None,
+        typer.Option(help="taxi: the highest demand factor on the tariff, e.g. 1.5x (1x: none)"),
+    ] = None,
+    emergency: Annotated[
+        str | None, typer.Option(help="taxi: on holds every fare to the plain tariff; off ends it")
+    ] = None,
     governor_keystore: GovernorKeystoreOption = None,
     passphrase_file: PassphraseFileOption = None,
 ) -> None:
@@ -168,6 +195,7 @@ def chain_policy(
     decimals = settings.chain.token_decimals
     try:
         current = pc.policy()
+        fares = pc.fare_rules()
         governor = pc.governor()
     except OSError as exc:
         raise _fail(f"cannot reach the chain at its RPC URL ({type(exc).__name__})") from None
@@ -192,18 +220,44 @@ def chain_policy(
         changes["period_length"] = round(period_days * 86_400)
     if dispute_hours is not None:
         changes["dispute_window"] = round(dispute_hours * 3600)
-    if not changes:
-        console.print(policy_table(current, decimals))
+    wanted_fares = _fare_changes(fares, fare_cap, emergency)
+    if not changes and wanted_fares == fares:
+        console.print(policy_table(current, decimals, fares))
         return
     wanted = dataclasses.replace(current, **changes)
-    call = _call(
-        pc.contract,
-        "setPolicy",
-        "setPolicy((uint8,uint256,uint256,uint256,uint256,uint256,uint256))",
-        wanted.as_tuple(),
-    )
-    _run(w3, [call], governor_keystore, passphrase_file, governor)
-    console.print(policy_table(wanted, decimals))
+    calls = []
+    if changes:
+        calls.append(
+            _call(
+                pc.contract,
+                "setPolicy",
+                "setPolicy((uint8,uint256,uint256,uint256,uint256,uint256,uint256))",
+                wanted.as_tuple(),
+            )
+        )
+    if wanted_fares.cap_bp != fares.cap_bp:
+        calls.append(_call(pc.contract, "setFareCap", "setFareCap(uint16)", wanted_fares.cap_bp))
+    if wanted_fares.emergency != fares.emergency:
+        calls.append(
+            _call(pc.contract, "setEmergency", "setEmergency(bool)", wanted_fares.emergency)
+        )
+    _run(w3, calls, governor_keystore, passphrase_file, governor)
+    console.print(policy_table(wanted, decimals, wanted_fares))
+
+
+def _fare_changes(current: FareRules, fare_cap: str | None, emergency: str | None) -> FareRules:
+    cap_bp = current.cap_bp
+    if fare_cap is not None:
+        try:
+            cap_bp = parse_fare_cap(fare_cap)
+        except ValueError as exc:
+            raise _fail(str(exc), 2) from None
+    active = current.emergency
+    if emergency is not None:
+        if emergency.lower() not in ("on", "off"):
+            raise _fail(f"emergency: {emergency!r} is not on or off", 2)
+        active = emergency.lower() == "on"
+    return FareRules(cap_bp, active)
 
 
 @chain_app.command("allow")

@@ -10,7 +10,8 @@ from web3.types import Wei
 
 from contracts.artifacts import load_artifact
 from contracts.chain import send
-from contracts.profit_center import Autonomy, ProfitCenter
+from contracts.profit_center import Autonomy, FareRules, ProfitCenter
+from device.chain_govern import parse_fare_cap
 from device.keys import create_keystore
 from device.money import parse_money
 from device.settings import load_settings
@@ -71,6 +72,24 @@ def test_the_governor_sets_policy_allows_suppliers_and_deposits_the_float(
     assert "7 days" in output
     assert "24 hours" in output
     assert str(25 * USDC) not in output  # never base units where money is meant
+    assert "1x the tariff (no surge)" in output
+
+    # A taxi's fare rules: the cap in words, the emergency on and off; the policy stays.
+    code, output = _invoke(cli, "chain", "policy", "--fare-cap", "1.5x", "--emergency", "on", *sign)
+    assert code == 0, output
+    assert pc.fare_rules() == FareRules(cap_bp=15_000, emergency=True)
+    assert pc.policy() == policy
+    assert "setFareCap" in output
+    assert "setEmergency" in output
+    assert "setPolicy" not in output
+    assert "1.5x the tariff" in output
+    assert "15000" not in output  # basis points are for the contract, not for people
+    code, output = _invoke(cli, "chain", "policy", "--emergency", "off", *sign)
+    assert code == 0, output
+    assert pc.fare_rules() == FareRules(cap_bp=15_000, emergency=False)
+    code, output = _invoke(cli, "chain", "policy", "--fare-cap", "9x", *sign)
+    assert code == 2
+    assert "between 1x (no surge) and 5x" in output
 
     supplier = Account.create().address
     code, output = _invoke(cli, "chain", "allow", supplier, *sign)
@@ -110,3 +129,12 @@ def test_amounts_are_typed_in_the_token_and_kept_exact() -> None:
     ):
         with pytest.raises(ValueError, match="amount"):
             parse_money(wrong, 6)
+
+
+def test_fare_caps_are_typed_as_factors() -> None:
+    assert parse_fare_cap("1.5x") == parse_fare_cap("1.5") == 15_000
+    assert parse_fare_cap("1x") == 10_000
+    assert parse_fare_cap(" 2.25X ") == 22_500
+    for wrong in ("0.9x", "5.0001x", "abc", "1.5xx", "-1", "nan", "1e1", ""):
+        with pytest.raises(ValueError, match="fare cap"):
+            parse_fare_cap(wrong)
