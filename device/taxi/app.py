@@ -2,11 +2,15 @@
 
 ``POST /quotes`` (pickup, drop-off) answers a stored quote: price, ETA, the breakdown
 adding up to the price, the notice that the taxi is an autonomous machine and an
-expiry. ``POST /trips`` with the quote id accepts it: the trip is booked and the fare
-taken once, however often the accept is sent (201 the first time, 200 after).
-``GET /trips/{id}`` and ``GET /trips/{id}/payment`` show the trip and the fare in the
-settlement token. Every refusal is a 4xx ``RideErrorBody`` with a reason and writes
-nothing. Served by :mod:`device.http_serving`'s bounded uvicorn set-up.
+expiry, and where to pay (the taxi's address, the settlement token). ``POST /trips``
+with the quote id, the hash of the rider's transfer of the fare and the rider's
+signature for it (``device.taxi.payments.payment_message``) accepts it once the transfer
+is confirmed on-chain: the trip is booked and the fare taken once, however often the
+accept is sent (201 the first time, 200 after); a rider with an open trip gets 409.
+``GET /trips/{id}`` (an unguessable id) and ``GET /trips/{id}/payment`` show the trip
+and the fare in the settlement token. Every refusal is a 4xx (or 503: ask again)
+``RideErrorBody`` with a reason and writes nothing. Served by
+:mod:`device.http_serving`'s bounded uvicorn set-up.
 """
 
 from __future__ import annotations
@@ -58,6 +62,10 @@ class RideRequest(StrictModel):
 
 class Accept(StrictModel):
     quote_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    payment_tx: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$", description="the fare's transfer")
+    signature: str = Field(
+        pattern=r"^0x[0-9a-fA-F]{130}$", description="EIP-191, by the payer, of payment_message"
+    )
 
 
 class Amount(BaseModel):
@@ -83,16 +91,20 @@ class QuoteOut(BaseModel):
     notice: str
     created_at: int
     expires_at: int
+    pay_to: str  # the taxi's address: transfer the price here, in the settlement token
+    token_address: str
 
 
 class Payment(Amount):
     currency: str
     paid_at: int
+    payment_tx: str
 
 
 class TripOut(BaseModel):
-    id: int
+    id: str
     quote_id: str
+    rider: str
     state: TripState
     accepted_at: int
     payment: Payment
@@ -117,7 +129,7 @@ def _rate_limit(request: Request) -> None:
 DeskDep = Annotated[RideDesk, Depends(_desk)]
 NowDep = Annotated[int, Depends(app_clock)]
 QuoteIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
-TripIdPath = Annotated[int, Path(ge=1, le=2**62)]
+TripIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{22}$")]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": RideErrorBody, "description": description}
     for status, description in (
@@ -125,6 +137,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (404, "no such quote or trip"),
         (413, "body too large"),
         (422, "bad coordinates, or outside the service area"),
+        (503, "too many live quotes, or the chain cannot be read now: ask again"),
     )
 }
 
@@ -152,14 +165,16 @@ def _quote_out(desk: RideDesk, q: TaxiQuote) -> QuoteOut:
         notice=q.notice,
         created_at=int(q.created_at.timestamp()),
         expires_at=int(q.expires_at.timestamp()),
+        pay_to=desk.payments.pay_to,
+        token_address=desk.payments.token,
     )
 
 
 def _trip_out(desk: RideDesk, done: Accepted) -> TripOut:
-    assert done.trip.id is not None
     return TripOut(
         id=done.trip.id,
         quote_id=done.quote.id,
+        rider=done.trip.rider,
         state=done.trip.state,
         accepted_at=int(done.trip.accepted_at.timestamp()),
         payment=_payment(desk, done),
@@ -171,6 +186,7 @@ def _payment(desk: RideDesk, done: Accepted) -> Payment:
         **_amount(desk, done.fare.amount),
         currency=done.fare.token,
         paid_at=int(done.fare.created_at.timestamp()),
+        payment_tx=done.fare.payment_tx,
     )
 
 
@@ -206,12 +222,14 @@ def get_quote(quote_id: QuoteIdPath, desk: DeskDep) -> QuoteOut:
     responses={
         **_ERRORS,
         200: {"model": TripOut, "description": "already accepted: the same trip, charged once"},
+        402: {"model": RideErrorBody, "description": "the payment is not a confirmed transfer"},
+        409: {"model": RideErrorBody, "description": "a trip is open, or the payment is used"},
         410: {"model": RideErrorBody, "description": "the quote expired"},
     },
 )
 def accept_quote(body: Accept, desk: DeskDep, now: NowDep) -> JSONResponse:
-    """Accept a quote: the trip is booked and its fare taken once (a replay answers 200)."""
-    done = desk.accept(body.quote_id, now)
+    """Accept a paid quote: the trip is booked and its fare taken once (a replay answers 200)."""
+    done = desk.accept(body.quote_id, body.payment_tx, body.signature, now)
     return JSONResponse(
         _trip_out(desk, done).model_dump(mode="json"), status_code=201 if done.created else 200
     )

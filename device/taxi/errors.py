@@ -79,3 +79,31 @@ class QuoteExpiredError(RideError):
 
     status = 410
     code = "quote_expired"
+
+
+class PaymentError(RideError):
+    """The payment named in an accept is not (yet) a confirmed transfer of the fare by the signer."""
+
+    status = 402
+    code = "payment_not_verified"
+
+
+class TripOpenError(RideError):
+    """The rider already has a trip that is booked or under way."""
+
+    status = 409
+    code = "trip_open"
+
+
+class PaymentUsedError(RideError):
+    """The payment already paid for another quote."""
+
+    status = 409
+    code = "payment_used"
+
+
+class RidesBusyError(RideError):
+    """Too many live quotes, or the chain cannot be read to check a payment: ask again later."""
+
+    status = 503
+    code = "busy"

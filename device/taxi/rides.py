@@ -1,12 +1,19 @@
-"""Selling rides: a rider's request becomes a stored quote, an accepted quote a paid trip.
+"""Selling rides: a rider's request becomes a stored quote, a paid quote a booked trip.
 
 The price comes only from ``device.taxi.fares.quote`` on the tariff, the trip between
 the two points and the pickup zone's market at that moment, so two riders asking for
 the same trip at the same time get the same quote, line for line. Every quote is stored
-with its breakdown before the rider sees it. Accepting is idempotent: one
-``BEGIN IMMEDIATE`` transaction finds the quote's trip or creates it together with its
-fare, and the store's unique ``quote_id`` keeps a second fare out whatever races.
-A refused request (outside the area, unknown or expired quote) writes nothing.
+with its breakdown before the rider sees it; quotes nobody accepted are deleted once
+they are past accepting, and at most ``max_live_quotes`` are live at once.
+
+Accepting needs the fare paid on-chain (``device.taxi.payments``): the signature names
+the rider (the paying address) without the chain, a rider with an open trip is refused
+(409) before anything else, then the transfer is checked on-chain, and one ``BEGIN
+IMMEDIATE`` transaction books the trip with its fare. Accepting is idempotent: a replay
+answers the same trip, and the store's constraints keep a second fare, a second use of a
+payment and a second open trip per rider out whatever races. A payment mined before the
+quote expired is honoured for ``ACCEPT_GRACE_S`` after it. A refused request writes
+nothing.
 """
 
 from __future__ import annotations
@@ -15,22 +22,44 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import h3
 import sqlalchemy as sa
 import structlog
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from device.store.db import write_session
 from device.taxi.city import CENTRE, DETOUR, INTRA_ZONE_M, RESOLUTION, RINGS, travel_s
-from device.taxi.errors import OutsideServiceAreaError, QuoteExpiredError, UnknownQuoteError
+from device.taxi.errors import (
+    OutsideServiceAreaError,
+    PaymentUsedError,
+    QuoteExpiredError,
+    RideError,
+    RidesBusyError,
+    TripOpenError,
+    UnknownQuoteError,
+)
 from device.taxi.fares import CITY_TARIFF, ONE, Market, Tariff, Trip, quote
 from device.taxi.gps import distance_m
+from device.taxi.payments import FarePayments, Paid, payer_of
 from device.taxi.policies import AGENT_CAP_BP
-from device.taxi.store import TaxiFare, TaxiQuote, TaxiTrip, TripState
+from device.taxi.store import (
+    OPEN_STATES,
+    TaxiFare,
+    TaxiQuote,
+    TaxiTrip,
+    TripState,
+    daily_revenue,
+)
+
+if TYPE_CHECKING:
+    from device.procurement.cycle import Procurement
 
 log = structlog.get_logger()
+ACCEPT_GRACE_S = 600
+"""How long after its expiry a quote paid in time may still be accepted (blocks take time)."""
 LatLon = tuple[float, float]
 MarketSource = Callable[[str, int], Market]
 """The pickup zone's market at a unix time: demand factor, the owners' cap, an emergency."""
@@ -91,22 +120,32 @@ def _utc(t: int) -> datetime:
     return datetime.fromtimestamp(t, UTC)
 
 
+_NEXT: dict[TripState, TripState] = {
+    TripState.BOOKED: TripState.PICKED_UP,
+    TripState.PICKED_UP: TripState.COMPLETED,
+}
+
+
 class RideDesk:
     """Quotes, accepts and looks up rides on the taxi's store (``device.taxi.store``)."""
 
     def __init__(
         self,
         engine: sa.Engine,
+        payments: FarePayments,
         *,
         tariff: Tariff = CITY_TARIFF,
         area: ServiceArea | None = None,
         market: MarketSource | None = None,
         position: Callable[[], LatLon] = lambda: CENTRE,
         quote_ttl_s: int = 120,
+        max_live_quotes: int = 10_000,
         token: str = "USDC",  # noqa: S107 - the settlement token's symbol, no secret
         decimals: int = 6,
     ) -> None:
         self.engine = engine
+        self.payments = payments
+        self.max_live_quotes = max_live_quotes
         self.tariff = tariff
         self.area = area or ServiceArea()
         self.market = market or calm_market()
@@ -144,9 +183,28 @@ class RideDesk:
             expires_at=_utc(now) + timedelta(seconds=self.quote_ttl_s),
         )
         with write_session(self.engine) as session:
+            self._prune(session, now)
+            live = session.exec(
+                select(sa.func.count())
+                .select_from(TaxiQuote)
+                .where(col(TaxiQuote.expires_at) > _utc(now))
+            ).one()
+            if live >= self.max_live_quotes:
+                raise RidesBusyError(f"{live} quotes are live: ask again in a minute")
             session.add(row)
         log.info("taxi_quote", quote=row.id, price=row.price, factor_bp=row.factor_bp)
         return row
+
+    @staticmethod
+    def _prune(session: Session, now: int) -> None:
+        """Delete quotes past accepting that no trip refers to (the table stays bounded)."""
+        accepted = select(TaxiTrip.quote_id)
+        session.execute(
+            sa.delete(TaxiQuote).where(
+                col(TaxiQuote.expires_at) < _utc(now - ACCEPT_GRACE_S),
+                col(TaxiQuote.id).not_in(accepted),
+            )
+        )
 
     def get_quote(self, quote_id: str) -> TaxiQuote:
         with Session(self.engine) as session:
@@ -155,34 +213,97 @@ class RideDesk:
             raise UnknownQuoteError(f"no quote {quote_id}")
         return row
 
-    def accept(self, quote_id: str, now: int) -> Accepted:
-        """Book and charge the quote once; a replay returns the same trip and fare."""
+    def accept(self, quote_id: str, payment_tx: str, signature: str, now: int) -> Accepted:
+        """Book the quote paid by ``payment_tx`` (signed for it by the payer) once.
+
+        A replay of the same accept returns the same trip and fare.
+        """
+        q = self.get_quote(quote_id)
+        rider = payer_of(quote_id, payment_tx, signature)
+        with Session(self.engine) as session:
+            done = self._accepted(session, q, payment_tx)
+            if done is not None:
+                return done
+            self._refuse_open_trip(session, rider)
+        if now >= _utc_s(q.expires_at) + ACCEPT_GRACE_S:
+            raise QuoteExpiredError(f"quote {quote_id} expired at {q.expires_at.isoformat()}")
+        paid = self.payments.verify(payment_tx, rider, q.price)
+        if paid.mined_at > _utc_s(q.expires_at):
+            log.error(
+                "taxi_paid_too_late", quote=quote_id, tx=paid.tx, payer=rider, refund=paid.amount
+            )
+            raise QuoteExpiredError(
+                f"quote {quote_id} expired at {q.expires_at.isoformat()} before the payment was mined"
+            )
+        return self._book(q, rider, paid, now)
+
+    def _book(self, q: TaxiQuote, rider: str, paid: Paid, now: int) -> Accepted:
         with write_session(self.engine) as session:
-            q = session.get(TaxiQuote, quote_id)
-            if q is None:
-                raise UnknownQuoteError(f"no quote {quote_id}")
-            trip = session.exec(select(TaxiTrip).where(TaxiTrip.quote_id == quote_id)).first()
-            if trip is not None:
-                fare = session.exec(select(TaxiFare).where(TaxiFare.quote_id == quote_id)).one()
-                return Accepted(q, trip, fare, created=False)
-            if _utc(now) >= q.expires_at:
-                raise QuoteExpiredError(f"quote {quote_id} expired at {q.expires_at.isoformat()}")
-            trip = TaxiTrip(quote_id=quote_id, state=TripState.BOOKED, accepted_at=_utc(now))
+            done = self._accepted(session, q, paid.tx)
+            if done is not None:
+                return done
+            if session.exec(select(TaxiFare).where(TaxiFare.payment_tx == paid.tx)).first():
+                raise PaymentUsedError(f"transaction {paid.tx} already paid another quote")
+            self._refuse_open_trip(session, rider)
+            trip = TaxiTrip(
+                id=secrets.token_urlsafe(16),
+                quote_id=q.id,
+                rider=rider,
+                state=TripState.BOOKED,
+                accepted_at=_utc(now),
+                updated_at=_utc(now),
+            )
             session.add(trip)
-            session.flush()
-            assert trip.id is not None
+            session.flush()  # the fare refers to the trip
             fare = TaxiFare(
-                quote_id=quote_id,
+                quote_id=q.id,
                 trip_id=trip.id,
-                amount=q.price,
+                amount=paid.amount,
                 token=self.token,
+                payment_tx=paid.tx,
+                block=paid.block,
                 created_at=_utc(now),
             )
             session.add(fare)
-        log.info("taxi_trip_booked", trip=trip.id, quote=quote_id, fare=fare.amount)
+        log.info("taxi_trip_booked", trip=trip.id, quote=q.id, fare=fare.amount, tx=paid.tx)
         return Accepted(q, trip, fare, created=True)
 
-    def trip(self, trip_id: int) -> Accepted:
+    @staticmethod
+    def _accepted(session: Session, q: TaxiQuote, payment_tx: str) -> Accepted | None:
+        """The quote's trip if it was accepted already (with this payment), else None."""
+        trip = session.exec(select(TaxiTrip).where(TaxiTrip.quote_id == q.id)).first()
+        if trip is None:
+            return None
+        fare = session.exec(select(TaxiFare).where(TaxiFare.quote_id == q.id)).one()
+        if fare.payment_tx != payment_tx.lower():
+            raise PaymentUsedError(f"quote {q.id} was paid and accepted with another payment")
+        return Accepted(q, trip, fare, created=False)
+
+    @staticmethod
+    def _refuse_open_trip(session: Session, rider: str) -> None:
+        open_trip = session.exec(
+            select(TaxiTrip.id).where(TaxiTrip.rider == rider, col(TaxiTrip.state).in_(OPEN_STATES))
+        ).first()
+        if open_trip is not None:
+            raise TripOpenError(f"{rider} has a trip booked or under way: one at a time")
+
+    def advance(self, trip_id: str, to: TripState, now: int) -> TaxiTrip:
+        """Move a trip on (booked → picked up → completed); a completed trip is closed."""
+        with write_session(self.engine) as session:
+            trip = session.get(TaxiTrip, trip_id)
+            if trip is None:
+                raise UnknownQuoteError(f"no trip {trip_id}")
+            if _NEXT.get(trip.state) is not to:
+                raise RideError(
+                    f"trip {trip_id} is {trip.state.value}, it cannot become {to.value}"
+                )
+            trip.state = to
+            trip.updated_at = _utc(now)
+            session.add(trip)
+        log.info("taxi_trip_moved", trip=trip_id, state=to.value)
+        return trip
+
+    def trip(self, trip_id: str) -> Accepted:
         with Session(self.engine) as session:
             trip = session.get(TaxiTrip, trip_id)
             if trip is None:
@@ -191,3 +312,15 @@ class RideDesk:
             fare = session.exec(select(TaxiFare).where(TaxiFare.trip_id == trip_id)).one()
         assert q is not None
         return Accepted(q, trip, fare, created=False)
+
+
+def _utc_s(when: datetime) -> int:
+    return int(when.timestamp())
+
+
+def deposit_fares(procurement: Procurement, engine: sa.Engine, now: datetime, day: date) -> None:
+    """Move one day's fares (already in the taxi's wallet) into the treasury, by the same
+    outbox intent as vending's daily revenue (once per day, by key)."""
+    with Session(engine) as session:
+        amount = daily_revenue(session, day)
+    procurement.deposit_revenue(now, datetime.combine(day, datetime.min.time(), UTC), amount=amount)

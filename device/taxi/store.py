@@ -1,12 +1,15 @@
-"""The taxi's own SQLite file: every quote with its breakdown, trips, and the fares taken.
+"""The taxi's own SQLite file: every quote with its breakdown, trips, and the fares paid.
 
 It follows the machine store's conventions (``device.store.db.connect``: WAL,
 ``synchronous=FULL``, ``BEGIN IMMEDIATE`` writers; money ``BigInteger`` base units;
 aware UTC times) but is a separate schema, created here with ``create_all`` rather than
 by an Alembic revision: the machine's migration chain is shared by every kind and other
 work is adding revisions to it now, so the taxi's tables join it when the core is split
-into kinds (issue 19, point 1). ``quote_id`` is unique in ``taxi_trip`` and
-``taxi_fare``, so a quote is accepted, and its fare taken, at most once whatever races.
+into kinds (issue 19, point 1). What the constraints guarantee whatever races: a quote
+is accepted, and its fare taken, at most once (``quote_id`` unique in ``taxi_trip`` and
+``taxi_fare``); an on-chain payment pays one fare at most (``payment_tx`` unique); a
+rider (the paying address) has at most one open trip (a partial unique index). Trip ids
+are random (``secrets.token_urlsafe``), so nobody finds another rider's trip by counting.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ class TripState(StrEnum):
     COMPLETED = "completed"
 
 
+OPEN_STATES = (TripState.BOOKED, TripState.PICKED_UP)
+_OPEN_SQL = "state IN ('booked', 'picked_up')"
+
+
 class TaxiQuote(SQLModel, table=True):
     """One quote as the rider saw it: the trip, the market, every line of the breakdown."""
 
@@ -36,6 +43,7 @@ class TaxiQuote(SQLModel, table=True):
     __table_args__ = (
         sa.CheckConstraint("price >= 0", name="taxi_quote_price_nonnegative"),
         sa.Index("ix_taxi_quote_created", "created_at"),
+        sa.Index("ix_taxi_quote_expires", "expires_at"),
     )
 
     id: str = Field(primary_key=True, sa_type=sa.String(32))
@@ -65,32 +73,40 @@ class TaxiQuote(SQLModel, table=True):
 
 
 class TaxiTrip(SQLModel, table=True):
-    """An accepted quote: at most one per quote."""
+    """An accepted, paid quote: at most one per quote, one open per rider."""
 
     __tablename__ = "taxi_trip"
-    __table_args__ = (sa.UniqueConstraint("quote_id", name="uq_taxi_trip_quote"),)
+    __table_args__ = (
+        sa.UniqueConstraint("quote_id", name="uq_taxi_trip_quote"),
+        sa.Index("uq_taxi_trip_open_rider", "rider", unique=True, sqlite_where=sa.text(_OPEN_SQL)),
+    )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: str = Field(primary_key=True, sa_type=sa.String(32))  # secrets.token_urlsafe
     quote_id: str = Field(sa_type=sa.String(32), foreign_key="taxi_quote.id")
+    rider: str = Field(sa_type=sa.String(42))  # the paying address
     state: TripState = Field(sa_type=EnumText(TripState))
     accepted_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class TaxiFare(SQLModel, table=True):
-    """A fare taken in the settlement token: revenue, in base units, once per quote."""
+    """A fare paid on-chain to the taxi: revenue, in base units, once per quote and payment."""
 
     __tablename__ = "taxi_fare"
     __table_args__ = (
         sa.UniqueConstraint("quote_id", name="uq_taxi_fare_quote"),
+        sa.UniqueConstraint("payment_tx", name="uq_taxi_fare_payment"),
         sa.CheckConstraint("amount >= 0", name="taxi_fare_amount_nonnegative"),
         sa.Index("ix_taxi_fare_created", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     quote_id: str = Field(sa_type=sa.String(32), foreign_key="taxi_quote.id")
-    trip_id: int = Field(foreign_key="taxi_trip.id")
-    amount: int = Field(sa_type=sa.BigInteger)
+    trip_id: str = Field(sa_type=sa.String(32), foreign_key="taxi_trip.id")
+    amount: int = Field(sa_type=sa.BigInteger)  # what the transfer moved (at least the price)
     token: str = Field(sa_type=sa.String(16))
+    payment_tx: str = Field(sa_type=sa.String(66))  # paid by the trip's rider
+    block: int
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 

@@ -37,6 +37,7 @@ from device.taxi.fares import (
     feed_emergency,
     quote,
 )
+from device.taxi.payments import FarePayments
 from device.taxi.rides import RideDesk
 from device.taxi.store import open_store
 
@@ -223,7 +224,8 @@ def test_identical_trips_at_the_same_time_cost_every_rider_the_same(
 ) -> None:
     calm.pc.set_fare_cap(20_000, sender=calm.governor)
     market = OwnersMarket(ChainFareRules(calm.pc), demand=lambda z, t: 3 * ONE)
-    desk = RideDesk(open_store(tmp_path / "taxi.sqlite"), market=market)
+    payments = FarePayments(calm.w3, calm.pc.token(), calm.pc.agent())
+    desk = RideDesk(open_store(tmp_path / "taxi.sqlite"), payments, market=market)
     t = calm.now()
     quotes = [desk.quote(MIDTOWN, UPTOWN, t, rider) for rider in ("ana", "bo", None, "0xabc")]
     assert len({(q.price, q.lines_json, q.factor_bp, q.cap_bp) for q in quotes}) == 1

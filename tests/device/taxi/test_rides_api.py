@@ -1,8 +1,10 @@
-"""The rider API over real HTTP (uvicorn on 127.0.0.1) on a real SQLite file.
+"""The rider API over real HTTP (uvicorn on 127.0.0.1) on a real SQLite file and a real
+chain (eth-tester; one test on anvil in test_rides_anvil.py).
 
 Quotes are stored with their breakdown, the same trip at the same time costs every
-rider the same, an accept sent 40 times at once charges once, and bad input gets a
-clear 4xx and writes nothing.
+rider the same, a trip is booked only for a fare paid on-chain by the rider who signs
+for it, an accept sent 40 times at once charges once, a rider has one open trip at a
+time, quotes nobody took are pruned, and bad input gets a clear error and writes nothing.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,19 +20,87 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlmodel import Session
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from eth_account.signers.local import LocalAccount
+from sqlmodel import Session, select
+from web3 import Web3
+from web3.providers.eth_tester import EthereumTesterProvider
 
+from contracts.artifacts import load_artifact
+from contracts.chain import send
+from contracts.deploy import deploy_profit_center
+from contracts.profit_center import Autonomy, Policy, ProfitCenter
 from device import http_serving
+from device.procurement.cycle import ChainContext, Procurement
+from device.procurement.outbox import Outbox
+from device.settings import load_settings
+from device.store.db import open_store as open_machine_store
 from device.taxi.app import create_app, server_config
+from device.taxi.errors import RidesBusyError
 from device.taxi.fares import MACHINE_NOTICE, Market
-from device.taxi.rides import RideDesk
-from device.taxi.store import TaxiFare, TaxiQuote, counts, daily_revenue, open_store
+from device.taxi.payments import FarePayments, payment_message
+from device.taxi.rides import ACCEPT_GRACE_S, RideDesk, deposit_fares
+from device.taxi.store import TaxiFare, TaxiQuote, TripState, counts, daily_revenue, open_store
 
-NOW = 1_780_000_000  # a fixed unix time
+USDC = 1_000_000
 MIDTOWN = {"lat": 40.7540, "lon": -73.9840}
 UPTOWN = {"lat": 40.7800, "lon": -73.9650}
+DOWNTOWN = {"lat": 40.7300, "lon": -73.9950}
 LONDON = {"lat": 51.5072, "lon": -0.1276}
-TIMEOUT = httpx.Timeout(20.0)
+TIMEOUT = httpx.Timeout(30.0)
+POLICY = Policy(Autonomy.AUTONOMOUS, 10 * USDC, 100 * USDC, 300 * USDC, 7 * 86_400, 0, 86_400)
+
+
+@dataclass
+class Chain:
+    """A deployed ProfitCenter and MockUSDC; the taxi's agent key is where fares are paid."""
+
+    w3: Web3
+    pc: ProfitCenter
+    usdc: Any
+    governor: str
+    agent: LocalAccount
+
+    def now(self) -> int:
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def rider(self, usdc: int = 100 * USDC) -> LocalAccount:
+        """A new rider with gas and ``usdc`` base units of the token."""
+        account: LocalAccount = Account.create()
+        fund(self.w3, self.governor, account.address)
+        send(self.w3, self.usdc.functions.mint(account.address, usdc), self.governor)
+        return account
+
+    def balance(self, who: str) -> int:
+        return int(self.usdc.functions.balanceOf(who).call())
+
+    def pay(self, rider: LocalAccount, amount: int, to: str | None = None) -> str:
+        """The rider transfers ``amount`` to the taxi; the transaction hash."""
+        call = self.usdc.functions.transfer(to or self.agent.address, amount)
+        receipt = send(self.w3, call, rider)
+        return "0x" + bytes(receipt["transactionHash"]).hex()
+
+
+def fund(w3: Web3, funder: str, to: str) -> None:
+    tx = w3.eth.send_transaction({"from": funder, "to": to, "value": 10**18})  # type: ignore[typeddict-item]
+    w3.eth.wait_for_transaction_receipt(tx, poll_latency=0.02)
+
+
+def deploy_chain(w3: Web3) -> Chain:
+    governor = str(w3.eth.accounts[0])
+    agent: LocalAccount = Account.create()
+    fund(w3, governor, agent.address)
+    deployment = deploy_profit_center(
+        w3, deployer=governor, governor=governor, agent=agent.address, policy=POLICY
+    )
+    usdc = w3.eth.contract(address=deployment.token, abi=load_artifact("MockUSDC").abi)  # type: ignore[call-overload]
+    return Chain(w3, ProfitCenter(w3, deployment.profit_center), usdc, governor, agent)
+
+
+def signed(rider: LocalAccount, quote_id: str, tx: str) -> str:
+    message = encode_defunct(text=payment_message(quote_id, tx))
+    return "0x" + bytes(rider.sign_message(message).signature).hex()
 
 
 @dataclass
@@ -37,10 +108,26 @@ class Served:
     url: str
     db: Path
     clock: list[int]
+    chain: Chain
 
     def counts(self) -> dict[str, int]:
         with Session(open_store(self.db)) as session:
             return counts(session)
+
+    def quote(self, dropoff: dict[str, float] = UPTOWN) -> dict[str, Any]:
+        r = ask(self, {"pickup": MIDTOWN, "dropoff": dropoff})
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    def accept(self, quote_id: str, tx: str, signature: str) -> httpx.Response:
+        body = {"quote_id": quote_id, "payment_tx": tx, "signature": signature}
+        return httpx.post(f"{self.url}/trips", json=body, timeout=TIMEOUT)
+
+    def ride(self, rider: LocalAccount, dropoff: dict[str, float] = UPTOWN) -> httpx.Response:
+        """Quote, pay the price, accept."""
+        q = self.quote(dropoff)
+        tx = self.chain.pay(rider, q["price"]["amount"])
+        return self.accept(q["id"], tx, signed(rider, q["id"], tx))
 
 
 def busy_market(zone: str, t: int) -> Market:
@@ -48,17 +135,29 @@ def busy_market(zone: str, t: int) -> Market:
     return Market(demand_bp=14_000, cap_bp=12_500)
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    db = tmp_path / "taxi.sqlite"
-    clock = [NOW]
-    desk = RideDesk(open_store(db), market=busy_market, quote_ttl_s=120)
+@pytest.fixture(scope="module")
+def module_chain() -> Chain:
+    return deploy_chain(Web3(EthereumTesterProvider()))
+
+
+@contextmanager
+def serve(db: Path, chain: Chain, **desk_options: Any) -> Iterator[Served]:
+    clock = [chain.now()]
+    payments = FarePayments(chain.w3, chain.usdc.address, chain.agent.address)
+    desk = RideDesk(open_store(db), payments, market=busy_market, **desk_options)
     app = create_app(desk, clock=lambda: clock[0])
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     with http_serving.serve_in_thread(server_config(app, "127.0.0.1", port), sock):
-        yield Served(f"http://127.0.0.1:{port}", db, clock)
+        yield Served(f"http://127.0.0.1:{port}", db, clock, chain)
+
+
+@pytest.fixture
+def served(tmp_path: Path, module_chain: Chain) -> Iterator[Served]:
+    # The quotes live an hour: a payment mined on eth-tester's wall clock is in time.
+    with serve(tmp_path / "taxi.sqlite", module_chain, quote_ttl_s=3600) as s:
+        yield s
 
 
 def ask(served: Served, body: Any) -> httpx.Response:
@@ -66,15 +165,17 @@ def ask(served: Served, body: Any) -> httpx.Response:
 
 
 def test_a_quote_has_price_eta_breakdown_notice_expiry_and_is_stored(served: Served) -> None:
-    r = ask(served, {"pickup": MIDTOWN, "dropoff": UPTOWN})
-    assert r.status_code == 201, r.text
-    q = r.json()
+    q = served.quote()
     assert q["price"]["amount"] == sum(line["amount"] for line in q["breakdown"])
     assert q["price"]["display"].endswith(" USDC")
     assert [line["label"] for line in q["breakdown"]] == ["base", "distance", "time", "demand"]
     assert q["factor_bp"] == 12_500  # capped
     assert q["notice"] == MACHINE_NOTICE
-    assert q["expires_at"] == NOW + 120
+    assert q["expires_at"] == served.clock[0] + 3600
+    assert (q["pay_to"], q["token_address"]) == (
+        served.chain.agent.address,
+        served.chain.usdc.address,
+    )
     assert q["eta_s"] > 0
     assert q["distance_m"] > 3000
     with Session(open_store(served.db)) as session:
@@ -93,44 +194,136 @@ def test_the_same_trip_at_the_same_time_is_quoted_the_same_to_every_rider(served
 
 
 def test_an_accept_sent_40_times_at_once_books_and_charges_once(served: Served) -> None:
-    q = ask(served, {"pickup": MIDTOWN, "dropoff": UPTOWN}).json()
-
-    def accept(_: int) -> httpx.Response:
-        return httpx.post(f"{served.url}/trips", json={"quote_id": q["id"]}, timeout=TIMEOUT)
+    chain = served.chain
+    rider = chain.rider()
+    q = served.quote()
+    before = chain.balance(chain.agent.address)
+    tx = chain.pay(rider, q["price"]["amount"])
+    signature = signed(rider, q["id"], tx)
 
     with ThreadPoolExecutor(max_workers=20) as pool:
-        answers = list(pool.map(accept, range(40)))
+        answers = list(pool.map(lambda _: served.accept(q["id"], tx, signature), range(40)))
     statuses = sorted(r.status_code for r in answers)
-    assert statuses == [200] * 39 + [201]
+    assert statuses == [200] * 39 + [201], {r.text for r in answers}
     trips = {r.json()["id"] for r in answers}
     assert len(trips) == 1
-    replay = accept(0)  # and once more, later
+    replay = served.accept(q["id"], tx, signature)  # and once more, later
     assert replay.status_code == 200
     assert replay.json()["id"] in trips
     assert served.counts() == {"taxi_quote": 1, "taxi_trip": 1, "taxi_fare": 1}
-    trip = httpx.get(f"{served.url}/trips/{trips.pop()}", timeout=TIMEOUT).json()
+    trip_id = trips.pop()
+    assert len(trip_id) == 22
+    assert not trip_id.isdigit()  # unguessable, not a counter
+    trip = httpx.get(f"{served.url}/trips/{trip_id}", timeout=TIMEOUT).json()
     assert trip["state"] == "booked"
+    assert trip["rider"] == rider.address
     assert trip["payment"]["amount"] == q["price"]["amount"]
+    assert trip["payment"]["payment_tx"] == tx
+    assert chain.balance(chain.agent.address) - before == q["price"]["amount"]  # paid once
     with Session(open_store(served.db)) as session:
-        day = datetime.fromtimestamp(NOW, UTC).date()
+        day = datetime.fromtimestamp(served.clock[0], UTC).date()
         assert daily_revenue(session, day) == q["price"]["amount"]
-        fare = session.get(TaxiFare, 1)
-    assert fare is not None
+        fare = session.exec(select(TaxiFare)).one()
     assert fare.token == "USDC"
 
 
-def test_payments_are_revenue_in_base_units(served: Served) -> None:
-    prices = []
-    for dropoff in (UPTOWN, {"lat": 40.7300, "lon": -73.9950}):
-        q = ask(served, {"pickup": MIDTOWN, "dropoff": dropoff}).json()
-        t = httpx.post(f"{served.url}/trips", json={"quote_id": q["id"]}, timeout=TIMEOUT)
-        assert t.status_code == 201
+def test_a_rider_has_one_open_trip_at_a_time(served: Served) -> None:
+    rider, other = served.chain.rider(), served.chain.rider()
+    first = served.ride(rider)
+    assert first.status_code == 201, first.text
+    q = served.quote(DOWNTOWN)
+    tx = served.chain.pay(rider, q["price"]["amount"])
+    before = served.counts()
+    second = served.accept(q["id"], tx, signed(rider, q["id"], tx))
+    assert second.status_code == 409, second.text
+    assert second.json()["error"] == "trip_open"
+    assert served.counts() == before
+    assert served.ride(other).status_code == 201  # another rider is not held up
+    desk: RideDesk = _desk(served)
+    trip_id = first.json()["id"]
+    desk.advance(trip_id, TripState.PICKED_UP, served.clock[0])
+    assert served.accept(q["id"], tx, signed(rider, q["id"], tx)).status_code == 409
+    desk.advance(trip_id, TripState.COMPLETED, served.clock[0])
+    # The payment made while the first trip was open still books its quote now.
+    again = served.accept(q["id"], tx, signed(rider, q["id"], tx))
+    assert again.status_code == 201, again.text
+
+
+def _desk(served: Served) -> RideDesk:
+    """The served desk over the same file (its writes are the served app's)."""
+    payments = FarePayments(served.chain.w3, served.chain.usdc.address, served.chain.agent.address)
+    return RideDesk(open_store(served.db), payments)
+
+
+def test_a_trip_is_booked_only_for_a_confirmed_transfer_of_the_fare_by_the_signer(
+    served: Served,
+) -> None:
+    chain = served.chain
+    rider, thief = chain.rider(), chain.rider()
+    q = served.quote()
+    price = q["price"]["amount"]
+    short = chain.pay(rider, price - 1)
+    elsewhere = chain.pay(rider, price, to=chain.governor)
+    paid = chain.pay(rider, price)
+    never = "0x" + "ab" * 32
+    before = served.counts()
+    for tx, signer, error in (
+        (never, rider, "payment_not_verified"),  # no such transaction
+        (short, rider, "payment_not_verified"),  # one base unit short
+        (elsewhere, rider, "payment_not_verified"),  # paid, but not to the taxi
+        (paid, thief, "payment_not_verified"),  # someone else's payment, the thief's signature
+    ):
+        r = served.accept(q["id"], tx, signed(signer, q["id"], tx))
+        assert (r.status_code, r.json()["error"]) == (402, error), r.text
+    wrong_quote = served.accept(q["id"], paid, signed(rider, "0" * 32, paid))
+    assert wrong_quote.status_code == 402  # signed for another quote
+    garbage = served.accept(q["id"], paid, "0x" + "00" * 65)
+    assert (garbage.status_code, garbage.json()["error"]) == (402, "payment_not_verified")
+    assert served.counts() == before
+    assert served.accept(q["id"], paid, signed(rider, q["id"], paid)).status_code == 201
+
+
+def test_a_payment_pays_one_quote(served: Served) -> None:
+    chain = served.chain
+    rider = chain.rider()
+    a, b = served.quote(), served.quote()  # the same trip, the same price
+    tx = chain.pay(rider, a["price"]["amount"])
+    booked = served.accept(a["id"], tx, signed(rider, a["id"], tx))
+    assert booked.status_code == 201
+    desk = _desk(served)
+    desk.advance(booked.json()["id"], TripState.PICKED_UP, served.clock[0])
+    desk.advance(booked.json()["id"], TripState.COMPLETED, served.clock[0])  # no trip open
+    before = served.counts()
+    reuse = served.accept(b["id"], tx, signed(rider, b["id"], tx))
+    assert (reuse.status_code, reuse.json()["error"]) == (409, "payment_used")
+    assert served.counts() == before
+
+
+def test_fares_reach_the_treasury_through_the_vending_deposit_path(
+    served: Served, tmp_path: Path
+) -> None:
+    chain = served.chain
+    fares = []
+    for dropoff in (UPTOWN, DOWNTOWN):
+        t = served.ride(chain.rider(), dropoff)
+        assert t.status_code == 201, t.text
         pay = httpx.get(f"{served.url}/trips/{t.json()['id']}/payment", timeout=TIMEOUT).json()
-        assert pay["amount"] == q["price"]["amount"]
         assert pay["currency"] == "USDC"
-        prices.append(pay["amount"])
+        assert pay["display"] == f"{pay['amount'] / USDC:.2f} USDC"
+        fares.append(pay["amount"])
+    day = datetime.fromtimestamp(served.clock[0], UTC)
     with Session(open_store(served.db)) as session:
-        assert daily_revenue(session, datetime.fromtimestamp(NOW, UTC).date()) == sum(prices)
+        assert daily_revenue(session, day.date()) == sum(fares)
+    store = open_machine_store(tmp_path / "machine.sqlite")
+    send(chain.w3, chain.usdc.functions.approve(chain.pc.address, 2**255), chain.agent)
+    context = ChainContext(int(chain.w3.eth.chain_id), chain.pc.address, chain.usdc.address)
+    outbox = Outbox(store, chain.w3, chain.pc, chain.agent)
+    procurement = Procurement(load_settings(), store, outbox, chain.pc, context, None, [])  # type: ignore[arg-type]
+    treasury = chain.pc.treasury()
+    deposit_fares(procurement, open_store(served.db), day, day.date())
+    deposit_fares(procurement, open_store(served.db), day, day.date())  # once per day, by key
+    assert outbox.drain(day).mined == 1
+    assert chain.pc.treasury() - treasury == sum(fares)
 
 
 @pytest.mark.parametrize(
@@ -170,17 +363,87 @@ def test_garbage_json_and_nan_coordinates_are_refused(served: Served) -> None:
     assert served.counts() == before
 
 
-def test_an_unknown_or_expired_quote_is_refused_and_charges_nothing(served: Served) -> None:
-    q = ask(served, {"pickup": MIDTOWN, "dropoff": UPTOWN}).json()
-    before = served.counts()
-    unknown = httpx.post(f"{served.url}/trips", json={"quote_id": "0" * 32}, timeout=TIMEOUT)
-    assert unknown.status_code == 404
-    assert unknown.json()["error"] == "not_found"
-    garbage = httpx.post(f"{served.url}/trips", json={"quote_id": "'; drop"}, timeout=TIMEOUT)
-    assert garbage.status_code == 422
-    served.clock[0] = NOW + 120  # the quote's last second has passed
-    late = httpx.post(f"{served.url}/trips", json={"quote_id": q["id"]}, timeout=TIMEOUT)
-    assert late.status_code == 410
-    assert late.json()["error"] == "quote_expired"
-    assert httpx.get(f"{served.url}/trips/1", timeout=TIMEOUT).status_code == 404
-    assert served.counts() == before
+def test_an_unknown_or_expired_quote_is_refused_and_charges_nothing(
+    tmp_path: Path, module_chain: Chain
+) -> None:
+    chain = module_chain
+    rider = chain.rider()
+    with serve(tmp_path / "taxi.sqlite", chain, quote_ttl_s=120) as served:
+        q = served.quote()
+        tx = chain.pay(rider, q["price"]["amount"])
+        before = served.counts()
+        unknown = served.accept("0" * 32, tx, signed(rider, "0" * 32, tx))
+        assert (unknown.status_code, unknown.json()["error"]) == (404, "not_found")
+        garbage = httpx.post(f"{served.url}/trips", json={"quote_id": "'; drop"}, timeout=TIMEOUT)
+        assert garbage.status_code == 422
+        served.clock[0] = q["expires_at"] + ACCEPT_GRACE_S  # past accepting, paid or not
+        late = served.accept(q["id"], tx, signed(rider, q["id"], tx))
+        assert (late.status_code, late.json()["error"]) == (410, "quote_expired")
+        missing = httpx.get(f"{served.url}/trips/{'A' * 22}", timeout=TIMEOUT)
+        assert missing.status_code == 404
+        assert httpx.get(f"{served.url}/trips/1", timeout=TIMEOUT).status_code == 422
+        assert served.counts() == before
+
+
+def test_a_payment_mined_after_the_quote_expired_books_nothing(
+    tmp_path: Path, module_chain: Chain
+) -> None:
+    chain = module_chain
+    rider = chain.rider()
+    with serve(tmp_path / "taxi.sqlite", chain, quote_ttl_s=60) as served:
+        q = served.quote()
+        provider = chain.w3.provider
+        assert isinstance(provider, EthereumTesterProvider)
+        tester = provider.ethereum_tester
+        assert tester is not None
+        tester.time_travel(q["expires_at"] + 5)  # the rider pays too late
+        tx = chain.pay(rider, q["price"]["amount"])
+        served.clock[0] = q["expires_at"] + 10  # accepted within the grace, though
+        before = served.counts()
+        late = served.accept(q["id"], tx, signed(rider, q["id"], tx))
+        assert (late.status_code, late.json()["error"]) == (410, "quote_expired")
+        assert served.counts() == before
+
+
+def test_quotes_nobody_took_are_pruned_and_live_ones_are_bounded(
+    tmp_path: Path, module_chain: Chain
+) -> None:
+    chain = module_chain
+    with serve(tmp_path / "taxi.sqlite", chain, quote_ttl_s=120, max_live_quotes=3) as served:
+        taken = served.quote()
+        rider = chain.rider()
+        tx = chain.pay(rider, taken["price"]["amount"])
+        assert served.accept(taken["id"], tx, signed(rider, taken["id"], tx)).status_code == 201
+        served.quote()
+        served.quote()
+        full = ask(served, {"pickup": MIDTOWN, "dropoff": UPTOWN})
+        assert (full.status_code, full.json()["error"]) == (503, "busy")
+        assert served.counts()["taxi_quote"] == 3
+        served.clock[0] += 120 + ACCEPT_GRACE_S + 1  # every quote is past accepting now
+        fresh = served.quote()
+        with Session(open_store(served.db)) as session:
+            kept = {q.id for q in session.exec(select(TaxiQuote)).all()}
+        assert kept == {taken["id"], fresh["id"]}  # the accepted one stays with its trip
+
+
+def test_a_chain_that_cannot_be_read_refuses_the_accept_for_now(
+    tmp_path: Path, module_chain: Chain
+) -> None:
+    chain = module_chain
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    away = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}"))
+    desk = RideDesk(
+        open_store(tmp_path / "taxi.sqlite"),
+        FarePayments(away, chain.usdc.address, chain.agent.address),
+        market=busy_market,
+    )
+    now = chain.now()
+    q = desk.quote((MIDTOWN["lat"], MIDTOWN["lon"]), (UPTOWN["lat"], UPTOWN["lon"]), now, None)
+    rider = chain.rider()
+    tx = chain.pay(rider, q.price)
+    with pytest.raises(RidesBusyError, match="cannot be read"):
+        desk.accept(q.id, tx, signed(rider, q.id, tx), now)
+    with Session(desk.engine) as session:
+        assert counts(session) == {"taxi_quote": 1, "taxi_trip": 0, "taxi_fare": 0}
