@@ -141,9 +141,13 @@ def module_chain() -> Chain:
 
 
 @contextmanager
-def serve(db: Path, chain: Chain, **desk_options: Any) -> Iterator[Served]:
+def serve(
+    db: Path, chain: Chain, *, confirmations: int = 1, **desk_options: Any
+) -> Iterator[Served]:
     clock = [chain.now()]
-    payments = FarePayments(chain.w3, chain.usdc.address, chain.agent.address)
+    payments = FarePayments(
+        chain.w3, chain.usdc.address, chain.agent.address, confirmations=confirmations
+    )
     desk = RideDesk(open_store(db), payments, market=busy_market, **desk_options)
     app = create_app(desk, clock=lambda: clock[0])
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
