@@ -296,6 +296,11 @@ DemandSource = Callable[[str, int], int]
 """The pickup zone's demand (requests per free car, basis points) at a unix time."""
 
 
+def no_demand_signal(zone: str, t: int) -> int:
+    """Until the taxi measures demand by zone: 1.0 everywhere, always (the plain tariff)."""
+    return ONE
+
+
 class OwnersMarket:
     """The market a quote is given under: the zone's demand, capped by the owners' rules
     (on-chain), with surge zero while the governor or the alert feed declares an emergency."""
@@ -305,7 +310,7 @@ class OwnersMarket:
         rules: Callable[[int], OwnersRules],
         *,
         feed: Callable[[int], bool] | None = None,
-        demand: DemandSource = lambda zone, t: ONE,
+        demand: DemandSource = no_demand_signal,
     ) -> None:
         self.rules = rules
         self.feed = feed
@@ -327,4 +332,4 @@ class OwnersMarket:
                 str(url), poll_s=settings.alert_feed_poll_s, timeout_s=settings.alert_feed_timeout_s
             )
         rules = ChainFareRules(pc, poll_s=settings.chain_poll_s, max_age_s=settings.chain_max_age_s)
-        return cls(rules, feed=feed, demand=demand or (lambda zone, t: ONE))
+        return cls(rules, feed=feed, demand=demand or no_demand_signal)

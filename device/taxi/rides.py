@@ -41,10 +41,9 @@ from device.taxi.errors import (
     TripOpenError,
     UnknownQuoteError,
 )
-from device.taxi.fares import CITY_TARIFF, ONE, Market, Tariff, Trip, quote
+from device.taxi.fares import CITY_TARIFF, Market, Tariff, Trip, quote
 from device.taxi.gps import distance_m
 from device.taxi.payments import FarePayments, Paid, payer_of
-from device.taxi.policies import AGENT_CAP_BP
 from device.taxi.store import (
     OPEN_STATES,
     TaxiFare,
@@ -62,16 +61,8 @@ ACCEPT_GRACE_S = 600
 """How long after its expiry a quote paid in time may still be accepted (blocks take time)."""
 LatLon = tuple[float, float]
 MarketSource = Callable[[str, int], Market]
-"""The pickup zone's market at a unix time: demand factor, the owners' cap, an emergency."""
-
-
-def calm_market(cap_bp: int | None = AGENT_CAP_BP) -> MarketSource:
-    """No demand signal yet: the plain tariff under the owners' cap (the default)."""
-
-    def market(zone: str, t: int) -> Market:
-        return Market(demand_bp=ONE, cap_bp=cap_bp)
-
-    return market
+"""The pickup zone's market at a unix time: demand factor, the owners' cap, an emergency
+(``device.taxi.fares.OwnersMarket`` reads the owners' part from the chain)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,9 +125,9 @@ class RideDesk:
         engine: sa.Engine,
         payments: FarePayments,
         *,
+        market: MarketSource,
         tariff: Tariff = CITY_TARIFF,
         area: ServiceArea | None = None,
-        market: MarketSource | None = None,
         position: Callable[[], LatLon] = lambda: CENTRE,
         quote_ttl_s: int = 120,
         max_live_quotes: int = 10_000,
@@ -148,7 +139,7 @@ class RideDesk:
         self.max_live_quotes = max_live_quotes
         self.tariff = tariff
         self.area = area or ServiceArea()
-        self.market = market or calm_market()
+        self.market = market
         self.position = position
         self.quote_ttl_s = quote_ttl_s
         self.token = token

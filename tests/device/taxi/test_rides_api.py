@@ -256,7 +256,7 @@ def test_a_rider_has_one_open_trip_at_a_time(served: Served) -> None:
 def _desk(served: Served) -> RideDesk:
     """The served desk over the same file (its writes are the served app's)."""
     payments = FarePayments(served.chain.w3, served.chain.usdc.address, served.chain.agent.address)
-    return RideDesk(open_store(served.db), payments)
+    return RideDesk(open_store(served.db), payments, market=busy_market)
 
 
 def test_a_trip_is_booked_only_for_a_confirmed_transfer_of_the_fare_by_the_signer(
