@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import h3
 import pytest
+import sqlalchemy as sa
 from eth_account import Account
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -38,7 +40,7 @@ from device.taxi.fares import (
     quote,
 )
 from device.taxi.payments import FarePayments
-from device.taxi.rides import RideDesk
+from device.taxi.rides import RideDesk, ServiceArea
 from device.taxi.store import open_store
 
 USDC = 1_000_000
@@ -112,24 +114,47 @@ def feed() -> Iterator[Feed]:
 
 
 busy = st.integers(0, 60 * ONE)
-trips = st.builds(Trip, distance_m=st.integers(0, 60_000), duration_s=st.integers(0, 3 * 3600))
+AREA = ServiceArea()
+ZONES = sorted(AREA.zones)
+points = st.sampled_from(ZONES).map(h3.cell_to_latlng)
+
+
+@pytest.fixture(scope="module")
+def desk_store(tmp_path_factory: pytest.TempPathFactory) -> sa.Engine:
+    return open_store(tmp_path_factory.mktemp("fares") / "taxi.sqlite")
 
 
 @settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(cap=st.integers(ONE, 50_000), demand=busy, trip=trips, later=st.integers(0, 3600))
+@given(
+    cap=st.integers(ONE, 50_000),
+    demand=busy,
+    pickup=points,
+    dropoff=points,
+    later=st.integers(0, 7 * 86_400),
+)
 def test_no_quote_is_above_the_cap_read_from_the_chain(
-    calm: Chain, cap: int, demand: int, trip: Trip, later: int
+    calm: Chain,
+    desk_store: sa.Engine,
+    cap: int,
+    demand: int,
+    pickup: tuple[float, float],
+    dropoff: tuple[float, float],
+    later: int,
 ) -> None:
+    """Random requests in the service area at random times of the week, random caps."""
     calm.pc.set_fare_cap(cap, sender=calm.governor)
-    market = OwnersMarket(
-        ChainFareRules(calm.pc, poll_s=0, max_age_s=7200), demand=lambda z, t: demand
-    )
-    q = quote(CITY_TARIFF, trip, market("zone", calm.now() + later))
+    t = calm.now()
+    rules = ChainFareRules(calm.pc, poll_s=0, max_age_s=8 * 86_400)
+    market = OwnersMarket(rules, demand=lambda zone, at: demand)
+    payments = FarePayments(calm.w3, calm.pc.token(), calm.pc.agent())
+    desk = RideDesk(desk_store, payments, market=market, area=AREA)
+    q = desk.quote(pickup, dropoff, t + later, "rider")
     assert q.cap_bp == calm.pc.fare_rules().cap_bp == cap
     assert q.factor_bp <= cap
     assert q.price * ONE <= q.metered * cap
+    assert q.price == sum(amount for _, amount in q.lines)
 
 
 def test_the_governors_emergency_sets_surge_to_zero(calm: Chain) -> None:
