@@ -284,7 +284,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _ride_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RideError)
-    return _error(exc.status, exc.code, str(exc))
+    headers = {"retry-after": "30"} if exc.status == 503 else None
+    return _error(exc.status, exc.code, str(exc), headers=headers)
 
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:

@@ -422,6 +422,7 @@ def test_quotes_nobody_took_are_pruned_and_live_ones_are_bounded(
         served.quote()
         full = ask(served, {"pickup": MIDTOWN, "dropoff": UPTOWN})
         assert (full.status_code, full.json()["error"]) == (503, "busy")
+        assert full.headers["retry-after"] == "30"
         assert served.counts()["taxi_quote"] == 3
         served.clock[0] += 120 + ACCEPT_GRACE_S + 1  # every quote is past accepting now
         fresh = served.quote()
