@@ -75,6 +75,7 @@ def status(
     pc = ProfitCenter(_connect(rpc_url), address)
     policy = pc.policy()
     books = pc.books()
+    fares = pc.fare_rules()
     report = {
         "profit_center": pc.address,
         "governor": pc.governor(),
@@ -90,6 +91,7 @@ def status(
             "operating_reserve": policy.operating_reserve,
             "dispute_window": policy.dispute_window,
         },
+        "fare_rules": {"cap_bp": fares.cap_bp, "emergency": fares.emergency},
         "books": {
             "treasury": books.treasury,
             "reserved": books.reserved,

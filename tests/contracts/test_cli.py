@@ -34,6 +34,7 @@ def test_deploy_then_status(anvil_url: str, monkeypatch: pytest.MonkeyPatch) -> 
     )
     assert report["policy"]["autonomy"] == "bound"
     assert report["policy"]["budget_per_period"] == DEFAULT_POLICY.budget_per_period
+    assert report["fare_rules"] == {"cap_bp": 10_000, "emergency": False}
     assert report["books"]["treasury"] == 0
 
 
