@@ -26,6 +26,7 @@ from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
 from contracts.errors import ChainError
+from device.money import money
 from device.procurement.outbox import node_unreachable
 from device.taxi.errors import PaymentError, RidesBusyError
 
@@ -62,11 +63,23 @@ class Paid:
 
 
 class FarePayments:
-    """Checks transfers of the settlement ``token`` to ``pay_to`` on ``w3``."""
+    """Checks transfers of the settlement ``token`` (its symbol and decimals for people) to
+    ``pay_to`` on ``w3``."""
 
-    def __init__(self, w3: Web3, token: str, pay_to: str, *, confirmations: int = 1) -> None:
+    def __init__(
+        self,
+        w3: Web3,
+        token: str,
+        pay_to: str,
+        *,
+        confirmations: int = 1,
+        symbol: str = "USDC",
+        decimals: int = 6,
+    ) -> None:
         self.w3 = w3
         self.token = to_checksum_address(token)
+        self.symbol = symbol
+        self.decimals = decimals
         self.pay_to = to_checksum_address(pay_to)
         self.confirmations = confirmations
         self._lock = threading.Lock()  # one chain read at a time (eth-tester is not thread-safe)
@@ -95,8 +108,8 @@ class FarePayments:
         amount = sum(self._transfers(receipt["logs"], payer))
         if amount < fare:
             raise PaymentError(
-                f"transaction {payment_tx} moves {amount} base units from {payer} to the taxi "
-                f"({self.pay_to}); the fare is {fare}"
+                f"transaction {payment_tx} moves {self._show(amount)} from {payer} to the taxi "
+                f"({self.pay_to}); the fare is {self._show(fare)}"
             )
         return Paid(
             tx=payment_tx.lower(),
@@ -105,6 +118,9 @@ class FarePayments:
             block=int(receipt["blockNumber"]),
             mined_at=int(block["timestamp"]),
         )
+
+    def _show(self, amount: int) -> str:
+        return f"{money(amount, self.decimals)} {self.symbol}"
 
     def _transfers(self, logs: Sequence[Any], payer: str) -> list[int]:
         """Values of the token's Transfer events from ``payer`` to the taxi."""

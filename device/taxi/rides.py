@@ -131,8 +131,6 @@ class RideDesk:
         position: Callable[[], LatLon] = lambda: CENTRE,
         quote_ttl_s: int = 120,
         max_live_quotes: int = 10_000,
-        token: str = "USDC",  # noqa: S107 - the settlement token's symbol, no secret
-        decimals: int = 6,
     ) -> None:
         self.engine = engine
         self.payments = payments
@@ -142,8 +140,8 @@ class RideDesk:
         self.market = market
         self.position = position
         self.quote_ttl_s = quote_ttl_s
-        self.token = token
-        self.decimals = decimals
+        self.token = payments.symbol  # the settlement token, as people read it
+        self.decimals = payments.decimals
 
     def quote(self, pickup: LatLon, dropoff: LatLon, now: int, rider: str | None) -> TaxiQuote:
         """Price the trip now and store the quote; ``rider`` is recorded, never priced on."""

@@ -279,6 +279,9 @@ def test_a_trip_is_booked_only_for_a_confirmed_transfer_of_the_fare_by_the_signe
     ):
         r = served.accept(q["id"], tx, signed(signer, q["id"], tx))
         assert (r.status_code, r.json()["error"]) == (402, error), r.text
+    said = served.accept(q["id"], short, signed(rider, q["id"], short)).json()["message"]
+    assert f"the fare is {q['price']['display']}" in said  # in USDC, never base units
+    assert str(price) not in said
     wrong_quote = served.accept(q["id"], paid, signed(rider, "0" * 32, paid))
     assert wrong_quote.status_code == 402  # signed for another quote
     garbage = served.accept(q["id"], paid, "0x" + "00" * 65)
