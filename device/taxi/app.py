@@ -88,6 +88,7 @@ class QuoteOut(BaseModel):
     factor_bp: int
     cap_bp: int | None
     emergency: bool
+    rules_source: str  # where the cap and emergency came from (the chain, a fallback, a feed)
     notice: str
     created_at: int
     expires_at: int
@@ -162,6 +163,7 @@ def _quote_out(desk: RideDesk, q: TaxiQuote) -> QuoteOut:
         factor_bp=q.factor_bp,
         cap_bp=q.cap_bp,
         emergency=q.emergency,
+        rules_source=q.rules_source,
         notice=q.notice,
         created_at=int(q.created_at.timestamp()),
         expires_at=int(q.expires_at.timestamp()),

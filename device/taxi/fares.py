@@ -78,6 +78,7 @@ class Market:
     demand_bp: int = ONE  # requests per free car, in basis points of 1.0 (clamped below)
     cap_bp: int | None = ONE  # None: uncapped (ride-hailing surge, for comparison only)
     emergency: bool = False
+    rules_source: str = "fixed"  # where the cap and emergency came from, for the rider
 
     def __post_init__(self) -> None:
         if self.cap_bp is not None and self.cap_bp < ONE:
@@ -110,6 +111,7 @@ class Quote:
     emergency: bool
     lines: tuple[tuple[str, int], ...]
     notice: str = MACHINE_NOTICE
+    rules_source: str = "fixed"
 
     @property
     def price(self) -> int:
@@ -160,6 +162,7 @@ def quote(tariff: Tariff, trip: Trip, market: Market) -> Quote:
         cap_bp=market.cap_bp,
         emergency=market.emergency,
         lines=tuple(lines),
+        rules_source=market.rules_source,
     )
 
 
@@ -318,8 +321,14 @@ class OwnersMarket:
 
     def __call__(self, zone: str, t: int) -> Market:
         rules = self.rules(t)
-        emergency = rules.emergency or (self.feed is not None and self.feed(t))
-        return Market(demand_bp=self.demand(zone, t), cap_bp=rules.cap_bp, emergency=emergency)
+        alert = self.feed is not None and self.feed(t)
+        source = rules.source + ("; public alert feed: emergency" if alert else "")
+        return Market(
+            demand_bp=self.demand(zone, t),
+            cap_bp=rules.cap_bp,
+            emergency=rules.emergency or alert,
+            rules_source=source,
+        )
 
     @classmethod
     def from_settings(

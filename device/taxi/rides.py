@@ -166,6 +166,7 @@ class RideDesk:
             factor_bp=q.factor_bp,
             cap_bp=q.cap_bp,
             emergency=q.emergency,
+            rules_source=q.rules_source,
             lines_json=json.dumps([[label, amount] for label, amount in q.lines]),
             notice=q.notice,
             created_at=_utc(now),

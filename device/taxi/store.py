@@ -62,6 +62,7 @@ class TaxiQuote(SQLModel, table=True):
     factor_bp: int
     cap_bp: int | None = None
     emergency: bool
+    rules_source: str = Field(sa_type=sa.String(200))  # where the cap and emergency came from
     lines_json: str  # [[label, base units], ...] adding up to price
     notice: str = Field(sa_type=sa.String(300))
     created_at: datetime = Field(sa_type=UTCDateTime)

@@ -60,7 +60,13 @@ def test_the_price_function_cannot_see_a_rider() -> None:
     """No rider identity can reach the price: the function takes the tariff, the trip, the market."""
     assert list(inspect.signature(quote).parameters) == ["tariff", "trip", "market"]
     assert {f for f in Trip.__dataclass_fields__} == {"distance_m", "duration_s"}
-    assert {f for f in Market.__dataclass_fields__} == {"demand_bp", "cap_bp", "emergency"}
+    market_fields = {
+        "demand_bp",
+        "cap_bp",
+        "emergency",
+        "rules_source",
+    }  # the owners' rules' origin
+    assert {f for f in Market.__dataclass_fields__} == market_fields
 
 
 @given(tariffs, trips, demands, st.one_of(st.none(), caps), st.booleans())

@@ -165,6 +165,7 @@ def test_the_governors_emergency_sets_surge_to_zero(calm: Chain) -> None:
     calm.pc.set_emergency(True, sender=calm.governor)
     during = quote(CITY_TARIFF, trip, market("z", calm.now()))
     assert (during.surge, during.factor_bp, during.emergency) == (0, ONE, True)
+    assert during.rules_source.startswith("on-chain policy, block ")
 
 
 def test_an_unreachable_or_stale_chain_means_no_surge_and_says_so(calm: Chain) -> None:
@@ -173,11 +174,12 @@ def test_an_unreachable_or_stale_chain_means_no_surge_and_says_so(calm: Chain) -
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     away = ProfitCenter(Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}")), calm.pc.address)
+    market = OwnersMarket(ChainFareRules(away, poll_s=0), demand=lambda z, t: 5 * ONE)
     with capture_logs() as logs:
-        rules = ChainFareRules(away, poll_s=0)(calm.now())
+        q = quote(CITY_TARIFF, Trip(8_000, 1_200), market("z", calm.now()))
         stale = ChainFareRules(calm.pc, poll_s=0, max_age_s=300)(calm.now() + 301)
-    assert (rules.cap_bp, rules.emergency) == (ONE, False)
-    assert "chain unreachable" in rules.source
+    assert (q.factor_bp, q.surge, q.cap_bp) == (ONE, 0, ONE)
+    assert q.rules_source == "chain unreachable: no surge (factor 1.0)"  # the rider is told
     assert (stale.cap_bp, stale.emergency) == (ONE, False)
     assert "chain stale" in stale.source
     assert [e["event"] for e in logs] == ["fare_rules_unreadable", "fare_rules_stale"]
@@ -196,6 +198,7 @@ def test_the_alert_feed_sets_surge_to_zero(calm: Chain, feed: Feed) -> None:
     assert market("z", t).factor_bp == 30_000  # polled once a second at most
     assert market("z", t + 1).factor_bp == ONE
     assert market("z", t + 1).emergency
+    assert market("z", t + 1).rules_source.endswith("; public alert feed: emergency")
     severe = {"type": "FeatureCollection", "features": [
         {"properties": {"status": "Actual", "severity": "Minor", "event": "Fog"}},
         {"properties": {"status": "Actual", "severity": "Extreme", "event": "Flood Warning"}},

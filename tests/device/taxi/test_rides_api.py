@@ -175,6 +175,7 @@ def test_a_quote_has_price_eta_breakdown_notice_expiry_and_is_stored(served: Ser
     assert [line["label"] for line in q["breakdown"]] == ["base", "distance", "time", "demand"]
     assert q["factor_bp"] == 12_500  # capped
     assert q["notice"] == MACHINE_NOTICE
+    assert q["rules_source"] == "fixed"  # this test's market; on a taxi, the chain's block
     assert q["expires_at"] == served.clock[0] + 3600
     assert (q["pay_to"], q["token_address"]) == (
         served.chain.agent.address,
