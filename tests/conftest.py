@@ -8,14 +8,25 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 REPO = Path(__file__).resolve().parent.parent
 ANVIL = REPO / "contracts" / "node_modules" / ".bin" / "anvil"
 CHROMIUM = Path("/usr/bin/chromium")
 SLITHER = REPO / ".venv-slither" / "bin" / "slither"
+
+
+@pytest.fixture(autouse=True)
+def _default_logging() -> Iterator[None]:
+    """Each test starts from structlog's defaults: a command run in one test (``simulate``
+    logs at warning level) must not hide the info events another test captures."""
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
 
 
 def require_component(path: Path, what: str, how: str) -> Path:
