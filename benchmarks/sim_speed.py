@@ -3,6 +3,7 @@
     .venv/bin/python -m benchmarks.sim_speed                        # the agent, 365 days, seed 1
     .venv/bin/python -m benchmarks.sim_speed --policy telemetry --days 91
     .venv/bin/python -m benchmarks.sim_speed --compare              # custobot simulate --compare
+    .venv/bin/python -m benchmarks.sim_speed --parts                # where the year's CPU goes
 
 One policy runs in this process through ``device.sim.compare.run_policy`` (the path
 ``custobot simulate --policy`` takes): CPU time (``time.process_time``, the figure to
@@ -10,6 +11,8 @@ compare on a loaded machine), wall time and peak RSS. ``--compare`` runs the com
 itself (``custobot simulate --compare``: every policy in two worker processes, then
 the ceiling) in a child process and reports its wall time, the CPU of each policy
 (from its JSON) and of the whole command, and the largest peak RSS of the processes.
+``--parts`` also times the main parts of the run (``process_time`` around each, a
+part nested in another counted once, in the inner one); the timers add a little.
 Issue 20's targets: the agent's year at most 6 s of CPU, the comparison under a minute.
 A benchmark, not a test: nothing here fails on a slow machine.
 """
@@ -23,30 +26,88 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
+from device.hardware.poller import HardwarePoller
 from device.logs import configure_logging
+from device.planning.forecast import DemandModels
 from device.settings import load_settings
+from device.sim import policies
 from device.sim.compare import run_policy
+from device.sim.market import Market
 from device.sim.policies import POLICIES
 from device.sim.scenarios import SCENARIOS
+from device.vend import VendFlow
+
+# (part, owner, attribute): what ``--parts`` times.
+PARTS: tuple[tuple[str, Any, str], ...] = (
+    ("sensor polls (mock pins)", HardwarePoller, "poll"),
+    ("vend flow (store + pins)", VendFlow, "vend"),
+    ("planner", policies, "plan_restock"),
+    ("forecasts", DemandModels, "forecasts"),
+    ("forecasts: observing sales", DemandModels, "observe"),
+    ("negotiation", Market, "negotiate"),
+)
 
 
 def _peak_rss_mb(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 1024  # Linux reports KiB
 
 
-def one_policy(scenario: str, policy: str, days: float, seed: int) -> str:
+@contextmanager
+def timed_parts() -> Iterator[dict[str, float]]:
+    """CPU seconds spent in each of ``PARTS`` while the block runs (exclusive: time in a
+    part called from another goes to the inner one)."""
+    spent = dict.fromkeys((name for name, _, _ in PARTS), 0.0)
+    inside: list[list[Any]] = []  # [part, started] of the parts running, innermost last
+
+    def timer(name: str, run: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            now = time.process_time()
+            if inside:
+                outer = inside[-1]
+                spent[outer[0]] += now - outer[1]
+            inside.append([name, now])
+            try:
+                return run(*args, **kwargs)
+            finally:
+                now = time.process_time()
+                spent[name] += now - inside.pop()[1]
+                if inside:
+                    inside[-1][1] = now
+
+        return timed
+
+    originals = [(owner, attribute, getattr(owner, attribute)) for _, owner, attribute in PARTS]
+    for (name, _, _), (owner, attribute, run) in zip(PARTS, originals, strict=True):
+        setattr(owner, attribute, timer(name, run))
+    try:
+        yield spent
+    finally:
+        for owner, attribute, run in originals:
+            setattr(owner, attribute, run)
+
+
+def one_policy(scenario: str, policy: str, days: float, seed: int, *, parts: bool = False) -> str:
     configure_logging("warning")
     settings = load_settings(None)
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = run_policy(settings, scenario, policy, days=days, seed=seed)
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    return (
+    timing: AbstractContextManager[dict[str, float]] = timed_parts() if parts else nullcontext({})
+    with timing as spent:
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = run_policy(settings, scenario, policy, days=days, seed=seed)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    lines = [
         f"{policy} on {scenario}, {days:g} days, seed {seed}: {cpu:.2f} s CPU, {wall:.2f} s wall, "
         f"peak RSS {_peak_rss_mb(resource.RUSAGE_SELF):.0f} MB "
         f"({result.customers:,} customers, {result.sales:,} sales, profit {result.profit:,})"
-    )
+    ]
+    if spent:
+        spent["everything else"] = cpu - sum(spent.values())
+        lines += [f"  {name}: {sec:.2f} s CPU ({sec / cpu:.0%})" for name, sec in spent.items()]
+    return "\n".join(lines)
 
 
 def the_comparison(scenario: str, days: float, seed: int) -> str:
@@ -82,11 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--compare", action="store_true", help="time custobot simulate --compare instead"
     )
+    parser.add_argument("--parts", action="store_true", help="also time the run's main parts")
     args = parser.parse_args(argv)
     if args.compare:
         report = the_comparison(args.scenario, args.days, args.seed)
     else:
-        report = one_policy(args.scenario, args.policy, args.days, args.seed)
+        report = one_policy(args.scenario, args.policy, args.days, args.seed, parts=args.parts)
     sys.stdout.write(report + "\n")
     return 0
 

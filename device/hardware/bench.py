@@ -1,7 +1,9 @@
 """Measure one poll on mock pins: ``python -m device.hardware.bench [POLLS]``.
 
 The simulated driver polls after every simulated day and restocking visit, so
-the cost of a poll bounds how fast a simulated year can run.
+the cost of a poll bounds how fast a simulated year can run. Measured on both SPI
+paths: gpiozero's software SPI (plain ``MockFactory``) and the Pi's hardware SPI
+controller (``PiMockFactory``, what the simulator uses).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from gpiozero.pins.mock import MockFactory
 
 from device.hardware.poller import HardwarePoller
 from device.settings import Settings, load_settings
-from device.sim.physics import SensorPhysics
+from device.sim.physics import PiMockFactory, SensorPhysics
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,18 +27,22 @@ class PollCost:
     polls: int
     mean_ms: float
     p95_ms: float
+    cpu_ms: float  # mean CPU time (what to compare on a loaded machine)
     faulted_polls: int  # a faulted sensor (e.g. a 0.1 s echo timeout) would skew the figure
 
 
-def measure_poll_cost(settings: Settings, polls: int, samples: int) -> PollCost:
+def measure_poll_cost(
+    settings: Settings, polls: int, samples: int, factory: type[MockFactory] = MockFactory
+) -> PollCost:
     """Sell one item per slot between polls (so every reading moves) and time each poll."""
-    factory = MockFactory()
-    physics = SensorPhysics(settings, factory)
+    pins = factory()
+    physics = SensorPhysics(settings, pins)
     durations: list[float] = []
+    cpu = 0.0
     faulted = 0
     start = datetime(2026, 1, 1, tzinfo=UTC)
     try:
-        with HardwarePoller(settings, pin_factory=factory, samples=samples) as poller:
+        with HardwarePoller(settings, pin_factory=pins, samples=samples) as poller:
             for i in range(polls):
                 sold: dict[int, int] = {}
                 for slot in settings.slots:
@@ -45,19 +51,21 @@ def measure_poll_cost(settings: Settings, polls: int, samples: int) -> PollCost:
                         poller.recount(slot.id, slot.capacity)
                     poller.motors[slot.id].run(0)
                     sold[slot.id] = 1
-                began = time.perf_counter()
+                began, began_cpu = time.perf_counter(), time.process_time()
                 snapshot = poller.poll(start + timedelta(hours=i), sold)
                 durations.append(time.perf_counter() - began)
+                cpu += time.process_time() - began_cpu
                 faulted += bool(snapshot.alerts)
     finally:
         physics.close()
-        factory.reset()
+        pins.reset()
     durations.sort()
     return PollCost(
         samples=samples,
         polls=polls,
         mean_ms=statistics.fmean(durations) * 1000,
         p95_ms=durations[int(0.95 * (len(durations) - 1))] * 1000,
+        cpu_ms=cpu / polls * 1000,
         faulted_polls=faulted,
     )
 
@@ -65,13 +73,15 @@ def measure_poll_cost(settings: Settings, polls: int, samples: int) -> PollCost:
 def main(argv: list[str]) -> None:
     polls = int(argv[0]) if argv else 1000
     settings = load_settings()
-    for samples in (1, 3, 5):
-        cost = measure_poll_cost(settings, polls, samples)
-        sys.stdout.write(
-            f"{len(settings.slots)} slots, median of {cost.samples}: {cost.polls} polls, "
-            f"mean {cost.mean_ms:.2f} ms, p95 {cost.p95_ms:.2f} ms, "
-            f"{cost.faulted_polls} with a fault\n"
-        )
+    paths = {"software SPI": MockFactory, "hardware SPI": PiMockFactory}
+    for path, factory in paths.items():
+        for samples in (1, 3, 5):
+            cost = measure_poll_cost(settings, polls, samples, factory)
+            sys.stdout.write(
+                f"{path}, {len(settings.slots)} slots, median of {cost.samples}: "
+                f"{cost.polls} polls, mean {cost.mean_ms:.2f} ms ({cost.cpu_ms:.2f} ms CPU), "
+                f"p95 {cost.p95_ms:.2f} ms, {cost.faulted_polls} with a fault\n"
+            )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from types import TracebackType
 from typing import Self
 
 import structlog
-from gpiozero.pins.mock import MockFactory
 
 from device.agent import Agent
 from device.drivers.simulation import SimulationDriver
@@ -24,7 +23,7 @@ from device.hardware.poller import HardwarePoller
 from device.procurement.cycle import Procurement
 from device.settings import Settings
 from device.sim.customers import Arrival, CustomerStream
-from device.sim.physics import SensorPhysics
+from device.sim.physics import PiMockFactory, SensorPhysics
 from device.sim.scenarios import Scenario
 from device.store.db import Store, open_store
 from device.store.models import SaleState
@@ -85,7 +84,7 @@ class SimulatedMachine:
         self.settings = settings
         self.start = start
         self.driver = driver or SimulationDriver(start, speed=speed)
-        self.factory = MockFactory()
+        self.factory = PiMockFactory()
         self.physics = SensorPhysics(settings, self.factory)
         self.poller = HardwarePoller(settings, pin_factory=self.factory)
         self.store = open_store(database, durable=durable)

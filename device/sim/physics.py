@@ -7,6 +7,9 @@ same pins. When a vend motor turns, the physics drops an item (unless the slot i
 jammed or empty): stock falls, the drop sensor sees it and the slot's sensor pins
 move, so the real vend flow and poller run unmodified on simulated hardware.
 
+The simulator builds it on ``PiMockFactory``: the analog sensors' MCP3008 then talks
+through the Pi's hardware SPI controller as on a Pi, not bit-banged mock pins.
+
 Fault injection (``disconnect``, ``stick``, ``flap``, ``out_of_range``,
 ``heal``) is for tests and for simulating unreliable sensors.
 """
@@ -20,6 +23,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from gpiozero.mixins import SharedMixin
+from gpiozero.pins import SPI
 from gpiozero.pins.mock import (
     MockFactory,
     MockPin,
@@ -171,21 +176,24 @@ class MCP3008Chip(MockSPIDevice):  # type: ignore[misc]  # gpiozero is untyped
 
     def on_clock(self) -> None:
         """``MockSPIDevice.on_clock`` reading the pins' levels directly: it runs on both
-        edges of every clock of every conversion (~50 per reading, ~500,000 a year)."""
+        edges of every clock of every conversion (~50 per reading) of software SPI."""
         select = self.select_pin
         if select is not None and select._state != self.select_high:
             return
         if not self.clock_pin._state ^ self.clock_polarity ^ self.clock_phase:
             return
+        if self.exchange(self.mosi_pin is not None and self.mosi_pin._state):
+            self.miso_pin.drive_high()
+        else:
+            self.miso_pin.drive_low()
+
+    def exchange(self, mosi: bool) -> bool:
+        """One clock of the bus: take the master's bit, answer with the chip's next bit."""
         self.rx_bit += 1
-        if self.mosi_pin is not None:
-            self.rx_buf.append(self.mosi_pin._state)
-        if self.miso_pin is not None:
-            if self.tx_buf and self.tx_buf.pop(0):
-                self.miso_pin.drive_high()
-            else:
-                self.miso_pin.drive_low()
+        self.rx_buf.append(mosi)
+        miso = bool(self.tx_buf and self.tx_buf.pop(0))
         self.on_bit()
+        return miso
 
     def on_bit(self) -> None:
         if self._state == "idle":
@@ -199,6 +207,88 @@ class MCP3008Chip(MockSPIDevice):  # type: ignore[misc]  # gpiozero is untyped
             # sample clock, null bit, then the 10 data bits MSB first
             self.tx_word(next(self._channels[self.rx_word()]), 12)
             self._state = "result"
+
+
+class MockHardwareSPI(SPI):  # type: ignore[misc]  # gpiozero is untyped
+    """The Pi's SPI controller on mock pins: whole words to the chip on a chip-select line.
+
+    On a Pi, gpiozero's ``MCP3008`` on the SPI0 pins goes through the kernel's SPI
+    driver (``LocalPiHardwareSPI``); nothing bit-bangs. ``MockFactory`` only has
+    software SPI, which moves ~75 mock pin edges through gpiozero's output devices
+    per conversion (most of a simulated year's sensor polls). This controller clocks
+    each bit of each word straight into the ``MCP3008Chip`` on its select line (mode
+    0, MSB first, 8-bit words, as the chip and gpiozero's MCP3008 use): the same
+    protocol, the same gpiozero ``MCP3008`` above it, without the pin traffic.
+    """
+
+    def __init__(
+        self,
+        clock_pin: Any,
+        mosi_pin: Any,
+        miso_pin: Any,
+        select_pin: Any,
+        *,
+        pin_factory: MockFactory,
+    ) -> None:
+        self._select: Any = None
+        super().__init__(pin_factory=pin_factory)
+        self.pin_factory.reserve_pins(self, clock_pin, mosi_pin, miso_pin, select_pin)
+        self._select = pin_factory.pin(select_pin)
+
+    def _conflicts_with(self, other: Any) -> bool:
+        return not isinstance(other, MockHardwareSPI) or other._select is self._select
+
+    def close(self) -> None:
+        if self._select is not None:
+            self.pin_factory.release_all(self)
+        self._select = None
+        super().close()
+
+    @property
+    def closed(self) -> bool:
+        return self._select is None
+
+    def _get_clock_mode(self) -> int:
+        return 0
+
+    def transfer(self, data: Sequence[int]) -> list[int]:
+        """Send ``data`` (8-bit words), return the words read meanwhile; no chip reads 0s."""
+        chip = getattr(self._select, "spi_device", None)
+        if not isinstance(chip, MCP3008Chip):
+            return [0] * len(data)
+        chip.on_start()
+        read = []
+        for word in data:
+            answer = 0
+            for bit in range(7, -1, -1):
+                answer = answer << 1 | chip.exchange(bool(word >> bit & 1))
+            read.append(answer)
+        return read
+
+
+class MockHardwareSPIShared(SharedMixin, MockHardwareSPI):  # type: ignore[misc]  # gpiozero is untyped
+    """One controller per chip-select line, shared by every device on it (as gpiozero's)."""
+
+    @classmethod
+    def _shared_key(
+        cls, clock_pin: Any, mosi_pin: Any, miso_pin: Any, select_pin: Any, pin_factory: Any
+    ) -> tuple[Any, Any]:
+        return (clock_pin, select_pin)
+
+
+class PiMockFactory(MockFactory):  # type: ignore[misc]  # gpiozero is untyped
+    """gpiozero's ``MockFactory`` with the SPI0 pins on the Pi's hardware SPI controller.
+
+    ``PiFactory.spi`` asks for the hardware class whenever the pins are SPI0's (as
+    ``LocalPiFactory`` does on a Pi); plain ``MockFactory`` answers with software
+    SPI either way. Other pins still get software SPI.
+    """
+
+    def _get_spi_class(self, shared: bool, hardware: bool) -> type:
+        if hardware:
+            return MockHardwareSPIShared if shared else MockHardwareSPI
+        spi_class: type = super()._get_spi_class(shared, hardware)
+        return spi_class
 
 
 class _MotorPin(RecentHistory):

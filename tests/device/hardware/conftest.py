@@ -1,5 +1,9 @@
 """A fresh gpiozero MockFactory per test (never the global), the demo machine's settings,
-and the simulated machine: physics first (it claims the pins), then the poller."""
+and the simulated machine: physics first (it claims the pins), then the poller.
+
+Every test runs on both SPI paths: gpiozero's software SPI (plain ``MockFactory``,
+bit-banged pins) and the Pi's hardware SPI controller (``PiMockFactory``, what the
+simulator uses, as a Pi does on the SPI0 pins)."""
 
 from __future__ import annotations
 
@@ -12,14 +16,14 @@ from gpiozero.pins.mock import MockFactory
 
 from device.hardware.poller import HardwarePoller
 from device.settings import Settings, load_settings
-from device.sim.physics import SensorPhysics
+from device.sim.physics import PiMockFactory, SensorPhysics
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def pin_factory() -> Iterator[MockFactory]:
-    factory = MockFactory()
+@pytest.fixture(params=[MockFactory, PiMockFactory], ids=["software-spi", "hardware-spi"])
+def pin_factory(request: pytest.FixtureRequest) -> Iterator[MockFactory]:
+    factory: MockFactory = request.param()
     yield factory
     factory.reset()
 

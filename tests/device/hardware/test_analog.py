@@ -1,4 +1,5 @@
-"""MCP3008 through gpiozero's software SPI on mock pins, answered by the mock MCP3008 chip."""
+"""MCP3008 through gpiozero's SPI on mock pins (software, or the Pi's hardware controller),
+answered by the mock MCP3008 chip."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from device.hardware.analog import Calibration
 from device.hardware.factory import satisfy_software_spi_default
 from device.hardware.poller import HardwarePoller
 from device.hardware.readings import FaultState
-from device.sim.physics import MCP3008Chip, SensorPhysics
+from device.settings import SPI0_PINS
+from device.sim.physics import MCP3008Chip, MockHardwareSPI, PiMockFactory, SensorPhysics
 
 from .conftest import T0
 
@@ -32,6 +34,25 @@ def test_the_mock_chip_speaks_the_mcp3008_protocol(pin_factory: MockFactory, sel
         for adc in adcs:
             adc.close()
         chip.close()
+
+
+def test_the_simulators_factory_reads_spi0_through_the_hardware_controller() -> None:
+    factory = PiMockFactory()
+    chip = MCP3008Chip(0, pin_factory=factory)
+    chip.set_channel(2, 700, 300)
+    adc = MCP3008(channel=2, device=0, pin_factory=factory)
+    unwired = MCP3008(channel=0, device=1, pin_factory=factory)  # no chip on CE1
+    clock = factory.pin(SPI0_PINS[0])
+    try:
+        assert isinstance(adc._spi, MockHardwareSPI)
+        edges = len(clock.states)
+        assert [adc.raw_value, adc.raw_value, adc.raw_value] == [700, 300, 700]
+        assert unwired.raw_value == 0  # MISO stays low: read as a disconnected channel
+        assert len(clock.states) == edges  # whole words: no pin was bit-banged
+    finally:
+        for device in (adc, unwired, chip):
+            device.close()
+        factory.reset()
 
 
 def test_the_chip_rejects_values_an_mcp3008_cannot_produce(pin_factory: MockFactory) -> None:

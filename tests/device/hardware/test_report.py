@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+from gpiozero.pins.mock import MockFactory
 from rich.console import Console
 
 from device.hardware.bench import measure_poll_cost
 from device.hardware.poller import HardwarePoller
 from device.hardware.report import read_machine, snapshot_table
 from device.settings import Settings
-from device.sim.physics import SensorPhysics
+from device.sim.physics import PiMockFactory, SensorPhysics
 
 from .conftest import T0
 
@@ -37,10 +39,11 @@ def test_the_table_names_every_slot_and_its_fault(
     assert "door closed, CPU unknown" in text
 
 
+@pytest.mark.parametrize("factory", [MockFactory, PiMockFactory], ids=["software", "hardware"])
 def test_the_benchmark_measures_healthy_polls_through_several_refills(
-    settings: Settings,
+    settings: Settings, factory: type[MockFactory]
 ) -> None:
     # 25 polls selling one item per slot each empty and refill every slot at least once
-    cost = measure_poll_cost(settings, polls=25, samples=3)
+    cost = measure_poll_cost(settings, polls=25, samples=3, factory=factory)
     assert (cost.polls, cost.samples) == (25, 3)
     assert cost.faulted_polls == 0
