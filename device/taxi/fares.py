@@ -17,9 +17,13 @@ way, the answer is the safe one: a chain that cannot be read or is stale means n
 
 from __future__ import annotations
 
+import json
+import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -259,18 +263,43 @@ def feed_emergency(document: Any) -> bool:
     return False
 
 
+MAX_FEED_BYTES = 16 * 1024 * 1024
+"""A whole country's CAP alerts as GeoJSON stay well below this."""
+MAX_FEED_DEPTH = 64
+"""GeoJSON alerts nest about 8 deep. Deeper documents are refused unparsed: web3's
+py_ecc raises the recursion limit to 100,000, so ``json.loads`` of a few thousand
+nested brackets overflows the C stack and kills the taxi's process."""
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def json_depth(document: bytes) -> int:
+    """How deep the arrays and objects of a JSON document nest (brackets in strings aside)."""
+    brackets = _BRACKET.findall(_JSON_STRING.sub(b"", document))
+    return max(accumulate(1 if b in b"[{" else -1 for b in brackets), default=0)
+
+
 class AlertFeed:
     """A public alert feed, fetched at most every ``poll_s``; it can only stop surge.
 
-    A feed that cannot be reached or answers garbage is logged as an error and the last
-    answer it gave stands (at first: no emergency), so its failure neither declares an
-    emergency nor lifts one.
+    A feed that cannot be reached, answers garbage, sends more than ``max_bytes`` or
+    takes longer than ``timeout_s`` for its body (quotes wait for it) is logged as an
+    error and the last answer it gave stands (at first: no emergency), so its failure
+    neither declares an emergency nor lifts one.
     """
 
-    def __init__(self, url: str, *, poll_s: float = 60, timeout_s: float = 3) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        poll_s: float = 60,
+        timeout_s: float = 3,
+        max_bytes: int = MAX_FEED_BYTES,
+    ) -> None:
         self.url = url
         self.poll_s = poll_s
         self.timeout_s = timeout_s
+        self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._fetched_at: float | None = None
         self._emergency = False
@@ -284,15 +313,32 @@ class AlertFeed:
 
     def _fetch(self) -> None:
         try:
-            response = httpx.get(self.url, timeout=self.timeout_s, follow_redirects=False)
-            response.raise_for_status()
-            emergency = feed_emergency(response.json())
+            emergency = feed_emergency(self._document())
         except (httpx.HTTPError, ValueError, AlertFeedError) as exc:
             log.error("alert_feed_failed", url=self.url, error=str(exc)[:300], kept=self._emergency)
             return
         if emergency != self._emergency:
             log.warning("alert_feed_emergency", url=self.url, emergency=emergency)
         self._emergency = emergency
+
+    def _document(self) -> Any:
+        """The feed's JSON, read against one deadline, a size limit (a feed that drips
+        its bytes would pass every per-read timeout) and a nesting limit."""
+        deadline = time.monotonic() + self.timeout_s
+        body = bytearray()
+        with httpx.stream(
+            "GET", self.url, timeout=self.timeout_s, follow_redirects=False
+        ) as response:
+            response.raise_for_status()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > self.max_bytes:
+                    raise AlertFeedError(f"more than {self.max_bytes // 1024} KiB")
+                if time.monotonic() > deadline:
+                    raise AlertFeedError(f"the answer took longer than {self.timeout_s:g} s")
+        if json_depth(body) > MAX_FEED_DEPTH:
+            raise AlertFeedError(f"JSON nested more than {MAX_FEED_DEPTH} deep")
+        return json.loads(body)
 
 
 DemandSource = Callable[[str, int], int]

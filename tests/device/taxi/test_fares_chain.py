@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -84,6 +85,7 @@ class Feed:
     url: str
     status: int = 200
     body: bytes = b'{"emergency": false}'
+    drip_s: float = 0  # > 0: the body is sent one byte at a time, this far apart
     server: ThreadingHTTPServer | None = field(default=None, repr=False)
 
     def says(self, document: object, status: int = 200) -> None:
@@ -99,7 +101,14 @@ def feed() -> Iterator[Feed]:
             self.send_response(served.status)
             self.send_header("content-type", "application/json")
             self.end_headers()
-            self.wfile.write(served.body)
+            chunks = [served.body[i : i + 1] for i in range(len(served.body))]
+            try:
+                for chunk in chunks if served.drip_s else [served.body]:
+                    self.wfile.write(chunk)
+                    self.wfile.flush()
+                    time.sleep(served.drip_s)
+            except OSError:  # the taxi hung up
+                pass
 
         def log_message(self, *args: object) -> None:
             pass
@@ -226,6 +235,33 @@ def test_a_feed_that_answers_garbage_changes_nothing_but_the_log(
     assert alerts(2) is True
     feed.status, feed.body = status, body
     assert alerts(3) is True  # nor does it lift one (no surge comes back by a failure)
+
+
+def test_a_feed_that_drips_its_answer_is_given_up_on(feed: Feed) -> None:
+    """A feed sending one byte per 0.2 s (each read inside the 1 s timeout) must not hold
+    the quote path for the whole document (6 s): the fetch has one deadline."""
+    feed.body, feed.drip_s = b'{"emergency": true' + b" " * 30 + b"}", 0.2
+    alerts = AlertFeed(feed.url, poll_s=1, timeout_s=1)
+    with capture_logs() as logs:
+        assert alerts(0) is False
+    assert [e["event"] for e in logs] == ["alert_feed_failed"]
+
+
+def test_a_huge_feed_is_not_read_whole(feed: Feed) -> None:
+    feed.body = b'{"emergency": true, "pad": "' + b"x" * 1_000_000 + b'"}'
+    alerts = AlertFeed(feed.url, poll_s=1, max_bytes=64 * 1024)
+    with capture_logs() as logs:
+        assert alerts(0) is False
+    assert [e["event"] for e in logs] == ["alert_feed_failed"]
+
+
+def test_a_deeply_nested_feed_changes_nothing_but_the_log(feed: Feed) -> None:
+    """With web3 loaded the recursion limit is 100,000: parsing this would kill the process."""
+    feed.body = b'{"features": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    alerts = AlertFeed(feed.url, poll_s=1)
+    with capture_logs() as logs:
+        assert alerts(0) is False
+    assert [e["event"] for e in logs] == ["alert_feed_failed"]
 
 
 def test_a_feed_that_is_down_changes_nothing_but_the_log(feed: Feed) -> None:
