@@ -273,7 +273,7 @@ _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _BRACKET = re.compile(rb"[\[\]{}]")
 
 
-def json_depth(document: bytes) -> int:
+def json_depth(document: bytes | bytearray) -> int:
     """How deep the arrays and objects of a JSON document nest (brackets in strings aside)."""
     brackets = _BRACKET.findall(_JSON_STRING.sub(b"", document))
     return max(accumulate(1 if b in b"[{" else -1 for b in brackets), default=0)
