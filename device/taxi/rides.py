@@ -34,6 +34,7 @@ from device.store.db import write_session
 from device.taxi.city import CENTRE, DETOUR, INTRA_ZONE_M, RESOLUTION, RINGS, travel_s
 from device.taxi.errors import (
     OutsideServiceAreaError,
+    PaymentError,
     PaymentUsedError,
     QuoteExpiredError,
     RideError,
@@ -211,7 +212,7 @@ class RideDesk:
         q = self.get_quote(quote_id)
         rider = payer_of(quote_id, payment_tx, signature)
         with Session(self.engine) as session:
-            done = self._accepted(session, q, payment_tx)
+            done = self._accepted(session, q, payment_tx, rider)
             if done is not None:
                 return done
             self._refuse_open_trip(session, rider)
@@ -229,7 +230,7 @@ class RideDesk:
 
     def _book(self, q: TaxiQuote, rider: str, paid: Paid, now: int) -> Accepted:
         with write_session(self.engine) as session:
-            done = self._accepted(session, q, paid.tx)
+            done = self._accepted(session, q, paid.tx, rider)
             if done is not None:
                 return done
             if session.exec(select(TaxiFare).where(TaxiFare.payment_tx == paid.tx)).first():
@@ -259,14 +260,19 @@ class RideDesk:
         return Accepted(q, trip, fare, created=True)
 
     @staticmethod
-    def _accepted(session: Session, q: TaxiQuote, payment_tx: str) -> Accepted | None:
-        """The quote's trip if it was accepted already (with this payment), else None."""
+    def _accepted(session: Session, q: TaxiQuote, payment_tx: str, rider: str) -> Accepted | None:
+        """The quote's trip if it was accepted already (with this payment, signed by the
+        trip's rider: the payment is public, the trip's id is not), else None."""
         trip = session.exec(select(TaxiTrip).where(TaxiTrip.quote_id == q.id)).first()
         if trip is None:
             return None
         fare = session.exec(select(TaxiFare).where(TaxiFare.quote_id == q.id)).one()
         if fare.payment_tx != payment_tx.lower():
             raise PaymentUsedError(f"quote {q.id} was paid and accepted with another payment")
+        if trip.rider != rider:
+            raise PaymentError(
+                f"transaction {fare.payment_tx} did not pay quote {q.id} from {rider}"
+            )
         return Accepted(q, trip, fare, created=False)
 
     @staticmethod

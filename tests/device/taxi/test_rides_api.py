@@ -291,6 +291,22 @@ def test_a_trip_is_booked_only_for_a_confirmed_transfer_of_the_fare_by_the_signe
     assert served.accept(q["id"], paid, signed(rider, q["id"], paid)).status_code == 201
 
 
+def test_an_accepted_quote_shows_its_trip_only_to_its_payer(served: Served) -> None:
+    """The payment is public on-chain; replaying the accept with another signature (the
+    thief's, or garbage recovering to some address) must not hand out the trip's id."""
+    chain = served.chain
+    rider, thief = chain.rider(), chain.rider()
+    q = served.quote()
+    tx = chain.pay(rider, q["price"]["amount"])
+    booked = served.accept(q["id"], tx, signed(rider, q["id"], tx))
+    assert booked.status_code == 201, booked.text
+    for signature in (signed(thief, q["id"], tx), "0x" + "11" * 64 + "1b"):
+        replay = served.accept(q["id"], tx, signature)
+        assert replay.status_code in (402, 409), replay.text
+        assert booked.json()["id"] not in replay.text
+    assert served.accept(q["id"], tx, signed(rider, q["id"], tx)).status_code == 200
+
+
 def test_a_payment_pays_one_quote(served: Served) -> None:
     chain = served.chain
     rider = chain.rider()
