@@ -228,7 +228,8 @@ class ChainFareRules:
             block = self.pc.w3.eth.get_block("latest")
             rules = self.pc.fare_rules()
         except Exception as exc:  # any failure of the node or the call: no surge
-            log.error("fare_rules_unreadable", error=repr(exc)[:300], fallback="factor 1.0")
+            # The type only: a node's error repeats the RPC URL, a hosted one's API key.
+            log.error("fare_rules_unreadable", error=type(exc).__name__, fallback="factor 1.0")
             return OwnersRules(ONE, False, "chain unreachable: no surge (factor 1.0)")
         age = now - int(block["timestamp"])
         if age > self.max_age_s:

@@ -95,7 +95,7 @@ class FarePayments:
             raise PaymentError(f"transaction {payment_tx} is not on the chain (yet)") from None
         except Exception as exc:
             if isinstance(exc, ChainError | OSError) or node_unreachable(exc):
-                log.error("taxi_payment_chain_unreachable", tx=payment_tx, error=repr(exc)[:300])
+                log.error("taxi_payment_chain_unreachable", tx=payment_tx, error=type(exc).__name__)
                 raise RidesBusyError("the chain cannot be read now: accept again") from None
             raise
         if int(receipt["status"]) != 1:

@@ -182,7 +182,8 @@ def test_an_unreachable_or_stale_chain_means_no_surge_and_says_so(calm: Chain) -
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-    away = ProfitCenter(Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}")), calm.pc.address)
+    rpc = f"http://127.0.0.1:{port}/v3/k3y0fth3h0st3drpc"  # a hosted RPC URL carries its key
+    away = ProfitCenter(Web3(Web3.HTTPProvider(rpc)), calm.pc.address)
     market = OwnersMarket(ChainFareRules(away, poll_s=0), demand=lambda z, t: 5 * ONE)
     with capture_logs() as logs:
         q = quote(CITY_TARIFF, Trip(8_000, 1_200), market("z", calm.now()))
@@ -193,6 +194,7 @@ def test_an_unreachable_or_stale_chain_means_no_surge_and_says_so(calm: Chain) -
     assert "chain stale" in stale.source
     assert [e["event"] for e in logs] == ["fare_rules_unreadable", "fare_rules_stale"]
     assert all(e["log_level"] == "error" for e in logs)
+    assert "k3y0fth3h0st3drpc" not in repr(logs)
     fresh = ChainFareRules(calm.pc, poll_s=0)(calm.now())
     assert (fresh.cap_bp, fresh.emergency) == (30_000, False)
 

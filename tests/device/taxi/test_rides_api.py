@@ -24,6 +24,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from sqlmodel import Session, select
+from structlog.testing import capture_logs
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
@@ -44,6 +45,7 @@ from device.taxi.rides import ACCEPT_GRACE_S, RideDesk, deposit_fares
 from device.taxi.store import TaxiFare, TaxiQuote, TripState, counts, daily_revenue, open_store
 
 USDC = 1_000_000
+RPC_KEY = "k3y0fth3h0st3drpc"
 MIDTOWN = {"lat": 40.7540, "lon": -73.9840}
 UPTOWN = {"lat": 40.7800, "lon": -73.9650}
 DOWNTOWN = {"lat": 40.7300, "lon": -73.9950}
@@ -458,7 +460,7 @@ def test_a_chain_that_cannot_be_read_refuses_the_accept_for_now(
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-    away = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}"))
+    away = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}/v3/{RPC_KEY}"))
     desk = RideDesk(
         open_store(tmp_path / "taxi.sqlite"),
         FarePayments(away, chain.usdc.address, chain.agent.address),
@@ -468,7 +470,9 @@ def test_a_chain_that_cannot_be_read_refuses_the_accept_for_now(
     q = desk.quote((MIDTOWN["lat"], MIDTOWN["lon"]), (UPTOWN["lat"], UPTOWN["lon"]), now, None)
     rider = chain.rider()
     tx = chain.pay(rider, q.price)
-    with pytest.raises(RidesBusyError, match="cannot be read"):
+    with capture_logs() as logs, pytest.raises(RidesBusyError, match="cannot be read"):
         desk.accept(q.id, tx, signed(rider, q.id, tx), now)
+    assert [e["event"] for e in logs] == ["taxi_payment_chain_unreachable"]
+    assert RPC_KEY not in repr(logs)  # a hosted RPC URL's path is its API key
     with Session(desk.engine) as session:
         assert counts(session) == {"taxi_quote": 1, "taxi_trip": 0, "taxi_fare": 0}
