@@ -309,6 +309,20 @@ def test_an_accepted_quote_shows_its_trip_only_to_its_payer(served: Served) -> N
     assert served.accept(q["id"], tx, signed(rider, q["id"], tx)).status_code == 200
 
 
+def test_accepts_that_send_the_taxi_to_the_chain_are_rate_limited(served: Served) -> None:
+    """Any well-formed accept costs a chain read (one at a time, on a metered RPC): a
+    client inventing payments must be slowed down before it reaches the chain."""
+    q = served.quote()
+    anyone = Account.create()
+    before = served.counts()
+    statuses = []
+    for n in range(100):
+        tx = "0x" + n.to_bytes(32, "big").hex()
+        statuses.append(served.accept(q["id"], tx, signed(anyone, q["id"], tx)).status_code)
+    assert set(statuses) == {402, 429}, statuses
+    assert served.counts() == before
+
+
 def test_a_payment_pays_one_quote(served: Served) -> None:
     chain = served.chain
     rider = chain.rider()
