@@ -31,6 +31,9 @@ from device.procurement.outbox import node_unreachable
 from device.taxi.errors import PaymentError, RidesBusyError
 
 log = structlog.get_logger()
+CONFIRMATIONS = 3
+"""Blocks a payment must have (its own and two on top) before it books: a one- or
+two-block reorg cannot take a booked fare back. With one, the newest block sufficed."""
 TRANSFER_TOPIC = bytes(event_signature_to_log_topic("Transfer(address,address,uint256)"))
 
 
@@ -72,7 +75,7 @@ class FarePayments:
         token: str,
         pay_to: str,
         *,
-        confirmations: int = 1,
+        confirmations: int = CONFIRMATIONS,
         symbol: str = "USDC",
         decimals: int = 6,
     ) -> None:
