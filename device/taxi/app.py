@@ -154,7 +154,11 @@ payments_router = APIRouter(tags=["payments"])
 
 
 def _amount(desk: RideDesk, amount: int) -> dict[str, Any]:
-    return {"amount": amount, "display": f"{money(amount, desk.decimals)} {desk.token}"}
+    """An amount as paid: the display has every digit (a price cut to cents asks too little)."""
+    return {
+        "amount": amount,
+        "display": f"{money(amount, desk.decimals, exact=True)} {desk.token}",
+    }
 
 
 def _quote_out(desk: RideDesk, q: TaxiQuote) -> QuoteOut:

@@ -123,7 +123,7 @@ class FarePayments:
         )
 
     def _show(self, amount: int) -> str:
-        return f"{money(amount, self.decimals)} {self.symbol}"
+        return f"{money(amount, self.decimals, exact=True)} {self.symbol}"
 
     def _transfers(self, logs: Sequence[Any], payer: str) -> list[int]:
         """Values of the token's Transfer events from ``payer`` to the taxi."""

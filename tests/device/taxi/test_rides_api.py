@@ -33,6 +33,7 @@ from contracts.chain import send
 from contracts.deploy import deploy_profit_center
 from contracts.profit_center import Autonomy, Policy, ProfitCenter
 from device import http_serving
+from device.money import parse_money
 from device.procurement.cycle import ChainContext, Procurement
 from device.procurement.outbox import Outbox
 from device.settings import load_settings
@@ -192,6 +193,21 @@ def test_a_quote_has_price_eta_breakdown_notice_expiry_and_is_stored(served: Ser
     assert row.lines == [(line["label"], line["amount"]) for line in q["breakdown"]]
 
 
+def test_a_rider_who_pays_the_price_as_shown_gets_the_trip(served: Served) -> None:
+    """Fares are priced to the base unit; a display cut to cents asked for less than the
+    fare, and the rider who paid it lost the money and got a 402 ("moves 22.23 USDC;
+    the fare is 22.23 USDC")."""
+    q = served.quote()
+    shown = [q["price"], *q["breakdown"]]
+    assert [parse_money(a["display"].removesuffix(" USDC")) for a in shown] == [
+        a["amount"] for a in shown
+    ]
+    rider = served.chain.rider()
+    tx = served.chain.pay(rider, parse_money(q["price"]["display"].removesuffix(" USDC")))
+    booked = served.accept(q["id"], tx, signed(rider, q["id"], tx))
+    assert booked.status_code == 201, booked.text
+
+
 def test_the_same_trip_at_the_same_time_is_quoted_the_same_to_every_rider(served: Served) -> None:
     a = ask(served, {"pickup": MIDTOWN, "dropoff": UPTOWN, "rider": "alice"}).json()
     b = ask(served, {"pickup": MIDTOWN, "dropoff": UPTOWN, "rider": "bob"}).json()
@@ -349,7 +365,7 @@ def test_fares_reach_the_treasury_through_the_vending_deposit_path(
         assert t.status_code == 201, t.text
         pay = httpx.get(f"{served.url}/trips/{t.json()['id']}/payment", timeout=TIMEOUT).json()
         assert pay["currency"] == "USDC"
-        assert pay["display"] == f"{pay['amount'] / USDC:.2f} USDC"
+        assert parse_money(pay["display"].removesuffix(" USDC")) == pay["amount"]
         fares.append(pay["amount"])
     day = datetime.fromtimestamp(served.clock[0], UTC)
     with Session(open_store(served.db)) as session:
