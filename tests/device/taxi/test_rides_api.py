@@ -461,6 +461,20 @@ def test_a_payment_mined_after_the_quote_expired_books_nothing(
         assert served.counts() == before
 
 
+def test_a_taxi_clock_behind_the_chain_does_not_call_a_prompt_payment_late(
+    tmp_path: Path, module_chain: Chain
+) -> None:
+    """A Pi without a real-time clock may run minutes behind until NTP answers: a payment
+    accepted before the quote expires by the taxi's own clock was mined in time, whatever
+    the block's timestamp says (refusing it kept the rider's money and gave no ride)."""
+    chain = module_chain
+    rider = chain.rider()
+    with serve(tmp_path / "taxi.sqlite", chain, quote_ttl_s=120) as served:
+        served.clock[0] = chain.now() - 600  # the taxi is ten minutes behind the chain
+        booked = served.ride(rider)
+        assert booked.status_code == 201, booked.text
+
+
 def test_quotes_nobody_took_are_pruned_and_live_ones_are_bounded(
     tmp_path: Path, module_chain: Chain
 ) -> None:
