@@ -89,6 +89,8 @@ class FarePayments:
 
     def verify(self, payment_tx: str, payer: str, fare: int) -> Paid:
         """The transfer of at least ``fare`` from ``payer`` to the taxi in ``payment_tx``."""
+        if payer == self.pay_to:  # the taxi's key moving its own money: no fare, no revenue
+            raise PaymentError(f"{payer} is the taxi's own address: it pays no fare")
         try:
             with self._lock:
                 receipt = self.w3.eth.get_transaction_receipt(HexBytes(payment_tx))

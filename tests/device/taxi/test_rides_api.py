@@ -339,6 +339,20 @@ def test_accepts_that_send_the_taxi_to_the_chain_are_rate_limited(served: Served
     assert served.counts() == before
 
 
+def test_the_taxis_own_key_paying_itself_is_no_fare(served: Served) -> None:
+    """A thief holding the agent key (the taxi's address) moves nothing by a transfer to
+    itself: counted, it was a free ride booked as revenue the deposit then takes from the
+    taxi's own float."""
+    chain = served.chain
+    send(chain.w3, chain.usdc.functions.mint(chain.agent.address, 100 * USDC), chain.governor)
+    q = served.quote()
+    tx = chain.pay(chain.agent, q["price"]["amount"])
+    before = served.counts()
+    r = served.accept(q["id"], tx, signed(chain.agent, q["id"], tx))
+    assert (r.status_code, r.json()["error"]) == (402, "payment_not_verified"), r.text
+    assert served.counts() == before
+
+
 def test_a_payment_pays_one_quote(served: Served) -> None:
     chain = served.chain
     rider = chain.rider()
