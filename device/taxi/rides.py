@@ -12,8 +12,8 @@ the rider (the paying address) without the chain, a rider with an open trip is r
 IMMEDIATE`` transaction books the trip with its fare. Accepting is idempotent: a replay
 answers the same trip, and the store's constraints keep a second fare, a second use of a
 payment and a second open trip per rider out whatever races. A payment mined before the
-quote expired is honoured for ``ACCEPT_GRACE_S`` after it. A refused request writes
-nothing.
+quote expired is honoured for ``ACCEPT_GRACE_S`` after it; one mined more than that
+before the quote was made paid something else. A refused request writes nothing.
 """
 
 from __future__ import annotations
@@ -219,6 +219,11 @@ class RideDesk:
         if now >= _utc_s(q.expires_at) + ACCEPT_GRACE_S:
             raise QuoteExpiredError(f"quote {quote_id} expired at {q.expires_at.isoformat()}")
         paid = self.payments.verify(payment_tx, rider, q.price)
+        if paid.mined_at < _utc_s(q.created_at) - ACCEPT_GRACE_S:  # clocks may differ a little
+            raise PaymentError(
+                f"transaction {paid.tx} was mined at {_utc(paid.mined_at).isoformat()}, "
+                f"before quote {quote_id} was made: it paid something else"
+            )
         # Late by both clocks: the block's, and the taxi's (which may run behind the
         # chain's); a payment seen before the quote expired by the taxi's clock is in time.
         expired = _utc_s(q.expires_at)

@@ -489,6 +489,24 @@ def test_a_taxi_clock_behind_the_chain_does_not_call_a_prompt_payment_late(
         assert booked.status_code == 201, booked.text
 
 
+def test_an_old_transfer_to_the_taxi_pays_no_new_quote(tmp_path: Path, module_chain: Chain) -> None:
+    """Whoever once sent the taxi money for something else (a vending purchase, a
+    station's refund, a payment refused as late) must not ride on it a day later."""
+    chain = module_chain
+    rider = chain.rider()
+    tx = chain.pay(rider, 50 * USDC)
+    provider = chain.w3.provider
+    assert isinstance(provider, EthereumTesterProvider)
+    assert provider.ethereum_tester is not None
+    provider.ethereum_tester.time_travel(chain.now() + 86_400)
+    with serve(tmp_path / "taxi.sqlite", chain, quote_ttl_s=120) as served:
+        q = served.quote()
+        before = served.counts()
+        old = served.accept(q["id"], tx, signed(rider, q["id"], tx))
+        assert (old.status_code, old.json()["error"]) == (402, "payment_not_verified"), old.text
+        assert served.counts() == before
+
+
 def test_quotes_nobody_took_are_pruned_and_live_ones_are_bounded(
     tmp_path: Path, module_chain: Chain
 ) -> None:
