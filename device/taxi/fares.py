@@ -204,7 +204,8 @@ NO_SURGE = OwnersRules(cap_bp=ONE, emergency=False, source="fallback")
 class ChainFareRules:
     """The owners' cap and emergency from the ProfitCenter, re-read at most every ``poll_s``.
 
-    A failed read or a latest block older than ``max_age_s`` gives the safe fallback,
+    A failed read or a latest block older than ``max_age_s`` (or as far ahead of the
+    taxi's clock, which then cannot tell a stale chain) gives the safe fallback,
     factor 1.0 (no surge), and says so in the log and in the rules' ``source``.
     """
 
@@ -232,9 +233,10 @@ class ChainFareRules:
             log.error("fare_rules_unreadable", error=type(exc).__name__, fallback="factor 1.0")
             return OwnersRules(ONE, False, "chain unreachable: no surge (factor 1.0)")
         age = now - int(block["timestamp"])
-        if age > self.max_age_s:
+        if abs(age) > self.max_age_s:  # stale, or the taxi's clock too far behind to tell
             log.error("fare_rules_stale", block=int(block["number"]), age_s=age)
-            return OwnersRules(ONE, False, f"chain stale ({age // 60} min): no surge (factor 1.0)")
+            why = f"chain stale ({age // 60} min)" if age > 0 else f"clock {-age // 60} min behind"
+            return OwnersRules(ONE, False, f"{why}: no surge (factor 1.0)")
         return OwnersRules(
             rules.cap_bp, rules.emergency, f"on-chain policy, block {block['number']}"
         )

@@ -199,6 +199,17 @@ def test_an_unreachable_or_stale_chain_means_no_surge_and_says_so(calm: Chain) -
     assert (fresh.cap_bp, fresh.emergency) == (30_000, False)
 
 
+def test_a_chain_clock_far_ahead_of_the_taxis_means_no_surge(calm: Chain) -> None:
+    """A taxi clock an hour behind would see a node stale by half an hour as 30 min in
+    the future, never as stale: clocks that disagree by more than the limit are not trusted."""
+    calm.pc.set_fare_cap(30_000, sender=calm.governor)
+    with capture_logs() as logs:
+        ahead = ChainFareRules(calm.pc, poll_s=0, max_age_s=300)(calm.now() - 301)
+    assert (ahead.cap_bp, ahead.emergency) == (ONE, False)
+    assert "no surge" in ahead.source
+    assert [(e["event"], e["log_level"]) for e in logs] == [("fare_rules_stale", "error")]
+
+
 def test_the_alert_feed_sets_surge_to_zero(calm: Chain, feed: Feed) -> None:
     calm.pc.set_fare_cap(30_000, sender=calm.governor)
     settings_ = FareSettings(alert_feed_url=feed.url, alert_feed_poll_s=1, chain_poll_s=0)
