@@ -3,8 +3,9 @@
 The price comes only from ``device.taxi.fares.quote`` on the tariff, the trip between
 the two points and the pickup zone's market at that moment, so two riders asking for
 the same trip at the same time get the same quote, line for line. Every quote is stored
-with its breakdown before the rider sees it; quotes nobody accepted are deleted once
-they are past accepting, and at most ``max_live_quotes`` are live at once.
+with its breakdown before the rider sees it; quotes nobody accepted are deleted a grace
+after they are past accepting (``PRUNE_AFTER_S``), and at most ``max_live_quotes`` are
+live at once.
 
 Accepting needs the fare paid on-chain (``device.taxi.payments``): the signature names
 the rider (the paying address) without the chain, a rider with an open trip is refused
@@ -60,6 +61,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger()
 ACCEPT_GRACE_S = 600
 """How long after its expiry a quote paid in time may still be accepted (blocks take time)."""
+PRUNE_AFTER_S = 2 * ACCEPT_GRACE_S
+"""How long after its expiry a quote nobody took is deleted: a grace later than accepting
+ends, so an accept still reading the chain finds the quote its trip refers to."""
 LatLon = tuple[float, float]
 MarketSource = Callable[[str, int], Market]
 """The pickup zone's market at a unix time: demand factor, the owners' cap, an emergency
@@ -188,11 +192,11 @@ class RideDesk:
 
     @staticmethod
     def _prune(session: Session, now: int) -> None:
-        """Delete quotes past accepting that no trip refers to (the table stays bounded)."""
+        """Delete quotes long past accepting that no trip refers to (the table stays bounded)."""
         accepted = select(TaxiTrip.quote_id)
         session.execute(
             sa.delete(TaxiQuote).where(
-                col(TaxiQuote.expires_at) < _utc(now - ACCEPT_GRACE_S),
+                col(TaxiQuote.expires_at) < _utc(now - PRUNE_AFTER_S),
                 col(TaxiQuote.id).not_in(accepted),
             )
         )

@@ -42,7 +42,7 @@ from device.taxi.app import create_app, server_config
 from device.taxi.errors import RidesBusyError
 from device.taxi.fares import MACHINE_NOTICE, Market
 from device.taxi.payments import FarePayments, payment_message
-from device.taxi.rides import ACCEPT_GRACE_S, RideDesk, deposit_fares
+from device.taxi.rides import ACCEPT_GRACE_S, PRUNE_AFTER_S, RideDesk, deposit_fares
 from device.taxi.store import TaxiFare, TaxiQuote, TripState, counts, daily_revenue, open_store
 
 USDC = 1_000_000
@@ -522,11 +522,30 @@ def test_quotes_nobody_took_are_pruned_and_live_ones_are_bounded(
         assert (full.status_code, full.json()["error"]) == (503, "busy")
         assert full.headers["retry-after"] == "30"
         assert served.counts()["taxi_quote"] == 3
-        served.clock[0] += 120 + ACCEPT_GRACE_S + 1  # every quote is past accepting now
+        served.clock[0] += 120 + PRUNE_AFTER_S + 1  # every quote is long past accepting now
         fresh = served.quote()
         with Session(open_store(served.db)) as session:
             kept = {q.id for q in session.exec(select(TaxiQuote)).all()}
         assert kept == {taken["id"], fresh["id"]}  # the accepted one stays with its trip
+
+
+def test_an_accept_at_the_end_of_the_grace_finds_its_quote_after_a_prune(
+    tmp_path: Path, module_chain: Chain
+) -> None:
+    """An accept whose time is inside the grace while the chain is read, and a quote
+    request a moment later that prunes: the accept must still find its quote (the trip
+    refers to it; without it the paid rider got a 500 and no trip)."""
+    chain = module_chain
+    with serve(tmp_path / "taxi.sqlite", chain, quote_ttl_s=120) as served:
+        q = served.quote()
+        rider = chain.rider()
+        tx = chain.pay(rider, q["price"]["amount"])
+        accept_time = q["expires_at"] + ACCEPT_GRACE_S - 1
+        served.clock[0] = accept_time + 2  # another rider's quote, while the chain is read
+        served.quote()
+        served.clock[0] = accept_time
+        booked = served.accept(q["id"], tx, signed(rider, q["id"], tx))
+        assert booked.status_code == 201, booked.text
 
 
 def test_a_chain_that_cannot_be_read_refuses_the_accept_for_now(
