@@ -18,6 +18,7 @@ way, the answer is the safe one: a chain that cannot be read or is stale means n
 from __future__ import annotations
 
 import json
+import queue
 import re
 import threading
 import time
@@ -286,9 +287,11 @@ class AlertFeed:
     """A public alert feed, fetched at most every ``poll_s``; it can only stop surge.
 
     A feed that cannot be reached, answers garbage, sends more than ``max_bytes`` or
-    takes longer than ``timeout_s`` for its body (quotes wait for it) is logged as an
-    error and the last answer it gave stands (at first: no emergency), so its failure
-    neither declares an emergency nor lifts one.
+    takes longer than ``timeout_s`` (quotes wait for it) is logged as an error and the
+    last answer it gave stands (at first: no emergency), so its failure neither declares
+    an emergency nor lifts one. The fetch runs in a reader thread, so a feed that drips
+    its head (which no body deadline covers) holds that thread, never the quotes; no
+    second reader starts while one is stuck.
     """
 
     def __init__(
@@ -306,6 +309,8 @@ class AlertFeed:
         self._lock = threading.Lock()
         self._fetched_at: float | None = None
         self._emergency = False
+        self._reader: threading.Thread | None = None
+        self._answers: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
     def __call__(self, now: int) -> bool:
         with self._lock:
@@ -315,8 +320,20 @@ class AlertFeed:
             return self._emergency
 
     def _fetch(self) -> None:
+        if self._reader is None or not self._reader.is_alive():
+            self._answers = queue.SimpleQueue()
+            self._reader = threading.Thread(
+                target=self._read, args=(self._answers,), name="alert-feed", daemon=True
+            )
+            self._reader.start()
         try:
-            emergency = feed_emergency(self._document())
+            answer = self._answers.get(timeout=self.timeout_s)
+        except queue.Empty:
+            answer = AlertFeedError(f"no answer within {self.timeout_s:g} s")
+        try:
+            if isinstance(answer, Exception):
+                raise answer
+            emergency = feed_emergency(answer)
         except (httpx.HTTPError, ValueError, AlertFeedError) as exc:
             log.error("alert_feed_failed", url=self.url, error=str(exc)[:300], kept=self._emergency)
             return
@@ -324,9 +341,16 @@ class AlertFeed:
             log.warning("alert_feed_emergency", url=self.url, emergency=emergency)
         self._emergency = emergency
 
+    def _read(self, answers: queue.SimpleQueue[Any]) -> None:
+        """The reader thread: the document, or why there is none."""
+        try:
+            answers.put(self._document())
+        except (httpx.HTTPError, ValueError, AlertFeedError) as exc:
+            answers.put(exc)
+
     def _document(self) -> Any:
-        """The feed's JSON, read against one deadline, a size limit (a feed that drips
-        its bytes would pass every per-read timeout) and a nesting limit."""
+        """The feed's JSON, read against one deadline (a body that drips would pass every
+        per-read timeout and hold the reader), a size limit and a nesting limit."""
         deadline = time.monotonic() + self.timeout_s
         body = bytearray()
         with httpx.stream(

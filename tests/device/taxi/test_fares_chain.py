@@ -86,6 +86,8 @@ class Feed:
     status: int = 200
     body: bytes = b'{"emergency": false}'
     drip_s: float = 0  # > 0: the body is sent one byte at a time, this far apart
+    drip_head: bool = False  # the head too
+    head_sent: threading.Event = field(default_factory=threading.Event)
     server: ThreadingHTTPServer | None = field(default=None, repr=False)
 
     def says(self, document: object, status: int = 200) -> None:
@@ -98,13 +100,25 @@ def feed() -> Iterator[Feed]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if served.drip_head:
+                self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                head = b"content-type: application/json\r\nx-pad: " + b"x" * 200 + b"\r\n\r\n"
+                self.drip(head)
+                served.head_sent.set()
+                self.drip(served.body)
+                return
             self.send_response(served.status)
             self.send_header("content-type", "application/json")
             self.end_headers()
-            chunks = [served.body[i : i + 1] for i in range(len(served.body))]
+            if served.drip_s:
+                self.drip(served.body)
+            else:
+                self.wfile.write(served.body)
+
+        def drip(self, data: bytes) -> None:
             try:
-                for chunk in chunks if served.drip_s else [served.body]:
-                    self.wfile.write(chunk)
+                for i in range(len(data)):
+                    self.wfile.write(data[i : i + 1])
                     self.wfile.flush()
                     time.sleep(served.drip_s)
             except OSError:  # the taxi hung up
@@ -257,6 +271,17 @@ def test_a_feed_that_drips_its_answer_is_given_up_on(feed: Feed) -> None:
     alerts = AlertFeed(feed.url, poll_s=1, timeout_s=1)
     with capture_logs() as logs:
         assert alerts(0) is False
+    assert [e["event"] for e in logs] == ["alert_feed_failed"]
+
+
+def test_a_feed_that_drips_its_head_is_given_up_on(feed: Feed) -> None:
+    """No body deadline helps while the head is still coming (httpx reads up to 100 KiB
+    of it, each byte inside the timeout): quotes wait ``timeout_s`` at most, not 20 s."""
+    feed.body, feed.drip_s, feed.drip_head = b'{"emergency": true}', 0.1, True
+    alerts = AlertFeed(feed.url, poll_s=1, timeout_s=1)
+    with capture_logs() as logs:
+        assert alerts(0) is False
+    assert not feed.head_sent.is_set()  # it gave up while the head was still coming
     assert [e["event"] for e in logs] == ["alert_feed_failed"]
 
 
