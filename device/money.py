@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 
-def money(base_units: int, decimals: int = 6) -> str:
-    """Base units as a decimal string with cents (integer arithmetic, no float)."""
+def money(base_units: int, decimals: int = 6, *, exact: bool = False) -> str:
+    """Base units as a decimal string with cents (integer arithmetic, no float); ``exact``
+    keeps the digits beyond the cents that an amount to be paid has."""
     sign = "-" if base_units < 0 else ""
     whole, frac = divmod(abs(base_units), 10**decimals)
+    if exact and decimals > 2 and frac % 10 ** (decimals - 2):
+        return f"{sign}{whole}.{f'{frac:0{decimals}d}'.rstrip('0')}"
     cents = frac // 10 ** (decimals - 2) if decimals >= 2 else frac * 10 ** (2 - decimals)
     return f"{sign}{whole}.{cents:02d}"
 

@@ -122,9 +122,15 @@ def _desk(request: Request) -> RideDesk:
     return desk
 
 
-def _rate_limit(request: Request) -> None:
+def _quote_rate(request: Request) -> None:
     limit: RateLimit = request.app.state.quote_rate
     refuse_past_rate(request, (limit,), "quotes")
+
+
+def _accept_rate(request: Request) -> None:
+    """Every accept may cost a chain read: a client inventing payments is slowed down."""
+    limit: RateLimit = request.app.state.accept_rate
+    refuse_past_rate(request, (limit,), "accepts")
 
 
 DeskDep = Annotated[RideDesk, Depends(_desk)]
@@ -148,7 +154,11 @@ payments_router = APIRouter(tags=["payments"])
 
 
 def _amount(desk: RideDesk, amount: int) -> dict[str, Any]:
-    return {"amount": amount, "display": f"{money(amount, desk.decimals)} {desk.token}"}
+    """An amount as paid: the display has every digit (a price cut to cents asks too little)."""
+    return {
+        "amount": amount,
+        "display": f"{money(amount, desk.decimals, exact=True)} {desk.token}",
+    }
 
 
 def _quote_out(desk: RideDesk, q: TaxiQuote) -> QuoteOut:
@@ -198,7 +208,7 @@ def _payment(desk: RideDesk, done: Accepted) -> Payment:
     response_model=QuoteOut,
     operation_id="request_ride",
     responses={**_ERRORS, 429: {"model": RideErrorBody, "description": "too many quotes"}},
-    dependencies=[Depends(_rate_limit)],
+    dependencies=[Depends(_quote_rate)],
 )
 def request_ride(body: RideRequest, desk: DeskDep, now: NowDep) -> QuoteOut:
     """A rider asks for a trip: the price (same for everyone now), ETA, breakdown, expiry."""
@@ -227,7 +237,9 @@ def get_quote(quote_id: QuoteIdPath, desk: DeskDep) -> QuoteOut:
         402: {"model": RideErrorBody, "description": "the payment is not a confirmed transfer"},
         409: {"model": RideErrorBody, "description": "a trip is open, or the payment is used"},
         410: {"model": RideErrorBody, "description": "the quote expired"},
+        429: {"model": RideErrorBody, "description": "too many accepts"},
     },
+    dependencies=[Depends(_accept_rate)],
 )
 def accept_quote(body: Accept, desk: DeskDep, now: NowDep) -> JSONResponse:
     """Accept a paid quote: the trip is booked and its fare taken once (a replay answers 200)."""
@@ -301,6 +313,8 @@ def create_app(
     clock: Clock = wall_clock,
     quotes_per_minute: int = 60,
     quote_burst: int = 20,
+    accepts_per_minute: int = 60,
+    accept_burst: int = 60,
 ) -> FastAPI:
     """The rider API on ``desk``; ``clock`` (unix seconds) defaults to wall time."""
     app = FastAPI(
@@ -321,6 +335,7 @@ def create_app(
     app.state.desk = desk
     app.state.clock = clock
     app.state.quote_rate = RateLimit(quotes_per_minute / 60, quote_burst)
+    app.state.accept_rate = RateLimit(accepts_per_minute / 60, accept_burst)
     return app
 
 

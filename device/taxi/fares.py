@@ -17,9 +17,14 @@ way, the answer is the safe one: a chain that cannot be read or is stale means n
 
 from __future__ import annotations
 
+import json
+import queue
+import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -200,7 +205,8 @@ NO_SURGE = OwnersRules(cap_bp=ONE, emergency=False, source="fallback")
 class ChainFareRules:
     """The owners' cap and emergency from the ProfitCenter, re-read at most every ``poll_s``.
 
-    A failed read or a latest block older than ``max_age_s`` gives the safe fallback,
+    A failed read or a latest block older than ``max_age_s`` (or as far ahead of the
+    taxi's clock, which then cannot tell a stale chain) gives the safe fallback,
     factor 1.0 (no surge), and says so in the log and in the rules' ``source``.
     """
 
@@ -224,12 +230,14 @@ class ChainFareRules:
             block = self.pc.w3.eth.get_block("latest")
             rules = self.pc.fare_rules()
         except Exception as exc:  # any failure of the node or the call: no surge
-            log.error("fare_rules_unreadable", error=repr(exc)[:300], fallback="factor 1.0")
+            # The type only: a node's error repeats the RPC URL, a hosted one's API key.
+            log.error("fare_rules_unreadable", error=type(exc).__name__, fallback="factor 1.0")
             return OwnersRules(ONE, False, "chain unreachable: no surge (factor 1.0)")
         age = now - int(block["timestamp"])
-        if age > self.max_age_s:
+        if abs(age) > self.max_age_s:  # stale, or the taxi's clock too far behind to tell
             log.error("fare_rules_stale", block=int(block["number"]), age_s=age)
-            return OwnersRules(ONE, False, f"chain stale ({age // 60} min): no surge (factor 1.0)")
+            why = f"chain stale ({age // 60} min)" if age > 0 else f"clock {-age // 60} min behind"
+            return OwnersRules(ONE, False, f"{why}: no surge (factor 1.0)")
         return OwnersRules(
             rules.cap_bp, rules.emergency, f"on-chain policy, block {block['number']}"
         )
@@ -259,21 +267,50 @@ def feed_emergency(document: Any) -> bool:
     return False
 
 
+MAX_FEED_BYTES = 16 * 1024 * 1024
+"""A whole country's CAP alerts as GeoJSON stay well below this."""
+MAX_FEED_DEPTH = 64
+"""GeoJSON alerts nest about 8 deep. Deeper documents are refused unparsed: web3's
+py_ecc raises the recursion limit to 100,000, so ``json.loads`` of a few thousand
+nested brackets overflows the C stack and kills the taxi's process."""
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def json_depth(document: bytes | bytearray) -> int:
+    """How deep the arrays and objects of a JSON document nest (brackets in strings aside)."""
+    brackets = _BRACKET.findall(_JSON_STRING.sub(b"", document))
+    return max(accumulate(1 if b in b"[{" else -1 for b in brackets), default=0)
+
+
 class AlertFeed:
     """A public alert feed, fetched at most every ``poll_s``; it can only stop surge.
 
-    A feed that cannot be reached or answers garbage is logged as an error and the last
-    answer it gave stands (at first: no emergency), so its failure neither declares an
-    emergency nor lifts one.
+    A feed that cannot be reached, answers garbage, sends more than ``max_bytes`` or
+    takes longer than ``timeout_s`` (quotes wait for it) is logged as an error and the
+    last answer it gave stands (at first: no emergency), so its failure neither declares
+    an emergency nor lifts one. The fetch runs in a reader thread, so a feed that drips
+    its head (which no body deadline covers) holds that thread, never the quotes; no
+    second reader starts while one is stuck.
     """
 
-    def __init__(self, url: str, *, poll_s: float = 60, timeout_s: float = 3) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        poll_s: float = 60,
+        timeout_s: float = 3,
+        max_bytes: int = MAX_FEED_BYTES,
+    ) -> None:
         self.url = url
         self.poll_s = poll_s
         self.timeout_s = timeout_s
+        self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._fetched_at: float | None = None
         self._emergency = False
+        self._reader: threading.Thread | None = None
+        self._answers: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
     def __call__(self, now: int) -> bool:
         with self._lock:
@@ -283,16 +320,52 @@ class AlertFeed:
             return self._emergency
 
     def _fetch(self) -> None:
+        if self._reader is None or not self._reader.is_alive():
+            self._answers = queue.SimpleQueue()
+            self._reader = threading.Thread(
+                target=self._read, args=(self._answers,), name="alert-feed", daemon=True
+            )
+            self._reader.start()
         try:
-            response = httpx.get(self.url, timeout=self.timeout_s, follow_redirects=False)
-            response.raise_for_status()
-            emergency = feed_emergency(response.json())
+            answer = self._answers.get(timeout=self.timeout_s)
+        except queue.Empty:
+            answer = AlertFeedError(f"no answer within {self.timeout_s:g} s")
+        try:
+            if isinstance(answer, Exception):
+                raise answer
+            emergency = feed_emergency(answer)
         except (httpx.HTTPError, ValueError, AlertFeedError) as exc:
             log.error("alert_feed_failed", url=self.url, error=str(exc)[:300], kept=self._emergency)
             return
         if emergency != self._emergency:
             log.warning("alert_feed_emergency", url=self.url, emergency=emergency)
         self._emergency = emergency
+
+    def _read(self, answers: queue.SimpleQueue[Any]) -> None:
+        """The reader thread: the document, or why there is none."""
+        try:
+            answers.put(self._document())
+        except (httpx.HTTPError, ValueError, AlertFeedError) as exc:
+            answers.put(exc)
+
+    def _document(self) -> Any:
+        """The feed's JSON, read against one deadline (a body that drips would pass every
+        per-read timeout and hold the reader), a size limit and a nesting limit."""
+        deadline = time.monotonic() + self.timeout_s
+        body = bytearray()
+        with httpx.stream(
+            "GET", self.url, timeout=self.timeout_s, follow_redirects=False
+        ) as response:
+            response.raise_for_status()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > self.max_bytes:
+                    raise AlertFeedError(f"more than {self.max_bytes // 1024} KiB")
+                if time.monotonic() > deadline:
+                    raise AlertFeedError(f"the answer took longer than {self.timeout_s:g} s")
+        if json_depth(body) > MAX_FEED_DEPTH:
+            raise AlertFeedError(f"JSON nested more than {MAX_FEED_DEPTH} deep")
+        return json.loads(body)
 
 
 DemandSource = Callable[[str, int], int]

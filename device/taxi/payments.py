@@ -31,6 +31,9 @@ from device.procurement.outbox import node_unreachable
 from device.taxi.errors import PaymentError, RidesBusyError
 
 log = structlog.get_logger()
+CONFIRMATIONS = 3
+"""Blocks a payment must have (its own and two on top) before it books: a one- or
+two-block reorg cannot take a booked fare back. With one, the newest block sufficed."""
 TRANSFER_TOPIC = bytes(event_signature_to_log_topic("Transfer(address,address,uint256)"))
 
 
@@ -72,7 +75,7 @@ class FarePayments:
         token: str,
         pay_to: str,
         *,
-        confirmations: int = 1,
+        confirmations: int = CONFIRMATIONS,
         symbol: str = "USDC",
         decimals: int = 6,
     ) -> None:
@@ -86,6 +89,8 @@ class FarePayments:
 
     def verify(self, payment_tx: str, payer: str, fare: int) -> Paid:
         """The transfer of at least ``fare`` from ``payer`` to the taxi in ``payment_tx``."""
+        if payer == self.pay_to:  # the taxi's key moving its own money: no fare, no revenue
+            raise PaymentError(f"{payer} is the taxi's own address: it pays no fare")
         try:
             with self._lock:
                 receipt = self.w3.eth.get_transaction_receipt(HexBytes(payment_tx))
@@ -95,7 +100,7 @@ class FarePayments:
             raise PaymentError(f"transaction {payment_tx} is not on the chain (yet)") from None
         except Exception as exc:
             if isinstance(exc, ChainError | OSError) or node_unreachable(exc):
-                log.error("taxi_payment_chain_unreachable", tx=payment_tx, error=repr(exc)[:300])
+                log.error("taxi_payment_chain_unreachable", tx=payment_tx, error=type(exc).__name__)
                 raise RidesBusyError("the chain cannot be read now: accept again") from None
             raise
         if int(receipt["status"]) != 1:
@@ -120,7 +125,7 @@ class FarePayments:
         )
 
     def _show(self, amount: int) -> str:
-        return f"{money(amount, self.decimals)} {self.symbol}"
+        return f"{money(amount, self.decimals, exact=True)} {self.symbol}"
 
     def _transfers(self, logs: Sequence[Any], payer: str) -> list[int]:
         """Values of the token's Transfer events from ``payer`` to the taxi."""

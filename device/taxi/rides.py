@@ -3,8 +3,9 @@
 The price comes only from ``device.taxi.fares.quote`` on the tariff, the trip between
 the two points and the pickup zone's market at that moment, so two riders asking for
 the same trip at the same time get the same quote, line for line. Every quote is stored
-with its breakdown before the rider sees it; quotes nobody accepted are deleted once
-they are past accepting, and at most ``max_live_quotes`` are live at once.
+with its breakdown before the rider sees it; quotes nobody accepted are deleted a grace
+after they are past accepting (``PRUNE_AFTER_S``), and at most ``max_live_quotes`` are
+live at once.
 
 Accepting needs the fare paid on-chain (``device.taxi.payments``): the signature names
 the rider (the paying address) without the chain, a rider with an open trip is refused
@@ -12,8 +13,8 @@ the rider (the paying address) without the chain, a rider with an open trip is r
 IMMEDIATE`` transaction books the trip with its fare. Accepting is idempotent: a replay
 answers the same trip, and the store's constraints keep a second fare, a second use of a
 payment and a second open trip per rider out whatever races. A payment mined before the
-quote expired is honoured for ``ACCEPT_GRACE_S`` after it. A refused request writes
-nothing.
+quote expired is honoured for ``ACCEPT_GRACE_S`` after it; one mined more than that
+before the quote was made paid something else. A refused request writes nothing.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from device.store.db import write_session
 from device.taxi.city import CENTRE, DETOUR, INTRA_ZONE_M, RESOLUTION, RINGS, travel_s
 from device.taxi.errors import (
     OutsideServiceAreaError,
+    PaymentError,
     PaymentUsedError,
     QuoteExpiredError,
     RideError,
@@ -59,6 +61,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger()
 ACCEPT_GRACE_S = 600
 """How long after its expiry a quote paid in time may still be accepted (blocks take time)."""
+PRUNE_AFTER_S = 2 * ACCEPT_GRACE_S
+"""How long after its expiry a quote nobody took is deleted: a grace later than accepting
+ends, so an accept still reading the chain finds the quote its trip refers to."""
 LatLon = tuple[float, float]
 MarketSource = Callable[[str, int], Market]
 """The pickup zone's market at a unix time: demand factor, the owners' cap, an emergency
@@ -187,11 +192,11 @@ class RideDesk:
 
     @staticmethod
     def _prune(session: Session, now: int) -> None:
-        """Delete quotes past accepting that no trip refers to (the table stays bounded)."""
+        """Delete quotes long past accepting that no trip refers to (the table stays bounded)."""
         accepted = select(TaxiTrip.quote_id)
         session.execute(
             sa.delete(TaxiQuote).where(
-                col(TaxiQuote.expires_at) < _utc(now - ACCEPT_GRACE_S),
+                col(TaxiQuote.expires_at) < _utc(now - PRUNE_AFTER_S),
                 col(TaxiQuote.id).not_in(accepted),
             )
         )
@@ -211,14 +216,22 @@ class RideDesk:
         q = self.get_quote(quote_id)
         rider = payer_of(quote_id, payment_tx, signature)
         with Session(self.engine) as session:
-            done = self._accepted(session, q, payment_tx)
+            done = self._accepted(session, q, payment_tx, rider)
             if done is not None:
                 return done
             self._refuse_open_trip(session, rider)
         if now >= _utc_s(q.expires_at) + ACCEPT_GRACE_S:
             raise QuoteExpiredError(f"quote {quote_id} expired at {q.expires_at.isoformat()}")
         paid = self.payments.verify(payment_tx, rider, q.price)
-        if paid.mined_at > _utc_s(q.expires_at):
+        if paid.mined_at < _utc_s(q.created_at) - ACCEPT_GRACE_S:  # clocks may differ a little
+            raise PaymentError(
+                f"transaction {paid.tx} was mined at {_utc(paid.mined_at).isoformat()}, "
+                f"before quote {quote_id} was made: it paid something else"
+            )
+        # Late by both clocks: the block's, and the taxi's (which may run behind the
+        # chain's); a payment seen before the quote expired by the taxi's clock is in time.
+        expired = _utc_s(q.expires_at)
+        if paid.mined_at > expired and now > expired:
             log.error(
                 "taxi_paid_too_late", quote=quote_id, tx=paid.tx, payer=rider, refund=paid.amount
             )
@@ -229,7 +242,7 @@ class RideDesk:
 
     def _book(self, q: TaxiQuote, rider: str, paid: Paid, now: int) -> Accepted:
         with write_session(self.engine) as session:
-            done = self._accepted(session, q, paid.tx)
+            done = self._accepted(session, q, paid.tx, rider)
             if done is not None:
                 return done
             if session.exec(select(TaxiFare).where(TaxiFare.payment_tx == paid.tx)).first():
@@ -259,14 +272,19 @@ class RideDesk:
         return Accepted(q, trip, fare, created=True)
 
     @staticmethod
-    def _accepted(session: Session, q: TaxiQuote, payment_tx: str) -> Accepted | None:
-        """The quote's trip if it was accepted already (with this payment), else None."""
+    def _accepted(session: Session, q: TaxiQuote, payment_tx: str, rider: str) -> Accepted | None:
+        """The quote's trip if it was accepted already (with this payment, signed by the
+        trip's rider: the payment is public, the trip's id is not), else None."""
         trip = session.exec(select(TaxiTrip).where(TaxiTrip.quote_id == q.id)).first()
         if trip is None:
             return None
         fare = session.exec(select(TaxiFare).where(TaxiFare.quote_id == q.id)).one()
         if fare.payment_tx != payment_tx.lower():
             raise PaymentUsedError(f"quote {q.id} was paid and accepted with another payment")
+        if trip.rider != rider:
+            raise PaymentError(
+                f"transaction {fare.payment_tx} did not pay quote {q.id} from {rider}"
+            )
         return Accepted(q, trip, fare, created=False)
 
     @staticmethod

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -84,6 +85,9 @@ class Feed:
     url: str
     status: int = 200
     body: bytes = b'{"emergency": false}'
+    drip_s: float = 0  # > 0: the body is sent one byte at a time, this far apart
+    drip_head: bool = False  # the head too
+    head_sent: threading.Event = field(default_factory=threading.Event)
     server: ThreadingHTTPServer | None = field(default=None, repr=False)
 
     def says(self, document: object, status: int = 200) -> None:
@@ -96,10 +100,29 @@ def feed() -> Iterator[Feed]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if served.drip_head:
+                self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                head = b"content-type: application/json\r\nx-pad: " + b"x" * 200 + b"\r\n\r\n"
+                self.drip(head)
+                served.head_sent.set()
+                self.drip(served.body)
+                return
             self.send_response(served.status)
             self.send_header("content-type", "application/json")
             self.end_headers()
-            self.wfile.write(served.body)
+            if served.drip_s:
+                self.drip(served.body)
+            else:
+                self.wfile.write(served.body)
+
+        def drip(self, data: bytes) -> None:
+            try:
+                for i in range(len(data)):
+                    self.wfile.write(data[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(served.drip_s)
+            except OSError:  # the taxi hung up
+                pass
 
         def log_message(self, *args: object) -> None:
             pass
@@ -173,7 +196,8 @@ def test_an_unreachable_or_stale_chain_means_no_surge_and_says_so(calm: Chain) -
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-    away = ProfitCenter(Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}")), calm.pc.address)
+    rpc = f"http://127.0.0.1:{port}/v3/k3y0fth3h0st3drpc"  # a hosted RPC URL carries its key
+    away = ProfitCenter(Web3(Web3.HTTPProvider(rpc)), calm.pc.address)
     market = OwnersMarket(ChainFareRules(away, poll_s=0), demand=lambda z, t: 5 * ONE)
     with capture_logs() as logs:
         q = quote(CITY_TARIFF, Trip(8_000, 1_200), market("z", calm.now()))
@@ -184,8 +208,20 @@ def test_an_unreachable_or_stale_chain_means_no_surge_and_says_so(calm: Chain) -
     assert "chain stale" in stale.source
     assert [e["event"] for e in logs] == ["fare_rules_unreadable", "fare_rules_stale"]
     assert all(e["log_level"] == "error" for e in logs)
+    assert "k3y0fth3h0st3drpc" not in repr(logs)
     fresh = ChainFareRules(calm.pc, poll_s=0)(calm.now())
     assert (fresh.cap_bp, fresh.emergency) == (30_000, False)
+
+
+def test_a_chain_clock_far_ahead_of_the_taxis_means_no_surge(calm: Chain) -> None:
+    """A taxi clock an hour behind would see a node stale by half an hour as 30 min in
+    the future, never as stale: clocks that disagree by more than the limit are not trusted."""
+    calm.pc.set_fare_cap(30_000, sender=calm.governor)
+    with capture_logs() as logs:
+        ahead = ChainFareRules(calm.pc, poll_s=0, max_age_s=300)(calm.now() - 301)
+    assert (ahead.cap_bp, ahead.emergency) == (ONE, False)
+    assert "no surge" in ahead.source
+    assert [(e["event"], e["log_level"]) for e in logs] == [("fare_rules_stale", "error")]
 
 
 def test_the_alert_feed_sets_surge_to_zero(calm: Chain, feed: Feed) -> None:
@@ -226,6 +262,44 @@ def test_a_feed_that_answers_garbage_changes_nothing_but_the_log(
     assert alerts(2) is True
     feed.status, feed.body = status, body
     assert alerts(3) is True  # nor does it lift one (no surge comes back by a failure)
+
+
+def test_a_feed_that_drips_its_answer_is_given_up_on(feed: Feed) -> None:
+    """A feed sending one byte per 0.2 s (each read inside the 1 s timeout) must not hold
+    the quote path for the whole document (6 s): the fetch has one deadline."""
+    feed.body, feed.drip_s = b'{"emergency": true' + b" " * 30 + b"}", 0.2
+    alerts = AlertFeed(feed.url, poll_s=1, timeout_s=1)
+    with capture_logs() as logs:
+        assert alerts(0) is False
+    assert [e["event"] for e in logs] == ["alert_feed_failed"]
+
+
+def test_a_feed_that_drips_its_head_is_given_up_on(feed: Feed) -> None:
+    """No body deadline helps while the head is still coming (httpx reads up to 100 KiB
+    of it, each byte inside the timeout): quotes wait ``timeout_s`` at most, not 20 s."""
+    feed.body, feed.drip_s, feed.drip_head = b'{"emergency": true}', 0.1, True
+    alerts = AlertFeed(feed.url, poll_s=1, timeout_s=1)
+    with capture_logs() as logs:
+        assert alerts(0) is False
+    assert not feed.head_sent.is_set()  # it gave up while the head was still coming
+    assert [e["event"] for e in logs] == ["alert_feed_failed"]
+
+
+def test_a_huge_feed_is_not_read_whole(feed: Feed) -> None:
+    feed.body = b'{"emergency": true, "pad": "' + b"x" * 1_000_000 + b'"}'
+    alerts = AlertFeed(feed.url, poll_s=1, max_bytes=64 * 1024)
+    with capture_logs() as logs:
+        assert alerts(0) is False
+    assert [e["event"] for e in logs] == ["alert_feed_failed"]
+
+
+def test_a_deeply_nested_feed_changes_nothing_but_the_log(feed: Feed) -> None:
+    """With web3 loaded the recursion limit is 100,000: parsing this would kill the process."""
+    feed.body = b'{"features": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    alerts = AlertFeed(feed.url, poll_s=1)
+    with capture_logs() as logs:
+        assert alerts(0) is False
+    assert [e["event"] for e in logs] == ["alert_feed_failed"]
 
 
 def test_a_feed_that_is_down_changes_nothing_but_the_log(feed: Feed) -> None:

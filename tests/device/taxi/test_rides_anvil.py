@@ -8,10 +8,23 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlmodel import Session
 from web3 import Web3
 
 from contracts.anvil import run_anvil
-from tests.device.taxi.test_rides_api import TIMEOUT, deploy_chain, serve, signed
+from device.taxi.errors import PaymentError
+from device.taxi.payments import FarePayments
+from device.taxi.rides import RideDesk
+from device.taxi.store import counts, open_store
+from tests.device.taxi.test_rides_api import (
+    MIDTOWN,
+    TIMEOUT,
+    UPTOWN,
+    busy_market,
+    deploy_chain,
+    serve,
+    signed,
+)
 
 
 @pytest.fixture
@@ -42,3 +55,26 @@ def test_a_fare_paid_on_anvil_books_the_trip_after_its_confirmations(
     assert trip["payment"]["amount"] == q["price"]["amount"]
     assert chain.balance(chain.agent.address) == q["price"]["amount"]
     assert served.counts() == {"taxi_quote": 1, "taxi_trip": 1, "taxi_fare": 1}
+
+
+@pytest.mark.anvil
+def test_a_payment_a_shallow_reorg_can_take_back_books_nothing(
+    anvil_url: str, tmp_path: Path
+) -> None:
+    """The README's wiring (FarePayments' default confirmations): a payment in the newest
+    block is not booked, and once that block is reorged out (evm_revert) it is gone."""
+    chain = deploy_chain(Web3(Web3.HTTPProvider(anvil_url)))
+    rider = chain.rider()
+    payments = FarePayments(chain.w3, chain.usdc.address, chain.agent.address)
+    desk = RideDesk(open_store(tmp_path / "taxi.sqlite"), payments, market=busy_market)
+    now = chain.now()
+    q = desk.quote((MIDTOWN["lat"], MIDTOWN["lon"]), (UPTOWN["lat"], UPTOWN["lon"]), now, None)
+    fork = chain.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    tx = chain.pay(rider, q.price)
+    with pytest.raises(PaymentError, match="confirmations"):
+        desk.accept(q.id, tx, signed(rider, q.id, tx), now)
+    chain.w3.provider.make_request("evm_revert", [fork])  # type: ignore[arg-type]
+    with pytest.raises(PaymentError, match="not on the chain"):
+        desk.accept(q.id, tx, signed(rider, q.id, tx), now)
+    with Session(desk.engine) as session:
+        assert counts(session) == {"taxi_quote": 1, "taxi_trip": 0, "taxi_fare": 0}

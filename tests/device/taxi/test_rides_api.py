@@ -24,6 +24,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from sqlmodel import Session, select
+from structlog.testing import capture_logs
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
@@ -32,6 +33,7 @@ from contracts.chain import send
 from contracts.deploy import deploy_profit_center
 from contracts.profit_center import Autonomy, Policy, ProfitCenter
 from device import http_serving
+from device.money import parse_money
 from device.procurement.cycle import ChainContext, Procurement
 from device.procurement.outbox import Outbox
 from device.settings import load_settings
@@ -40,10 +42,11 @@ from device.taxi.app import create_app, server_config
 from device.taxi.errors import RidesBusyError
 from device.taxi.fares import MACHINE_NOTICE, Market
 from device.taxi.payments import FarePayments, payment_message
-from device.taxi.rides import ACCEPT_GRACE_S, RideDesk, deposit_fares
+from device.taxi.rides import ACCEPT_GRACE_S, PRUNE_AFTER_S, RideDesk, deposit_fares
 from device.taxi.store import TaxiFare, TaxiQuote, TripState, counts, daily_revenue, open_store
 
 USDC = 1_000_000
+RPC_KEY = "k3y0fth3h0st3drpc"
 MIDTOWN = {"lat": 40.7540, "lon": -73.9840}
 UPTOWN = {"lat": 40.7800, "lon": -73.9650}
 DOWNTOWN = {"lat": 40.7300, "lon": -73.9950}
@@ -190,6 +193,21 @@ def test_a_quote_has_price_eta_breakdown_notice_expiry_and_is_stored(served: Ser
     assert row.lines == [(line["label"], line["amount"]) for line in q["breakdown"]]
 
 
+def test_a_rider_who_pays_the_price_as_shown_gets_the_trip(served: Served) -> None:
+    """Fares are priced to the base unit; a display cut to cents asked for less than the
+    fare, and the rider who paid it lost the money and got a 402 ("moves 22.23 USDC;
+    the fare is 22.23 USDC")."""
+    q = served.quote()
+    shown = [q["price"], *q["breakdown"]]
+    assert [parse_money(a["display"].removesuffix(" USDC")) for a in shown] == [
+        a["amount"] for a in shown
+    ]
+    rider = served.chain.rider()
+    tx = served.chain.pay(rider, parse_money(q["price"]["display"].removesuffix(" USDC")))
+    booked = served.accept(q["id"], tx, signed(rider, q["id"], tx))
+    assert booked.status_code == 201, booked.text
+
+
 def test_the_same_trip_at_the_same_time_is_quoted_the_same_to_every_rider(served: Served) -> None:
     a = ask(served, {"pickup": MIDTOWN, "dropoff": UPTOWN, "rider": "alice"}).json()
     b = ask(served, {"pickup": MIDTOWN, "dropoff": UPTOWN, "rider": "bob"}).json()
@@ -291,6 +309,50 @@ def test_a_trip_is_booked_only_for_a_confirmed_transfer_of_the_fare_by_the_signe
     assert served.accept(q["id"], paid, signed(rider, q["id"], paid)).status_code == 201
 
 
+def test_an_accepted_quote_shows_its_trip_only_to_its_payer(served: Served) -> None:
+    """The payment is public on-chain; replaying the accept with another signature (the
+    thief's, or garbage recovering to some address) must not hand out the trip's id."""
+    chain = served.chain
+    rider, thief = chain.rider(), chain.rider()
+    q = served.quote()
+    tx = chain.pay(rider, q["price"]["amount"])
+    booked = served.accept(q["id"], tx, signed(rider, q["id"], tx))
+    assert booked.status_code == 201, booked.text
+    for signature in (signed(thief, q["id"], tx), "0x" + "11" * 64 + "1b"):
+        replay = served.accept(q["id"], tx, signature)
+        assert replay.status_code in (402, 409), replay.text
+        assert booked.json()["id"] not in replay.text
+    assert served.accept(q["id"], tx, signed(rider, q["id"], tx)).status_code == 200
+
+
+def test_accepts_that_send_the_taxi_to_the_chain_are_rate_limited(served: Served) -> None:
+    """Any well-formed accept costs a chain read (one at a time, on a metered RPC): a
+    client inventing payments must be slowed down before it reaches the chain."""
+    q = served.quote()
+    anyone = Account.create()
+    before = served.counts()
+    statuses = []
+    for n in range(100):
+        tx = "0x" + n.to_bytes(32, "big").hex()
+        statuses.append(served.accept(q["id"], tx, signed(anyone, q["id"], tx)).status_code)
+    assert set(statuses) == {402, 429}, statuses
+    assert served.counts() == before
+
+
+def test_the_taxis_own_key_paying_itself_is_no_fare(served: Served) -> None:
+    """A thief holding the agent key (the taxi's address) moves nothing by a transfer to
+    itself: counted, it was a free ride booked as revenue the deposit then takes from the
+    taxi's own float."""
+    chain = served.chain
+    send(chain.w3, chain.usdc.functions.mint(chain.agent.address, 100 * USDC), chain.governor)
+    q = served.quote()
+    tx = chain.pay(chain.agent, q["price"]["amount"])
+    before = served.counts()
+    r = served.accept(q["id"], tx, signed(chain.agent, q["id"], tx))
+    assert (r.status_code, r.json()["error"]) == (402, "payment_not_verified"), r.text
+    assert served.counts() == before
+
+
 def test_a_payment_pays_one_quote(served: Served) -> None:
     chain = served.chain
     rider = chain.rider()
@@ -317,7 +379,7 @@ def test_fares_reach_the_treasury_through_the_vending_deposit_path(
         assert t.status_code == 201, t.text
         pay = httpx.get(f"{served.url}/trips/{t.json()['id']}/payment", timeout=TIMEOUT).json()
         assert pay["currency"] == "USDC"
-        assert pay["display"] == f"{pay['amount'] / USDC:.2f} USDC"
+        assert parse_money(pay["display"].removesuffix(" USDC")) == pay["amount"]
         fares.append(pay["amount"])
     day = datetime.fromtimestamp(served.clock[0], UTC)
     with Session(open_store(served.db)) as session:
@@ -413,6 +475,38 @@ def test_a_payment_mined_after_the_quote_expired_books_nothing(
         assert served.counts() == before
 
 
+def test_a_taxi_clock_behind_the_chain_does_not_call_a_prompt_payment_late(
+    tmp_path: Path, module_chain: Chain
+) -> None:
+    """A Pi without a real-time clock may run minutes behind until NTP answers: a payment
+    accepted before the quote expires by the taxi's own clock was mined in time, whatever
+    the block's timestamp says (refusing it kept the rider's money and gave no ride)."""
+    chain = module_chain
+    rider = chain.rider()
+    with serve(tmp_path / "taxi.sqlite", chain, quote_ttl_s=120) as served:
+        served.clock[0] = chain.now() - 600  # the taxi is ten minutes behind the chain
+        booked = served.ride(rider)
+        assert booked.status_code == 201, booked.text
+
+
+def test_an_old_transfer_to_the_taxi_pays_no_new_quote(tmp_path: Path, module_chain: Chain) -> None:
+    """Whoever once sent the taxi money for something else (a vending purchase, a
+    station's refund, a payment refused as late) must not ride on it a day later."""
+    chain = module_chain
+    rider = chain.rider()
+    tx = chain.pay(rider, 50 * USDC)
+    provider = chain.w3.provider
+    assert isinstance(provider, EthereumTesterProvider)
+    assert provider.ethereum_tester is not None
+    provider.ethereum_tester.time_travel(chain.now() + 86_400)
+    with serve(tmp_path / "taxi.sqlite", chain, quote_ttl_s=120) as served:
+        q = served.quote()
+        before = served.counts()
+        old = served.accept(q["id"], tx, signed(rider, q["id"], tx))
+        assert (old.status_code, old.json()["error"]) == (402, "payment_not_verified"), old.text
+        assert served.counts() == before
+
+
 def test_quotes_nobody_took_are_pruned_and_live_ones_are_bounded(
     tmp_path: Path, module_chain: Chain
 ) -> None:
@@ -428,11 +522,30 @@ def test_quotes_nobody_took_are_pruned_and_live_ones_are_bounded(
         assert (full.status_code, full.json()["error"]) == (503, "busy")
         assert full.headers["retry-after"] == "30"
         assert served.counts()["taxi_quote"] == 3
-        served.clock[0] += 120 + ACCEPT_GRACE_S + 1  # every quote is past accepting now
+        served.clock[0] += 120 + PRUNE_AFTER_S + 1  # every quote is long past accepting now
         fresh = served.quote()
         with Session(open_store(served.db)) as session:
             kept = {q.id for q in session.exec(select(TaxiQuote)).all()}
         assert kept == {taken["id"], fresh["id"]}  # the accepted one stays with its trip
+
+
+def test_an_accept_at_the_end_of_the_grace_finds_its_quote_after_a_prune(
+    tmp_path: Path, module_chain: Chain
+) -> None:
+    """An accept whose time is inside the grace while the chain is read, and a quote
+    request a moment later that prunes: the accept must still find its quote (the trip
+    refers to it; without it the paid rider got a 500 and no trip)."""
+    chain = module_chain
+    with serve(tmp_path / "taxi.sqlite", chain, quote_ttl_s=120) as served:
+        q = served.quote()
+        rider = chain.rider()
+        tx = chain.pay(rider, q["price"]["amount"])
+        accept_time = q["expires_at"] + ACCEPT_GRACE_S - 1
+        served.clock[0] = accept_time + 2  # another rider's quote, while the chain is read
+        served.quote()
+        served.clock[0] = accept_time
+        booked = served.accept(q["id"], tx, signed(rider, q["id"], tx))
+        assert booked.status_code == 201, booked.text
 
 
 def test_a_chain_that_cannot_be_read_refuses_the_accept_for_now(
@@ -442,7 +555,7 @@ def test_a_chain_that_cannot_be_read_refuses_the_accept_for_now(
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-    away = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}"))
+    away = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}/v3/{RPC_KEY}"))
     desk = RideDesk(
         open_store(tmp_path / "taxi.sqlite"),
         FarePayments(away, chain.usdc.address, chain.agent.address),
@@ -452,7 +565,9 @@ def test_a_chain_that_cannot_be_read_refuses_the_accept_for_now(
     q = desk.quote((MIDTOWN["lat"], MIDTOWN["lon"]), (UPTOWN["lat"], UPTOWN["lon"]), now, None)
     rider = chain.rider()
     tx = chain.pay(rider, q.price)
-    with pytest.raises(RidesBusyError, match="cannot be read"):
+    with capture_logs() as logs, pytest.raises(RidesBusyError, match="cannot be read"):
         desk.accept(q.id, tx, signed(rider, q.id, tx), now)
+    assert [e["event"] for e in logs] == ["taxi_payment_chain_unreachable"]
+    assert RPC_KEY not in repr(logs)  # a hosted RPC URL's path is its API key
     with Session(desk.engine) as session:
         assert counts(session) == {"taxi_quote": 1, "taxi_trip": 0, "taxi_fare": 0}
