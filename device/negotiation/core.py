@@ -376,16 +376,15 @@ class BuyerCore(Generic[P]):
         """The next counter to ``lane`` and a short note on why, for the transcript.
 
         The first counter is the opening. The second repeats it (one base unit up, so a
-        seller that only moves when the buyer makes a new offer, like MiCRO, still
-        moves): a supplier that
-        then stops conceding mirrors the buyer (tit-for-tat), so its last word depends on
-        the buyer's last move, and the buyer concedes at the reciprocal pace up to
-        its limit on the last counter, holding firm longer against one that answers
-        each concession with a bigger one (see :func:`_response_ratio`). Any other supplier concedes on its own
-        clock; the buyer keeps its urgency's pace and puts its limit one round
-        beyond its last counter, so that supplier's final offer (its lowest)
-        is taken if it is within the reservation, rather than the buyer
-        offering its reservation itself.
+        seller that only moves when the buyer makes a new offer, like MiCRO, still moves):
+        a supplier that then stops conceding mirrors the buyer (tit-for-tat), so its last
+        word depends on the buyer's last move, and the buyer concedes at the reciprocal
+        pace up to its limit on the last counter, holding firm longer against one that
+        answers each concession with a bigger one (see :func:`_response_ratio`). Any other
+        supplier concedes on its own clock; the buyer keeps its urgency's pace and puts
+        its limit one round beyond its last counter, so that supplier's final offer (its
+        lowest) is taken if it is within the reservation, rather than the buyer offering
+        its reservation itself.
         """
         sent = len(lane.sent)
         limit = self._limit(beat)
