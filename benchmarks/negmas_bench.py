@@ -34,7 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from negmas import ResponseType, SAOMechanism, make_issue
+import negmas.sao
+from negmas import Negotiator, ResponseType, SAOMechanism, make_issue
 from negmas.preferences import LinearAdditiveUtilityFunction
 from negmas.preferences.value_fun import AffineFun
 from negmas.sao import (
@@ -77,6 +78,19 @@ BASELINE_BUYERS: dict[str, Callable[..., SAONegotiator]] = {
     "aspiration": AspirationNegotiator,
 }
 assert set(SELLERS) == set(KINDS)
+
+
+def seller_class(kind: str) -> Callable[..., Negotiator]:
+    """A named seller kind, or any other negotiator in ``negmas.sao`` by its class name (a seller
+    the buyer was not written against, e.g. ``CABNegotiator``)."""
+    if kind in SELLERS:
+        return SELLERS[kind]
+    found = getattr(negmas.sao, kind, None)
+    if not (isinstance(found, type) and issubclass(found, Negotiator)):
+        raise ValueError(f"{kind} is neither a seller set nor a negotiator in negmas.sao")
+    return found
+
+
 assert set(BASELINE_BUYERS) == set(BASELINES)
 
 
@@ -133,7 +147,7 @@ class GridCase:
             outcome_space=mech.outcome_space,
             reserved_value=0.0,
         )
-        mech.add(SELLERS[kind](name=name), ufun=ufun)
+        mech.add(seller_class(kind)(name=name), ufun=ufun)
         return mech, ufun
 
     def buyer_ufun(self, mech: SAOMechanism) -> LinearAdditiveUtilityFunction:
@@ -310,7 +324,7 @@ def run_set(name: str, rounds: int, cases: int, seed: int, policy: BuyerPolicy) 
     rng = random.Random(f"negmas:{seed}:{name}:{rounds}")
     row = VersusRow(name, rounds)
     for _ in range(cases):
-        case = draw(rng, SETS[name], rounds)
+        case = draw(rng, SETS.get(name, [name]), rounds)
         started = time.process_time()
         outcome = run_custobot(case, policy)
         cpu_s = time.process_time() - started

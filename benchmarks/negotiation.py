@@ -448,7 +448,10 @@ def main(argv: list[str] | None = None) -> int:
         "--negmas", action="store_true", help="NegMAS's own sellers and baseline buyers"
     )
     parser.add_argument(
-        "--sets", default="", help="with --negmas: comma-separated seller sets (default all)"
+        "--sets",
+        default="",
+        help="with --negmas: comma-separated seller sets or NegMAS SAO negotiator class names"
+        " (default: every set)",
     )
     args = parser.parse_args(argv)
     policy = BuyerPolicy()
