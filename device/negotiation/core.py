@@ -412,7 +412,8 @@ class BuyerCore(Generic[P]):
         exponent = self.policy.patient_exponent if moving else self._exponent
         amount = max(target_price(opening, limit, progress, exponent), min(lane.sent[-1], limit))
         conceded = lane.offers[-2] - lane.offers[-1] if len(lane.offers) >= 2 else 0
-        if amount > lane.sent[-1] + conceded and _concedes_alone(lane):
+        matching = _concedes_alone(lane) and not _falls_short(lane, limit)
+        if amount > lane.sent[-1] + conceded and matching:
             # Opponent model: a supplier conceding on its own clock is matched, not outrun;
             # every quote it gives is held, so a counter above its own path only costs.
             return lane.sent[-1] + conceded, "match the supplier's concession"
@@ -607,6 +608,21 @@ def _response_ratio(lane: _Lane[P]) -> float | None:
         if ours > sent[i] // 1_000_000 + 100:
             return (offers[i] - offers[i + 1]) / ours
     return None
+
+
+def _falls_short(lane: _Lane[P], limit: int) -> bool:
+    """Opponent model of a supplier conceding on its own clock: if its concessions are not
+    speeding up (the last no bigger than its average so far), its last pace run to its
+    deadline leaves it above ``limit``; matching such a supplier never reaches a deal.
+    An accelerating supplier (Boulware, aspiration) is not judged by its early pace."""
+    offers = lane.offers
+    if len(offers) < 3:
+        return False
+    last = offers[-2] - offers[-1]
+    average = (offers[0] - offers[-1]) / (len(offers) - 1)
+    if last <= 0 or last > average:
+        return False
+    return offers[-1] - last * (lane.horizon - len(lane.sent)) > limit
 
 
 def _reciprocates(lane: _Lane[P]) -> bool:
