@@ -384,7 +384,8 @@ class BuyerCore(Generic[P]):
         supplier concedes on its own clock; the buyer keeps its urgency's pace and puts
         its limit one round beyond its last counter, so that supplier's final offer (its
         lowest) is taken if it is within the reservation, rather than the buyer offering
-        its reservation itself.
+        its reservation itself; it matches that supplier's concessions unless their pace
+        falls short of the limit by its deadline (see :func:`_falls_short`).
         """
         sent = len(lane.sent)
         limit = self._limit(beat)
@@ -414,8 +415,9 @@ class BuyerCore(Generic[P]):
         conceded = lane.offers[-2] - lane.offers[-1] if len(lane.offers) >= 2 else 0
         matching = _concedes_alone(lane) and not _falls_short(lane, limit)
         if amount > lane.sent[-1] + conceded and matching:
-            # Opponent model: a supplier conceding on its own clock is matched, not outrun;
-            # every quote it gives is held, so a counter above its own path only costs.
+            # Opponent model: a supplier conceding on its own clock towards the limit is
+            # matched, not outrun; every quote it gives is held, so a counter above its own
+            # path only costs.
             return lane.sent[-1] + conceded, "match the supplier's concession"
         return amount, ""
 
