@@ -31,10 +31,11 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from negmas import ResponseType, SAOMechanism, make_issue
+import negmas.sao
+from negmas import Negotiator, ResponseType, SAOMechanism, make_issue
 from negmas.preferences import LinearAdditiveUtilityFunction
 from negmas.preferences.value_fun import AffineFun
 from negmas.sao import (
@@ -48,7 +49,8 @@ from negmas.sao import (
     SAOState,
 )
 
-from benchmarks.literature import LitCase, draw_case
+from benchmarks.literature import KINDS, LitCase, draw_case
+from benchmarks.negotiation import BASELINES, LITERATURE_SETS, VersusRow
 from device.negotiation.core import Bid, BuyerCore, Counters, Finished
 from device.negotiation.need import Need, NeedItem
 from device.negotiation.policy import BuyerPolicy
@@ -69,18 +71,27 @@ SELLERS: dict[str, Callable[..., SAONegotiator]] = {
     "aspiration": AspirationNegotiator,
     "micro": MiCRONegotiator,
 }
-TIME_BASED = ("boulware", "linear", "conceder")
-SETS: dict[str, list[str]] = {
-    **{kind: [kind] for kind in SELLERS},
-    "3 boulware": ["boulware"] * 3,
-    "boulware+linear+conceder": ["boulware", "linear", "conceder"],
-    "tit_for_tat+aspiration+micro": ["tit_for_tat", "aspiration", "micro"],
-}
-BASELINES: dict[str, Callable[..., SAONegotiator]] = {
+SETS = LITERATURE_SETS
+"""The literature benchmark's seller sets, here with NegMAS's own sellers."""
+BASELINE_BUYERS: dict[str, Callable[..., SAONegotiator]] = {
     "boulware": BoulwareTBNegotiator,
     "aspiration": AspirationNegotiator,
 }
-DEADLINES = (10, 20, 50)
+assert set(SELLERS) == set(KINDS)
+
+
+def seller_class(kind: str) -> Callable[..., Negotiator]:
+    """A named seller kind, or any other negotiator in ``negmas.sao`` by its class name (a seller
+    the buyer was not written against, e.g. ``CABNegotiator``)."""
+    if kind in SELLERS:
+        return SELLERS[kind]
+    found = getattr(negmas.sao, kind, None)
+    if not (isinstance(found, type) and issubclass(found, Negotiator)):
+        raise ValueError(f"{kind} is neither a seller set nor a negotiator in negmas.sao")
+    return found
+
+
+assert set(BASELINE_BUYERS) == set(BASELINES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +147,7 @@ class GridCase:
             outcome_space=mech.outcome_space,
             reserved_value=0.0,
         )
-        mech.add(SELLERS[kind](name=name), ufun=ufun)
+        mech.add(seller_class(kind)(name=name), ufun=ufun)
         return mech, ufun
 
     def buyer_ufun(self, mech: SAOMechanism) -> LinearAdditiveUtilityFunction:
@@ -274,7 +285,7 @@ def run_baseline(case: GridCase, kind: str) -> int | None:
     deals: list[int] = []
     for i in range(len(case.case.sellers)):
         mech, _ = case.mechanism(i)
-        mech.add(BASELINES[kind](name="buyer"), ufun=case.buyer_ufun(mech))
+        mech.add(BASELINE_BUYERS[kind](name="buyer"), ufun=case.buyer_ufun(mech))
         state = mech.run()
         if state.agreement is not None:
             deals.append(state.agreement[0])
@@ -308,141 +319,27 @@ def reachable(case: GridCase) -> bool:
     return False
 
 
-@dataclass(slots=True)
-class NegmasRow:
-    sellers: str
-    rounds: int
-    cases: int = 0
-    zone: int = 0
-    reach: int = 0
-    agreed_zone: int = 0
-    agreed_reach: int = 0
-    above_reservation: int = 0
-    extra_agreements: int = 0
-    shares: list[float] = field(default_factory=list)
-    rounds_used: list[int] = field(default_factory=list)
-    cpu_s: float = 0.0
-    base_agreed: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BASELINES, 0))
-    base_shares: dict[str, list[float]] = field(default_factory=lambda: {b: [] for b in BASELINES})
-    base_above: int = 0
-    paired: dict[str, list[tuple[float, float]]] = field(
-        default_factory=lambda: {b: [] for b in BASELINES}
-    )
-    """Per baseline, (ours, theirs) surplus kept on the cases where both agreed."""
-
-    def summary(self) -> dict[str, object]:
-        def rate(n: int, d: int) -> float | None:
-            return n / d if d else None
-
-        def mean(xs: list[float]) -> float | None:
-            return sum(xs) / len(xs) if xs else None
-
-        return {
-            "sellers": self.sellers,
-            "deadline_rounds": self.rounds,
-            "cases": self.cases,
-            "deal_zone_cases": self.zone,
-            "reachable_cases": self.reach,
-            "agreement_in_zone": rate(self.agreed_zone, self.zone),
-            "agreement_where_seller_reaches_zone": rate(self.agreed_reach, self.reach),
-            "surplus_kept": mean(self.shares),
-            "mean_rounds": mean([float(r) for r in self.rounds_used]),
-            "cpu_ms_per_negotiation": 1000 * self.cpu_s / self.cases if self.cases else None,
-            "deals_above_reservation": self.above_reservation,
-            "extra_agreements": self.extra_agreements,
-            "baseline_deals_above_reservation": self.base_above,
-            **{
-                f"{b}_buyer_agreement_in_zone": rate(self.base_agreed[b], self.zone)
-                for b in BASELINES
-            },
-            "surplus_per_zone_case": sum(self.shares) / self.zone if self.zone else None,
-            **{f"{b}_buyer_surplus_kept": mean(self.base_shares[b]) for b in BASELINES},
-            **{
-                f"{b}_buyer_surplus_per_zone_case": (
-                    sum(self.base_shares[b]) / self.zone if self.zone else None
-                )
-                for b in BASELINES
-            },
-            **{
-                f"paired_with_{b}_buyer": (
-                    mean([p[0] for p in self.paired[b]]),
-                    mean([p[1] for p in self.paired[b]]),
-                )
-                for b in BASELINES
-            },
-        }
-
-
-def run_set(name: str, rounds: int, cases: int, seed: int, policy: BuyerPolicy) -> NegmasRow:
+def run_set(name: str, rounds: int, cases: int, seed: int, policy: BuyerPolicy) -> VersusRow:
     """``cases`` negotiations against the seller set ``name``, with the baselines."""
     rng = random.Random(f"negmas:{seed}:{name}:{rounds}")
-    row = NegmasRow(name, rounds)
+    row = VersusRow(name, rounds)
     for _ in range(cases):
-        case = draw(rng, SETS[name], rounds)
+        case = draw(rng, SETS.get(name, [name]), rounds)
         started = time.process_time()
         outcome = run_custobot(case, policy)
-        row.cpu_s += time.process_time() - started
-        row.cases += 1
-        row.rounds_used.append(outcome.rounds)
+        cpu_s = time.process_time() - started
         row.extra_agreements += outcome.extra_agreements
-        price = outcome.price
-        if price is not None and price > case.reservation:
-            row.above_reservation += 1
-        reach = reachable(case)
-        row.reach += reach
-        row.agreed_reach += reach and price is not None
-        if not case.deal_zone:
-            continue
-        row.zone += 1
-        surplus = case.reservation - case.lowest
-        ours: float | None = None
-        if price is not None:
-            row.agreed_zone += 1
-            ours = min((case.reservation - price) / surplus, 1.0) if surplus > 0 else 1.0
-            row.shares.append(ours)
-        for kind in BASELINES:
-            deal = run_baseline(case, kind)
-            if deal is None:
-                continue
-            row.base_above += deal > case.reservation
-            row.base_agreed[kind] += 1
-            theirs = min((case.reservation - deal) / surplus, 1.0) if surplus > 0 else 1.0
-            row.base_shares[kind].append(theirs)
-            if ours is not None:
-                row.paired[kind].append((ours, theirs))
-    return row
 
+        def baseline(kind: str, case: GridCase = case) -> int | None:
+            return run_baseline(case, kind)
 
-def table(rows: list[dict[str, object]]) -> str:
-    """Markdown: ours, then each baseline as agreement / surplus kept per deal / per case."""
-
-    def pct(value: object) -> str:
-        return "-" if value is None else format(value, ".0%")
-
-    def paired(value: object) -> str:
-        if not isinstance(value, tuple) or value[0] is None:
-            return "-"
-        return f"{pct(value[0])} vs {pct(value[1])}"
-
-    lines = [
-        "| NegMAS sellers | deadline | agreement in zone (where the seller reaches it) "
-        "| surplus kept per deal / per zone case | rounds | CPU ms/negotiation "
-        "| BoulwareTB buyer | Aspiration buyer | surplus kept where both agree (vs Boulware) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['sellers']} | {r['deadline_rounds']} | {pct(r['agreement_in_zone'])} "
-            f"({pct(r['agreement_where_seller_reaches_zone'])}) "
-            f"| {pct(r['surplus_kept'])} / {pct(r['surplus_per_zone_case'])} "
-            f"| {format(r['mean_rounds'], '.1f')} "
-            f"| {format(r['cpu_ms_per_negotiation'], '.1f')} "
-            + "".join(
-                f"| {pct(r[f'{b}_buyer_agreement_in_zone'])} / "
-                f"{pct(r[f'{b}_buyer_surplus_kept'])} / "
-                f"{pct(r[f'{b}_buyer_surplus_per_zone_case'])} "
-                for b in BASELINES
-            )
-            + f"| {paired(r['paired_with_boulware_buyer'])} |"
+        row.record(
+            price=outcome.price,
+            rounds_used=outcome.rounds,
+            cpu_s=cpu_s,
+            reachable=reachable(case),
+            reservation=case.reservation,
+            lowest=case.lowest,
+            baseline=baseline,
         )
-    return "\n".join(lines) + "\n"
+    return row

@@ -247,8 +247,9 @@ BASELINES = ("boulware", "aspiration")
 
 
 @dataclass(slots=True)
-class LitRow:
-    """One seller set at one deadline: the buyer and, on the same cases, the baselines."""
+class VersusRow:
+    """One seller set at one deadline: the buyer and, on the same cases, the baseline buyers
+    (the literature sellers' and NegMAS's benchmarks both fill it)."""
 
     sellers: str
     rounds: int
@@ -258,11 +259,60 @@ class LitRow:
     agreed_in_zone: int = 0
     agreed_reachable: int = 0
     above_reservation: int = 0
+    extra_agreements: int = 0
     shares: list[float] = field(default_factory=list)
     rounds_used: list[int] = field(default_factory=list)
-    seconds: float = 0.0
+    cpu_s: float = 0.0
     base_agreed: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BASELINES, 0))
     base_shares: dict[str, list[float]] = field(default_factory=lambda: {b: [] for b in BASELINES})
+    base_above: int = 0
+    paired: dict[str, list[tuple[float, float]]] = field(
+        default_factory=lambda: {b: [] for b in BASELINES}
+    )
+    """Per baseline, (ours, theirs) surplus kept on the cases where both agreed."""
+
+    def record(
+        self,
+        *,
+        price: int | None,
+        rounds_used: int,
+        cpu_s: float,
+        reachable: bool,
+        reservation: int,
+        lowest: int,
+        baseline: Callable[[str], int | None],
+    ) -> None:
+        """One case: the buyer's deal (``None``: none) and, if the case has a deal zone
+        (reservation >= ``lowest``, the lowest floor), each baseline's deal from ``baseline``.
+        Surplus kept is ``(reservation - price) / (reservation - lowest)``, capped at 100%
+        (a seller may agree below its own floor)."""
+        self.cases += 1
+        self.cpu_s += cpu_s
+        self.rounds_used.append(rounds_used)
+        self.above_reservation += price is not None and price > reservation
+        self.reachable += reachable
+        self.agreed_reachable += reachable and price is not None
+        if reservation < lowest:
+            return
+        self.zone += 1
+        surplus = reservation - lowest
+
+        def kept(deal: int) -> float:
+            return min((reservation - deal) / surplus, 1.0) if surplus > 0 else 1.0
+
+        ours = None if price is None else kept(price)
+        if ours is not None:
+            self.agreed_in_zone += 1
+            self.shares.append(ours)
+        for kind in BASELINES:
+            deal = baseline(kind)
+            if deal is None:
+                continue
+            self.base_above += deal > reservation
+            self.base_agreed[kind] += 1
+            self.base_shares[kind].append(kept(deal))
+            if ours is not None:
+                self.paired[kind].append((ours, kept(deal)))
 
     def summary(self) -> dict[str, object]:
         def rate(n: int, d: int) -> float | None:
@@ -271,23 +321,77 @@ class LitRow:
         def mean(xs: list[float]) -> float | None:
             return sum(xs) / len(xs) if xs else None
 
+        def per_zone_case(xs: list[float]) -> float | None:
+            return sum(xs) / self.zone if self.zone else None
+
         return {
             "sellers": self.sellers,
             "deadline_rounds": self.rounds,
             "cases": self.cases,
             "deal_zone_cases": self.zone,
+            "reachable_cases": self.reachable,
             "agreement_in_zone": rate(self.agreed_in_zone, self.zone),
             "agreement_where_seller_reaches_zone": rate(self.agreed_reachable, self.reachable),
             "surplus_kept": mean(self.shares),
+            "surplus_per_zone_case": per_zone_case(self.shares),
             "mean_rounds": mean([float(r) for r in self.rounds_used]),
-            "ms_per_negotiation": 1000 * self.seconds / self.cases if self.cases else None,
+            "cpu_ms_per_negotiation": 1000 * self.cpu_s / self.cases if self.cases else None,
             "deals_above_reservation": self.above_reservation,
+            "extra_agreements": self.extra_agreements,
+            "baseline_deals_above_reservation": self.base_above,
             **{
                 f"{b}_buyer_agreement_in_zone": rate(self.base_agreed[b], self.zone)
                 for b in BASELINES
             },
             **{f"{b}_buyer_surplus_kept": mean(self.base_shares[b]) for b in BASELINES},
+            **{
+                f"{b}_buyer_surplus_per_zone_case": per_zone_case(self.base_shares[b])
+                for b in BASELINES
+            },
+            **{
+                f"paired_with_{b}_buyer": (
+                    mean([p[0] for p in self.paired[b]]),
+                    mean([p[1] for p in self.paired[b]]),
+                )
+                for b in BASELINES
+            },
         }
+
+
+def versus_table(rows: list[dict[str, object]], sellers_label: str) -> str:
+    """Markdown: ours, then each baseline as agreement / surplus kept per deal / per zone case,
+    and the surplus kept where both the buyer and the Boulware baseline agreed."""
+
+    def pct(value: object) -> str:
+        return "-" if value is None else format(value, ".0%")
+
+    def paired(value: object) -> str:
+        if not isinstance(value, (tuple, list)) or value[0] is None:
+            return "-"
+        return f"{pct(value[0])} vs {pct(value[1])}"
+
+    lines = [
+        f"| {sellers_label} | deadline | agreement in zone (where the seller reaches it) "
+        "| surplus kept per deal / per zone case | rounds | CPU ms/negotiation "
+        "| Boulware buyer | Aspiration buyer | surplus kept where both agree (vs Boulware) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['sellers']} | {r['deadline_rounds']} | {pct(r['agreement_in_zone'])} "
+            f"({pct(r['agreement_where_seller_reaches_zone'])}) "
+            f"| {pct(r['surplus_kept'])} / {pct(r['surplus_per_zone_case'])} "
+            f"| {format(r['mean_rounds'], '.1f')} "
+            f"| {format(r['cpu_ms_per_negotiation'], '.2f')} "
+            + "".join(
+                f"| {pct(r[f'{b}_buyer_agreement_in_zone'])} / "
+                f"{pct(r[f'{b}_buyer_surplus_kept'])} / "
+                f"{pct(r[f'{b}_buyer_surplus_per_zone_case'])} "
+                for b in BASELINES
+            )
+            + f"| {paired(r['paired_with_boulware_buyer'])} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def _lit_need(case: LitCase) -> Need:
@@ -302,65 +406,31 @@ def _lit_need(case: LitCase) -> Need:
     )
 
 
-def run_literature(name: str, rounds: int, cases: int, seed: int, policy: BuyerPolicy) -> LitRow:
+def run_literature(name: str, rounds: int, cases: int, seed: int, policy: BuyerPolicy) -> VersusRow:
     """``cases`` negotiations of the buyer against the seller set ``name`` (all at once)."""
     rng = random.Random(f"{seed}:{name}:{rounds}")
-    row = LitRow(name, rounds)
+    row = VersusRow(name, rounds)
     deliver_by = T0 + 86400
     for _ in range(cases):
         case = draw_case(rng, LITERATURE_SETS[name], rounds)
-        need = _lit_need(case)
-        lowest = min(floor for _, _, _, floor in case.sellers)
         sellers = case.build(deliver_by)
-        started = time.perf_counter()
-        finished = negotiate_in_process(need, sellers, policy, clock=StepClock(T0, 0.01))
-        row.seconds += time.perf_counter() - started
-        row.cases += 1
-        row.rounds_used.append(finished.transcript.rounds)
-        price = None if finished.bid is None else finished.bid.amount
-        if price is not None and price > case.reservation:
-            row.above_reservation += 1
-        reachable = case.reachable(deliver_by)
-        row.reachable += reachable
-        if price is not None and reachable:
-            row.agreed_reachable += 1
-        if not case.deal_zone:
-            continue
-        row.zone += 1
-        surplus = case.reservation - lowest
-        if price is not None:
-            row.agreed_in_zone += 1
-            if surplus > 0:
-                row.shares.append((case.reservation - price) / surplus)
-        for curve in BASELINES:
-            deal = plain_buyer(case.build(deliver_by), case.reservation, case.bottom, curve)
-            if deal is not None:
-                row.base_agreed[curve] += 1
-                if surplus > 0:
-                    row.base_shares[curve].append((case.reservation - deal) / surplus)
-    return row
+        started = time.process_time()
+        finished = negotiate_in_process(_lit_need(case), sellers, policy, clock=StepClock(T0, 0.01))
+        cpu_s = time.process_time() - started
 
+        def baseline(curve: str, case: LitCase = case) -> int | None:
+            return plain_buyer(case.build(deliver_by), case.reservation, case.bottom, curve)
 
-def _lit_table(rows: list[dict[str, object]]) -> str:
-    def pct(value: object) -> str:
-        return "-" if value is None else format(value, ".0%")
-
-    lines = [
-        "| sellers | deadline | agreement in zone (where the seller reaches it) | surplus kept "
-        "| rounds | ms/negotiation | Boulware buyer | Aspiration buyer |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['sellers']} | {r['deadline_rounds']} | {pct(r['agreement_in_zone'])} "
-            f"({pct(r['agreement_where_seller_reaches_zone'])}) | {pct(r['surplus_kept'])} "
-            f"| {format(r['mean_rounds'], '.1f')} | {format(r['ms_per_negotiation'], '.2f')} "
-            f"| {pct(r['boulware_buyer_agreement_in_zone'])} / "
-            f"{pct(r['boulware_buyer_surplus_kept'])} "
-            f"| {pct(r['aspiration_buyer_agreement_in_zone'])} / "
-            f"{pct(r['aspiration_buyer_surplus_kept'])} |"
+        row.record(
+            price=None if finished.bid is None else finished.bid.amount,
+            rounds_used=finished.transcript.rounds,
+            cpu_s=cpu_s,
+            reachable=case.reachable(deliver_by),
+            reservation=case.reservation,
+            lowest=min(floor for _, _, _, floor in case.sellers),
+            baseline=baseline,
         )
-    return "\n".join(lines) + "\n"
+    return row
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -378,7 +448,10 @@ def main(argv: list[str] | None = None) -> int:
         "--negmas", action="store_true", help="NegMAS's own sellers and baseline buyers"
     )
     parser.add_argument(
-        "--sets", default="", help="with --negmas: comma-separated seller sets (default all)"
+        "--sets",
+        default="",
+        help="with --negmas: comma-separated seller sets or NegMAS SAO negotiator class names"
+        " (default: every set)",
     )
     args = parser.parse_args(argv)
     policy = BuyerPolicy()
@@ -394,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             sys.stdout.write(json.dumps({"benchmark": "literature", "rows": lit}, indent=2) + "\n")
         else:
-            sys.stdout.write(_lit_table(lit))
+            sys.stdout.write(versus_table(lit, "sellers"))
         return 1 if any(r["deals_above_reservation"] for r in lit) else 0
     rows = [run(kind, args.cases, args.seed, policy).summary() for kind in [*STRATEGIES, MARKET]]
     report = {
@@ -425,12 +498,12 @@ def _negmas(cases: int, seed: int, sets: str, as_json: bool, policy: BuyerPolicy
     rows = [
         negmas_bench.run_set(name, rounds, cases, seed, policy).summary()
         for name in names
-        for rounds in negmas_bench.DEADLINES
+        for rounds in DEADLINES
     ]
     if as_json:
         sys.stdout.write(json.dumps({"benchmark": "negmas", "rows": rows}, indent=2) + "\n")
     else:
-        sys.stdout.write(negmas_bench.table(rows))
+        sys.stdout.write(versus_table(rows, "NegMAS sellers"))
     return 1 if any(r["deals_above_reservation"] for r in rows) else 0
 
 

@@ -250,7 +250,8 @@ class BuyerCore(Generic[P]):
         suppliers, or the reservation), paced by each supplier's own round limit,
         so the buyer never offers anyone more than it can already get elsewhere.
         Acceptance follows Baarslag et al.'s combined conditions: it closes when
-        an offer is no worse than the counter it would send (AC_next); holding
+        an offer is no worse than the counter it would send (AC_next), unless a
+        counter just under that quote is still a concession (see :meth:`_probe`); holding
         every signed quote makes "the best offer seen, at the deadline" automatic
         (the end always places the best held quote); and it closes early when the
         opponent model says waiting cannot pay (the supplier holding the best
@@ -279,7 +280,10 @@ class BuyerCore(Generic[P]):
             beat = min(others) if others else None
             amount, note = self._counter(lane, self._opening, beat, elapsed)
             if lane.bid.amount <= amount:
-                return self._end(now, acceptable, elapsed)
+                probe = self._probe(lane, beat, now)
+                if probe is None:
+                    return self._end(now, acceptable, elapsed)
+                amount, note = probe, "just under its quote, which stands"
             round_ = len(lane.sent) + 1
             if beat is not None:
                 note = f"{note}, beat {beat}" if note else f"beat {beat}"
@@ -372,18 +376,19 @@ class BuyerCore(Generic[P]):
         """The next counter to ``lane`` and a short note on why, for the transcript.
 
         The first counter is the opening. The second repeats it (one base unit up, so a
-        seller that only moves when the buyer makes a new offer, like MiCRO, still
-        moves): a supplier that
-        then stops conceding mirrors the buyer (tit-for-tat), so its last word depends on
-        the buyer's last move, and the buyer concedes at its urgent pace up to
-        its limit on the last counter. Any other supplier concedes on its own
-        clock; the buyer keeps its urgency's pace and puts its limit one round
-        beyond its last counter, so that supplier's final offer (its lowest)
-        is taken if it is within the reservation, rather than the buyer
-        offering its reservation itself.
+        seller that only moves when the buyer makes a new offer, like MiCRO, still moves):
+        a supplier that then stops conceding mirrors the buyer (tit-for-tat), so its last
+        word depends on the buyer's last move, and the buyer concedes at the reciprocal
+        pace up to its limit on the last counter, holding firm longer against one that
+        answers each concession with a bigger one (see :func:`_response_ratio`). Any other
+        supplier concedes on its own clock; the buyer keeps its urgency's pace and puts
+        its limit one round beyond its last counter, so that supplier's final offer (its
+        lowest) is taken if it is within the reservation, rather than the buyer offering
+        its reservation itself; it matches that supplier's concessions unless their pace
+        falls short of the limit by its deadline (see :func:`_falls_short`).
         """
         sent = len(lane.sent)
-        limit = self.need.reservation if beat is None else min(beat, self.need.reservation)
+        limit = self._limit(beat)
         if sent == 0:
             return min(opening, limit), "opening"
         if sent == 1 and lane.horizon >= 3:
@@ -393,7 +398,12 @@ class BuyerCore(Generic[P]):
             pace = self.policy.reciprocal_exponent
             if pace is None:
                 pace = self.policy.urgent_exponent
-            amount = target_price(opening, limit, progress, pace)
+            ratio = _response_ratio(lane)
+            if ratio is not None and ratio > 1:
+                # It answers each concession with a bigger one: hold firm longer and concede
+                # later in bigger steps, which by the deadline approach its replies in size.
+                pace = max(pace / ratio, self.policy.patient_exponent)
+            amount = max(target_price(opening, limit, progress, pace), min(lane.sent[-1], limit))
             return amount, "supplier reciprocates"
         progress = max(sent / lane.horizon, elapsed)
         # While the supplier is still coming down by itself, concede at the patient pace
@@ -403,11 +413,33 @@ class BuyerCore(Generic[P]):
         exponent = self.policy.patient_exponent if moving else self._exponent
         amount = max(target_price(opening, limit, progress, exponent), min(lane.sent[-1], limit))
         conceded = lane.offers[-2] - lane.offers[-1] if len(lane.offers) >= 2 else 0
-        if amount > lane.sent[-1] + conceded and _concedes_alone(lane):
-            # Opponent model: a supplier conceding on its own clock is matched, not outrun;
-            # every quote it gives is held, so a counter above its own path only costs.
+        matching = _concedes_alone(lane) and not _falls_short(lane, limit)
+        if amount > lane.sent[-1] + conceded and matching:
+            # Opponent model: a supplier conceding on its own clock towards the limit is
+            # matched, not outrun; every quote it gives is held, so a counter above its own
+            # path only costs.
             return lane.sent[-1] + conceded, "match the supplier's concession"
         return amount, ""
+
+    def _limit(self, beat: int | None) -> int:
+        """The most the buyer would counter: its reservation, or a cheaper competing quote."""
+        return self.need.reservation if beat is None else min(beat, self.need.reservation)
+
+    def _probe(self, lane: _Lane[P], beat: int | None, now: float) -> int | None:
+        """Where AC_next would close on ``lane``'s quote, a counter one base unit under it,
+        if that is still a concession within the limit, else ``None`` (close).
+
+        Such a counter is free while the quote binds (the buyer can still place it): the
+        supplier takes the lower price or answers, and one that reciprocates answers the
+        buyer's concession with one of its own, so it can end below the quote.
+        """
+        held = lane.best_held(now, self.policy.min_validity_s)
+        if held is None or not lane.sent:
+            return None
+        probe = held.amount - 1
+        if probe <= lane.sent[-1] or probe > self._limit(beat):
+            return None
+        return probe
 
     def _acceptable(self, now: float) -> list[_Scored[P]]:
         """Per supplier, its best held quote if the buyer could place it right now:
@@ -566,6 +598,33 @@ def _concedes_alone(lane: _Lane[P]) -> bool:
         if _came_down(offers[i], offers[i + 1], max(ours, 0)):
             return True
     return False
+
+
+def _response_ratio(lane: _Lane[P]) -> float | None:
+    """Opponent model of a reciprocating supplier: how much it conceded per unit of the
+    buyer's latest concession it answered (beyond a ppm and 100 base units of rounding);
+    ``None`` before it answered one."""
+    sent, offers = lane.sent, lane.offers
+    for i in range(min(len(sent), len(offers) - 1) - 1, 0, -1):
+        ours = sent[i] - sent[i - 1]
+        if ours > sent[i] // 1_000_000 + 100:
+            return (offers[i] - offers[i + 1]) / ours
+    return None
+
+
+def _falls_short(lane: _Lane[P], limit: int) -> bool:
+    """Opponent model of a supplier conceding on its own clock: if its concessions are not
+    speeding up (the last no bigger than its average so far), its last pace run to its
+    deadline leaves it above ``limit``; matching such a supplier never reaches a deal.
+    An accelerating supplier (Boulware, aspiration) is not judged by its early pace."""
+    offers = lane.offers
+    if len(offers) < 3:
+        return False
+    last = offers[-2] - offers[-1]
+    average = (offers[0] - offers[-1]) / (len(offers) - 1)
+    if last <= 0 or last > average:
+        return False
+    return offers[-1] - last * (lane.horizon - len(lane.sent)) > limit
 
 
 def _reciprocates(lane: _Lane[P]) -> bool:

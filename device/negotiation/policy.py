@@ -26,7 +26,10 @@ class BuyerPolicy:
     be taken. The weights score offers within the reservation (see :func:`utility`).
     ``reciprocal_exponent`` paces the concessions to a supplier that reciprocates
     (tit-for-tat): even steps (1.0), as each is answered in kind, so neither rounds nor
-    ground are wasted; ``None`` means ``urgent_exponent`` (measured in the README).
+    ground are wasted; ``None`` means ``urgent_exponent`` (measured in the README). Against
+    a supplier that answers each concession with a bigger one (response ratio ``k > 1``)
+    that pace is divided by ``k``, never below ``patient_exponent``: hold firm, then
+    concede in bigger steps.
     """
 
     max_rounds: int = 100
