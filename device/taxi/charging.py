@@ -3,7 +3,7 @@
 three, :class:`device.taxi.upkeep.Upkeep`.
 
 * Charging: when the CAN battery reading is low, the Wh to the target charge at a
-  station's site, for at most the window's dearest time-of-use price; delivery is what
+  station's site, for at most the window's dearest time-of-use price; delivered is what
   the ``EnergyChargedWh`` counter rose by between plug-in and unplug.
 * Cleaning: after ``every_rides`` rides or when the cabin-dirty flag says so; delivered
   when the ``CabinCleanings`` counter rose and the cabin-dirty flag is clear.
@@ -73,15 +73,6 @@ def charge_need(
     )
 
 
-def energy_seen(plugged_in: VehicleSnapshot, unplugged: VehicleSnapshot) -> int | None:
-    """Wh the energy counter rose by while plugged in; ``None`` when either reading is not
-    to be trusted (the delivery is then counted from a later, healthy one)."""
-    a, b = plugged_in.energy_charged_wh, unplugged.energy_charged_wh
-    if a is None or b is None or not unplugged.healthy(ENERGY):
-        return None
-    return max(b - a, 0)
-
-
 def cleaning_need(
     snapshot: VehicleSnapshot,
     *,
@@ -97,15 +88,6 @@ def cleaning_need(
     if not (due or cleaning_needed(snapshot)):
         return None
     return UpkeepNeed(UpkeepKind.CLEANING, cleaner.site, cleaner.product, 1, window, reservation)
-
-
-def cleaning_seen(before: VehicleSnapshot, after: VehicleSnapshot) -> int | None:
-    """1 when the cabin check counted a cleaning and the cabin is not dirty, else 0;
-    ``None`` when the readings are not to be trusted."""
-    a, b = before.cabin_cleanings, after.cabin_cleanings
-    if a is None or b is None or not after.healthy(CABIN, UPKEEP):
-        return None
-    return 1 if b > a and after.cabin_dirty is False else 0
 
 
 def maintenance_need(
@@ -130,12 +112,28 @@ def maintenance_need(
     )
 
 
-def tasks_seen(before: VehicleSnapshot, after: VehicleSnapshot) -> int | None:
-    """Maintenance tasks the workshop signed off on the bus; ``None`` when not trusted."""
-    a, b = before.service_tasks_done, after.service_tasks_done
-    if a is None or b is None or not after.healthy(UPKEEP):
+def counter(kind: UpkeepKind, snapshot: VehicleSnapshot) -> int | None:
+    """The vehicle's lifetime counter that confirms ``kind``; ``None`` when its reading
+    is not to be trusted (the baseline or the count then waits for a healthy one)."""
+    if kind is UpkeepKind.CHARGING:
+        return snapshot.energy_charged_wh if snapshot.healthy(ENERGY) else None
+    if not snapshot.healthy(CABIN, UPKEEP):
         return None
-    return max(b - a, 0)
+    if kind is UpkeepKind.CLEANING:
+        return snapshot.cabin_cleanings
+    return snapshot.service_tasks_done
+
+
+def delivered(kind: UpkeepKind, baseline: int, snapshot: VehicleSnapshot) -> int | None:
+    """Units the vehicle saw delivered since ``baseline`` (its counter at the start):
+    Wh charged, tasks signed off, or one cleaning if the cabin check counted one and
+    the cabin is not dirty; ``None`` when the reading is not to be trusted."""
+    now = counter(kind, snapshot)
+    if now is None:
+        return None
+    if kind is UpkeepKind.CLEANING:
+        return 1 if now > baseline and snapshot.cabin_dirty is False else 0
+    return max(now - baseline, 0)
 
 
 def station_settings(

@@ -18,7 +18,7 @@ from contracts.profit_center import OrderStatus
 from device.negotiation import SupplierRef
 from device.procurement.cycle import ChainContext
 from device.procurement.models import ChainIntent, OrderState, PurchaseOrder
-from device.taxi.charging import TimeOfUse, charge_need, energy_seen, station_settings
+from device.taxi.charging import TimeOfUse, charge_need, counter, delivered, station_settings
 from device.taxi.upkeep import (
     Provider,
     UpkeepKind,
@@ -89,7 +89,9 @@ def counted(tmp_path: Path, charged_wh: int) -> int:
             car(charging=ChargingState.CHARGING, charged_wh=1_000 + charged_wh),
         ],
     )
-    seen = energy_seen(plugged, unplugged)
+    start = counter(UpkeepKind.CHARGING, plugged)
+    assert start is not None
+    seen = delivered(UpkeepKind.CHARGING, start, unplugged)
     assert seen is not None
     return seen
 

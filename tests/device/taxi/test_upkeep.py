@@ -19,9 +19,9 @@ from contracts.anvil import run_anvil
 from contracts.profit_center import Autonomy, OrderStatus, Policy
 from device.procurement.cycle import ChainContext
 from device.procurement.models import OrderState, PurchaseOrder
-from device.taxi.charging import cleaning_need, cleaning_seen, maintenance_need, tasks_seen
+from device.taxi.charging import cleaning_need, counter, delivered, maintenance_need
 from device.taxi.upkeep import Provider, UpkeepKind, UpkeepNeed, Window, provider_settings
-from device.taxi.vehicle import VehiclePoller, open_bus
+from device.taxi.vehicle import VehiclePoller, VehicleSnapshot, open_bus
 from tests.device.taxi.market import POLICY, USDC, Market, Seller, car, market, readings
 
 SITE = "depot-north"
@@ -96,6 +96,12 @@ def bought(m: Market, need: UpkeepNeed) -> PurchaseOrder:
     return order
 
 
+def seen_between(kind: UpkeepKind, start: VehicleSnapshot, end: VehicleSnapshot) -> int | None:
+    baseline = counter(kind, start)
+    assert baseline is not None
+    return delivered(kind, baseline, end)
+
+
 def paid_to(m: Market, order: PurchaseOrder) -> str:
     return next(p.ref.signing_address for p in m.providers if p.ref.name == order.supplier_name)
 
@@ -118,7 +124,7 @@ def test_cleaning_is_bought_after_n_rides_or_a_dirty_cabin_never_otherwise(
             f"d-{name}",
             [car(cabin_dirty=True, cabin_cleanings=4), car(cabin_dirty=False, cabin_cleanings=5)],
         )
-        seen = cleaning_seen(before_cleaning, cleaned)
+        seen = seen_between(UpkeepKind.CLEANING, before_cleaning, cleaned)
         assert seen == 1
         before = m.balance(paid_to(m, order))
         now = datetime.now(UTC)
@@ -143,7 +149,7 @@ def test_a_cleaning_claimed_but_the_cabin_still_dirty_is_disputed(tmp_path: Path
             f"b-{tmp_path.name}",
             [car(cabin_dirty=True, cabin_cleanings=4), car(cabin_dirty=True, cabin_cleanings=5)],
         )
-        assert cleaning_seen(before_cleaning, after) == 0
+        assert seen_between(UpkeepKind.CLEANING, before_cleaning, after) == 0
         later = datetime.now(UTC) + timedelta(hours=13)
         m.upkeep.confirm(later, order, 0)
         m.procurement.reconcile(later)
@@ -175,7 +181,7 @@ def test_maintenance_by_km_is_paid_pro_rata_for_the_tasks_signed_off(tmp_path: P
         start, end = readings(
             f"b-{tmp_path.name}", [car(service_tasks_done=10), car(service_tasks_done=12)]
         )
-        seen = tasks_seen(start, end)
+        seen = seen_between(UpkeepKind.MAINTENANCE, start, end)
         assert seen == 2
         before = m.balance(paid_to(m, order))
         now = datetime.now(UTC)
