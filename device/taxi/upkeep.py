@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from sqlmodel import Session
 
 from device.errors import CustobotError
 from device.negotiation.buyer import Buyer, NegotiationResult
@@ -176,15 +177,20 @@ class Upkeep:
             now, need.key, need.reservation, result, {need.product: UPKEEP_SLOT}
         )
 
-    def confirm(self, now: datetime, order: PurchaseOrder, seen: int) -> DeliveryMatch | None:
+    def confirm(
+        self, now: datetime, order: PurchaseOrder, seen: int, session: Session | None = None
+    ) -> DeliveryMatch | None:
         """Pay for the ``seen`` units the vehicle's own signals counted: in full, pro
         rata, or nothing (the reconcile then disputes a claimed delivery). A repeat
-        pays nothing more: only an open order is owed."""
+        pays nothing more (one confirm intent per order). With ``session`` the payment
+        joins the caller's transaction."""
+        if session is None:
+            with self.procurement.store.write() as own:
+                return self.confirm(now, order, seen, own)
         product = str(json.loads(order.lines)[0]["gtin"])
-        with self.procurement.store.write() as session:
-            matches = self.procurement.record_items(
-                session, now, {product: max(seen, 0)}, [order.order_id]
-            )
+        matches = self.procurement.record_items(
+            session, now, {product: max(seen, 0)}, [order.order_id]
+        )
         log.info("upkeep_counted", order=order.order_id, need=order.need_key, units=seen)
         return matches[0] if matches else None
 
