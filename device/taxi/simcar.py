@@ -93,7 +93,9 @@ class SimulatedCar:
         to_pickup = distance_m(t.lat, t.lon, *pickup)
         ride = distance_m(*pickup, *dropoff)
         t.charging = ChargingState.IDLE.value  # unplugged
-        self._start(errand, "trip", None, DETOUR * (to_pickup + ride), [*pickup, *dropoff])
+        # The position moves on the straight line to the drop-off, never faster than
+        # the street distance is driven (the GPS's plausibility check holds).
+        self._start(errand, "trip", None, DETOUR * (to_pickup + ride), [t.lat, t.lon, *dropoff])
 
     def visit(self, errand: str, kind: UpkeepKind, site: str, quantity: int) -> None:
         t = self.truth
