@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from importlib.metadata import version
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import structlog
 import typer
@@ -30,6 +30,11 @@ from device.money import money
 from device.orders_cli import orders_app
 from device.settings import Settings, load_settings
 from supplier.cli import supplier_app
+
+if TYPE_CHECKING:
+    from rich.live import Live
+
+    from device.taxi.demo import TaxiDemo
 
 app = typer.Typer(
     name="custobot",
@@ -225,26 +230,38 @@ def taxi_demo(seconds: float, speed: float, seed: int) -> None:
     """The robotaxi demo: one simulated minute per tick, paced to ``speed``."""
     from rich.live import Live
 
-    from device.demo import DEMO_POLICY
+    from device.demo import DEMO_POLICY, login_lines
     from device.devchain import DevChain
-    from device.taxi.demo import STEP, TaxiDemo, taxi_view
+    from device.taxi.demo import TaxiDemo
 
     start = (datetime.now(UTC) + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
-    began = time.monotonic()
     with (
         tempfile.TemporaryDirectory(prefix="custobot-taxi-demo-") as scratch,
         TaxiDemo(Path(scratch), start, DevChain.in_process(DEMO_POLICY), seed) as demo,
-        Live(console=console, refresh_per_second=4) as live,
     ):
-        ticks = 0
-        while (elapsed := time.monotonic() - began) < seconds:
-            demo.tick()
-            ticks += 1
-            ahead = ticks * STEP.total_seconds() / speed - elapsed
-            if ahead > 0:
-                time.sleep(ahead)
-            live.update(taxi_view(demo))
+        dashboard = demo.serve_dashboard(Path(scratch))
+        for line in login_lines(dashboard, seconds * speed / 86_400, seconds):
+            console.print(line, soft_wrap=True, highlight=False)
+        console.print(f"rides page: {dashboard.url}/rides", soft_wrap=True, highlight=False)
+        sys.stdout.flush()
+        with Live(console=console, refresh_per_second=4) as live:
+            run_taxi(demo, live, seconds, speed)
+
+
+def run_taxi(demo: TaxiDemo, live: Live, seconds: float, speed: float) -> None:
+    """Tick the taxi demo for ``seconds`` of wall time, ``speed`` simulated seconds each."""
+    from device.taxi.demo import STEP, taxi_view
+
+    began = time.monotonic()
+    ticks = 0
+    while (elapsed := time.monotonic() - began) < seconds:
+        demo.tick()
+        ticks += 1
+        ahead = ticks * STEP.total_seconds() / speed - elapsed
+        if ahead > 0:
+            time.sleep(ahead)
         live.update(taxi_view(demo))
+    live.update(taxi_view(demo))
 
 
 @app.command()

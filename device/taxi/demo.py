@@ -23,21 +23,21 @@ from typing import Self
 
 import h3
 import httpx
-import sqlalchemy as sa
 import structlog
 from eth_account import Account
 from rich.console import Group
 from rich.table import Table
-from sqlmodel import Session, col, select
 
 from contracts.chain import send
+from dashboard.machine import LiveMachineView
+from dashboard.taxi import rides_view
+from device.demo import DemoDashboard, serve_owner_dashboard
 from device.demo_view import orders_table
 from device.devchain import DevChain
 from device.http_serving import Clock, wall_clock
 from device.money import money
 from device.negotiation import Buyer, SupplierRef
 from device.procurement.cycle import ChainContext, Procurement
-from device.procurement.models import OrderState
 from device.procurement.outbox import Outbox
 from device.settings import load_settings
 from device.store.db import open_store
@@ -47,7 +47,6 @@ from device.taxi.charging import station_settings
 from device.taxi.gps import NmeaReader, open_gps
 from device.taxi.rides import RideDesk, ServiceArea
 from device.taxi.simcar import SimulatedCar, Truth
-from device.taxi.store import TaxiFare, TaxiQuote, TaxiTrip
 from device.taxi.store import open_store as open_rides
 from device.taxi.upkeep import Provider, Upkeep, UpkeepKind, Window, provider_settings
 from device.taxi.vehicle import VehiclePoller, open_bus
@@ -143,15 +142,6 @@ def serve_sellers(
         yield providers
 
 
-@dataclass(frozen=True, slots=True)
-class RideRow:
-    trip_id: int
-    state: str
-    price: int
-    distance_m: int
-    lines: list[tuple[str, int]]
-
-
 class TaxiDemo:
     """The taxi, its sellers, riders and chain; ``tick()`` advances one simulated minute."""
 
@@ -170,8 +160,9 @@ class TaxiDemo:
         self.rides = open_rides(database)
         buyer = Buyer(clock=lambda: float(self.clock()))
         context = ChainContext(chain.chain_id, chain.pc.address, chain.token_address)
+        self.settings = load_settings()
         self.procurement = Procurement(
-            load_settings(),
+            self.settings,
             self.store,
             Outbox(self.store, chain.w3, chain.pc, chain.agent),
             chain.pc,
@@ -203,6 +194,7 @@ class TaxiDemo:
             serve_in_thread(create_rider_app(RideDesk(self.rides), clock=self.clock))
         )
         self.riders = self._stack.enter_context(httpx.Client(base_url=self.rider_url, timeout=10))
+        self.rides_view = rides_view(self.rides, self.store, lambda: self.agent.snapshot)
         self._cells = sorted(ServiceArea().zones)
 
     def clock(self) -> int:
@@ -222,7 +214,7 @@ class TaxiDemo:
         self.now += STEP
         self.chain.set_time(self.clock())
         self.car.step(self.now, STEP.total_seconds())
-        if self.rng.random() < 0.12:
+        if self.rng.random() < 0.04:
             self._rider()
         self.agent.tick(self.now)
 
@@ -235,36 +227,32 @@ class TaxiDemo:
 
     # -- what the owners see ----------------------------------------------------------
 
-    def recent_rides(self, limit: int = 6) -> list[RideRow]:
-        with Session(self.rides) as session:
-            rows = session.exec(
-                select(TaxiTrip, TaxiQuote)
-                .where(TaxiTrip.quote_id == TaxiQuote.id)
-                .order_by(col(TaxiTrip.id).desc())
-                .limit(limit)
-            ).all()
-        return [
-            RideRow(trip.id or 0, trip.state.value, q.price, q.distance_m, q.lines)
-            for trip, q in rows
-        ]
-
-    def fares_taken(self) -> int:
-        with Session(self.rides) as session:
-            total = session.exec(select(sa.func.coalesce(sa.func.sum(TaxiFare.amount), 0))).one()
-        return int(total)
-
-    def upkeep_paid(self) -> int:
-        return sum(o.paid or 0 for o in self.procurement.orders() if o.state is OrderState.SETTLED)
+    def serve_dashboard(self, scratch: Path) -> DemoDashboard:
+        """The owners' dashboard: the rides page, the upkeep orders with their
+        negotiations, the policy, on 127.0.0.1 with a throwaway demo login."""
+        chain = self.chain
+        view = LiveMachineView(
+            self.settings,
+            self.store,
+            chain.pc,
+            governor=chain.governor,
+            outbox_depth=self.procurement.outbox.depth,
+            clock=lambda: self.now,
+            supplier_names={p.ref.signing_address: p.ref.name for p in self.providers},
+            rides=self.rides_view,
+        )
+        return serve_owner_dashboard(self.settings, view, self.store, scratch, self._stack)
 
 
 def taxi_view(demo: TaxiDemo, decimals: int = 6) -> Group:
     """The owners' view in the terminal: rides with each quote's breakdown, the
     battery, upkeep orders with their negotiated price, and profit and loss."""
     snapshot = demo.agent.snapshot
+    seen = demo.rides_view()
     rides = Table(title=f"custobot robotaxi · {demo.now:%a %Y-%m-%d %H:%M} UTC")
     for column in ("trip", "state", "km", "fare (USDC)", "breakdown"):
         rides.add_column(column, justify="right" if column in ("km", "fare (USDC)") else "left")
-    for ride in demo.recent_rides():
+    for ride in seen.rides[:6]:
         rides.add_row(
             str(ride.trip_id),
             ride.state.replace("_", " "),
@@ -276,13 +264,13 @@ def taxi_view(demo: TaxiDemo, decimals: int = 6) -> Group:
     if snapshot is not None and snapshot.soc_permille is not None:
         stale = "" if snapshot.healthy("BMS_Status") else " (stale reading)"
         battery = f"{snapshot.soc_permille / 10:.1f}%{stale}"
-    fares, upkeep = demo.fares_taken(), demo.upkeep_paid()
     return Group(
         rides,
         orders_table(
             demo.procurement.orders(), decimals, "upkeep orders (negotiated, paid on-chain)"
         ),
-        f"battery {battery} · fares taken {money(fares, decimals)} USDC · upkeep paid "
-        f"{money(upkeep, decimals)} USDC · profit {money(fares - upkeep, decimals)} USDC",
+        f"battery {battery} · {seen.trips} rides · fares taken {money(seen.fares, decimals)} "
+        f"USDC · upkeep paid {money(seen.upkeep_paid, decimals)} USDC · profit "
+        f"{money(seen.profit, decimals)} USDC",
         f"rider API: {demo.rider_url}",
     )
