@@ -34,9 +34,14 @@ def taxi(tmp_path: Path) -> Iterator[tuple[TaxiDemo, DemoDashboard]]:
     start = (datetime.now(UTC) + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
     with TaxiDemo(tmp_path, start, DevChain.in_process(DEMO_POLICY), seed=3) as demo:
         demo.car.truth.soc_permille = 240  # low enough to buy a charge within the run
+
         # In a thread of its own: Playwright's sync API keeps an event loop running in
         # this one, and the taxi's negotiations run theirs.
-        ran = threading.Thread(target=lambda: [demo.tick() for _ in range(MINUTES)])
+        def drive() -> None:
+            for _ in range(MINUTES):
+                demo.tick()
+
+        ran = threading.Thread(target=drive)
         ran.start()
         ran.join()
         yield demo, demo.serve_dashboard(tmp_path)
