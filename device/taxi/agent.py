@@ -191,11 +191,10 @@ class TaxiAgent:
             ).first()
         for trip in riding:
             assert trip.id is not None
-            if errand != trip_errand(trip.id):
+            if errand != trip_errand(trip.id):  # the car is done with it
                 self._set_trip(trip.id, TripState.COMPLETED)
                 log.info("taxi_trip_completed", trip=trip.id)
-                errand = None
-        if booked is None or errand is not None:
+        if booked is None or errand is not None:  # the car is busy (a ride, an upkeep visit)
             return
         assert booked.id is not None
         with Session(self.rides) as session:

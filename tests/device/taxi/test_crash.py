@@ -9,13 +9,12 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from eth_account import Account
 from sqlmodel import Session, select
 from web3 import Web3
 
@@ -23,13 +22,8 @@ from contracts.chain import send
 from device.demo import DEMO_POLICY
 from device.devchain import DevChain
 from device.store.db import connect
-from device.taxi.charging import station_settings
+from device.taxi.demo import serve_sellers
 from device.taxi.store import TaxiFare, TaxiTrip
-from device.taxi.upkeep import UpkeepKind, Window, provider_settings
-from supplier.app import create_app
-from supplier.keys import Signer
-from supplier.store import SupplierStore
-from supplier.testing import serve_in_thread
 from tests import forked
 from tests.device.loop.checks import check_orders, check_transactions, read_ledger
 from tests.device.loop.runner import Harness, Kill
@@ -40,8 +34,6 @@ USDC = 1_000_000
 KILLS = 16
 STEPS = 420  # simulated minutes
 SEED = 19
-SITE = "depot-north"
-ENERGY, CLEANING, SERVICE = "20000000000011", "20000000000035", "20000000000042"
 HOLD_AT = (
     "negotiation_finished",
     "order_negotiated",
@@ -68,71 +60,28 @@ class TaxiWorld:
 
 @contextmanager
 def taxi_world(rpc_url: str, scratch: Path) -> Iterator[TaxiWorld]:
-    """Deploy on anvil, fund the treasury, serve two stations, a cleaner and a workshop."""
+    """Deploy on anvil, fund the treasury, serve the demo's two stations, cleaner and
+    workshop."""
     w3 = Web3(Web3.HTTPProvider(rpc_url))
     chain = DevChain(w3, DEMO_POLICY)
     chain.mint(chain.governor.address, 5_000 * USDC)
     send(w3, chain.token.functions.approve(chain.pc.address, 5_000 * USDC), chain.governor)
     chain.pc.deposit_revenue(5_000 * USDC, sender=chain.governor)
     first_block = int(w3.eth.block_number) + 1
-    window = Window(0, 2**40)  # stations' item names only
-    common = {"chain_id": chain.chain_id, "token": chain.token_address, "folder": scratch}
-    strategy = {"kind": "boulware", "beta": 0.5}
-    specs = [
-        (
-            UpkeepKind.CHARGING,
-            ENERGY,
-            station_settings(
-                name,
-                site=SITE,
-                product=ENERGY,
-                window=window,
-                price_per_kwh=prices,
-                capacity_wh=5_000_000,
-                strategy=strategy,
-                **common,  # type: ignore[arg-type]
-            ),
+    with serve_sellers(chain, scratch) as providers:
+        sellers = tuple(
+            Seller(
+                p.kind.value, p.site, p.product, p.ref.name, p.ref.base_url, p.ref.signing_address
+            )
+            for p in providers
         )
-        for name, prices in (("volta", (280_000, 200_000)), ("ampere", (290_000, 210_000)))
-    ] + [
-        (
-            kind,
-            product,
-            provider_settings(
-                name,
-                item=item,
-                product=product,
-                unit=unit,
-                price=(list_usdc * USDC, floor_usdc * USDC),
-                stock=10_000,
-                strategy=strategy,
-                **common,  # type: ignore[arg-type]
-            ),
-        )
-        for name, kind, product, item, unit, list_usdc, floor_usdc in (
-            ("sparkle", UpkeepKind.CLEANING, CLEANING, "Cabin cleaning", "cleaning", 15, 9),
-            ("wrench", UpkeepKind.MAINTENANCE, SERVICE, "Service task", "task", 20, 12),
-        )
-    ]
-    sellers: list[Seller] = []
-    addresses: dict[str, str] = {}
-    with ExitStack() as stack:
-        for kind, product, settings in specs:
-            signer = Signer.from_key(Account.create().key)
-            store = SupplierStore(settings.database)
-            stack.callback(store.close)
-            url = stack.enter_context(serve_in_thread(create_app(settings, signer, store)))
-            chain.allow_supplier(signer.address)
-            chain.fund(signer.address)
-            chain.mint(signer.address, 1)  # a real seller already holds the token
-            sellers.append(Seller(kind.value, SITE, product, settings.name, url, signer.address))
-            addresses[settings.name] = signer.address
+        addresses = {p.ref.name: p.ref.signing_address for p in providers}
         config = TaxiConfig(
             profit_center=chain.pc.address,
             token=chain.token_address,
             chain_id=chain.chain_id,
             agent_key=bytes(chain.agent.key).hex(),
-            sellers=tuple(sellers),
+            sellers=sellers,
             start=datetime.now(UTC).replace(microsecond=0).isoformat(),
         )
         yield TaxiWorld(chain, config, addresses, first_block)
