@@ -34,6 +34,7 @@ from supplier.cli import supplier_app
 if TYPE_CHECKING:
     from rich.live import Live
 
+    from device.demo import DemoDashboard
     from device.taxi.demo import TaxiDemo
 
 app = typer.Typer(
@@ -245,23 +246,41 @@ def taxi_demo(seconds: float, speed: float, seed: int) -> None:
         console.print(f"rides page: {dashboard.url}/rides", soft_wrap=True, highlight=False)
         sys.stdout.flush()
         with Live(console=console, refresh_per_second=4) as live:
-            run_taxi(demo, live, seconds, speed)
+            run_taxi(demo, live, dashboard, seconds, speed)
 
 
-def run_taxi(demo: TaxiDemo, live: Live, seconds: float, speed: float) -> None:
-    """Tick the taxi demo for ``seconds`` of wall time, ``speed`` simulated seconds each."""
+def run_taxi(
+    demo: TaxiDemo, live: Live, dashboard: DemoDashboard, seconds: float, speed: float
+) -> None:
+    """Tick the taxi demo for ``seconds`` of wall time, ``speed`` simulated seconds each;
+    off a terminal a progress line with a fresh one-time code now and then."""
+    from rich.console import Group
+
     from device.taxi.demo import STEP, taxi_view
 
-    began = time.monotonic()
+    began = told = time.monotonic()
     ticks = 0
+
+    def view() -> Group:
+        return Group(taxi_view(demo), f"one-time code now {dashboard.totp.now()}")
+
     while (elapsed := time.monotonic() - began) < seconds:
         demo.tick()
         ticks += 1
         ahead = ticks * STEP.total_seconds() / speed - elapsed
         if ahead > 0:
             time.sleep(ahead)
-        live.update(taxi_view(demo))
-    live.update(taxi_view(demo))
+        live.update(view())
+        if not console.is_terminal and time.monotonic() - told >= PROGRESS_EVERY_S:
+            console.print(
+                f"progress: {demo.now:%a %H:%M} UTC simulated · one-time code now "
+                f"{dashboard.totp.now()}",
+                soft_wrap=True,
+                highlight=False,
+            )
+            sys.stdout.flush()
+            told = time.monotonic()
+    live.update(view())
 
 
 @app.command()
