@@ -62,6 +62,7 @@ def short_id(order_id: str) -> str:
 
 
 def state_words(state: str) -> str:
-    """An order state as a phrase: ``AwaitingApproval`` -> ``Awaiting approval``."""
-    words = re.sub(r"(?<!^)(?=[A-Z])", " ", state).lower()
+    """A state as a phrase: ``AwaitingApproval`` or ``picked_up`` -> ``Awaiting approval``,
+    ``Picked up``."""
+    words = re.sub(r"(?<!^)(?=[A-Z])", " ", state).lower().replace("_", " ")
     return words[:1].upper() + words[1:]

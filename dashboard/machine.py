@@ -65,6 +65,7 @@ from dashboard.view import (
     PriceChangeView,
     PricePoint,
     PricingView,
+    RidesView,
     SalesBucket,
     SalesSeries,
     SlotPrice,
@@ -184,7 +185,8 @@ class LiveMachineView:
     names come from the buying loop's ``purchase_order`` rows, which also show
     orders still in the outbox. ``stock_snapshot`` (the hardware poller's latest),
     ``days_to_empty`` (the forecast) and ``outbox_depth`` (``Outbox.depth``) connect
-    the agent; without them stock counts come from the store (last recount minus
+    the agent (``rides``: a taxi's rides, battery and P&L, ``dashboard.taxi``); without
+    them stock counts come from the store (last recount minus
     sales), days to empty from the trailing 7-day sales rate, and sensor health
     says "unknown". ``supplier_names`` adds names for addresses without orders.
     """
@@ -203,8 +205,10 @@ class LiveMachineView:
         outbox_depth: Callable[[], int] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         chain_poll_s: float = 1.0,
+        rides: Callable[[], RidesView] | None = None,
     ) -> None:
         self.settings = settings
+        self._rides = rides
         self.store = store
         self._pc = profit_center
         self._next_block = from_block
@@ -807,6 +811,9 @@ class LiveMachineView:
 
     def outbox_depth(self) -> int | None:
         return self._outbox_depth() if self._outbox_depth is not None else None
+
+    def rides(self) -> RidesView | None:
+        return self._rides() if self._rides is not None else None
 
 
 def _local_summary(row: PurchaseOrder) -> OrderSummary:

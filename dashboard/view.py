@@ -269,6 +269,29 @@ class PricingView(_Model):
     changes: list[PriceChangeView] = Field(description="the latest price changes, newest first")
 
 
+class RideRow(_Model):
+    """One ride as the rider was quoted it: the breakdown adds up to the price."""
+
+    trip_id: int
+    state: str
+    accepted_at: UnixTime
+    distance_m: int
+    price: BaseUnits
+    lines: list[tuple[str, BaseUnits]]
+
+
+class RidesView(_Model):
+    """A taxi's rides, battery and profit and loss (fares less upkeep paid)."""
+
+    rides: list[RideRow]
+    trips: int
+    battery_permille: int | None
+    battery_stale: bool
+    fares: BaseUnits
+    upkeep_paid: BaseUnits
+    profit: int
+
+
 class MachineView(Protocol):
     """Everything the dashboard shows, and the two things it may do (approve, reject)."""
 
@@ -304,4 +327,8 @@ class MachineView(Protocol):
 
     def outbox_depth(self) -> int | None:
         """Chain transactions waiting to be sent; None when the outbox does not exist."""
+        ...
+
+    def rides(self) -> RidesView | None:
+        """A taxi's rides, battery and P&L; None for a machine that sells no rides."""
         ...

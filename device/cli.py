@@ -8,9 +8,10 @@ import tempfile
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from importlib.metadata import version
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import structlog
 import typer
@@ -29,6 +30,12 @@ from device.money import money
 from device.orders_cli import orders_app
 from device.settings import Settings, load_settings
 from supplier.cli import supplier_app
+
+if TYPE_CHECKING:
+    from rich.live import Live
+
+    from device.demo import DemoDashboard
+    from device.taxi.demo import TaxiDemo
 
 app = typer.Typer(
     name="custobot",
@@ -51,7 +58,13 @@ app.command("migrate")(migrate)
 app.command("dashboard")(dashboard_serve)
 
 DEFAULT_PLOTS = Path(tempfile.gettempdir()) / "custobot-plots"  # simulate's plots, named
-PROGRESS_EVERY_S = 10.0  # wall seconds between the demo's progress lines off a terminal
+PROGRESS_EVERY_S = 10.0
+
+
+class MachineKind(StrEnum):
+    VENDING = "vending"
+    TAXI = "taxi"  # wall seconds between the demo's progress lines off a terminal
+
 
 ConfigOption = Annotated[
     Path | None,
@@ -112,8 +125,13 @@ def demo(
     speed: Annotated[float, typer.Option(min=1, help="Simulated seconds per real second")] = 3600,
     seed: Annotated[int, typer.Option(help="Seed of the simulated customers")] = 1,
     config: ConfigOption = None,
+    kind: Annotated[MachineKind, typer.Option(help="Which machine")] = MachineKind.VENDING,
 ) -> None:
     """The whole machine customer on accelerated time: it sells, negotiates, pays, restocks.
+
+    ``--kind taxi``: the robotaxi on a virtual CAN bus and a simulated GPS sells rides
+    to simulated riders through its rider API and buys charging, cleaning and upkeep
+    from reference sellers over HTTP.
 
     It shows every path an owner meets: orders above 20 USDC wait for the owners' approval
     (adaptable autonomy; approve one in the dashboard, or the demo owners do after 12
@@ -121,6 +139,9 @@ def demo(
     that delivers half an order (paid for what arrived) and one that claims a delivery it
     never made (disputed on-chain). The dashboard URL and login are printed first.
     """
+    if kind is MachineKind.TAXI:
+        taxi_demo(seconds, speed, seed)
+        return
     from rich.console import Group
     from rich.live import Live
 
@@ -204,6 +225,62 @@ def demo(
             live.update(view())
             if not console.is_terminal:
                 console.print(progress_line(), soft_wrap=True, highlight=False)
+
+
+def taxi_demo(seconds: float, speed: float, seed: int) -> None:
+    """The robotaxi demo: one simulated minute per tick, paced to ``speed``."""
+    from rich.live import Live
+
+    from device.demo import DEMO_POLICY, login_lines
+    from device.devchain import DevChain
+    from device.taxi.demo import TaxiDemo
+
+    start = (datetime.now(UTC) + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    with (
+        tempfile.TemporaryDirectory(prefix="custobot-taxi-demo-") as scratch,
+        TaxiDemo(Path(scratch), start, DevChain.in_process(DEMO_POLICY), seed) as demo,
+    ):
+        dashboard = demo.serve_dashboard(Path(scratch))
+        for line in login_lines(dashboard, seconds * speed / 86_400, seconds):
+            console.print(line, soft_wrap=True, highlight=False)
+        console.print(f"rides page: {dashboard.url}/rides", soft_wrap=True, highlight=False)
+        sys.stdout.flush()
+        with Live(console=console, refresh_per_second=4) as live:
+            run_taxi(demo, live, dashboard, seconds, speed)
+
+
+def run_taxi(
+    demo: TaxiDemo, live: Live, dashboard: DemoDashboard, seconds: float, speed: float
+) -> None:
+    """Tick the taxi demo for ``seconds`` of wall time, ``speed`` simulated seconds each;
+    off a terminal a progress line with a fresh one-time code now and then."""
+    from rich.console import Group
+
+    from device.taxi.demo import STEP, taxi_view
+
+    began = told = time.monotonic()
+    ticks = 0
+
+    def view() -> Group:
+        return Group(taxi_view(demo), f"one-time code now {dashboard.totp.now()}")
+
+    while (elapsed := time.monotonic() - began) < seconds:
+        demo.tick()
+        ticks += 1
+        ahead = ticks * STEP.total_seconds() / speed - elapsed
+        if ahead > 0:
+            time.sleep(ahead)
+        live.update(view())
+        if not console.is_terminal and time.monotonic() - told >= PROGRESS_EVERY_S:
+            console.print(
+                f"progress: {demo.now:%a %H:%M} UTC simulated · one-time code now "
+                f"{dashboard.totp.now()}",
+                soft_wrap=True,
+                highlight=False,
+            )
+            sys.stdout.flush()
+            told = time.monotonic()
+    live.update(view())
 
 
 @app.command()
@@ -435,7 +512,7 @@ def simulate(
 
     from rich.progress import Progress
 
-    if kind == "taxi":
+    if kind is MachineKind.TAXI:
         _simulate_taxi(days, seed, policy, compare_all, json_out)
         return
     if kind != "vending":

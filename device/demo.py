@@ -132,6 +132,21 @@ class DemoDashboard:
     totp: pyotp.TOTP
 
 
+def serve_owner_dashboard(
+    settings: Settings, view: LiveMachineView, store: Store, scratch: Path, stack: ExitStack
+) -> DemoDashboard:
+    """The owners' dashboard over ``view`` on 127.0.0.1 with a throwaway demo owner
+    (shown once), stopped when ``stack`` closes (the vending and the taxi demos)."""
+    password = secrets.token_urlsafe(12)
+    owner = add_owner(store.engine, "demo", password)
+    app = create_dashboard(settings, view, engine=store.engine, secret_file=scratch / "session.key")
+    server = start_in_thread(app)
+    stack.callback(server.stop)
+    totp = pyotp.parse_uri(owner.provisioning_uri)
+    assert isinstance(totp, pyotp.TOTP)
+    return DemoDashboard(server.url, "demo", password, totp)
+
+
 @dataclass(slots=True)
 class _Delivery:
     order_id: str
@@ -247,16 +262,7 @@ class DemoWorld:
                 s.ref.signing_address: name for name, s in procurement.suppliers.items()
             },
         )
-        password = secrets.token_urlsafe(12)
-        owner = add_owner(self.machine.store.engine, "demo", password)
-        app = create_dashboard(
-            settings, view, engine=self.machine.store.engine, secret_file=scratch / "session.key"
-        )
-        server = start_in_thread(app)
-        self._stack.callback(server.stop)
-        totp = pyotp.parse_uri(owner.provisioning_uri)
-        assert isinstance(totp, pyotp.TOTP)
-        return DemoDashboard(server.url, "demo", password, totp)
+        return serve_owner_dashboard(settings, view, self.machine.store, scratch, self._stack)
 
     def _sim_unix(self) -> int:
         return int(self.driver.now().timestamp())

@@ -22,9 +22,13 @@ def _bar(stock: int | None, capacity: int, width: int = 12) -> Text:
     return Text("█" * filled + "·" * (width - filled), style=style)
 
 
-def orders_table(orders: Sequence[PurchaseOrder], decimals: int = 6) -> Table:
+def orders_table(
+    orders: Sequence[PurchaseOrder],
+    decimals: int = 6,
+    title: str = "restocking orders (negotiated, paid on-chain)",
+) -> Table:
     """The machine's purchases: who won, at what price against the reservation, and where."""
-    table = Table(title="restocking orders (negotiated, paid on-chain)")
+    table = Table(title=title)
     for column in ("order", "supplier", "price (USDC)", "max (USDC)", "state", "paid (USDC)"):
         table.add_column(column, justify="right" if "USDC" in column else "left")
     for order in orders[-6:]:
@@ -33,7 +37,7 @@ def orders_table(orders: Sequence[PurchaseOrder], decimals: int = 6) -> Table:
             order.supplier_name,
             money(order.amount, decimals),
             money(order.reservation_price, decimals),
-            order.state.value,
+            order.state.value.replace("_", " "),
             "-" if order.paid is None else money(order.paid, decimals),
         )
     return table

@@ -85,6 +85,13 @@ def _members(view: MachineView, window: Window, decimals: int) -> dict[str, Any]
     return {"m": view.members()}
 
 
+def _rides(view: MachineView, window: Window, decimals: int) -> dict[str, Any]:
+    rides = view.rides()
+    if rides is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "This machine sells no rides.")
+    return {"r": rides}
+
+
 PAGES: dict[str, tuple[str, Builder]] = {
     "overview": ("Overview", _overview),
     "stock": ("Stock", _stock),
@@ -94,7 +101,9 @@ PAGES: dict[str, tuple[str, Builder]] = {
     "policy": ("Policy", _policy),
     "suppliers": ("Suppliers", _suppliers),
     "members": ("Members and distributions", _members),
+    "rides": ("Rides and fares", _rides),
 }
+TAXI_PAGES = frozenset({"rides"})
 PageName = Annotated[str, Path(max_length=32)]
 
 
@@ -114,7 +123,11 @@ def render(
         "csrf": csrf_token(request),
         "flash": request.session.pop("flash", None) if flash else None,
         "device_id": state.settings.device_id,
-        "nav": [(name, title) for name, (title, _) in PAGES.items()],
+        "nav": [
+            (name, title)
+            for name, (title, _) in PAGES.items()
+            if state.taxi or name not in TAXI_PAGES
+        ],
     }
     return state.templates.TemplateResponse(
         request, template, {**base, **context}, status_code=code

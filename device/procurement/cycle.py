@@ -296,26 +296,35 @@ class Procurement:
             policy.autonomy is Autonomy.ADAPTABLE and reservation > policy.auto_approval_threshold
         )
 
-    def _buy(self, now: datetime, need: RestockNeed) -> PurchaseOrder | None:
-        key = self._need_key(now, need)
-        with self.store.read() as session:
-            if session.exec(select(PurchaseOrder).where(PurchaseOrder.need_key == key)).first():
-                return None
-        # Never negotiate a deal the contract would refuse: stay inside the budget left
-        # (less what is already on its way to the chain) and the per-order cap.
+    def spend_limit(self, now: datetime, reservation: int, what: str) -> int:
+        """The most a deal for ``what`` may cost so the contract will not refuse it: the
+        reservation, within the budget left (less what is on its way to the chain) and
+        the per-order cap; an alert tells the owners when that is less."""
         placing = sum(o.amount for o in self._orders((OrderState.PLACING,)))
         budget = self.pc.budget_left() - placing
-        limit = min(need.reservation, budget, self.pc.policy().per_order_cap)
-        if limit < need.reservation:
+        limit = min(reservation, budget, self.pc.policy().per_order_cap)
+        if limit < reservation:
             with self.store.write() as session:
                 repo.raise_alert(
                     session,
                     kind="budget_short",
                     severity=AlertSeverity.WARNING,
-                    message=f"budget left {max(budget, 0)} is below the {need.reservation} "
-                    f"this restock may cost; buying within it ({need.reason})",
+                    message=f"budget left {max(budget, 0)} is below the {reservation} "
+                    f"{what} may cost; buying within it",
                     now=now,
                 )
+        return limit
+
+    def ordered(self, key: str) -> PurchaseOrder | None:
+        """The order already placed for a need, if any: one need, one order."""
+        with self.store.read() as session:
+            return session.exec(select(PurchaseOrder).where(PurchaseOrder.need_key == key)).first()
+
+    def _buy(self, now: datetime, need: RestockNeed) -> PurchaseOrder | None:
+        key = self._need_key(now, need)
+        if self.ordered(key) is not None:
+            return None
+        limit = self.spend_limit(now, need.reservation, f"this restock ({need.reason})")
         if limit <= 0:
             log.info("no_budget", need=key, reservation=need.reservation)
             return None
@@ -354,9 +363,8 @@ class Procurement:
                     raise
                 self._fault(result.supplier.name, type(exc).__name__, now)
                 excluded.add(result.supplier.name)
-            with self.store.read() as session:  # the row made it: reconcile sends its intent
-                if session.exec(select(PurchaseOrder).where(PurchaseOrder.need_key == key)).first():
-                    return None
+            if self.ordered(key) is not None:  # the row made it: reconcile sends its intent
+                return None
 
     def quote_used(self, supplier: str, nonce: int) -> bool:
         """Whether the quote's order id is already taken, here or on chain: a replay.

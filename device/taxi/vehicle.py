@@ -42,8 +42,9 @@ BATTERY = "BMS_Status"
 ENERGY = "BMS_Energy"
 ODOMETER = "VCU_Odometer"
 CABIN = "BCM_Cabin"
+UPKEEP = "BCM_Upkeep"
 GPS = GPS_SOURCE
-CAN_SOURCES = (BATTERY, ENERGY, ODOMETER, CABIN)
+CAN_SOURCES = (BATTERY, ENERGY, ODOMETER, CABIN, UPKEEP)
 SOURCES = (*CAN_SOURCES, GPS)
 
 
@@ -108,6 +109,8 @@ class VehicleState:
     doors_open: int = 0  # bit n: door n open
     seats_occupied: int = 0  # bit n: seat n occupied
     cabin_dirty: bool = False
+    cabin_cleanings: int = 0  # lifetime count the cabin check accepted
+    service_tasks_done: int = 0  # lifetime count the workshop signed off
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +126,8 @@ class VehicleSnapshot:
     doors_open: int | None
     seats_occupied: int | None
     cabin_dirty: bool | None
+    cabin_cleanings: int | None
+    service_tasks_done: int | None
     position: Fix | None
     faults: tuple[Fault, ...]
 
@@ -174,6 +179,10 @@ class VehicleEcu:
                 "DoorsOpen": state.doors_open,
                 "SeatsOccupied": state.seats_occupied,
                 "CabinDirty": int(state.cabin_dirty),
+            },
+            UPKEEP: {
+                "CabinCleanings": state.cabin_cleanings,
+                "ServiceTasksDone": state.service_tasks_done,
             },
         }
         out = []
@@ -296,6 +305,12 @@ class VehiclePoller:
                     f"state of charge {old['StateOfCharge'] / 10}% → {new['StateOfCharge'] / 10}% "
                     f"in {dt:.0f} s",
                 )
+        elif name == UPKEEP:
+            for counter in ("CabinCleanings", "ServiceTasksDone"):
+                if new[counter] < old[counter]:
+                    raise ImplausibleJumpError(
+                        name, f"{counter} went backwards: {old[counter]} → {new[counter]}"
+                    )
         elif name == ENERGY:
             for counter in ("EnergyChargedWh", "EnergyUsedWh"):
                 step = new[counter] - old[counter]
@@ -347,6 +362,7 @@ class VehiclePoller:
                 faults.append(Fault.of(StaleDataError(GPS, f"last fix {age:.0f} s ago")))
         battery, energy = self._sources[BATTERY].values, self._sources[ENERGY].values
         odo, cabin = self._sources[ODOMETER].values, self._sources[CABIN].values
+        upkeep = self._sources[UPKEEP].values
         return VehicleSnapshot(
             taken_at=now,
             soc_permille=battery.get("StateOfCharge"),
@@ -357,6 +373,8 @@ class VehiclePoller:
             doors_open=cabin.get("DoorsOpen"),
             seats_occupied=cabin.get("SeatsOccupied"),
             cabin_dirty=bool(cabin["CabinDirty"]) if cabin else None,
+            cabin_cleanings=upkeep.get("CabinCleanings"),
+            service_tasks_done=upkeep.get("ServiceTasksDone"),
             position=self._fix,
             faults=tuple(faults),
         )

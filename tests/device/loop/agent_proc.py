@@ -308,12 +308,15 @@ def _say(line: str) -> None:
     sys.stdout.flush()
 
 
-def _markers(hold: tuple[str, int] | None, say: Callable[[str], None]) -> Any:
+def markers(
+    hold: tuple[str, int] | None, say: Callable[[str], None], marked: frozenset[str] = MARKED
+) -> Any:
+    """A structlog processor saying MARK for each ``marked`` event, hanging at ``hold``."""
     seen: Counter[str] = Counter()
 
     def marker(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Any:
         name = str(event.get("event"))
-        if name in MARKED:
+        if name in marked:
             seen[name] += 1
             say(f"MARK {name} {seen[name]} {event.get('key', event.get('order', ''))}")
             if hold == (name, seen[name]):
@@ -339,7 +342,7 @@ def main(argv: list[str], say: Callable[[str], None] = _say) -> None:
         hold = (name, int(n))
     configure_logging("info")
     processors = list(structlog.get_config()["processors"])
-    structlog.configure(processors=[_markers(hold, say), *processors])
+    structlog.configure(processors=[markers(hold, say), *processors])
     config = LoopConfig.load(args.config)
     machine = LoopMachine(config, args.database, args.world, args.rpc, report=say)
     machine.resume()

@@ -7,14 +7,15 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from sqlmodel import col, select
 
 from contracts.profit_center import OrderPlaced, OrderSettled, OrderStatus, RevenueDeposited
+from device.devchain import DevChain
 from device.procurement.models import ChainIntent, IntentState, OrderState, PurchaseOrder
 from device.store.db import open_store
 from device.store.models import Sale, SaleState
-from tests.device.loop.world import ChainWorld
 
 CHAIN_STATE = {
     OrderStatus.AWAITING_APPROVAL: OrderState.AWAITING_APPROVAL,
@@ -25,6 +26,20 @@ CHAIN_STATE = {
     OrderStatus.REJECTED: OrderState.REJECTED,
     OrderStatus.RELEASED: OrderState.RELEASED,
 }
+
+
+class OnChain(Protocol):
+    """What the checks read of a test's world: the chain, the suppliers' addresses by
+    name, and the first block of the test (the vending loop's and the taxi's worlds)."""
+
+    @property
+    def chain(self) -> DevChain: ...
+
+    @property
+    def suppliers(self) -> dict[str, str]: ...
+
+    @property
+    def first_block(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +74,7 @@ def check_sales(ledger: Ledger, acknowledged: list[int]) -> None:
 
 
 def check_orders(
-    world: ChainWorld,
+    world: OnChain,
     ledger: Ledger,
     delivered: Mapping[str, int],
 ) -> None:
@@ -115,7 +130,7 @@ def check_orders(
             assert CHAIN_STATE[status] is order.state, (order.order_id, order.state, status)
 
 
-def check_transactions(world: ChainWorld, ledger: Ledger, nonce_before: int) -> None:
+def check_transactions(world: OnChain, ledger: Ledger, nonce_before: int) -> None:
     """Nothing sent twice: every agent transaction on-chain is exactly one intent's."""
     w3 = world.chain.w3
     agent = world.chain.agent.address

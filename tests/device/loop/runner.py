@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import queue
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext
 from pathlib import Path
 
@@ -39,8 +41,15 @@ class Harness(forked.ForkedRun):
 
     line_timeout_s = LINE_TIMEOUT_S
 
-    def __init__(self, context: ForkServerContext, args: list[str], log: Path) -> None:
-        super().__init__(context, agent_proc.forked, (args, forked.PIPE, str(log)))
+    def __init__(
+        self,
+        context: ForkServerContext,
+        args: list[str],
+        log: Path,
+        target: Callable[[list[str], Connection, str], None] = agent_proc.forked,
+    ) -> None:
+        """``target``: the harness to run (the vending agent's unless told)."""
+        super().__init__(context, target, (args, forked.PIPE, str(log)))
 
     def next_line(self) -> str | None:
         try:

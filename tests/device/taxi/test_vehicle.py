@@ -28,6 +28,7 @@ from device.taxi.vehicle import (
     ENERGY,
     GPS,
     ODOMETER,
+    UPKEEP,
     ChargingState,
     VehicleEcu,
     VehiclePoller,
@@ -123,7 +124,7 @@ def test_the_dbc_names_every_source_the_poller_reads() -> None:
 
 def test_nothing_heard_yet_is_stale_and_buys_nothing(rig: Rig) -> None:
     snap = rig.poller.poll(T0)
-    assert kinds(snap) == dict.fromkeys((BATTERY, ENERGY, ODOMETER, CABIN, GPS), "stale")
+    assert kinds(snap) == dict.fromkeys((BATTERY, ENERGY, ODOMETER, CABIN, UPKEEP, GPS), "stale")
     assert not charge_needed(snap, LOW)
     assert not cleaning_needed(snap)
 
@@ -133,7 +134,7 @@ def test_a_silent_bus_goes_stale_and_the_low_battery_buys_nothing(rig: Rig) -> N
     later = T0 + timedelta(seconds=30)
     rig.fix(later)  # the GPS still talks; the car's bus does not
     snap = rig.poller.poll(later)
-    assert kinds(snap) == dict.fromkeys((BATTERY, ENERGY, ODOMETER, CABIN), "stale")
+    assert kinds(snap) == dict.fromkeys((BATTERY, ENERGY, ODOMETER, CABIN, UPKEEP), "stale")
     assert snap.soc_permille == 150  # the last good value is still shown, marked stale
     assert not charge_needed(snap, LOW)
 
