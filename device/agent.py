@@ -126,10 +126,8 @@ class Agent:
     ) -> Sale:
         """One vend through the real flow (instantaneous hardware: simulation and mock pins)."""
         sale = self.vend.vend(slot_id, now, payment)
-        if sale.state == SaleState.COMPLETED:
-            log.debug("vend_completed", slot=slot_id, sale=sale.id, price=sale.price)
-            if self.pricing.left:
-                self.pricing.sold(now, slot_id)
+        if sale.state == SaleState.COMPLETED and self.pricing.left:
+            self.pricing.sold(now, slot_id)
         return sale
 
     def reprice(self, now: datetime) -> None:
