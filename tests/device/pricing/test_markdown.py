@@ -1,15 +1,18 @@
-"""The markdown decision: list price unless front units would expire unsold; never
-above list, below the floor or deeper than the maximum markdown."""
+"""The markdown decision: list price unless front units would expire unsold and a lower
+price earns more from them in expectation; never above list, below the floor or deeper
+than the maximum markdown."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from device.pricing.markdown import PRICE_STEP, WINDOW_HOURS, decide
+from device.pricing.markdown import PRICE_STEP, WINDOW_HOURS, decide, expected_sold, lift
 
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
 LIST = 4_500_000
@@ -25,18 +28,25 @@ def test_units_that_sell_in_time_keep_the_list_price() -> None:
     assert got.reason.startswith("list price")
 
 
-def test_front_units_that_would_expire_unsold_are_marked_down_just_enough() -> None:
-    # 3 units expire in 24 h, 1 expected to sell at list: lift 3, price 3 ** -0.5 = 58%
-    # of list, above the 40% maximum markdown: 60% of list.
+def test_front_units_that_would_expire_unsold_get_the_price_that_earns_most() -> None:
+    # 3 units expire in 24 h, 1 expected at list: 0.9 of them sell at list (4.05 USDC);
+    # at 60% of list (the 40% maximum) demand is 2.8 and 2.3 sell (6.23 USDC).
     got = decide(NOW, ((24.0, 3), (70.0, 5)), LIST, LIST // 2, 40, rate(1.0))
     assert got.price == LIST * 60 // 100
     assert got.units == 3
     assert "3 unit(s) expire within 24 h" in got.reason
     assert "40% off" in got.reason
-    # A smaller shortfall, a shallower cut (2 units, 1.5 expected: 87% of list).
+    # Nearer a sell-out at list, a shallower cut: deeper gives away more than it sells.
     mild = decide(NOW, ((24.0, 2),), LIST, LIST // 2, 40, rate(1.5))
     assert LIST * 60 // 100 < mild.price < LIST
     assert mild.price % PRICE_STEP == 0
+
+
+def test_expected_sold_is_the_mean_of_poisson_demand_capped_at_the_units() -> None:
+    assert expected_sold(1.0, 1) == pytest.approx(1 - math.exp(-1))
+    assert expected_sold(2.0, 2) == pytest.approx(2 - 2 * math.exp(-2) - 2 * math.exp(-2))
+    assert expected_sold(0.0, 5) == 0.0
+    assert expected_sold(50.0, 3) == pytest.approx(3.0)
 
 
 def test_the_floor_wins_over_the_maximum_markdown() -> None:
@@ -82,3 +92,20 @@ def test_the_price_is_always_within_the_owners_bounds(
     assert got.price >= list_price * (100 - max_pct) // 100
     assert (got.units == 0) == (got.price == list_price)
     assert got.units <= sum(n for _, n in expiring)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    left=st.floats(min_value=0.5, max_value=WINDOW_HOURS),
+    units=st.integers(min_value=1, max_value=15),
+    per_day=st.floats(min_value=0.01, max_value=30),
+)
+def test_a_markdown_earns_more_than_the_list_price_in_expectation(
+    left: float, units: int, per_day: float
+) -> None:
+    got = decide(NOW, ((left, units),), LIST, LIST // 2, 40, rate(per_day))
+    at_list = per_day * left / 24
+    marked = got.price * expected_sold(at_list * lift(got.price / LIST), units)
+    assert marked >= LIST * expected_sold(at_list, units)
+    if got.units:
+        assert marked > LIST * expected_sold(at_list, units)
