@@ -10,14 +10,17 @@ and never below the owners' floor or their maximum markdown.
 Which price: the one, in whole cents, with the most expected revenue from those
 units. Their cost is spent whatever happens; a markdown earns the units it sells
 that would have spoiled, and gives away the difference on those that would have
-sold at list anyway. Demand until the units expire is Poisson with the forecast's
-mean at list, and a price of ``r`` × list multiplies it by ``r ** -e``
-(constant elasticity), so a markdown is only taken when it earns more in
-expectation than the list price. The machine cannot measure ``e`` on its own few
-sales, so it plans with ``ASSUMED_ELASTICITY``, at the low end of what the
-food-retail literature measures (see ``device/sim/scenarios.py``): it expects
-fewer extra sales than a more elastic crowd brings, so it marks down less often
-and less deep, never more.
+sold at list anyway. The customers who would buy at list until the units expire
+are Poisson with the forecast's mean, and a price of ``r`` × list makes each of
+them worth ``r ** -e`` sales (constant elasticity): when no one comes, no price
+sells anything, which matters for items bought on a few days a week only
+(raising the Poisson mean instead overstated what a markdown sells there:
+README, "Markdowns"). A markdown is only taken when it earns more in expectation
+than the list price. The machine cannot measure ``e`` on its own few sales, so it
+plans with ``ASSUMED_ELASTICITY``, at the low end of what the food-retail
+literature measures (see ``device/sim/scenarios.py``): it expects fewer extra
+sales than a more elastic crowd brings, so it marks down less often and less
+deep, never more.
 """
 
 from __future__ import annotations
@@ -90,7 +93,7 @@ def decide(
     best = list_price * sold
     top = (list_price - 1) // PRICE_STEP * PRICE_STEP  # the highest whole cent below list
     for candidate in range(top, max(lowest, 1) - 1, -PRICE_STEP):
-        candidate_sold = expected_sold(at_list * lift(candidate / list_price), units)
+        candidate_sold = expected_sold(at_list, units, lift(candidate / list_price))
         if candidate * candidate_sold > best:
             price, sold, best = candidate, candidate_sold, candidate * candidate_sold
     if price == list_price:
@@ -105,15 +108,17 @@ def decide(
     )
 
 
-def expected_sold(mean: float, units: int) -> float:
-    """``E[min(D, units)]`` for Poisson demand ``D`` of ``mean``: the units that sell."""
+def expected_sold(mean: float, units: int, times: float = 1.0) -> float:
+    """``E[min(times * D, units)]`` for Poisson demand ``D`` of ``mean`` at list."""
     if mean <= 0 or units <= 0:
         return 0.0
     term = math.exp(-mean)  # P(D = k), from k = 0
     below = 0.0  # P(D < k)
     total = 0.0
-    for k in range(units):
+    k = 0
+    while times * k < units:
+        total += term * times * k
         below += term
-        total += 1.0 - below  # P(D > k)
-        term *= mean / (k + 1)
-    return total
+        k += 1
+        term *= mean / k
+    return total + (1.0 - below) * units
