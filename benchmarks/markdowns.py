@@ -1,7 +1,7 @@
 """The agent on every named scenario with and without markdowns: the README's table.
 
-    .venv/bin/python -m benchmarks.markdowns                  # a year, seed 1, markdown
-    .venv/bin/python -m benchmarks.markdowns --seeds 1-3 --days 365
+    .venv/bin/python -m benchmarks.markdowns  # a year, seed 1, every scenario
+    .venv/bin/python -m benchmarks.markdowns --seeds 1-10  # totals: training 1-3, the rest
     .venv/bin/python -m benchmarks.markdowns --json out.json
 
 Both runs of a pair see the same seeded world (customers, suppliers); with
@@ -24,6 +24,7 @@ from device.logs import configure_logging
 from device.settings import Settings, load_settings
 from device.sim.compare import PolicyResult, money, run_policy
 from device.sim.scenarios import SCENARIOS
+from device.sim.tune import TRAINING_SEEDS
 
 
 def with_markdowns(settings: Settings, on: bool) -> Settings:
@@ -53,12 +54,19 @@ def table(pairs: list[tuple[PolicyResult, PolicyResult]]) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for scenario in dict.fromkeys(off.scenario for off, _ in pairs):
-        mine = [(off, on) for off, on in pairs if off.scenario == scenario]
-        rows = [(str(off.seed), _Row.of(off), _Row.of(on)) for off, on in mine]
-        if len(mine) > 1:
-            rows.append(
-                ("**total**", _Row.total([o for o, _ in mine]), _Row.total([o for _, o in mine]))
-            )
+        rows: list[tuple[str, _Row, _Row]] = []
+        for group, chosen in (("training", True), ("evaluation", False)):
+            mine = [
+                (off, on)
+                for off, on in pairs
+                if off.scenario == scenario and (off.seed in TRAINING_SEEDS) == chosen
+            ]
+            rows += [(str(off.seed), _Row.of(off), _Row.of(on)) for off, on in mine]
+            if len(mine) > 1:
+                name = f"**{group} total, seeds {', '.join(str(o.seed) for o, _ in mine)}**"
+                rows.append(
+                    (name, _Row.total([o for o, _ in mine]), _Row.total([o for _, o in mine]))
+                )
         for seed, off, on in rows:
             lines.append(
                 f"| {scenario} | {seed} | {money(off.profit, 6)} → {money(on.profit, 6)} "
