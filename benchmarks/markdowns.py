@@ -1,7 +1,7 @@
 """The agent on every named scenario with and without markdowns: the README's table.
 
-    .venv/bin/python -m benchmarks.markdowns                  # a year, seed 1, markdown
-    .venv/bin/python -m benchmarks.markdowns --seeds 1-3 --days 365
+    .venv/bin/python -m benchmarks.markdowns  # a year, seed 1, every scenario
+    .venv/bin/python -m benchmarks.markdowns --seeds 1-10  # totals: training 1-3, the rest
     .venv/bin/python -m benchmarks.markdowns --json out.json
 
 Both runs of a pair see the same seeded world (customers, suppliers); with
@@ -17,12 +17,14 @@ import argparse
 import json
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from device.logs import configure_logging
 from device.settings import Settings, load_settings
 from device.sim.compare import PolicyResult, money, run_policy
 from device.sim.scenarios import SCENARIOS
+from device.sim.tune import TRAINING_SEEDS
 
 
 def with_markdowns(settings: Settings, on: bool) -> Settings:
@@ -47,20 +49,55 @@ def seeds(text: str) -> list[int]:
 
 def table(pairs: list[tuple[PolicyResult, PolicyResult]]) -> str:
     lines = [
-        "| scenario | seed | profit off → on (USDC) | Δ profit | spoiled units off → on "
+        "| scenario | seed | profit off → on (USDC) | Δ profit | spoiled items off → on "
         "| spoilage cost off → on | fill off → on | revenue off → on |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for off, on in pairs:
-        lines.append(
-            f"| {off.scenario} | {off.seed} | {money(off.profit, 6)} → {money(on.profit, 6)} "
-            f"| {(on.profit - off.profit) / off.profit:+.1%} "
-            f"| {off.spoilage_units} → {on.spoilage_units} "
-            f"| {money(off.spoilage_cost, 6)} → {money(on.spoilage_cost, 6)} "
-            f"| {off.fill_rate:.2%} → {on.fill_rate:.2%} "
-            f"| {money(off.revenue, 6)} → {money(on.revenue, 6)} |"
-        )
+    for scenario in dict.fromkeys(off.scenario for off, _ in pairs):
+        rows: list[tuple[str, _Row, _Row]] = []
+        for group, chosen in (("training", True), ("evaluation", False)):
+            mine = [
+                (off, on)
+                for off, on in pairs
+                if off.scenario == scenario and (off.seed in TRAINING_SEEDS) == chosen
+            ]
+            rows += [(str(off.seed), _Row.of(off), _Row.of(on)) for off, on in mine]
+            if len(mine) > 1:
+                name = f"**{group} total, seeds {', '.join(str(o.seed) for o, _ in mine)}**"
+                rows.append(
+                    (name, _Row.total([o for o, _ in mine]), _Row.total([o for _, o in mine]))
+                )
+        for seed, off, on in rows:
+            lines.append(
+                f"| {scenario} | {seed} | {money(off.profit, 6)} → {money(on.profit, 6)} "
+                f"| {(on.profit - off.profit) / off.profit:+.2%} "
+                f"| {off.spoiled} → {on.spoiled} "
+                f"| {money(off.spoilage_cost, 6)} → {money(on.spoilage_cost, 6)} "
+                f"| {off.sales / off.customers:.2%} → {on.sales / on.customers:.2%} "
+                f"| {money(off.revenue, 6)} → {money(on.revenue, 6)} |"
+            )
     return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """The figures of one run, or of a scenario's seeds summed."""
+
+    profit: int
+    spoiled: int
+    spoilage_cost: int
+    sales: int
+    customers: int
+    revenue: int
+
+    @classmethod
+    def of(cls, r: PolicyResult) -> _Row:
+        return cls(r.profit, r.spoilage_units, r.spoilage_cost, r.sales, r.customers, r.revenue)
+
+    @classmethod
+    def total(cls, results: list[PolicyResult]) -> _Row:
+        rows = [cls.of(r) for r in results]
+        return cls(*(sum(getattr(row, f.name) for row in rows) for f in fields(cls)))
 
 
 def main() -> None:
@@ -84,8 +121,8 @@ def main() -> None:
             {
                 "scenario": off.scenario,
                 "seed": off.seed,
-                "off": {"profit": off.profit, "spoilage_units": off.spoilage_units},
-                "on": {"profit": on.profit, "spoilage_units": on.spoilage_units},
+                "off": asdict(_Row.of(off)),
+                "on": asdict(_Row.of(on)),
             }
             for off, on in pairs
         ]

@@ -1,19 +1,26 @@
 """The markdown decision: what one slot sells at now, and why (a pure function).
 
 A vending slot is a spiral: the next unit out is the oldest. When the units at the
-front expire within a day (``WINDOW_HOURS``) and the forecast does not expect them
-all to sell at the list price by then, the
-slot's price goes down just enough, by the rule below, for the expected sales to
-clear them, and comes back to list once they are sold. The price is the slot's,
-the same for every customer at the same moment (nothing is personalised), never
-above the list price and never below the owners' floor or their maximum markdown.
+front expire within a day (``WINDOW_HOURS``) and the forecast expects some of them
+to expire unsold at the list price, the slot's price may go down until they are
+sold, then comes back to list. The price is the slot's, the same for every
+customer at the same moment (nothing is personalised), never above the list price
+and never below the owners' floor or their maximum markdown.
 
-How deep: with constant-elasticity demand, sales grow by ``(price / list) ** -e``;
-to sell ``units`` where ``expected`` would sell at list, the price is
-``list * (units / expected) ** (-1 / e)``. The machine cannot measure ``e`` on its
-own few sales, so it plans with ``ASSUMED_ELASTICITY``, at the low end of what the
-food-retail literature measures (see ``device/sim/scenarios.py``): a shallower cut
-than a more elastic crowd would need, never a deeper one.
+Which price: the one, in whole cents, with the most expected revenue from those
+units. Their cost is spent whatever happens; a markdown earns the units it sells
+that would have spoiled, and gives away the difference on those that would have
+sold at list anyway. The customers who would buy at list until the units expire
+are Poisson with the forecast's mean, and a price of ``r`` × list makes each of
+them worth ``r ** -e`` sales (constant elasticity): when no one comes, no price
+sells anything, which matters for items bought on a few days a week only
+(raising the Poisson mean instead overstated what a markdown sells there:
+README, "Markdowns"). A markdown is only taken when it earns more in expectation
+than the list price. The machine cannot measure ``e`` on its own few sales, so it
+plans with ``ASSUMED_ELASTICITY``, at the low end of what the food-retail
+literature measures (see ``device/sim/scenarios.py``): it expects fewer extra
+sales than a more elastic crowd brings, so it marks down less often and less
+deep, never more.
 """
 
 from __future__ import annotations
@@ -29,6 +36,11 @@ ASSUMED_ELASTICITY = 2.0
 WINDOW_HOURS = 24.0
 PRICE_STEP = 10_000  # prices are whole cents of a 6-decimal token (0.01 USDC)
 AT_RISK = 0.5  # units expected to spoil before a markdown is worth it
+
+
+def lift(ratio: float) -> float:
+    """How many times the demand at list a price of ``ratio`` × list draws."""
+    return float(ratio**-ASSUMED_ELASTICITY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,33 +76,49 @@ def decide(
         return Markdown(list_price, 0, "list price: no sales expected to build on")
     ahead = 0  # units in front of (and including) each lot: they sell first
     units = 0
-    lift = 1.0
     hours = 0.0
-    sells = 0.0
     for left, n in expiring:
         if left <= 0:
             continue  # past its date: nobody may buy it (it goes out at the next visit)
         ahead += n
         if left > window_hours:
             break
-        will_sell = expected(left)
-        if ahead - will_sell >= AT_RISK:
-            units = ahead
-            need = ahead / will_sell if will_sell > 0 else math.inf
-            if need > lift:
-                lift, hours, sells = need, left, will_sell
+        if ahead - expected_sold(expected(left), ahead) >= AT_RISK:
+            units, hours = ahead, left
     if units == 0:
         return Markdown(list_price, 0, "list price: no unit at risk of expiring unsold")
+    at_list = expected(hours)
     lowest = max(floor_price, list_price * (100 - max_markdown_pct) // 100)
-    wanted = list_price * lift ** (-1 / ASSUMED_ELASTICITY) if math.isfinite(lift) else 0.0
-    stepped = math.ceil(wanted / PRICE_STEP) * PRICE_STEP
-    price = min(list_price, max(lowest, stepped))
+    price, sold = list_price, expected_sold(at_list, units)
+    best = list_price * sold
+    top = (list_price - 1) // PRICE_STEP * PRICE_STEP  # the highest whole cent below list
+    for candidate in range(top, max(lowest, 1) - 1, -PRICE_STEP):
+        candidate_sold = expected_sold(at_list, units, lift(candidate / list_price))
+        if candidate * candidate_sold > best:
+            price, sold, best = candidate, candidate_sold, candidate * candidate_sold
     if price == list_price:
-        return Markdown(list_price, 0, "list price: the floor allows no markdown")
+        return Markdown(list_price, 0, "list price: no markdown the floor allows earns more")
     off = (list_price - price) * 100 / list_price
     return Markdown(
         price,
         units,
         f"{units} unit(s) expire within {hours:.0f} h of {now.astimezone(UTC):%Y-%m-%d %H:%M} UTC, "
-        f"{sells:.1f} expected to sell at list: {off:.0f}% off",
+        f"{expected_sold(at_list, units):.1f} expected to sell at list, {sold:.1f} at "
+        f"{off:.0f}% off",
     )
+
+
+def expected_sold(mean: float, units: int, times: float = 1.0) -> float:
+    """``E[min(times * D, units)]`` for Poisson demand ``D`` of ``mean`` at list."""
+    if mean <= 0 or units <= 0:
+        return 0.0
+    term = math.exp(-mean)  # P(D = k), from k = 0
+    below = 0.0  # P(D < k)
+    total = 0.0
+    k = 0
+    while times * k < units:
+        total += term * times * k
+        below += term
+        k += 1
+        term *= mean / k
+    return total + (1.0 - below) * units

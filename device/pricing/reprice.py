@@ -16,7 +16,7 @@ import structlog
 from sqlmodel import Session
 
 from device.planning.planner import expiring_lots
-from device.pricing.markdown import Markdown, decide
+from device.pricing.markdown import Markdown, decide, lift
 from device.settings import Settings, SlotConfig
 from device.store import repo
 from device.store.db import Store
@@ -48,12 +48,15 @@ def demand_at_list(
 ) -> tuple[list[tuple[datetime, int]], float]:
     """``(time, slot, price)`` sales as demand at the list price, for a forecast.
 
-    A marked-down sale counts as the share of the list price it brought, summed
-    (``carry`` holds the part not yet a whole sale, returned updated): the
-    forecast learns less than the sales a markdown drew, which would otherwise buy
-    in fresh stock that does not sell at list. Leaving marked-down hours out of
-    the forecast instead (as empty hours are) was measured too: the intermittent
-    sandwich's forecast rose, and its spoilage with it (README, "Markdowns").
+    A markdown multiplies demand by ``(price / list) ** -e`` (the decision's own
+    model, ``markdown.lift``), so a marked-down sale counts as ``(price / list) ** e``
+    of a sale at list, summed (``carry`` holds the part not yet a whole sale,
+    returned updated): the forecast learns the demand at list and does not buy in
+    fresh stock for customers who came for the lower price. Counting it as
+    ``price / list`` (the share of the list price it brought) over-counted: the
+    agent bought more of the marked-down item, spoiled more and marked down more
+    (README, "Markdowns"). Leaving marked-down hours out of the forecast (as empty
+    hours are) raised the intermittent sandwich's forecast, and its spoilage.
     """
     demand: list[tuple[datetime, int]] = []
     for when, slot, price in sales:
@@ -61,7 +64,7 @@ def demand_at_list(
         if listed is None or price >= listed:
             demand.append((when, slot))
             continue
-        carry += price / listed
+        carry += 1 / lift(price / listed)
         if carry >= 1.0:
             carry -= 1.0
             demand.append((when, slot))

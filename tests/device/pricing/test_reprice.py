@@ -101,21 +101,26 @@ def test_markdowns_off_leave_every_price_at_list(
     assert flow.prices == {}
 
 
-def test_marked_down_sales_count_as_their_share_of_list_demand() -> None:
+def test_marked_down_sales_count_as_the_share_that_would_have_sold_at_list() -> None:
+    """A price of r × list draws r ** -2 times the demand at list (the decision's model),
+    so each marked-down sale is r ** 2 of a sale at list."""
     listed = {SANDWICH: 4_500_000, 1: 2_000_000}
     at = [T0 + timedelta(minutes=i) for i in range(6)]
     sales = [
         (at[0], 1, 2_000_000),  # at list: one unit of demand
-        (at[1], SANDWICH, 2_250_000),  # half price: half a unit
-        (at[2], SANDWICH, 2_250_000),  # ... the second half: one unit, at this sale
-        (at[3], SANDWICH, 3_150_000),  # 70%: carried over to the next call
+        (at[1], SANDWICH, 2_250_000),  # half price: a quarter of a unit
+        (at[2], SANDWICH, 2_250_000),
+        (at[3], SANDWICH, 2_250_000),
+        (at[4], SANDWICH, 2_250_000),  # ... the fourth quarter: one unit, at this sale
+        (at[5], SANDWICH, 3_150_000),  # 70%: 0.49, carried over to the next call
     ]
     demand, carry = demand_at_list(sales, listed, 0.0)
-    assert demand == [(at[0], 1), (at[2], SANDWICH)]
-    assert carry == pytest.approx(0.7)
-    more, carry = demand_at_list([(at[4], SANDWICH, 1_350_000)], listed, carry)
-    assert more == [(at[4], SANDWICH)]
-    assert carry == pytest.approx(0.0)
+    assert demand == [(at[0], 1), (at[4], SANDWICH)]
+    assert carry == pytest.approx(0.49)
+    later = T0 + timedelta(hours=1)
+    more, carry = demand_at_list([(later, SANDWICH, 3_240_000)], listed, carry)  # 72%: 0.5184
+    assert more == [(later, SANDWICH)]
+    assert carry == pytest.approx(0.0084)
 
 
 def test_a_restart_drops_a_markdown_the_owners_turned_off_or_whose_list_price_changed(
