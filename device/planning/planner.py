@@ -393,6 +393,10 @@ def _quantity(
             shelf_cap = fresh_problem(sc.capacity, life).best_order(
                 demand, sc.retail_price, unit_cost, on_arrival
             )
+            if shelf_cap == 0 and slot.position <= 0 and slot.stock.on_order == 0:
+                # An empty slot shows no demand: without a unit to sell, an estimate
+                # too low to stock for is never corrected. One unit probes it.
+                shelf_cap = 1
         else:
             # Newsvendor: one more unit is worth buying while the chance that it sells
             # before it expires (first in, first out) is at least cost / retail.

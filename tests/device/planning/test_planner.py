@@ -400,6 +400,18 @@ def test_a_fast_slot_counts_on_its_sales_before_the_delivery_a_slow_one_does_not
     assert off.needs[0].lines[0].quantity == 12 + sure - 10
 
 
+def test_an_empty_fresh_slot_not_worth_stocking_gets_one_unit_to_learn_from() -> None:
+    # At 90% of retail and 0.3 a day, a 2-day salad is not worth stocking; but an empty
+    # slot shows no demand, so the estimate could never rise again: one unit probes it.
+    salad = slot(1, capacity=8, par=0, shelf_life_days=2)
+    acme = supplier("acme", [salad], price_pct=90)
+    empty = run([salad], {1: 0}, {1: 0.3}, [acme])
+    assert [line.quantity for need in empty.needs for line in need.lines] == [1]
+    # With a unit on the shelf the programme decides alone (and here orders nothing).
+    held = plan(NOW, [salad], {1: SlotStock(1, 1)}, {1: flat(0.3)}, [acme])
+    assert not held.needs
+
+
 def test_bad_input_is_refused() -> None:
     item = slot(1)
     acme = supplier("acme", [item])
