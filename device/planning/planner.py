@@ -28,7 +28,9 @@ slot expected to expire before they sell, first in, first out):
   small enough slot), at most what the best policy
   orders for the stock by days left it will hold on arrival (expired lots gone,
   ``E[D(L)]`` sold from the oldest, units on order the newest), solved exactly
-  over the forecast's days with an order possible every day; with a longer shelf
+  over the forecast's days with an order possible every day (but one unit when the
+  slot is empty with nothing on order: an empty slot shows no demand, so an estimate
+  too low to stock for would never be corrected); with a longer shelf
   life ``SL``, at most ``Q_w(D(L+SL)) - max(position, ceil(E[D(L)]))`` units with
   ``w = 1 - unit_cost / retail`` (newsvendor: a unit is worth buying while the
   chance that it sells before it expires covers its cost). A slot that never
