@@ -205,6 +205,16 @@ class Forecast:
             found = self._memo[key] = compute(*args)
         return found
 
+    def cdf(self, n: int, hours: float) -> float:
+        """``P(demand over the next hours <= n)``."""
+        if n < 0:
+            return 0.0
+        mu = self.expected(hours)
+        if mu <= 0:
+            return 1.0
+        var = self.dispersion * mu + self.level_cv2 * mu * mu
+        return float(_nb_cdf(np.array([mu]), np.array([var]), n)[0, -1])
+
     def day_pmfs(self, from_hours: float, days: int, top: int) -> list[FloatArray]:
         """Per day from ``from_hours`` on, ``P(demand that day = k)`` for ``k < top`` and
         ``P(>= top)`` last (the shape ``device.planning.fresh`` solves over)."""

@@ -20,11 +20,17 @@ slot expected to expire before they sell, first in, first out):
 * HOW MUCH: order up to ``max(par, Q_q(D(L + R)))`` but no more than fits on
   arrival but with probability ``overflow_risk``: ``position + quantity <=
   capacity + Q_risk(D(lead_time_hours))`` (what is sold before the earliest
-  delivery frees room). When the item keeps a few days (``device.planning.fresh``:
-  up to ``FRESH_DAYS`` and a small enough slot), at most what the best policy
+  delivery frees room), and one unit more while it pays for its risk of not fitting:
+  ``(retail - unit_cost) * P(D(lead + credit_hours) > capacity + credit) >=
+  unit_cost * P(D(lead) <= credit)`` (it sells if the slot would otherwise run dry
+  before the next delivery; if it does not fit it is paid and written off). When
+  the item keeps a few days (``device.planning.fresh``: up to ``FRESH_DAYS`` and a
+  small enough slot), at most what the best policy
   orders for the stock by days left it will hold on arrival (expired lots gone,
   ``E[D(L)]`` sold from the oldest, units on order the newest), solved exactly
-  over the forecast's days with an order possible every day; with a longer shelf
+  over the forecast's days with an order possible every day (but one unit when the
+  slot is empty with nothing on order: an empty slot shows no demand, so an estimate
+  too low to stock for would never be corrected); with a longer shelf
   life ``SL``, at most ``Q_w(D(L+SL)) - max(position, ceil(E[D(L)]))`` units with
   ``w = 1 - unit_cost / retail`` (newsvendor: a unit is worth buying while the
   chance that it sells before it expires covers its cost). A slot that never
@@ -249,12 +255,19 @@ class PlannerConfig:
     # a unit that does not fit on arrival is paid and written off, so an order counts
     # as room only what is sold before the delivery with probability 98%.
     overflow_risk: float = 0.02
+    # Beyond that sure room, one unit more is credited while the sale it may bring
+    # outweighs its cost when it does not fit: it fits if more than the credit sells
+    # before the delivery, and sells if the slot would otherwise run dry within
+    # ``credit_hours`` of the delivery (about the time to the next one; 0: off).
+    credit_hours: float = 24.0
 
     def __post_init__(self) -> None:
         if not 0 < self.service_level < 1:
             raise PlanInputError("planner.service_level", "must be in (0, 1)")
         if not 0 < self.overflow_risk < 1:
             raise PlanInputError("planner.overflow_risk", "must be in (0, 1)")
+        if self.credit_hours < 0:
+            raise PlanInputError("planner.credit_hours", "must be >= 0")
         if not self.review_hours > 0 or self.topup_hours < 0:
             raise PlanInputError("planner", "review_hours must be > 0 and topup_hours >= 0")
 
@@ -359,6 +372,15 @@ def _quantity(
     # Units almost surely sold before the earliest arrival make room for the delivery.
     # (Only what is on the shelf can be sold before then: an empty slot frees no room.)
     credit = min(slot.position, fc.quantile(cfg.overflow_risk, supplier.lead_time_hours))
+    if cfg.credit_hours > 0:
+        margin = max(sc.retail_price - unit_cost, 0)
+        sells_by = supplier.lead_time_hours + cfg.credit_hours
+        while credit < slot.position:
+            missed = fc.cdf(credit, supplier.lead_time_hours)
+            sells = 1.0 - fc.cdf(sc.capacity + credit, sells_by)
+            if margin * sells < unit_cost * missed:
+                break
+            credit += 1
     fits = sc.capacity + credit - slot.position
     room = min(fits, max(sc.par, protect) - slot.position)
     shelf_cap: int | None = None
@@ -373,6 +395,10 @@ def _quantity(
             shelf_cap = fresh_problem(sc.capacity, life).best_order(
                 demand, sc.retail_price, unit_cost, on_arrival
             )
+            if shelf_cap == 0 and slot.position <= 0 and slot.stock.on_order == 0:
+                # An empty slot shows no demand: without a unit to sell, an estimate
+                # too low to stock for is never corrected. One unit probes it.
+                shelf_cap = 1
         else:
             # Newsvendor: one more unit is worth buying while the chance that it sells
             # before it expires (first in, first out) is at least cost / retail.

@@ -38,6 +38,7 @@ GRID: dict[str, tuple[float, ...]] = {
 # order; the ``fill_*`` knobs size an order once one goes out (``plan_restock``).
 AGENT_GRID: dict[str, tuple[float, ...]] = {
     "overflow_risk": (0.02, 0.05, 0.1, 0.25, 0.5),
+    "credit_hours": (0.0, 12.0, 24.0, 36.0, 48.0),
     "service_level": (0.9, 0.95, 0.98, 0.995),
     "fill_review_hours": (48.0, 96.0, 168.0),
     "fill_topup_hours": (48.0, 96.0, 168.0),
@@ -70,11 +71,11 @@ def _profit(
 def agent_knob(tuning: AgentTuning, knob: str, value: float) -> AgentTuning:
     """``tuning`` with one of ``AGENT_GRID``'s knobs set to ``value``."""
     fill = tuning.fill or tuning.planner
-    if knob == "overflow_risk":
+    if knob in ("overflow_risk", "credit_hours"):
         return dataclasses.replace(
             tuning,
-            planner=dataclasses.replace(tuning.planner, overflow_risk=value),
-            fill=dataclasses.replace(fill, overflow_risk=value),
+            planner=dataclasses.replace(tuning.planner, **{knob: value}),
+            fill=dataclasses.replace(fill, **{knob: value}),
         )
     if knob == "service_level":
         return dataclasses.replace(

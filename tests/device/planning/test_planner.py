@@ -347,11 +347,19 @@ def test_plans_respect_capacity_shelf_life_and_money_rules(
     econ = Economics(target_margin_ppm=margin)
     result = plan(NOW, [item], {1: SlotStock(1, count, on_order=on_order)}, {1: fc}, [acme], econ)
     position = count + on_order
-    sold_first = fc.quantile(PlannerConfig().overflow_risk, lead)
+    cfg = PlannerConfig()
+    sold_first = fc.quantile(cfg.overflow_risk, lead)
     for need in result.needs:
         (line,) = need.lines
         assert line.quantity >= minimum
-        assert position + line.quantity <= capacity + sold_first
+        credited = position + line.quantity - capacity
+        if credited > sold_first:
+            # Each unit credited beyond the sure room pays for the risk that it does
+            # not fit (the rule is monotone: checking the last one checks them all).
+            assert credited <= position
+            cost = retail // 2
+            sells = 1 - fc.cdf(capacity + credited - 1, lead + cfg.credit_hours)
+            assert (retail - cost) * sells >= cost * fc.cdf(credited - 1, lead)
         if shelf is not None and not solvable(capacity, shelf):
             # Newsvendor: the last unit bought sells before it expires with a
             # chance of at least cost / retail (here about one half).
@@ -367,6 +375,41 @@ def test_plans_respect_capacity_shelf_life_and_money_rules(
         assert need.deliver_by >= NOW + timedelta(hours=lead) - timedelta(seconds=1)
         assert 0.0 <= need.urgency <= 1.0
     assert len(result.outlook) == 1
+
+
+def test_a_fast_slot_counts_on_its_sales_before_the_delivery_a_slow_one_does_not() -> None:
+    # 10 a day into a 12-item column with a 24 h lead: what sells before the delivery
+    # frees room, and the column would run dry again the day after, so units beyond the
+    # sure room (98% likely sold first) are worth their risk of not fitting.
+    fast, slow = slot(1), slot(2)
+    acme = supplier("acme", [fast, slow])
+    result = run([fast, slow], {1: 10, 2: 10}, {1: 10.0, 2: 1.0}, [acme])
+    lines = {line.slot_id: line for line in result.needs[0].lines}
+    sure = flat(10.0).quantile(PlannerConfig().overflow_risk, 24.0)
+    assert lines[1].quantity > 12 + sure - 10
+    # One a day: the slot lasts past the next delivery anyway; nothing beyond what fits.
+    assert 2 not in lines or lines[2].quantity <= 12 + flat(1.0).quantile(0.02, 24.0) - 10
+    off = plan(
+        NOW,
+        [fast, slow],
+        {1: SlotStock(1, 10), 2: SlotStock(2, 10)},
+        {1: flat(10.0), 2: flat(1.0)},
+        [acme],
+        config=PlannerConfig(credit_hours=0.0),
+    )
+    assert off.needs[0].lines[0].quantity == 12 + sure - 10
+
+
+def test_an_empty_fresh_slot_not_worth_stocking_gets_one_unit_to_learn_from() -> None:
+    # At 90% of retail and 0.3 a day, a 2-day salad is not worth stocking; but an empty
+    # slot shows no demand, so the estimate could never rise again: one unit probes it.
+    salad = slot(1, capacity=8, par=0, shelf_life_days=2)
+    acme = supplier("acme", [salad], price_pct=90)
+    empty = run([salad], {1: 0}, {1: 0.3}, [acme])
+    assert [line.quantity for need in empty.needs for line in need.lines] == [1]
+    # With a unit on the shelf the programme decides alone (and here orders nothing).
+    held = plan(NOW, [salad], {1: SlotStock(1, 1)}, {1: flat(0.3)}, [acme])
+    assert not held.needs
 
 
 def test_bad_input_is_refused() -> None:

@@ -22,7 +22,9 @@ PINNED: dict[str, tuple[int, float, int, int, int, int]] = {
     "classic-neg": (359_617_000, 0.938272, 45, 72_815_000, 496_755_000, 0),
     # Re-pinned with the planner's tuned overflow_risk (0.02 for both passes, issue 20
     # step 4): it orders only what fits on arrival, 2 units returned instead of 55.
-    "agent": (423_536_000, 0.936508, 20, 37_850_000, 441_045_000, 2),
+    # Re-pinned with the planner's marginal credit (``PlannerConfig.credit_hours = 24``,
+    # issue 20 step 4): a fast slot counts on more of its sales before the delivery.
+    "agent": (441_280_000, 0.943563, 16, 31_055_000, 451_170_000, 14),
     "oracle": (568_418_000, 0.998236, 7, 14_135_000, 394_320_000, 0),
 }
 
