@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/dashboard.py --rate 50 --duration 20
 
 The dashboard runs on 127.0.0.1 in one process with the demo machine
-(``device.demo.DemoWorld``: the real agent selling on simulated sensors, three
+(``device.vending.demo.DemoWorld``: the real agent selling on simulated sensors, three
 HTTP suppliers, negotiations, orders paid on a ProfitCenter on anvil, a real
 JSON-RPC node), as ``custobot run`` would hold them; the world runs at ``--speed``
 simulated seconds per real second (default 60: an agent sixty times busier than
@@ -51,11 +51,11 @@ from contracts.profit_center import ProfitCenter
 from dashboard.app import SESSION_COOKIE, create_app, start_in_thread
 from dashboard.auth import add_owner
 from dashboard.machine import LiveMachineView
-from device.demo import DEMO_POLICY, DemoWorld
 from device.devchain import DevChain
 from device.logs import configure_logging
 from device.settings import load_settings
-from device.sim.scenarios import OFFICE_SNACKS
+from device.vending.demo import DEMO_POLICY, DemoWorld
+from device.vending.sim.scenarios import OFFICE_SNACKS
 
 PATHS = ("/", "/api/status")
 TARGET_P99_MS = 100.0

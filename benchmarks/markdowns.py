@@ -6,8 +6,8 @@
 
 Both runs of a pair see the same seeded world (customers, suppliers); with
 markdowns on, the machine lowers the price of fresh units that would expire
-unsold (``device/pricing/markdown.py``) and the simulated customers answer with
-the elasticity of their item class (``device/sim/scenarios.py``). Two worker
+unsold (``device/vending/pricing/markdown.py``) and the simulated customers answer with
+the elasticity of their item class (``device/vending/sim/scenarios.py``). Two worker
 processes (the machine has two cores).
 """
 
@@ -22,9 +22,9 @@ from pathlib import Path
 
 from device.logs import configure_logging
 from device.settings import Settings, load_settings
-from device.sim.compare import PolicyResult, money, run_policy
-from device.sim.scenarios import SCENARIOS
-from device.sim.tune import TRAINING_SEEDS
+from device.vending.sim.compare import PolicyResult, money, run_policy
+from device.vending.sim.scenarios import SCENARIOS
+from device.vending.sim.tune import TRAINING_SEEDS
 
 
 def with_markdowns(settings: Settings, on: bool) -> Settings:

@@ -5,7 +5,7 @@
     .venv/bin/python -m benchmarks.sim_speed --compare              # custobot simulate --compare
     .venv/bin/python -m benchmarks.sim_speed --parts                # where the year's CPU goes
 
-One policy runs in this process through ``device.sim.compare.run_policy`` (the path
+One policy runs in this process through ``device.vending.sim.compare.run_policy`` (the path
 ``custobot simulate --policy`` takes): CPU time (``time.process_time``, the figure to
 compare on a loaded machine), wall time and peak RSS. ``--compare`` runs the command
 itself (``custobot simulate --compare``: every policy in two worker processes, then
@@ -31,16 +31,16 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from device.hardware.poller import HardwarePoller
 from device.logs import configure_logging
-from device.planning.forecast import DemandModels
 from device.settings import load_settings
-from device.sim import policies
-from device.sim.compare import run_policy
-from device.sim.market import Market
-from device.sim.policies import POLICIES
-from device.sim.scenarios import SCENARIOS
-from device.vend import VendFlow
+from device.vending.hardware.poller import HardwarePoller
+from device.vending.planning.forecast import DemandModels
+from device.vending.sim import policies
+from device.vending.sim.compare import run_policy
+from device.vending.sim.market import Market
+from device.vending.sim.policies import POLICIES
+from device.vending.sim.scenarios import SCENARIOS
+from device.vending.vend import VendFlow
 
 # (part, owner, attribute): what ``--parts`` times.
 PARTS: tuple[tuple[str, Any, str], ...] = (

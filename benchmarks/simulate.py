@@ -10,9 +10,9 @@ Run it as a module: run by path, ``benchmarks/`` comes first on ``sys.path`` and
 ``benchmarks/dashboard.py`` hides the ``dashboard`` package from the workers.
 
 Each scenario runs ``route``, ``telemetry``, ``classic-list``, ``classic-neg``,
-``agent`` and ``oracle`` on the same seeded world (``device.sim.compare.compare``,
+``agent`` and ``oracle`` on the same seeded world (``device.vending.sim.compare.compare``,
 two worker processes), the same code path as ``custobot simulate --compare``,
-and the most any policy without foresight can earn there (``device.sim.ceiling``).
+and the most any policy without foresight can earn there (``device.vending.sim.ceiling``).
 With several seeds, a summary per scenario. The targets (issue 20): agent profit
 >= 105% of the tuned ``classic-neg`` baseline's, fill rate >= 97%. Evaluate on
 seeds 4-10: the baselines were tuned on 1-3.
@@ -28,11 +28,11 @@ from pathlib import Path
 
 from device.logs import configure_logging
 from device.settings import load_settings
-from device.sim.ceiling import Ceiling, ceiling
-from device.sim.compare import Comparison, PolicyResult, compare, money, result_json
-from device.sim.gap import GAP_POLICIES, Gap, decompose, gap_json, gap_markdown, summed
-from device.sim.policies import POLICIES
-from device.sim.scenarios import SCENARIOS
+from device.vending.sim.ceiling import Ceiling, ceiling
+from device.vending.sim.compare import Comparison, PolicyResult, compare, money, result_json
+from device.vending.sim.gap import GAP_POLICIES, Gap, decompose, gap_json, gap_markdown, summed
+from device.vending.sim.policies import POLICIES
+from device.vending.sim.scenarios import SCENARIOS
 
 
 def markdown(comparison: Comparison, bound: Ceiling | None) -> str:
@@ -70,7 +70,9 @@ def markdown(comparison: Comparison, bound: Ceiling | None) -> str:
             "targets: " + ", ".join(f"{k}: {'met' if v else 'missed'}" for k, v in targets)
         )
     if bound is not None:
-        line = f"ceiling without foresight (device/sim/ceiling.py): {money(bound.profit, 6)}"
+        line = (
+            f"ceiling without foresight (device/vending/sim/ceiling.py): {money(bound.profit, 6)}"
+        )
         if agent is not None:
             line += f", agent at {agent.profit / bound.profit:.1%} of it"
         lines.append(line)

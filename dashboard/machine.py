@@ -74,7 +74,6 @@ from dashboard.view import (
     Treasury,
     Window,
 )
-from device.hardware.poller import StockSnapshot
 from device.negotiation.transcript import Transcript
 from device.procurement.ledger import unit_costs
 from device.procurement.models import OrderState, PurchaseOrder
@@ -82,6 +81,7 @@ from device.settings import Settings
 from device.store import repo
 from device.store.db import Store
 from device.store.models import Sale, SaleState
+from device.vending.hardware.poller import StockSnapshot
 
 log = structlog.get_logger()
 NO_PROFIT_CENTER = "no ProfitCenter in the config yet (custobot chain deploy)"

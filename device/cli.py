@@ -34,8 +34,8 @@ from supplier.cli import supplier_app
 if TYPE_CHECKING:
     from rich.live import Live
 
-    from device.demo import DemoDashboard
     from device.taxi.demo import TaxiDemo
+    from device.vending.demo import DemoDashboard
 
 app = typer.Typer(
     name="custobot",
@@ -145,7 +145,8 @@ def demo(
     from rich.console import Group
     from rich.live import Live
 
-    from device.demo import (
+    from device.devchain import DevChain
+    from device.vending.demo import (
         SHOWCASE_OWNERS,
         SHOWCASE_POLICY,
         SHOWCASE_SUPPLIERS,
@@ -153,9 +154,8 @@ def demo(
         DemoWorld,
         login_lines,
     )
-    from device.demo_view import machine_table, orders_table
-    from device.devchain import DevChain
-    from device.sim.scenarios import OFFICE_SNACKS
+    from device.vending.demo_view import machine_table, orders_table
+    from device.vending.sim.scenarios import OFFICE_SNACKS
 
     settings = settings_or_exit(config)
     # Simulated time drives the chain's clock, which cannot go back: start at the next hour.
@@ -231,9 +231,9 @@ def taxi_demo(seconds: float, speed: float, seed: int) -> None:
     """The robotaxi demo: one simulated minute per tick, paced to ``speed``."""
     from rich.live import Live
 
-    from device.demo import DEMO_POLICY, login_lines
     from device.devchain import DevChain
     from device.taxi.demo import TaxiDemo
+    from device.vending.demo import DEMO_POLICY, login_lines
 
     start = (datetime.now(UTC) + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
     with (
@@ -286,7 +286,7 @@ def run_taxi(
 @app.command()
 def sensors(config: ConfigOption = None) -> None:
     """Read every sensor once (the wiring check); exits 1 if any slot is in fault."""
-    from device.hardware.report import read_machine, snapshot_table
+    from device.vending.hardware.report import read_machine, snapshot_table
 
     settings = settings_or_exit(config)
     try:
@@ -362,14 +362,14 @@ def run(config: ConfigOption = None) -> None:
     """Run the machine in real time: poll the sensors, settle interrupted vends, record visits."""
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    from device.agent import Agent
     from device.drivers.realtime import RealTimeDriver
-    from device.hardware.factory import make_pin_factory
-    from device.hardware.poller import HardwarePoller
-    from device.hardware.report import mock_stand_in, recount_full
-    from device.runtime import build_procurement
     from device.sdnotify import Notifier
     from device.store.db import open_store
+    from device.vending.agent import Agent
+    from device.vending.hardware.factory import make_pin_factory
+    from device.vending.hardware.poller import HardwarePoller
+    from device.vending.hardware.report import mock_stand_in, recount_full
+    from device.vending.runtime import build_procurement
 
     settings = settings_or_exit(config)
     try:
@@ -429,9 +429,9 @@ def _tune(
     import dataclasses
     import json
 
-    from device.sim.classic import ClassicParams
-    from device.sim.policies import AgentTuning
-    from device.sim.tune import Tuned, tune_agent, tune_classic
+    from device.vending.sim.classic import ClassicParams
+    from device.vending.sim.policies import AgentTuning
+    from device.vending.sim.tune import Tuned, tune_agent, tune_classic
 
     if what not in ("classic", "agent"):
         typer.echo(f"only 'classic' or 'agent' can be tuned, not {what!r}", err=True)
@@ -519,9 +519,9 @@ def simulate(
         typer.echo(f"unknown kind {kind!r}; expected vending or taxi", err=True)
         raise typer.Exit(code=2)
 
-    from device.sim.compare import compare, comparison_table, result_json
-    from device.sim.policies import POLICIES
-    from device.sim.scenarios import SCENARIOS
+    from device.vending.sim.compare import compare, comparison_table, result_json
+    from device.vending.sim.policies import POLICIES
+    from device.vending.sim.scenarios import SCENARIOS
 
     settings = settings_or_exit(config)
     if markdowns is not None:
@@ -551,14 +551,14 @@ def simulate(
     console.print(comparison_table(comparison, settings.chain.token_decimals))
     data = result_json(comparison)
     if compare_all:
-        from device.sim.ceiling import ceiling
-        from device.sim.gap import GAP_POLICIES, decompose, gap_json, gap_table
+        from device.vending.sim.ceiling import ceiling
+        from device.vending.sim.gap import GAP_POLICIES, decompose, gap_json, gap_table
 
         bound = ceiling(settings, SCENARIOS[scenario], days=round(days), seed=seed)
         data["ceiling_without_foresight"] = bound.profit
         decimals = settings.chain.token_decimals
         shown = money(bound.profit, decimals)
-        console.print(f"ceiling without foresight (device/sim/ceiling.py): profit {shown}")
+        console.print(f"ceiling without foresight (device/vending/sim/ceiling.py): profit {shown}")
         gaps = [decompose(comparison.results[p], bound) for p in GAP_POLICIES]
         data["gap"] = {g.policy: gap_json(g) for g in gaps}
         console.print(
@@ -571,7 +571,7 @@ def simulate(
     if json_out is not None:
         json_out.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     if not no_plots:
-        from device.sim.plots import write_plots
+        from device.vending.sim.plots import write_plots
 
         items = {slot.id: slot.name for slot in settings.slots}
         folder = plots or DEFAULT_PLOTS

@@ -30,22 +30,9 @@ from sqlmodel import Session, col, select
 
 from contracts.profit_center import Autonomy, OrderStatus, ProfitCenter
 from device.errors import CustobotError
-from device.hardware.poller import SlotReading, StockSnapshot
 from device.negotiation.buyer import Buyer, NegotiationResult
 from device.negotiation.need import Need, NeedItem, SupplierRef
 from device.negotiation.transcript import EventKind, Reason, Transcript
-from device.planning.forecast import DemandModels, Forecast, floor_hour
-from device.planning.planner import (
-    Economics,
-    PlannerConfig,
-    PurchasePlan,
-    RestockNeed,
-    SlotStock,
-    SupplierOption,
-    expiring_lots,
-    plan_restock,
-)
-from device.pricing.reprice import demand_at_list
 from device.procurement.delivery import DeliveryMatch, OpenOrder, OrderLine, match_delivery
 from device.procurement.models import (
     OPEN_ORDER_STATES,
@@ -58,6 +45,19 @@ from device.settings import Settings, SlotConfig
 from device.store import repo
 from device.store.db import Store
 from device.store.models import AlertSeverity, Sale, SaleState, StockRecount
+from device.vending.hardware.poller import SlotReading, StockSnapshot
+from device.vending.planning.forecast import DemandModels, Forecast, floor_hour
+from device.vending.planning.planner import (
+    Economics,
+    PlannerConfig,
+    PurchasePlan,
+    RestockNeed,
+    SlotStock,
+    SupplierOption,
+    expiring_lots,
+    plan_restock,
+)
+from device.vending.pricing.reprice import demand_at_list
 from supplier.protocol import Catalog
 
 log = structlog.get_logger()

@@ -24,10 +24,10 @@ from device.procurement.outbox import Outbox
 from device.store import repo
 from device.store.db import Store
 from device.store.models import RecountSource, SaleState
-from device.vend import VendFlow
+from device.vending.vend import VendFlow
 from tests.dashboard.chain import USDC, Chain
 from tests.dashboard.conftest import OwnerLogin, csrf_from, make_owner
-from tests.device.vend.machine import COLA, PRICES, T0, MockPinMachine, demo_slots
+from tests.device.vending.vend.machine import COLA, PRICES, T0, MockPinMachine, demo_slots
 
 SECURITY_HEADERS = (
     "content-security-policy",

@@ -14,10 +14,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dashboard.app import create_app, start_in_thread
 from dashboard.machine import LiveMachineView
-from device.hardware.poller import HardwarePoller
 from device.settings import Settings
-from device.sim.physics import SensorPhysics
 from device.store.db import Store
+from device.vending.hardware.poller import HardwarePoller
+from device.vending.sim.physics import SensorPhysics
 from tests.dashboard.chain import Chain
 from tests.dashboard.conftest import OwnerLogin, login
 

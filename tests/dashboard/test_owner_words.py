@@ -18,16 +18,16 @@ from dashboard.machine import LiveMachineView
 from dashboard.story import plain_detail
 from device.procurement.models import OrderState
 from device.settings import Settings
-from device.sim.customers import Arrival
-from device.sim.policies import World, make_policy
-from device.sim.scenarios import SCENARIOS
 from device.store import repo
 from device.store.db import Store
 from device.store.models import RecountSource
-from device.vend import SoldOutError, VendFlow
+from device.vending.sim.customers import Arrival
+from device.vending.sim.policies import World, make_policy
+from device.vending.sim.scenarios import SCENARIOS
+from device.vending.vend import SoldOutError, VendFlow
 from tests.dashboard.chain import USDC, Chain
 from tests.dashboard.machine_data import SUPPLIER, record_order, stock_and_sales
-from tests.device.vend.machine import MockPinMachine
+from tests.device.vending.vend.machine import MockPinMachine
 
 
 def text_of(html: str) -> str:

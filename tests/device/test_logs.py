@@ -10,9 +10,9 @@ import structlog
 from gpiozero.pins.mock import MockFactory
 
 from contracts.profit_center import OrderStatus
-from device.hardware.health import CpuHealth
 from device.logs import configure_logging
 from device.procurement.models import OrderState
+from device.vending.hardware.health import CpuHealth
 
 ORDER = "0x" + "4e0ab321" + "ab" * 28
 

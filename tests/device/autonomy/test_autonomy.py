@@ -21,11 +21,11 @@ from contracts.profit_center import (
     OrderRejected,
     OrderStatus,
 )
-from device.demo import USDC, DemoWorld
 from device.devchain import DevChain
 from device.orders_cli import DecisionError, decide
 from device.procurement.models import ChainIntent, IntentState, OrderState, PurchaseOrder
 from device.store import repo
+from device.vending.demo import USDC, DemoWorld
 from supplier.store import OrderState as SupplierOrderState
 from tests.device.autonomy.world import FIRST_PLAN, demo_policy, demo_world, procurement_of
 

@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from contracts.profit_center import Autonomy, Policy
-from device.demo import DEMO_POLICY, DEMO_SUPPLIERS, DemoWorld
 from device.devchain import DevChain
 from device.procurement.cycle import Procurement
 from device.settings import Settings, load_settings
-from device.sim.scenarios import OFFICE_SNACKS
+from device.vending.demo import DEMO_POLICY, DEMO_SUPPLIERS, DemoWorld
+from device.vending.sim.scenarios import OFFICE_SNACKS
 
 START = datetime(2027, 3, 1, tzinfo=UTC)  # a Monday
 FIRST_PLAN = 1.05  # days: the first daily plan has run and its orders are on-chain

@@ -39,8 +39,6 @@ from gpiozero.pins.mock import MockFactory
 from web3 import Web3
 
 from contracts.profit_center import OrderStatus, ProfitCenter
-from device.agent import Agent
-from device.hardware.poller import HardwarePoller
 from device.logs import configure_logging
 from device.negotiation.buyer import Buyer
 from device.procurement.cycle import (
@@ -49,11 +47,13 @@ from device.procurement.cycle import (
     meet_supplier,
 )
 from device.procurement.outbox import Outbox
-from device.sim.customers import CustomerStream
-from device.sim.physics import SensorPhysics
 from device.store.db import open_store
 from device.store.models import PaymentMethod, SaleState
-from device.vend import VendError
+from device.vending.agent import Agent
+from device.vending.hardware.poller import HardwarePoller
+from device.vending.sim.customers import CustomerStream
+from device.vending.sim.physics import SensorPhysics
+from device.vending.vend import VendError
 from tests.device.loop.world import SCENARIO, START, LoopConfig, loop_settings
 
 log = structlog.get_logger()

@@ -19,11 +19,11 @@ from eth_account import Account
 from web3 import Web3
 
 from contracts.chain import send
-from device.demo import DEMO_POLICY, USDC
 from device.devchain import DevChain
 from device.settings import Settings, load_settings
-from device.sim.customers import OFFICE, SlotDemand
-from device.sim.scenarios import Scenario
+from device.vending.demo import DEMO_POLICY, USDC
+from device.vending.sim.customers import OFFICE, SlotDemand
+from device.vending.sim.scenarios import Scenario
 from supplier.app import create_app
 from supplier.keys import Signer
 from supplier.settings import SupplierSettings

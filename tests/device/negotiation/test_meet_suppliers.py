@@ -6,8 +6,8 @@ import socket
 from pathlib import Path
 
 from device.negotiation import Buyer, HttpLimits
-from device.runtime import SUPPLIER_RELIABILITY_PRIOR, meet_suppliers
 from device.settings import SupplierEndpoint, load_settings
+from device.vending.runtime import SUPPLIER_RELIABILITY_PRIOR, meet_suppliers
 from tests.device.negotiation.conftest import reference_supplier
 
 

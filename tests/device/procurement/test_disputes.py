@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from contracts.profit_center import OrderStatus
-from device.demo import DemoSupplier, DemoWorld
 from device.procurement.models import OrderState
 from device.settings import load_settings
-from device.sim.scenarios import OFFICE_SNACKS
+from device.vending.demo import DemoSupplier, DemoWorld
+from device.vending.sim.scenarios import OFFICE_SNACKS
 
 START = (datetime.now(UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
 CHEAT = DemoSupplier(

@@ -20,15 +20,15 @@ from eth_account import Account
 
 from contracts.chain import send
 from contracts.profit_center import OrderStatus
-from device.demo import DEMO_POLICY, USDC
 from device.devchain import DevChain
 from device.negotiation import Buyer, EventKind, HttpLimits, Reason, Transcript
-from device.planning.planner import PlanLine, RestockNeed
 from device.procurement.cycle import ChainContext, KnownSupplier, Procurement, meet_supplier
 from device.procurement.outbox import Outbox
 from device.settings import load_settings
 from device.store import repo
 from device.store.db import open_store
+from device.vending.demo import DEMO_POLICY, USDC
+from device.vending.planning.planner import PlanLine, RestockNeed
 from supplier.app import create_app
 from supplier.desk import Desk
 from supplier.keys import Signer

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from device.demo import DemoWorld
 from device.procurement.ledger import Ledger
 from device.procurement.models import OrderState
 from device.settings import load_settings
-from device.sim.scenarios import OFFICE_SNACKS
 from device.store import repo
+from device.vending.demo import DemoWorld
+from device.vending.sim.scenarios import OFFICE_SNACKS
 
 # Simulated time drives the chain's clock, which only moves forward: start tomorrow.
 START = (datetime.now(UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
