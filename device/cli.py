@@ -8,7 +8,6 @@ import tempfile
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -28,7 +27,7 @@ from device.keys import keys_app
 from device.logs import configure_logging
 from device.money import money
 from device.orders_cli import orders_app
-from device.settings import Settings, load_settings
+from device.settings import Kind, Settings, load_settings
 from supplier.cli import supplier_app
 
 if TYPE_CHECKING:
@@ -58,17 +57,17 @@ app.command("migrate")(migrate)
 app.command("dashboard")(dashboard_serve)
 
 DEFAULT_PLOTS = Path(tempfile.gettempdir()) / "custobot-plots"  # simulate's plots, named
-PROGRESS_EVERY_S = 10.0
-
-
-class MachineKind(StrEnum):
-    VENDING = "vending"
-    TAXI = "taxi"  # wall seconds between the demo's progress lines off a terminal
+PROGRESS_EVERY_S = 10.0  # wall seconds between the demo's progress lines off a terminal
 
 
 ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="TOML config file (default: embedded demo machine)"),
+]
+
+KindOption = Annotated[
+    Kind | None,
+    typer.Option("--kind", help="vending or taxi (default: the config's kind, vending)"),
 ]
 
 
@@ -79,6 +78,22 @@ def settings_or_exit(config: Path | None) -> Settings:
     except ConfigError as exc:
         typer.echo(f"config error: {exc}", err=True)
         raise typer.Exit(code=2) from None
+
+
+def kind_or_config(kind: Kind | None, config: Path | None) -> Kind:
+    """The machine kind a command runs: ``--kind`` when given, else the config's ``kind``."""
+    return kind if kind is not None else settings_or_exit(config).kind
+
+
+def _no_taxi_yet(command: str) -> None:
+    """The taxi kind has its demo and simulation only: say so and exit 2 rather than run a vending
+    machine."""
+    typer.echo(
+        f"custobot {command} --kind taxi: the taxi has no {command} yet; "
+        "`custobot demo --kind taxi` runs one and `custobot simulate --kind taxi` its city",
+        err=True,
+    )
+    raise typer.Exit(code=2)
 
 
 def _version(value: bool) -> None:
@@ -125,7 +140,7 @@ def demo(
     speed: Annotated[float, typer.Option(min=1, help="Simulated seconds per real second")] = 3600,
     seed: Annotated[int, typer.Option(help="Seed of the simulated customers")] = 1,
     config: ConfigOption = None,
-    kind: Annotated[MachineKind, typer.Option(help="Which machine")] = MachineKind.VENDING,
+    kind: KindOption = None,
 ) -> None:
     """The whole machine customer on accelerated time: it sells, negotiates, pays, restocks.
 
@@ -139,7 +154,7 @@ def demo(
     that delivers half an order (paid for what arrived) and one that claims a delivery it
     never made (disputed on-chain). The dashboard URL and login are printed first.
     """
-    if kind is MachineKind.TAXI:
+    if kind_or_config(kind, config) is Kind.TAXI:
         taxi_demo(seconds, speed, seed)
         return
     from rich.console import Group
@@ -358,8 +373,10 @@ def status(config: ConfigOption = None) -> None:
 
 
 @app.command()
-def run(config: ConfigOption = None) -> None:
+def run(config: ConfigOption = None, kind: KindOption = None) -> None:
     """Run the machine in real time: poll the sensors, settle interrupted vends, record visits."""
+    if kind_or_config(kind, config) is Kind.TAXI:
+        _no_taxi_yet("run")
     from apscheduler.schedulers.background import BackgroundScheduler
 
     from device.drivers.realtime import RealTimeDriver
@@ -503,21 +520,16 @@ def simulate(
         ),
     ] = None,
     config: ConfigOption = None,
-    kind: Annotated[
-        str, typer.Option(help="vending, or taxi: a robotaxi's city-year (device/taxi)")
-    ] = "vending",
+    kind: KindOption = None,
 ) -> None:
     """Run restocking policies through the simulated machine, as fast as it goes, and compare."""
     import json
 
     from rich.progress import Progress
 
-    if kind is MachineKind.TAXI:
+    if kind_or_config(kind, config) is Kind.TAXI:
         _simulate_taxi(days, seed, policy, compare_all, json_out)
         return
-    if kind != "vending":
-        typer.echo(f"unknown kind {kind!r}; expected vending or taxi", err=True)
-        raise typer.Exit(code=2)
 
     from device.vending.sim.compare import compare, comparison_table, result_json
     from device.vending.sim.policies import POLICIES

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import ipaddress
 from collections import Counter
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
@@ -41,6 +42,14 @@ Pin = Annotated[int, Field(ge=0, le=27, description="BCM GPIO number")]
 BaseUnits = Annotated[int, Field(ge=0, description="token base units (USDC: 6 decimals)")]
 # The hardware SPI0 pins the MCP3008 occupies (SCLK, MOSI, MISO, CE0, CE1).
 SPI0_PINS = (11, 10, 9, 8, 7)
+
+
+class Kind(StrEnum):
+    """What machine the profit-centre core runs: each kind brings its own I/O, what it
+    sells, what it buys and how it decides (``device/vending/``, ``device/taxi/``)."""
+
+    VENDING = "vending"
+    TAXI = "taxi"
 
 
 class _Strict(BaseModel):
@@ -231,9 +240,10 @@ class Settings(BaseSettings):
     )
 
     device_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    kind: Kind = Kind.VENDING
     pin_factory: Literal["mock", "lgpio"] = "mock"
     database: Path = Path("custobot.db")
-    slots: list[SlotConfig] = Field(min_length=1, max_length=64)
+    slots: list[SlotConfig] = Field(default=[], max_length=64, description="vending only")
     machine: MachinePinsConfig = MachinePinsConfig()
     agent: AgentConfig = AgentConfig()
     pricing: PricingConfig = PricingConfig()
@@ -255,6 +265,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _unique_ids_and_pins(self) -> Self:
+        if self.kind is Kind.VENDING and not self.slots:
+            raise ValueError("slots: a vending machine needs at least one slot")
         identities: tuple[tuple[str, list[int | str]], ...] = (
             ("slots.id", [s.id for s in self.slots]),
             ("slots.gtin", [s.gtin for s in self.slots]),

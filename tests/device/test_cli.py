@@ -10,6 +10,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+from typer.testing import CliRunner
+
+from device.cli import app
 from device.settings import DEFAULTS_FILE
 from device.store import repo
 from device.store.db import open_store
@@ -125,3 +129,19 @@ def test_status_shows_prices_and_the_markdowns_with_their_reasons(tmp_path: Path
     assert "4.50" in sandwich
     assert "markdowns: on (at most 40% off list" in status.stdout
     assert f"price 2026-12-01 15:00 slot 6: 2.70 USDC — {reason}" in status.stdout
+
+
+def test_kind_chooses_the_machine_each_command_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--kind`` or the config's ``kind``: a taxi never starts a vending machine."""
+    runner = CliRunner()
+    refused = runner.invoke(app, ["run", "--kind", "taxi"])
+    assert refused.exit_code == 2
+    assert "custobot run --kind taxi: the taxi has no run yet" in refused.output
+    monkeypatch.setenv("CUSTOBOT_KIND", "taxi")
+    assert runner.invoke(app, ["demo", "--for", "1"]).exit_code == 2
+    city = runner.invoke(app, ["simulate", "--days", "1", "--policy", "driver-rules"])
+    assert city.exit_code == 0, city.output
+    assert "robotaxi, seed 1, 1 days" in city.output
+    wrong = runner.invoke(app, ["simulate", "--kind", "drone"])
+    assert wrong.exit_code == 2
+    assert "'drone'" in wrong.output

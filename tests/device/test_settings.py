@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from device.cli import app
-from device.settings import DEFAULTS_FILE, load_settings
+from device.settings import DEFAULTS_FILE, Kind, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = DEFAULTS_FILE.read_text()
@@ -43,6 +43,7 @@ def _run_check(tmp_path: Path, text: str) -> tuple[int, str]:
         ),
         (("channel = 1", "channel = 0"), "slots.sensor.channel", "channel 0 is used twice"),
         (('pin_factory = "mock"', 'pin_factory = "rpigpio"'), "pin_factory", "'mock' or 'lgpio'"),
+        (('kind = "vending"', 'kind = "drone"'), "kind", "'vending' or 'taxi'"),
         (
             ('device_id = "demo-snack-01"', 'device_id = "demo-snack-01"\nbogus = 1'),
             "bogus",
@@ -88,3 +89,19 @@ def test_example_config_is_a_six_slot_pi_machine() -> None:
     assert {s.sensor.kind for s in settings.slots} == {"distance", "analog", "switch", "sales"}
     assert settings.agent.plan_interval_h == 6.0
     assert settings.agent.order_cost == 0
+
+
+def test_kind_is_vending_by_default_and_taxi_needs_no_slots(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kind picks the machine; only a vending machine has slots to describe."""
+    assert load_settings().kind is Kind.VENDING
+    monkeypatch.setenv("CUSTOBOT_KIND", "taxi")
+    assert load_settings().kind is Kind.TAXI
+    monkeypatch.delenv("CUSTOBOT_KIND")
+    taxi = tmp_path / "taxi.toml"
+    taxi.write_text('device_id = "taxi-01"\nkind = "taxi"\n')
+    assert load_settings(taxi).slots == []
+    code, output = _run_check(tmp_path, 'device_id = "snack-01"\n')
+    assert code == 2
+    assert output.strip() == "config error: slots: a vending machine needs at least one slot"
