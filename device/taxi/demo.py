@@ -168,7 +168,6 @@ class TaxiDemo:
             chain.pc,
             context,
             buyer,
-            [],
         )
         master, slave = os.openpty()
         self._stack.callback(os.close, master)

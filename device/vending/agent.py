@@ -15,13 +15,13 @@ from datetime import datetime, timedelta
 import structlog
 
 from device.drivers import Driver
-from device.procurement.cycle import Procurement
 from device.settings import SalesCountConfig, Settings, SwitchSensorConfig
 from device.store import repo
 from device.store.db import Store
 from device.store.models import PaymentMethod, RecountSource, Sale, SaleState
 from device.vending.hardware.poller import HardwarePoller, StockSnapshot
 from device.vending.pricing.reprice import Expected, Repricer
+from device.vending.restock import Restocking
 from device.vending.vend import VendFlow
 
 log = structlog.get_logger()
@@ -76,7 +76,7 @@ class Agent:
         settings: Settings,
         store: Store,
         poller: HardwarePoller,
-        procurement: Procurement | None = None,
+        procurement: Restocking | None = None,
     ) -> None:
         self.settings = settings
         self.store = store

@@ -34,16 +34,12 @@ from dashboard.machine import LiveMachineView
 from device.devchain import DevChain
 from device.drivers.simulation import SimulationDriver
 from device.negotiation.buyer import Buyer
-from device.procurement.cycle import (
-    ChainContext,
-    KnownSupplier,
-    Procurement,
-    meet_supplier,
-)
+from device.procurement.cycle import ChainContext
 from device.procurement.models import OrderState, PurchaseOrder
 from device.procurement.outbox import Outbox
 from device.settings import Settings
 from device.store.db import Store
+from device.vending.restock import KnownSupplier, Restocking, meet_supplier
 from device.vending.sim.machine import SimulatedMachine
 from device.vending.sim.scenarios import Scenario
 from supplier.app import create_app
@@ -267,7 +263,7 @@ class DemoWorld:
     def _sim_unix(self) -> int:
         return int(self.driver.now().timestamp())
 
-    def _procurement(self, settings: Settings, store: Store, scratch: Path) -> Procurement:
+    def _procurement(self, settings: Settings, store: Store, scratch: Path) -> Restocking:
         chain = self.chain
         buyer = Buyer(clock=lambda: float(self._sim_unix()))
         known: list[KnownSupplier] = []
@@ -307,7 +303,7 @@ class DemoWorld:
             self.supplier_urls[spec.name] = url
             known.append(asyncio.run(meet_supplier(buyer, spec.name, url, 0.95)))
             log.info("demo_supplier_started", supplier=spec.name, url=url)
-        return Procurement(
+        return Restocking(
             settings,
             store,
             Outbox(store, chain.w3, chain.pc, chain.agent),

@@ -17,21 +17,17 @@ from contracts.profit_center import ProfitCenter
 from device.errors import CustobotError
 from device.keys import load_agent_account
 from device.negotiation.buyer import Buyer
-from device.procurement.cycle import (
-    ChainContext,
-    KnownSupplier,
-    Procurement,
-    meet_supplier,
-)
+from device.procurement.cycle import ChainContext
 from device.procurement.outbox import Outbox
 from device.settings import Settings
 from device.store.db import Store
+from device.vending.restock import KnownSupplier, Restocking, meet_supplier
 
 log = structlog.get_logger()
 SUPPLIER_RELIABILITY_PRIOR = 0.9
 
 
-def build_procurement(settings: Settings, store: Store) -> Procurement | None:
+def build_procurement(settings: Settings, store: Store) -> Restocking | None:
     """The machine's buyer from its config, or None (logged) when it cannot buy."""
     chain = settings.chain
     if chain.kind != "rpc":
@@ -58,7 +54,7 @@ def build_procurement(settings: Settings, store: Store) -> Procurement | None:
             reason=f"node unreachable and chain_id/token not in the config ({type(exc).__name__})",
         )
         return None
-    return Procurement(
+    return Restocking(
         settings,
         store,
         Outbox(store, w3, pc, account),

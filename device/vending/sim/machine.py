@@ -18,12 +18,12 @@ from typing import Self
 import structlog
 
 from device.drivers.simulation import SimulationDriver
-from device.procurement.cycle import Procurement
 from device.settings import Settings
 from device.store.db import Store, open_store
 from device.store.models import SaleState
 from device.vending.agent import Agent
 from device.vending.hardware.poller import HardwarePoller
+from device.vending.restock import Restocking
 from device.vending.sim.customers import Arrival, CustomerStream
 from device.vending.sim.physics import PiMockFactory, SensorPhysics
 from device.vending.sim.scenarios import Scenario
@@ -67,7 +67,7 @@ class SimulatedMachine:
         route_every: timedelta | None = timedelta(days=3, hours=12),
         poll_every: timedelta = timedelta(hours=1),
         durable: bool = False,
-        procurement: Callable[[Store], Procurement] | None = None,
+        procurement: Callable[[Store], Restocking] | None = None,
         driver: SimulationDriver | None = None,
         initial_stock: Mapping[int, int] | None = None,
     ) -> None:

@@ -27,7 +27,6 @@ from typing import ClassVar
 import numpy as np
 
 from device.negotiation.policy import BuyerPolicy
-from device.procurement.cycle import with_expiry
 from device.procurement.delivery import OpenOrder, OrderLine, match_delivery
 from device.settings import SalesCountConfig, Settings, SlotConfig, SwitchSensorConfig
 from device.store import repo
@@ -37,6 +36,7 @@ from device.vending.hardware.readings import FaultState
 from device.vending.planning.forecast import DemandModels, Forecast, floor_hour
 from device.vending.planning.planner import FILL, Economics, PlannerConfig, SlotStock, plan_restock
 from device.vending.pricing.reprice import demand_at_list
+from device.vending.restock import with_expiry
 from device.vending.sim.customers import Arrival
 from device.vending.sim.machine import SimulatedMachine
 from device.vending.sim.market import (

@@ -1,4 +1,4 @@
-"""A demo machine under a chosen autonomy policy: real Procurement, outbox, HTTP suppliers.
+"""A demo machine under a chosen autonomy policy: real Restocking, outbox, HTTP suppliers.
 
 ``DemoWorld`` with two reference suppliers served on 127.0.0.1, one selling the
 drinks, the other the snacks. With seed 3 from ``START`` the first daily plan buys
@@ -15,9 +15,9 @@ from pathlib import Path
 
 from contracts.profit_center import Autonomy, Policy
 from device.devchain import DevChain
-from device.procurement.cycle import Procurement
 from device.settings import Settings, load_settings
 from device.vending.demo import DEMO_POLICY, DEMO_SUPPLIERS, DemoWorld
+from device.vending.restock import Restocking
 from device.vending.sim.scenarios import OFFICE_SNACKS
 
 START = datetime(2027, 3, 1, tzinfo=UTC)  # a Monday
@@ -53,7 +53,7 @@ def demo_world(scratch: Path, chain: DevChain, settings: Settings | None = None)
     )
 
 
-def procurement_of(world: DemoWorld) -> Procurement:
+def procurement_of(world: DemoWorld) -> Restocking:
     procurement = world.machine.agent.procurement
     assert procurement is not None
     return procurement

@@ -41,16 +41,13 @@ from web3 import Web3
 from contracts.profit_center import OrderStatus, ProfitCenter
 from device.logs import configure_logging
 from device.negotiation.buyer import Buyer
-from device.procurement.cycle import (
-    ChainContext,
-    Procurement,
-    meet_supplier,
-)
+from device.procurement.cycle import ChainContext
 from device.procurement.outbox import Outbox
 from device.store.db import open_store
 from device.store.models import PaymentMethod, SaleState
 from device.vending.agent import Agent
 from device.vending.hardware.poller import HardwarePoller
+from device.vending.restock import Restocking, meet_supplier
 from device.vending.sim.customers import CustomerStream
 from device.vending.sim.physics import SensorPhysics
 from device.vending.vend import VendError
@@ -173,7 +170,7 @@ class LoopMachine:
         pc = ProfitCenter(w3, config.profit_center)
         buyer = Buyer(clock=lambda: float(self.now.timestamp()))
         known = [asyncio.run(meet_supplier(buyer, s.name, s.url, 0.95)) for s in config.suppliers]
-        self.procurement = Procurement(
+        self.procurement = Restocking(
             self.settings,
             self.store,
             Outbox(self.store, w3, pc, Account.from_key(config.agent_key)),

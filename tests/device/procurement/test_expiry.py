@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from device.procurement.cycle import with_expiry
 from device.settings import load_settings
 from device.store import repo
 from device.store.db import open_store
 from device.store.models import RecountSource
 from device.vending.planning.planner import SlotStock
+from device.vending.restock import with_expiry
 
 NOW = datetime(2026, 5, 8, 12, tzinfo=UTC)
 

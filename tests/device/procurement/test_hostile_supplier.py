@@ -22,13 +22,14 @@ from contracts.chain import send
 from contracts.profit_center import OrderStatus
 from device.devchain import DevChain
 from device.negotiation import Buyer, EventKind, HttpLimits, Reason, Transcript
-from device.procurement.cycle import ChainContext, KnownSupplier, Procurement, meet_supplier
+from device.procurement.cycle import ChainContext
 from device.procurement.outbox import Outbox
 from device.settings import load_settings
 from device.store import repo
 from device.store.db import open_store
 from device.vending.demo import DEMO_POLICY, USDC
 from device.vending.planning.planner import PlanLine, RestockNeed
+from device.vending.restock import KnownSupplier, Restocking, meet_supplier
 from supplier.app import create_app
 from supplier.desk import Desk
 from supplier.keys import Signer
@@ -65,7 +66,7 @@ def _config(tmp_path: Path, name: str, chain: DevChain, gtin: str, price: int) -
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[Procurement, DevChain, str]]:
+def world(tmp_path: Path) -> Iterator[tuple[Restocking, DevChain, str]]:
     settings = load_settings(None)
     slot = settings.slots[0]
     chain = DevChain.in_process(DEMO_POLICY)
@@ -94,7 +95,7 @@ def world(tmp_path: Path) -> Iterator[tuple[Procurement, DevChain, str]]:
             known.append(asyncio.run(meet_supplier(buyer, name, url, 0.95)))
         outbox = Outbox(store, chain.w3, chain.pc, chain.agent)
         context = ChainContext(chain.chain_id, chain.pc.address, chain.token_address)
-        procurement = Procurement(settings, store, outbox, chain.pc, context, buyer, known)
+        procurement = Restocking(settings, store, outbox, chain.pc, context, buyer, known)
         try:
             yield procurement, chain, slot.gtin
         finally:
@@ -116,7 +117,7 @@ def _need(gtin: str, now: datetime, slot_id: int) -> RestockNeed:
 
 
 def test_a_replayed_quote_is_refused_and_the_honest_supplier_sells(
-    world: tuple[Procurement, DevChain, str],
+    world: tuple[Restocking, DevChain, str],
 ) -> None:
     procurement, chain, gtin = world
     slot_id = procurement.settings.slots[0].id

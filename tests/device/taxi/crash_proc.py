@@ -144,7 +144,6 @@ def run(argv: list[str], say: Callable[[str], None]) -> None:
         pc,
         chain,
         buyer,
-        [],
     )
     providers = [
         Provider(

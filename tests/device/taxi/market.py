@@ -133,7 +133,7 @@ def market(
     store = open_store(tmp_path / "taxi.db")
     buyer = Buyer(limits=HttpLimits(connect_timeout_s=2, read_timeout_s=4, request_timeout_s=5))
     procurement = Procurement(
-        load_settings(), store, Outbox(store, w3, pc, agent), pc, chain, buyer, []
+        load_settings(), store, Outbox(store, w3, pc, agent), pc, chain, buyer
     )
     keys: dict[str, LocalAccount] = {}
     providers: list[Provider] = []

@@ -388,7 +388,7 @@ def test_fares_reach_the_treasury_through_the_vending_deposit_path(
     send(chain.w3, chain.usdc.functions.approve(chain.pc.address, 2**255), chain.agent)
     context = ChainContext(int(chain.w3.eth.chain_id), chain.pc.address, chain.usdc.address)
     outbox = Outbox(store, chain.w3, chain.pc, chain.agent)
-    procurement = Procurement(load_settings(), store, outbox, chain.pc, context, None, [])  # type: ignore[arg-type]
+    procurement = Procurement(load_settings(), store, outbox, chain.pc, context, None)  # type: ignore[arg-type]
     treasury = chain.pc.treasury()
     deposit_fares(procurement, open_store(served.db), day, day.date())
     deposit_fares(procurement, open_store(served.db), day, day.date())  # once per day, by key
