@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any, Literal, Protocol
 
 import sqlalchemy as sa
 import structlog
@@ -81,7 +82,6 @@ from device.settings import Settings
 from device.store import repo
 from device.store.db import Store
 from device.store.models import Sale, SaleState
-from device.vending.hardware.poller import StockSnapshot
 
 log = structlog.get_logger()
 NO_PROFIT_CENTER = "no ProfitCenter in the config yet (custobot chain deploy)"
@@ -118,7 +118,34 @@ FINAL_STATES = frozenset(
     }
 )
 
-SnapshotSource = Callable[[], StockSnapshot | None]
+
+class SlotStatus(Protocol):
+    """What the dashboard reads of one slot's sensor reading (or fault alert): the shell
+    does not import the vending hardware that produces it."""
+
+    @property
+    def slot_id(self) -> int: ...
+    @property
+    def fault(self) -> StrEnum: ...
+    @property
+    def detail(self) -> str: ...
+
+
+class SlotCount(SlotStatus, Protocol):
+    @property
+    def count(self) -> int | None: ...
+
+
+class StockStatus(Protocol):
+    """The hardware poller's latest snapshot, as far as the dashboard shows it."""
+
+    @property
+    def slots(self) -> Sequence[SlotCount]: ...
+    @property
+    def alerts(self) -> Sequence[SlotStatus]: ...
+
+
+SnapshotSource = Callable[[], StockStatus | None]
 DaysToEmpty = Callable[[int, int], float | None]
 """(slot id, items in it) -> days until empty, e.g. ``Forecast.days_to_empty``."""
 
@@ -553,7 +580,7 @@ class LiveMachineView:
             alerts=alerts,
         )
 
-    def _snapshot_now(self) -> StockSnapshot | None:
+    def _snapshot_now(self) -> StockStatus | None:
         return self._stock_snapshot() if self._stock_snapshot is not None else None
 
     def slots(self) -> list[SlotView]:
