@@ -51,10 +51,11 @@ from contracts.profit_center import ProfitCenter
 from dashboard.app import SESSION_COOKIE, create_app, start_in_thread
 from dashboard.auth import add_owner
 from dashboard.machine import LiveMachineView
+from device.demo_shell import DEMO_POLICY
 from device.devchain import DevChain
 from device.logs import configure_logging
 from device.settings import load_settings
-from device.vending.demo import DEMO_POLICY, DemoWorld
+from device.vending.demo import DemoWorld
 from device.vending.sim.scenarios import OFFICE_SNACKS
 
 PATHS = ("/", "/api/status")

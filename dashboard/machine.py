@@ -212,7 +212,7 @@ class LiveMachineView:
     names come from the buying loop's ``purchase_order`` rows, which also show
     orders still in the outbox. ``stock_snapshot`` (the hardware poller's latest),
     ``days_to_empty`` (the forecast) and ``outbox_depth`` (``Outbox.depth``) connect
-    the agent (``rides``: a taxi's rides, battery and P&L, ``dashboard.taxi``); without
+    the agent (``rides``: a taxi's rides, battery and P&L, ``device.taxi.rides_view``); without
     them stock counts come from the store (last recount minus
     sales), days to empty from the trailing 7-day sales rate, and sensor health
     says "unknown". ``supplier_names`` adds names for addresses without orders.

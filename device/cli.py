@@ -33,8 +33,8 @@ from supplier.cli import supplier_app
 if TYPE_CHECKING:
     from rich.live import Live
 
+    from device.demo_shell import DemoDashboard
     from device.taxi.demo import TaxiDemo
-    from device.vending.demo import DemoDashboard
 
 app = typer.Typer(
     name="custobot",
@@ -160,16 +160,10 @@ def demo(
     from rich.console import Group
     from rich.live import Live
 
+    from device.demo_shell import DemoProgress, login_lines, orders_table
     from device.devchain import DevChain
-    from device.vending.demo import (
-        SHOWCASE_OWNERS,
-        SHOWCASE_POLICY,
-        SHOWCASE_SUPPLIERS,
-        DemoProgress,
-        DemoWorld,
-        login_lines,
-    )
-    from device.vending.demo_view import machine_table, orders_table
+    from device.vending.demo import SHOWCASE_OWNERS, SHOWCASE_POLICY, SHOWCASE_SUPPLIERS, DemoWorld
+    from device.vending.demo_view import machine_table
     from device.vending.sim.scenarios import OFFICE_SNACKS
 
     settings = settings_or_exit(config)
@@ -246,9 +240,9 @@ def taxi_demo(seconds: float, speed: float, seed: int) -> None:
     """The robotaxi demo: one simulated minute per tick, paced to ``speed``."""
     from rich.live import Live
 
+    from device.demo_shell import DEMO_POLICY, login_lines
     from device.devchain import DevChain
     from device.taxi.demo import TaxiDemo
-    from device.vending.demo import DEMO_POLICY, login_lines
 
     start = (datetime.now(UTC) + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
     with (

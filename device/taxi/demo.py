@@ -30,7 +30,7 @@ from rich.table import Table
 
 from contracts.chain import send
 from dashboard.machine import LiveMachineView
-from dashboard.taxi import rides_view
+from device.demo_shell import DemoDashboard, orders_table, serve_owner_dashboard
 from device.devchain import DevChain
 from device.http_serving import Clock, wall_clock
 from device.money import money
@@ -44,12 +44,11 @@ from device.taxi.app import create_app as create_rider_app
 from device.taxi.charging import station_settings
 from device.taxi.gps import NmeaReader, open_gps
 from device.taxi.rides import RideDesk, ServiceArea
+from device.taxi.rides_view import rides_view
 from device.taxi.simcar import SimulatedCar, Truth
 from device.taxi.store import open_store as open_rides
 from device.taxi.upkeep import Provider, Upkeep, UpkeepKind, Window, provider_settings
 from device.taxi.vehicle import VehiclePoller, open_bus
-from device.vending.demo import DemoDashboard, serve_owner_dashboard
-from device.vending.demo_view import orders_table
 from supplier.app import create_app as create_supplier_app
 from supplier.keys import Signer
 from supplier.store import SupplierStore

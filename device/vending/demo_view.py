@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from device.money import money
-from device.procurement.models import PurchaseOrder
 from device.vending.agent import MachineState
 from device.vending.sim.machine import SimulationTotals
 
@@ -20,27 +17,6 @@ def _bar(stock: int | None, capacity: int, width: int = 12) -> Text:
     filled = round(width * stock / capacity) if capacity else 0
     style = "red" if stock == 0 else "yellow" if stock * 4 <= capacity else "green"
     return Text("█" * filled + "·" * (width - filled), style=style)
-
-
-def orders_table(
-    orders: Sequence[PurchaseOrder],
-    decimals: int = 6,
-    title: str = "restocking orders (negotiated, paid on-chain)",
-) -> Table:
-    """The machine's purchases: who won, at what price against the reservation, and where."""
-    table = Table(title=title)
-    for column in ("order", "supplier", "price (USDC)", "max (USDC)", "state", "paid (USDC)"):
-        table.add_column(column, justify="right" if "USDC" in column else "left")
-    for order in orders[-6:]:
-        table.add_row(
-            order.order_id[:10] + "…",
-            order.supplier_name,
-            money(order.amount, decimals),
-            money(order.reservation_price, decimals),
-            order.state.value.replace("_", " "),
-            "-" if order.paid is None else money(order.paid, decimals),
-        )
-    return table
 
 
 def machine_table(

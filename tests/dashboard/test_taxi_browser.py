@@ -16,11 +16,11 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from dashboard.formatting import money_label
+from device.demo_shell import DEMO_POLICY, DemoDashboard
 from device.devchain import DevChain
 from device.procurement.models import PurchaseOrder
 from device.taxi.demo import TaxiDemo
 from device.taxi.upkeep import UpkeepKind
-from device.vending.demo import DEMO_POLICY, DemoDashboard
 from tests.dashboard.conftest import OwnerLogin
 from tests.dashboard.test_browser import browser, log_in, page, shot
 

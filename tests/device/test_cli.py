@@ -138,7 +138,7 @@ def test_kind_chooses_the_machine_each_command_runs(monkeypatch: pytest.MonkeyPa
     assert refused.exit_code == 2
     assert "custobot run --kind taxi: the taxi has no run yet" in refused.output
     monkeypatch.setenv("CUSTOBOT_KIND", "taxi")
-    assert runner.invoke(app, ["demo", "--for", "1"]).exit_code == 2
+    assert runner.invoke(app, ["run"]).exit_code == 2  # the config's kind, without --kind
     city = runner.invoke(app, ["simulate", "--days", "1", "--policy", "driver-rules"])
     assert city.exit_code == 0, city.output
     assert "robotaxi, seed 1, 1 days" in city.output

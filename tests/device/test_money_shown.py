@@ -11,10 +11,10 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from device.cli import app
+from device.demo_shell import orders_table
 from device.procurement.models import OrderState, PurchaseOrder
 from device.settings import DEFAULTS_FILE
 from device.store.db import open_store
-from device.vending.demo_view import orders_table
 
 AT = datetime(2027, 3, 1, 12, tzinfo=UTC)
 BASE_UNITS = re.compile(r"\b\d{6,}\b")  # 1.00 USDC is 1000000 base units

@@ -14,9 +14,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from contracts.profit_center import Autonomy, Policy
+from device.demo_shell import DEMO_POLICY
 from device.devchain import DevChain
 from device.settings import Settings, load_settings
-from device.vending.demo import DEMO_POLICY, DEMO_SUPPLIERS, DemoWorld
+from device.vending.demo import DEMO_SUPPLIERS, DemoWorld
 from device.vending.restock import Restocking
 from device.vending.sim.scenarios import OFFICE_SNACKS
 

@@ -21,13 +21,14 @@ from web3 import Web3
 
 from contracts.anvil import run_anvil
 from contracts.profit_center import OrderPlaced, OrderSettled, OrderStatus, RevenueDeposited
+from device.demo_shell import DEMO_POLICY
 from device.devchain import DevChain
 from device.negotiation.transcript import EventKind, Transcript
 from device.procurement.ledger import Ledger
 from device.procurement.models import ChainIntent, IntentState, OrderState, PurchaseOrder
 from device.settings import AnalogSensorConfig, DistanceSensorConfig, load_settings
 from device.store.models import RecountSource, Sale, SaleState, StockRecount
-from device.vending.demo import DEMO_POLICY, DEMO_SUPPLIERS, USDC, DemoWorld
+from device.vending.demo import DEMO_SUPPLIERS, USDC, DemoWorld
 from device.vending.sim.scenarios import OFFICE_SNACKS
 from supplier.store import OrderState as SupplierOrderState
 

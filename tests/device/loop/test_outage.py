@@ -14,11 +14,12 @@ from web3 import Web3
 
 from contracts.chain import send
 from contracts.profit_center import ProfitCenter, RevenueDeposited
+from device.demo_shell import DEMO_POLICY
 from device.devchain import DevChain
 from device.procurement.models import IntentState, OrderState
 from device.procurement.outbox import Outbox
 from device.store.db import open_store
-from device.vending.demo import DEMO_POLICY, USDC
+from device.vending.demo import USDC
 from tests.device.loop.agent_proc import LoopMachine
 from tests.device.loop.checks import check_orders, check_sales, check_transactions, read_ledger
 from tests.device.loop.relay import Relay

@@ -19,9 +19,10 @@ from eth_account import Account
 from web3 import Web3
 
 from contracts.chain import send
+from device.demo_shell import DEMO_POLICY
 from device.devchain import DevChain
 from device.settings import Settings, load_settings
-from device.vending.demo import DEMO_POLICY, USDC
+from device.vending.demo import USDC
 from device.vending.sim.customers import OFFICE, SlotDemand
 from device.vending.sim.scenarios import Scenario
 from supplier.app import create_app

@@ -20,6 +20,7 @@ from eth_account import Account
 
 from contracts.chain import send
 from contracts.profit_center import OrderStatus
+from device.demo_shell import DEMO_POLICY
 from device.devchain import DevChain
 from device.negotiation import Buyer, EventKind, HttpLimits, Reason, Transcript
 from device.procurement.cycle import ChainContext
@@ -27,7 +28,7 @@ from device.procurement.outbox import Outbox
 from device.settings import load_settings
 from device.store import repo
 from device.store.db import open_store
-from device.vending.demo import DEMO_POLICY, USDC
+from device.vending.demo import USDC
 from device.vending.planning.planner import PlanLine, RestockNeed
 from device.vending.restock import KnownSupplier, Restocking, meet_supplier
 from supplier.app import create_app

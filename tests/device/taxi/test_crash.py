@@ -19,11 +19,11 @@ from sqlmodel import Session, select
 from web3 import Web3
 
 from contracts.chain import send
+from device.demo_shell import DEMO_POLICY
 from device.devchain import DevChain
 from device.store.db import connect
 from device.taxi.demo import serve_sellers
 from device.taxi.store import TaxiFare, TaxiTrip
-from device.vending.demo import DEMO_POLICY
 from tests import forked
 from tests.device.loop.checks import check_orders, check_transactions, read_ledger
 from tests.device.loop.runner import Harness, Kill
