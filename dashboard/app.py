@@ -101,7 +101,7 @@ def create_app(
         templates=templates,
         devices=DeviceCookies(secret),
         tls=tls,
-        taxi=view.rides() is not None,
+        pages=pages.applicable_pages(view),
     )
     app.state.metrics_registry = metrics.build_registry(view)
     app.state.metrics_token = metrics_token(settings)

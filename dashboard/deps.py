@@ -28,7 +28,7 @@ class DashboardState:
     templates: Jinja2Templates
     devices: DeviceCookies
     tls: bool
-    taxi: bool = False  # the machine sells rides: the rides page is in the navigation
+    pages: frozenset[str]  # the pages that apply to this machine (dashboard.routers.pages)
 
 
 class LoginRequired(Exception):  # noqa: N818 - a control-flow signal, not an error

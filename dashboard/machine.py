@@ -236,6 +236,8 @@ class LiveMachineView:
     ) -> None:
         self.settings = settings
         self._rides = rides
+        # A machine that sells rides has no slots, whatever a shared config lists.
+        self._slot_configs = settings.slots if rides is None else []
         self.store = store
         self._pc = profit_center
         self._next_block = from_block
@@ -588,10 +590,10 @@ class LiveMachineView:
         snapshot = self._snapshot_now()
         readings = {r.slot_id: r for r in snapshot.slots} if snapshot is not None else {}
         with self.store.read() as session:
-            counts = {s.id: repo.stock_estimate(session, s.id) for s in self.settings.slots}
+            counts = {s.id: repo.stock_estimate(session, s.id) for s in self._slot_configs}
             week = repo.units_sold_since(session, now - timedelta(days=7))
         views = []
-        for s in self.settings.slots:
+        for s in self._slot_configs:
             reading = readings.get(s.id)
             count = counts[s.id]
             if reading is not None and reading.count is not None:
@@ -681,7 +683,7 @@ class LiveMachineView:
 
     def _order_lines(self, row: PurchaseOrder) -> list[OrderLine]:
         """The order's items, named as the machine's slots name them."""
-        names = {s.gtin: s.name for s in self.settings.slots}
+        names = {s.gtin: s.name for s in self._slot_configs}
         return [
             OrderLine(
                 gtin=line["gtin"],
@@ -760,7 +762,7 @@ class LiveMachineView:
             current = repo.current_prices(session)
             changes = repo.price_changes(session)
         slots = []
-        for s in self.settings.slots:
+        for s in self._slot_configs:
             change = current.get(s.id)
             slots.append(
                 SlotPrice(

@@ -272,12 +272,16 @@ class PricingView(_Model):
 class RideRow(_Model):
     """One ride as the rider was quoted it: the breakdown adds up to the price."""
 
-    trip_id: int
+    trip_id: str
     state: str
     accepted_at: UnixTime
     distance_m: int
     price: BaseUnits
-    lines: list[tuple[str, BaseUnits]]
+    lines: list[tuple[str, BaseUnits]] = Field(
+        description="the breakdown in words and amounts; no demand line when there is no surge"
+    )
+    surge: str = Field(description="the demand factor in words: 'no surge' or 'demand × 1.20'")
+    rules: str = Field(description="where the cap and emergency came from, in plain words")
 
 
 class RidesView(_Model):
@@ -285,6 +289,7 @@ class RidesView(_Model):
 
     rides: list[RideRow]
     trips: int
+    trips_today: int = Field(description="rides booked since midnight UTC, on the taxi's clock")
     battery_permille: int | None
     battery_stale: bool
     fares: BaseUnits

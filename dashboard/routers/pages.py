@@ -25,7 +25,7 @@ Builder = Callable[[MachineView, Window, int], dict[str, Any]]
 
 
 def _overview(view: MachineView, window: Window, decimals: int) -> dict[str, Any]:
-    return {"o": view.overview()}
+    return {"o": view.overview(), "r": view.rides()}
 
 
 def _stock(view: MachineView, window: Window, decimals: int) -> dict[str, Any]:
@@ -103,7 +103,9 @@ PAGES: dict[str, tuple[str, Builder]] = {
     "members": ("Members and distributions", _members),
     "rides": ("Rides and fares", _rides),
 }
-TAXI_PAGES = frozenset({"rides"})
+# Pages that apply only to a machine that has slots, or only to one that sells rides.
+STOCK_PAGES = frozenset({"stock", "sales"})
+RIDE_PAGES = frozenset({"rides"})
 PageName = Annotated[str, Path(max_length=32)]
 
 
@@ -123,22 +125,28 @@ def render(
         "csrf": csrf_token(request),
         "flash": request.session.pop("flash", None) if flash else None,
         "device_id": state.settings.device_id,
-        "nav": [
-            (name, title)
-            for name, (title, _) in PAGES.items()
-            if state.taxi or name not in TAXI_PAGES
-        ],
+        "nav": [(name, title) for name, (title, _) in PAGES.items() if name in state.pages],
     }
     return state.templates.TemplateResponse(
         request, template, {**base, **context}, status_code=code
     )
 
 
+def applicable_pages(view: MachineView) -> frozenset[str]:
+    """The pages this machine has something for: stock and sales need slots, rides a taxi."""
+    pages = set(PAGES)
+    if not view.slots():
+        pages -= STOCK_PAGES
+    if view.rides() is None:
+        pages -= RIDE_PAGES
+    return frozenset(pages)
+
+
 def _build(state: State, name: str, window: Window) -> dict[str, Any]:
-    if name not in PAGES:
+    if name not in state.pages:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
-            f"There is no page {name!r} here; the links above lead to every page.",
+            f"There is no page {name!r} for this machine; the links above lead to every page.",
         )
     title, builder = PAGES[name]
     try:

@@ -10,6 +10,7 @@ a settled delivery, members and a payout), is read as text; a bare integer of
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from html import unescape
 from urllib.parse import urljoin, urlsplit
@@ -106,31 +107,44 @@ def populated(chain: Chain, store: Store, settings: Settings) -> Chain:
     return chain
 
 
-def test_no_dashboard_page_shows_a_base_unit_integer(
-    logged_in: httpx.Client, populated: Chain, settings: Settings
-) -> None:
-    gtins = frozenset(s.gtin for s in settings.slots)
-    seen: set[str] = set()
+def crawl(get: Callable[[str], tuple[int, str]]) -> dict[str, str]:
+    """Every page reachable by links from the overview (path -> HTML); each must answer 200.
+
+    ``get`` fetches a path as a logged-in owner: (status code, body)."""
+    seen: dict[str, str] = {}
     queue = ["/"]
-    problems: dict[str, list[str]] = {}
     while queue:
         path = queue.pop()
         if path in seen:
             continue
-        seen.add(path)
-        response = logged_in.get(path)
-        assert response.status_code == 200, (path, response.status_code)
-        html = response.text
-        found = base_units_in(page_text(html), gtins)
-        if found:
-            problems[path] = found
+        code, html = get(path)
+        assert code == 200, (path, code)
+        seen[path] = html
         for href in _HREF.findall(html):
             url = urlsplit(urljoin(path, unescape(href)))
             if url.netloc or url.path.startswith("/static/"):
                 continue
             queue.append(url.path + (f"?{url.query}" if url.query else ""))
+    return seen
+
+
+def test_no_dashboard_page_shows_a_base_unit_integer(
+    logged_in: httpx.Client, populated: Chain, settings: Settings
+) -> None:
+    gtins = frozenset(s.gtin for s in settings.slots)
+
+    def get(path: str) -> tuple[int, str]:
+        response = logged_in.get(path)
+        return response.status_code, response.text
+
+    seen = crawl(get)
+    problems = {
+        path: found
+        for path, html in seen.items()
+        if (found := base_units_in(page_text(html), gtins))
+    }
     # Every page was reached: the eight in the menu, the sales windows and both orders.
     for expected in ("/stock", "/sales?window=30d", "/members", "/policy", "/suppliers"):
         assert expected in seen
-    assert {f"/orders/{o}" for o in populated.placed} <= seen
+    assert {f"/orders/{o}" for o in populated.placed} <= seen.keys()
     assert not problems, problems
