@@ -1,5 +1,6 @@
-"""An owner in a real Chromium follows the taxi demo: rides with each fare's breakdown,
-the battery and P&L on the rides page, and a charging order with its negotiation.
+"""An owner in a real Chromium follows the taxi demo: the overview (battery, rides, P&L),
+rides with each fare's breakdown in words, a charging order with its negotiation, and no
+page about slots, stock or in base units.
 
 The taxi demo runs for real (virtual CAN bus, pty GPS, sellers and the rider API over
 HTTP, the in-process dev chain) for some simulated minutes before the owner logs in.
@@ -23,6 +24,8 @@ from device.taxi.demo import TaxiDemo
 from device.taxi.upkeep import UpkeepKind
 from tests.dashboard.conftest import OwnerLogin
 from tests.dashboard.test_browser import browser, log_in, page, shot
+from tests.dashboard.test_no_base_units import crawl
+from tests.dashboard.test_taxi_pages import assert_a_taxis_pages
 
 __all__ = ["browser", "page"]  # the browser fixtures, shared with the vending test
 pytestmark = pytest.mark.browser
@@ -59,16 +62,28 @@ def test_owner_sees_rides_with_their_fares_and_a_charging_order_with_its_negotia
     owner = OwnerLogin(dashboard.owner, dashboard.password, dashboard.totp)
     log_in(page, dashboard.url, owner, owner.code())
     expect(page).to_have_url(dashboard.url + "/")
-
-    page.get_by_role("navigation").get_by_role("link", name="Rides and fares").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Rides and fares")
     seen = demo.rides_view()
     assert seen.trips >= 3
+    nav = page.get_by_role("navigation")
+    for vending in ("Stock", "Sales and P&L"):
+        expect(nav.get_by_role("link", name=vending, exact=True)).to_have_count(0)
+    expect(page.locator("#battery")).to_contain_text("%")
+    expect(page.locator("#rides-today")).to_have_text(str(seen.trips_today))
+    expect(page.locator("#profit")).to_have_text(money_label(seen.profit))
+    expect(page.locator("#fares")).to_have_text(money_label(seen.fares))
+    shot(page, "taxi-overview")
+
+    nav.get_by_role("link", name="Rides and fares").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Rides and fares")
     first = seen.rides[-1]
     row = page.locator(f"#ride-{first.trip_id}")
     expect(row).to_contain_text(money_label(first.price))
     for label, amount in first.lines:
         expect(row).to_contain_text(f"{label} {money_label(amount)}")
+    expect(row.locator(".surge")).to_have_text(first.surge)
+    expect(row.locator(".rules")).to_have_text(first.rules)
+    if first.surge.startswith("no surge"):
+        expect(row).not_to_contain_text("demand")
     expect(page.locator("#trips")).to_have_text(str(seen.trips))
     expect(page.locator("#battery")).to_contain_text("%")
     shot(page, "taxi-rides")
@@ -80,3 +95,9 @@ def test_owner_sees_rides_with_their_fares_and_a_charging_order_with_its_negotia
     section = page.locator("#transcript")
     expect(section.locator("table.standings")).to_contain_text(order.supplier_name)
     shot(page, "taxi-charging-order")
+
+    def get(path: str) -> tuple[int, str]:
+        response = page.request.get(dashboard.url + path)
+        return response.status, response.text()
+
+    assert_a_taxis_pages(crawl(get))
