@@ -181,7 +181,10 @@ async def _bad_request_page(request: Request, exc: Exception) -> Response:
 def _error_html(request: Request, code: int, detail: object) -> Response:
     state: DashboardState = request.app.state.dashboard
     return state.templates.TemplateResponse(
-        request, "error.html", {"code": code, "detail": detail}, status_code=code
+        request,
+        "error.html",
+        {"code": code, "detail": detail, "nav": pages.navigation(state.pages)},
+        status_code=code,
     )
 
 

@@ -125,11 +125,16 @@ def render(
         "csrf": csrf_token(request),
         "flash": request.session.pop("flash", None) if flash else None,
         "device_id": state.settings.device_id,
-        "nav": [(name, title) for name, (title, _) in PAGES.items() if name in state.pages],
+        "nav": navigation(state.pages),
     }
     return state.templates.TemplateResponse(
         request, template, {**base, **context}, status_code=code
     )
+
+
+def navigation(pages: frozenset[str]) -> list[tuple[str, str]]:
+    """The menu: (page, title) for the pages that apply, in the menu's order."""
+    return [(name, title) for name, (title, _) in PAGES.items() if name in pages]
 
 
 def applicable_pages(view: MachineView) -> frozenset[str]:

@@ -139,8 +139,10 @@ def test_a_taxi_owner_sees_battery_rides_and_profit_and_no_stock(logged_in: http
     assert 'id="fares">21.78 USDC<' in home  # 9.90 + 11.88 in fares, no upkeep paid yet
     assert "Upkeep orders" in home
     for vending in ("/stock", "/sales"):
-        assert logged_in.get(vending).status_code == 404
+        missing = logged_in.get(vending)
+        assert missing.status_code == 404
         assert f'href="{vending}"' not in home
+        assert f'href="{vending}"' not in missing.text  # nor in the error page's menu
 
     def get(path: str) -> tuple[int, str]:
         response = logged_in.get(path)
