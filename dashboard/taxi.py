@@ -28,7 +28,7 @@ def rides_view(
             rows = session.exec(
                 select(TaxiTrip, TaxiQuote)
                 .where(TaxiTrip.quote_id == TaxiQuote.id)
-                .order_by(col(TaxiTrip.id).desc())
+                .order_by(col(TaxiTrip.accepted_at).desc(), col(TaxiTrip.id))
                 .limit(RECENT)
             ).all()
             trips = int(session.exec(select(sa.func.count()).select_from(TaxiTrip)).one())
@@ -46,7 +46,7 @@ def rides_view(
         return RidesView(
             rides=[
                 RideRow(
-                    trip_id=trip.id or 0,
+                    trip_id=trip.id,
                     state=trip.state.value,
                     accepted_at=int(trip.accepted_at.timestamp()),
                     distance_m=q.distance_m,

@@ -272,7 +272,7 @@ class PricingView(_Model):
 class RideRow(_Model):
     """One ride as the rider was quoted it: the breakdown adds up to the price."""
 
-    trip_id: int
+    trip_id: str
     state: str
     accepted_at: UnixTime
     distance_m: int
