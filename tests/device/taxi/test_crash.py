@@ -36,9 +36,9 @@ from tests.device.taxi.crash_proc import Seller, TaxiConfig, World
 
 USDC = 1_000_000
 KILLS = 16
-RIDERS = 6
-RIDER_FUNDS = 2_000 * USDC
-STEPS = 420  # simulated minutes
+RIDERS = 110  # one booking every 4 minutes, each rider with one open trip at a time
+RIDER_FUNDS = 200 * USDC
+STEPS = 600  # simulated minutes: enough upkeep orders for every planned kill
 SEED = 19
 HOLD_AT = (
     "negotiation_finished",
@@ -76,8 +76,9 @@ def taxi_world(rpc_url: str, scratch: Path) -> Iterator[TaxiWorld]:
     chain.pc.deposit_revenue(5_000 * USDC, sender=chain.governor)
     send(w3, chain.token.functions.approve(chain.pc.address, 2**255), chain.agent)
     riders = [Account.create() for _ in range(RIDERS)]
+    gas_giver = str(w3.eth.accounts[1])  # another prefunded anvil account: 0.1 ETH each
     for rider in riders:
-        chain.fund(rider.address)
+        w3.eth.send_transaction({"from": gas_giver, "to": rider.address, "value": 10**17})  # type: ignore[typeddict-item]
         chain.mint(rider.address, RIDER_FUNDS)
     first_block = int(w3.eth.block_number) + 1
     with serve_sellers(chain, scratch) as providers:
