@@ -76,7 +76,7 @@ def taxi_world(rpc_url: str, scratch: Path) -> Iterator[TaxiWorld]:
     chain.pc.deposit_revenue(5_000 * USDC, sender=chain.governor)
     send(w3, chain.token.functions.approve(chain.pc.address, 2**255), chain.agent)
     riders = [Account.create() for _ in range(RIDERS)]
-    gas_giver = str(w3.eth.accounts[1])  # another prefunded anvil account: 0.1 ETH each
+    gas_giver = str(list(w3.eth.accounts)[1])  # another prefunded anvil account: 0.1 ETH each
     for rider in riders:
         w3.eth.send_transaction({"from": gas_giver, "to": rider.address, "value": 10**17})  # type: ignore[typeddict-item]
         chain.mint(rider.address, RIDER_FUNDS)
