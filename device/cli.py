@@ -504,8 +504,8 @@ def simulate(
     ] = None,
     config: ConfigOption = None,
     kind: Annotated[
-        str, typer.Option(help="vending, or taxi: a robotaxi's city-year (device/taxi)")
-    ] = "vending",
+        MachineKind, typer.Option(help="vending, or taxi: a robotaxi's city-year (device/taxi)")
+    ] = MachineKind.VENDING,
 ) -> None:
     """Run restocking policies through the simulated machine, as fast as it goes, and compare."""
     import json
@@ -515,9 +515,6 @@ def simulate(
     if kind is MachineKind.TAXI:
         _simulate_taxi(days, seed, policy, compare_all, json_out)
         return
-    if kind != "vending":
-        typer.echo(f"unknown kind {kind!r}; expected vending or taxi", err=True)
-        raise typer.Exit(code=2)
 
     from device.sim.compare import compare, comparison_table, result_json
     from device.sim.policies import POLICIES
