@@ -17,8 +17,8 @@ The need's key is the job's, so a restart finds the order already placed instead
 placing a second; the count and the ``confirm`` intent commit together, so a delivery
 is paid once. Rides come from the rider API (:mod:`device.taxi.app`); the loop sends the
 car to each booked trip in turn and moves it on through the ride desk (picked up, then
-completed when the car is done with it). Yesterday's fares go to the treasury by the
-daily deposit intent (``device.taxi.rides.deposit_fares``, once per day by key).
+completed when the car is done with it). Fares need no deposit: riders pay the
+ProfitCenter directly (``device.taxi.payments``).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from device.taxi.charging import (
     delivered,
     maintenance_need,
 )
-from device.taxi.rides import RideDesk, deposit_fares
+from device.taxi.rides import RideDesk
 from device.taxi.store import TaxiQuote, TaxiTrip, TripState
 from device.taxi.upkeep import Provider, Upkeep, UpkeepKind, UpkeepNeed, Window
 from device.taxi.vehicle import VehiclePoller, VehicleSnapshot
@@ -176,7 +176,6 @@ class TaxiAgent:
             self._follow(now, job, snapshot)
         self._form_needs(now, snapshot)
         self._drive_rides(now)  # upkeep first: an open order sends the car before a ride
-        deposit_fares(self.upkeep.procurement, self.rides_db, now, (now - timedelta(days=1)).date())
         self.upkeep.procurement.settle(now)
         return snapshot
 

@@ -166,8 +166,6 @@ class TaxiDemo:
         chain.mint(chain.governor.address, 500 * USDC)
         send(chain.w3, chain.token.functions.approve(chain.pc.address, 500 * USDC), chain.governor)
         chain.pc.deposit_revenue(500 * USDC, sender=chain.governor)
-        # The fares arrive in the agent's wallet; its daily deposit moves them on.
-        send(chain.w3, chain.token.functions.approve(chain.pc.address, 2**255), chain.agent)
         self.riders = [self._new_rider() for _ in range(RIDERS)]
         self.providers = self._stack.enter_context(serve_sellers(chain, scratch, clock=self.clock))
         database = scratch / "taxi.db"
@@ -199,8 +197,8 @@ class TaxiDemo:
         self.desk = RideDesk(
             self.rides,
             FarePayments(
-                chain.w3, chain.token_address, chain.agent.address, confirmations=DEV_CONFIRMATIONS
-            ),
+                chain.w3, chain.token_address, chain.pc.address, confirmations=DEV_CONFIRMATIONS
+            ),  # riders pay the ProfitCenter: no takings ever sit in the agent's wallet
             market=OwnersMarket(ChainFareRules(chain.pc)),
         )
         self.agent = TaxiAgent(

@@ -19,8 +19,8 @@ from eth_account import Account
 from sqlmodel import Session, col, select
 
 from contracts.chain import send
-from contracts.profit_center import RevenueDeposited
 from device.procurement.cycle import ChainContext
+from device.procurement.ledger import Ledger
 from device.procurement.models import OrderState
 from device.taxi.agent import JobState, TaxiAgent, UpkeepRules
 from device.taxi.app import create_app
@@ -30,7 +30,7 @@ from device.taxi.payments import CONFIRMATIONS, FarePayments
 from device.taxi.riders import SimulatedRider
 from device.taxi.rides import RideDesk, ServiceArea
 from device.taxi.simcar import SimulatedCar, Truth
-from device.taxi.store import OPEN_STATES, TaxiFare, TaxiTrip, TripState
+from device.taxi.store import OPEN_STATES, TaxiFare, TaxiTrip, TripState, fares_taken
 from device.taxi.store import open_store as open_rides
 from device.taxi.upkeep import UpkeepKind, Window, provider_settings
 from device.taxi.vehicle import VehiclePoller, open_bus
@@ -135,6 +135,10 @@ class Taxi:
     def clock(self) -> int:
         return int(self.now.timestamp())
 
+    def fares(self) -> int:
+        with Session(self.rides.engine) as session:
+            return fares_taken(session)
+
 
 @contextmanager
 def taxi(tmp_path: Path, soc: int) -> Iterator[Taxi]:
@@ -142,12 +146,10 @@ def taxi(tmp_path: Path, soc: int) -> Iterator[Taxi]:
         channel = f"agent-{tmp_path.name}"
         car = SimulatedCar(open_bus(channel=channel), path=tmp_path / "car.json")
         car.truth = Truth(soc_permille=soc, odometer_m=1_000_000)
-        payments = FarePayments(m.w3, m.chain.token, m.agent.address)  # three confirmations
+        payments = FarePayments(m.w3, m.chain.token, m.pc.address)  # three confirmations
         desk = RideDesk(
             open_rides(tmp_path / "taxi.db"), payments, market=lambda zone, t: FareMarket()
         )
-        # The fares arrive in the agent's wallet; its daily deposit moves them on.
-        send(m.w3, m.usdc.functions.approve(m.pc.address, 2**255), m.agent)  # type: ignore[attr-defined]
         t = Taxi(m, desk, car, channel, datetime.now(UTC))
         t.start()
         yield t
@@ -238,7 +240,8 @@ def test_the_loop_sells_rides_and_buys_its_upkeep_across_a_restart(tmp_path: Pat
                 assert order.state is OrderState.SETTLED
                 assert order.paid == order.amount  # honest sellers: paid in full, once
         assert len(t.m.confirm_intents()) == sum(1 for j in jobs if j.seen)
-        reconciliation = t.m.ledger.reconcile()
+        ledger = Ledger(t.m.procurement.store, [], t.m.pc, t.m.agent.address, fares=t.fares)
+        reconciliation = ledger.reconcile()
         assert reconciliation.matches, reconciliation.differences
         with Session(t.rides.engine) as session:
             trips = session.exec(select(TaxiTrip)).all()
@@ -246,12 +249,11 @@ def test_the_loop_sells_rides_and_buys_its_upkeep_across_a_restart(tmp_path: Pat
         assert sum(1 for trip in trips if trip.state is TripState.COMPLETED) >= 4
         assert len(fares) == len(trips) == len({f.quote_id for f in fares})
         assert len({f.payment_tx for f in fares}) == len(fares)  # no payment used twice
-        deposited = sum(
-            e.amount
-            for e in t.m.pc.events(0)
-            if isinstance(e, RevenueDeposited) and e.sender == t.m.agent.address
+        # Every fare went straight to the ProfitCenter, none through the agent's wallet.
+        assert (
+            reconciliation.fares_chain == reconciliation.fares_local == sum(f.amount for f in fares)
         )
-        assert t.m.balance(t.m.agent.address) + deposited == sum(f.amount for f in fares)
+        assert t.m.balance(t.m.agent.address) == 0
 
 
 def test_a_silent_bus_buys_nothing_however_low_the_battery(tmp_path: Path) -> None:

@@ -22,10 +22,10 @@ from sqlmodel import Session, select
 from web3 import Web3
 
 from contracts.chain import send
-from contracts.profit_center import RevenueDeposited
 from device.demo import DEMO_POLICY
 from device.devchain import DevChain
-from device.store.db import connect
+from device.procurement.ledger import Ledger as Books
+from device.store.db import connect, open_store
 from device.taxi.demo import serve_sellers
 from device.taxi.store import TaxiFare, TaxiTrip
 from tests import forked
@@ -67,14 +67,12 @@ class TaxiWorld:
 
 @contextmanager
 def taxi_world(rpc_url: str, scratch: Path) -> Iterator[TaxiWorld]:
-    """Deploy on anvil, fund the treasury and the riders, let the agent deposit fares,
-    serve the demo's two stations, cleaner and workshop."""
+    """Deploy on anvil, fund the treasury and the riders, serve the demo's two stations, cleaner and workshop."""
     w3 = Web3(Web3.HTTPProvider(rpc_url))
     chain = DevChain(w3, DEMO_POLICY)
     chain.mint(chain.governor.address, 5_000 * USDC)
     send(w3, chain.token.functions.approve(chain.pc.address, 5_000 * USDC), chain.governor)
     chain.pc.deposit_revenue(5_000 * USDC, sender=chain.governor)
-    send(w3, chain.token.functions.approve(chain.pc.address, 2**255), chain.agent)
     riders = [Account.create() for _ in range(RIDERS)]
     gas_giver = str(list(w3.eth.accounts)[1])  # another prefunded anvil account: 0.1 ETH each
     for rider in riders:
@@ -170,12 +168,16 @@ def test_sigkills_across_rides_and_upkeep_orders(anvil_binary: Path, tmp_path: P
         taken = sum(f.amount for f in fares)
         spent = sum(RIDER_FUNDS - chain.balance(r) for r in world.riders)
         assert spent == taken
-        deposited = sum(
-            e.amount
-            for e in chain.pc.events(world.first_block)
-            if isinstance(e, RevenueDeposited) and e.sender == chain.agent.address
-        )
-        assert chain.balance(chain.agent.address) == taken - deposited
+        # Riders paid the ProfitCenter directly: the ledger's fares are what it took in.
+        store = open_store(database)
+        try:
+            books = Books(store, [], chain.pc, chain.agent.address, fares=lambda: taken)
+            reconciliation = books.reconcile(world.first_block)
+        finally:
+            store.close()
+        assert reconciliation.matches, reconciliation.differences
+        assert reconciliation.fares_chain == taken
+        assert chain.balance(chain.agent.address) == 0
         # The kills hit live orders and rides: several were placed, paid and driven.
         settled = [o for o in ledger.orders if o.state.value == "settled"]
         assert len({o.need_key.split(":")[0] for o in settled}) >= 2
