@@ -348,12 +348,10 @@ class Procurement:
             session,
         )
 
-    def deposit_revenue(self, now: datetime, day: datetime, amount: int | None = None) -> None:
-        """Move one day's cashless revenue into the treasury (once per day, by key): the
-        machine's sales, or ``amount`` when it is counted elsewhere (a taxi's fares)."""
-        if amount is None:
-            with self.store.read() as session:
-                amount = repo.daily_revenue(session, day.date())
+    def deposit_revenue(self, now: datetime, day: datetime) -> None:
+        """Move one day's cashless revenue into the treasury (once per day, by key)."""
+        with self.store.read() as session:
+            amount = repo.daily_revenue(session, day.date())
         if amount > 0:
             self.outbox.enqueue(
                 f"deposit:{day:%Y-%m-%d}", "deposit_revenue", {"amount": amount}, now

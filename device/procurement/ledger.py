@@ -5,20 +5,27 @@ machine paid suppliers (mined ``confirmDelivery`` intents, on the day they were
 mined); gas is what every mined or reverted transaction burnt. Gas is paid in
 ether, so it is shown in wei and converted to token base units at a stated rate.
 ``reconcile`` checks the machine's own records against the ProfitCenter's
-events, to the base unit.
+events, to the base unit; a taxi's fares, paid by riders straight to the ProfitCenter,
+against the token's Transfer events into it.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
+from eth_utils import event_signature_to_log_topic, to_checksum_address
 from sqlmodel import col, select
 
-from contracts.profit_center import OrderSettled, ProfitCenter, RevenueDeposited
+from contracts.profit_center import (
+    OrderSettled,
+    ProfitCenter,
+    ProfitCenterEvent,
+    RevenueDeposited,
+)
 from device.procurement.models import ChainIntent, IntentState, OrderState, PurchaseOrder
 from device.settings import SlotConfig
 from device.store.db import Store
@@ -27,6 +34,9 @@ from device.store.models import Sale, SaleState
 WEI_PER_ETH = 10**18
 # What one ether of gas costs in token base units (3,000 USDC); a setting, not a price feed.
 DEFAULT_TOKEN_PER_ETH = 3_000 * 10**6
+TRANSFER_TOPIC = (
+    "0x" + bytes(event_signature_to_log_topic("Transfer(address,address,uint256)")).hex()
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +73,8 @@ class Reconciliation:
     payments_local: int
     payments_chain: int
     treasury_chain: int
+    fares_local: int = 0
+    fares_chain: int = 0
     differences: list[str] = field(default_factory=list)
 
     @property
@@ -107,7 +119,10 @@ class Ledger:
         agent_address: str,
         *,
         token_per_eth: int = DEFAULT_TOKEN_PER_ETH,
+        fares: Callable[[], int] | None = None,
     ) -> None:
+        """``fares``: the fares a taxi recorded (base units), paid to the ProfitCenter."""
+        self.fares = fares
         self.store = store
         self.slots = list(slots)
         self.pc = profit_center
@@ -228,11 +243,37 @@ class Ledger:
                 differences.append(
                     f"order {order_id}: settled on-chain, {mine[order_id].state} here"
                 )
+        fares_local = self.fares() if self.fares is not None else 0
+        fares_chain = self.paid_in(from_block, events) if self.fares is not None else 0
+        if fares_local != fares_chain:
+            differences.append(f"fares: {fares_local} recorded, {fares_chain} paid in on-chain")
         return Reconciliation(
+            fares_local=fares_local,
+            fares_chain=fares_chain,
             deposits_local=deposits_local,
             deposits_chain=deposits_chain,
             payments_local=payments_local,
             payments_chain=sum(settled_chain.values()),
             treasury_chain=self.pc.treasury(),
             differences=differences,
+        )
+
+    def paid_in(self, from_block: int, events: Sequence[ProfitCenterEvent]) -> int:
+        """Tokens transferred straight into the ProfitCenter (riders' fares): its token's
+        Transfer events to it, less those of transactions the contract took part in (a
+        deposit or a refund emits an event of its own)."""
+        own = {bytes(e.meta.tx_hash) for e in events}
+        w3 = self.pc.w3
+        logs = w3.eth.get_logs(
+            {
+                "address": to_checksum_address(self.pc.token()),
+                "fromBlock": from_block,
+                "toBlock": "latest",
+                "topics": [TRANSFER_TOPIC, None, "0x" + "00" * 12 + self.pc.address[2:].lower()],
+            }
+        )
+        return sum(
+            int.from_bytes(bytes(entry["data"]), "big")
+            for entry in logs
+            if bytes(entry["transactionHash"]) not in own
         )

@@ -16,7 +16,9 @@ written before anything else happens, and moved along one step per durable fact:
 The need's key is the job's, so a restart finds the order already placed instead of
 placing a second; the count and the ``confirm`` intent commit together, so a delivery
 is paid once. Rides come from the rider API (:mod:`device.taxi.app`); the loop sends the
-car to each booked trip in turn and marks it completed when the car is done with it.
+car to each booked trip in turn and moves it on through the ride desk (picked up, then
+completed when the car is done with it). Fares need no deposit: riders pay the
+ProfitCenter directly (``device.taxi.payments``).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import structlog
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from device.procurement.models import OrderState, PurchaseOrder
-from device.store.db import Store, write_session
+from device.store.db import Store
 from device.store.models import EnumText, UTCDateTime
 from device.taxi.charging import (
     TimeOfUse,
@@ -42,6 +44,7 @@ from device.taxi.charging import (
     delivered,
     maintenance_need,
 )
+from device.taxi.rides import RideDesk
 from device.taxi.store import TaxiQuote, TaxiTrip, TripState
 from device.taxi.upkeep import Provider, Upkeep, UpkeepKind, UpkeepNeed, Window
 from device.taxi.vehicle import VehiclePoller, VehicleSnapshot
@@ -136,7 +139,7 @@ class UpkeepRules:
     retry_after: timedelta = timedelta(hours=1)  # after no deal or a refused order
 
 
-def trip_errand(trip_id: int) -> str:
+def trip_errand(trip_id: str) -> str:
     return f"trip:{trip_id}"
 
 
@@ -146,7 +149,7 @@ class TaxiAgent:
     def __init__(
         self,
         store: Store,
-        rides: sa.Engine,
+        rides: RideDesk,
         poller: VehiclePoller,
         car: Car,
         upkeep: Upkeep,
@@ -155,6 +158,7 @@ class TaxiAgent:
     ) -> None:
         self.store = store
         self.rides = rides
+        self.rides_db = rides.engine
         self.poller = poller
         self.car = car
         self.upkeep = upkeep
@@ -180,52 +184,45 @@ class TaxiAgent:
     def _drive_rides(self, now: datetime) -> None:
         """Finish the ride the car is done with; send it to the next booked one."""
         errand = self.car.errand()
-        with Session(self.rides) as session:
+        at = int(now.timestamp())
+        with Session(self.rides_db) as session:
             riding = session.exec(
                 select(TaxiTrip).where(TaxiTrip.state == TripState.PICKED_UP)
             ).all()
             booked = session.exec(
                 select(TaxiTrip)
                 .where(TaxiTrip.state == TripState.BOOKED)
-                .order_by(col(TaxiTrip.id))
+                .order_by(col(TaxiTrip.accepted_at), col(TaxiTrip.id))
             ).first()
         for trip in riding:
-            assert trip.id is not None
             if errand != trip_errand(trip.id):  # the car is done with it
-                self._set_trip(trip.id, TripState.COMPLETED)
+                self.rides.advance(trip.id, TripState.COMPLETED, at)
                 log.info("taxi_trip_completed", trip=trip.id)
         if booked is None or errand is not None:  # the car is busy (a ride, an upkeep visit)
             return
-        assert booked.id is not None
-        with Session(self.rides) as session:
+        with Session(self.rides_db) as session:
             quote = session.get(TaxiQuote, booked.quote_id)
         assert quote is not None
-        # The car is sent first (idempotent), then the trip marked: a crash in between
+        # The car is sent first (idempotent), then the trip moved on: a crash in between
         # sends it again to the same errand, never completes a trip it did not drive.
         self.car.drive(
             trip_errand(booked.id),
             (quote.pickup_lat, quote.pickup_lon),
             (quote.dropoff_lat, quote.dropoff_lon),
         )
-        self._set_trip(booked.id, TripState.PICKED_UP)
+        self.rides.advance(booked.id, TripState.PICKED_UP, at)
         log.info("taxi_trip_started", trip=booked.id, now=now.isoformat())
 
-    def _set_trip(self, trip_id: int, state: TripState) -> None:
-        with write_session(self.rides) as session:
-            trip = session.get(TaxiTrip, trip_id)
-            assert trip is not None
-            trip.state = state
-            session.add(trip)
-
     def rides_completed_since(self, since: datetime | None) -> int:
-        with Session(self.rides) as session:
+        """Trips completed (by the loop's clock, which moved them) since ``since``."""
+        with Session(self.rides_db) as session:
             query = (
                 select(sa.func.count())
                 .select_from(TaxiTrip)
                 .where(TaxiTrip.state == TripState.COMPLETED)
             )
             if since is not None:
-                query = query.where(col(TaxiTrip.accepted_at) >= since)
+                query = query.where(col(TaxiTrip.updated_at) >= since)
             return int(session.exec(query).one())
 
     # -- upkeep -------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 ``POST /quotes`` (pickup, drop-off) answers a stored quote: price, ETA, the breakdown
 adding up to the price, the notice that the taxi is an autonomous machine and an
-expiry, and where to pay (the taxi's address, the settlement token). ``POST /trips``
+expiry, and where to pay (the ProfitCenter's address, the settlement token). ``POST /trips``
 with the quote id, the hash of the rider's transfer of the fare and the rider's
 signature for it (``device.taxi.payments.payment_message``) accepts it once the transfer
 is confirmed on-chain: the trip is booked and the fare taken once, however often the
@@ -92,7 +92,7 @@ class QuoteOut(BaseModel):
     notice: str
     created_at: int
     expires_at: int
-    pay_to: str  # the taxi's address: transfer the price here, in the settlement token
+    pay_to: str  # the ProfitCenter: transfer the price here, in the settlement token
     token_address: str
 
 

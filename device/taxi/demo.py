@@ -2,8 +2,9 @@
 
 The taxi's agent loop (:mod:`device.taxi.agent`) reads a simulated car on a python-can
 virtual bus and an NMEA GPS on a pseudo-terminal; two charging stations, a cleaner and
-a workshop are reference suppliers over real HTTP on 127.0.0.1; simulated riders ask
-for trips through the rider API over HTTP; the chain is the in-process dev chain
+a workshop are reference suppliers over real HTTP on 127.0.0.1; simulated riders, each
+with its own key and mock-token balance, ask for trips through the rider API over HTTP,
+pay the quoted fare on-chain and sign for it; the chain is the in-process dev chain
 (:class:`device.devchain.DevChain`), its clock following simulated time. Everything
 that decides is the real code; only the car, the riders and the sellers' hands are
 simulated.
@@ -27,6 +28,7 @@ import structlog
 from eth_account import Account
 from rich.console import Group
 from rich.table import Table
+from sqlmodel import Session, col, select
 
 from contracts.chain import send
 from dashboard.machine import LiveMachineView
@@ -42,10 +44,14 @@ from device.store.db import open_store
 from device.taxi.agent import TaxiAgent, UpkeepRules
 from device.taxi.app import create_app as create_rider_app
 from device.taxi.charging import station_settings
+from device.taxi.fares import ChainFareRules, OwnersMarket
 from device.taxi.gps import NmeaReader, open_gps
+from device.taxi.payments import FarePayments
+from device.taxi.riders import SimulatedRider
 from device.taxi.rides import RideDesk, ServiceArea
 from device.taxi.rides_view import rides_view
 from device.taxi.simcar import SimulatedCar, Truth
+from device.taxi.store import OPEN_STATES, TaxiTrip
 from device.taxi.store import open_store as open_rides
 from device.taxi.upkeep import Provider, Upkeep, UpkeepKind, Window, provider_settings
 from device.taxi.vehicle import VehiclePoller, open_bus
@@ -60,6 +66,12 @@ SITE = "depot-north"
 ENERGY, CLEANING, SERVICE = "20000000000011", "20000000000035", "20000000000042"
 STEP = timedelta(minutes=1)
 DEMO_RULES = UpkeepRules(clean_every_rides=8, service_every_km=150, service_tasks=3)
+DEV_CONFIRMATIONS = 1
+"""The dev chain is one node that mines each transaction into its own block at once and
+cannot reorg: a payment's own block is final there. Waiting for the default three would
+stall every accept until the demo itself mined empty blocks, which proves nothing."""
+RIDERS = 6
+RIDER_FUNDS = 1_000 * USDC
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +165,7 @@ class TaxiDemo:
         chain.mint(chain.governor.address, 500 * USDC)
         send(chain.w3, chain.token.functions.approve(chain.pc.address, 500 * USDC), chain.governor)
         chain.pc.deposit_revenue(500 * USDC, sender=chain.governor)
+        self.riders = [self._new_rider() for _ in range(RIDERS)]
         self.providers = self._stack.enter_context(serve_sellers(chain, scratch, clock=self.clock))
         database = scratch / "taxi.db"
         self.store = open_store(database)
@@ -179,9 +192,16 @@ class TaxiDemo:
         self._stack.callback(self.car.bus.shutdown)
         poller = VehiclePoller(open_bus(channel=channel), NmeaReader(open_gps(os.ttyname(slave))))
         self._stack.callback(poller.close)
+        self.desk = RideDesk(
+            self.rides,
+            FarePayments(
+                chain.w3, chain.token_address, chain.pc.address, confirmations=DEV_CONFIRMATIONS
+            ),  # riders pay the ProfitCenter: no takings ever sit in the agent's wallet
+            market=OwnersMarket(ChainFareRules(chain.pc)),
+        )
         self.agent = TaxiAgent(
             self.store,
-            self.rides,
+            self.desk,
             poller,
             self.car,
             Upkeep(self.procurement, buyer, context),
@@ -189,9 +209,11 @@ class TaxiDemo:
             DEMO_RULES,
         )
         self.rider_url = self._stack.enter_context(
-            serve_in_thread(create_rider_app(RideDesk(self.rides), clock=self.clock))
+            serve_in_thread(create_rider_app(self.desk, clock=self.clock))
         )
-        self.riders = self._stack.enter_context(httpx.Client(base_url=self.rider_url, timeout=10))
+        self.rider_api = self._stack.enter_context(
+            httpx.Client(base_url=self.rider_url, timeout=10)
+        )
         self.rides_view = rides_view(self.rides, self.store, lambda: self.agent.snapshot)
         self._cells = sorted(ServiceArea().zones)
 
@@ -216,12 +238,34 @@ class TaxiDemo:
             self._rider()
         self.agent.tick(self.now)
 
+    def _new_rider(self) -> SimulatedRider:
+        account = Account.create()
+        self.chain.fund(account.address)
+        self.chain.mint(account.address, RIDER_FUNDS)
+        return SimulatedRider(self.chain.w3, self.chain.token, account)
+
     def _rider(self) -> None:
+        """A rider with no trip open asks, pays the quoted price and accepts."""
+        with Session(self.rides) as session:
+            busy = set(
+                session.exec(
+                    select(TaxiTrip.rider).where(col(TaxiTrip.state).in_(OPEN_STATES))
+                ).all()
+            )
+        idle = [r for r in self.riders if r.address not in busy]
+        if not idle:
+            return
+        rider = self.rng.choice(idle)
         a, b = (h3.cell_to_latlng(c) for c in self.rng.sample(self._cells, 2))
         body = {"pickup": {"lat": a[0], "lon": a[1]}, "dropoff": {"lat": b[0], "lon": b[1]}}
-        quote = self.riders.post("/quotes", json=body)
-        if quote.status_code == 201:
-            self.riders.post("/trips", json={"quote_id": quote.json()["id"]})
+        quote = self.rider_api.post("/quotes", json=body)
+        if quote.status_code != 201:
+            return
+        q = quote.json()
+        fare = rider.sign(q["id"], q["price"]["amount"], q["pay_to"])
+        rider.pay(fare, DEV_CONFIRMATIONS)
+        accept = {"quote_id": q["id"], "payment_tx": fare.tx, "signature": fare.signature}
+        self.rider_api.post("/trips", json=accept)
 
     # -- what the owners see ----------------------------------------------------------
 

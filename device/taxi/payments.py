@@ -1,13 +1,15 @@
 """Fares paid in the settlement token, checked on-chain before a trip is booked.
 
-The rider transfers the quoted fare to the taxi's own address (its agent key, where a
-vending machine's cashless takings arrive too) and accepts the quote with the
-transaction's hash and an EIP-191 signature of ``payment_message(quote, tx)`` by the
-paying address. The signature binds that payment to that quote, so nobody who sees the
-transfer on-chain can spend it on a quote of their own; a payment pays one quote at most
-(the taxi store's unique ``payment_tx``). The fares reach the treasury as vending sales
-do: ``device.taxi.rides.deposit_fares`` puts the day's total into the procurement outbox
-as one ``depositRevenue``.
+The rider transfers the quoted fare straight to the ProfitCenter (``pay_to``), never to
+the taxi's own key: a thief with the agent key finds no takings in its wallet, and the
+contract's ``distribute()`` counts tokens sent to it directly into the treasury
+(``SurplusRecognized``). The rider accepts the quote with the transaction's hash and an
+EIP-191 signature of ``payment_message(quote, tx)`` by the paying address; the taxi
+checks the token's Transfer from that signer to ``pay_to``. The signature binds that
+payment to that quote, so nobody who sees the transfer on-chain can spend it on a quote
+of their own; a payment pays one quote at most (the taxi store's unique ``payment_tx``).
+The taxi's ledger counts the fares against those transfers on-chain
+(``device.procurement.ledger.Ledger.reconcile``).
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def payer_of(quote_id: str, payment_tx: str, signature: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Paid:
-    """A confirmed transfer of ``amount`` base units from ``payer`` to the taxi."""
+    """A confirmed transfer of ``amount`` base units from ``payer`` to ``pay_to``."""
 
     tx: str
     payer: str
@@ -67,7 +69,7 @@ class Paid:
 
 class FarePayments:
     """Checks transfers of the settlement ``token`` (its symbol and decimals for people) to
-    ``pay_to`` on ``w3``."""
+    ``pay_to`` (the ProfitCenter) on ``w3``."""
 
     def __init__(
         self,
@@ -88,9 +90,7 @@ class FarePayments:
         self._lock = threading.Lock()  # one chain read at a time (eth-tester is not thread-safe)
 
     def verify(self, payment_tx: str, payer: str, fare: int) -> Paid:
-        """The transfer of at least ``fare`` from ``payer`` to the taxi in ``payment_tx``."""
-        if payer == self.pay_to:  # the taxi's key moving its own money: no fare, no revenue
-            raise PaymentError(f"{payer} is the taxi's own address: it pays no fare")
+        """The transfer of at least ``fare`` from ``payer`` to ``pay_to`` in ``payment_tx``."""
         try:
             with self._lock:
                 receipt = self.w3.eth.get_transaction_receipt(HexBytes(payment_tx))
@@ -113,8 +113,8 @@ class FarePayments:
         amount = sum(self._transfers(receipt["logs"], payer))
         if amount < fare:
             raise PaymentError(
-                f"transaction {payment_tx} moves {self._show(amount)} from {payer} to the taxi "
-                f"({self.pay_to}); the fare is {self._show(fare)}"
+                f"transaction {payment_tx} moves {self._show(amount)} from {payer} to "
+                f"{self.pay_to}; the fare is {self._show(fare)}"
             )
         return Paid(
             tx=payment_tx.lower(),
@@ -128,7 +128,7 @@ class FarePayments:
         return f"{money(amount, self.decimals, exact=True)} {self.symbol}"
 
     def _transfers(self, logs: Sequence[Any], payer: str) -> list[int]:
-        """Values of the token's Transfer events from ``payer`` to the taxi."""
+        """Values of the token's Transfer events from ``payer`` to ``pay_to``."""
         found = []
         for entry in logs:
             record = dict(entry)

@@ -23,8 +23,7 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime, timedelta
 
 import h3
 import sqlalchemy as sa
@@ -52,11 +51,7 @@ from device.taxi.store import (
     TaxiQuote,
     TaxiTrip,
     TripState,
-    daily_revenue,
 )
-
-if TYPE_CHECKING:
-    from device.procurement.cycle import Procurement
 
 log = structlog.get_logger()
 ACCEPT_GRACE_S = 600
@@ -324,11 +319,3 @@ class RideDesk:
 
 def _utc_s(when: datetime) -> int:
     return int(when.timestamp())
-
-
-def deposit_fares(procurement: Procurement, engine: sa.Engine, now: datetime, day: date) -> None:
-    """Move one day's fares (already in the taxi's wallet) into the treasury, by the same
-    outbox intent as vending's daily revenue (once per day, by key)."""
-    with Session(engine) as session:
-        amount = daily_revenue(session, day)
-    procurement.deposit_revenue(now, datetime.combine(day, datetime.min.time(), UTC), amount=amount)

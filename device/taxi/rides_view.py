@@ -84,7 +84,7 @@ def rides_view(
             rows = session.exec(
                 select(TaxiTrip, TaxiQuote)
                 .where(TaxiTrip.quote_id == TaxiQuote.id)
-                .order_by(col(TaxiTrip.accepted_at).desc())
+                .order_by(col(TaxiTrip.accepted_at).desc(), col(TaxiTrip.id))
                 .limit(RECENT)
             ).all()
             trips = int(session.exec(select(sa.func.count()).select_from(TaxiTrip)).one())

@@ -91,7 +91,7 @@ class TaxiTrip(SQLModel, table=True):
 
 
 class TaxiFare(SQLModel, table=True):
-    """A fare paid on-chain to the taxi: revenue, in base units, once per quote and payment."""
+    """A fare paid on-chain to the ProfitCenter: revenue, in base units, once per quote and payment."""
 
     __tablename__ = "taxi_fare"
     __table_args__ = (
@@ -136,6 +136,11 @@ def daily_revenue(session: Session, day: date) -> int:
     """Fares of one UTC calendar day, as ``device.store.repo.daily_revenue`` is for sales."""
     start = datetime.combine(day, time(), tzinfo=UTC)
     return revenue(session, start, start + timedelta(days=1))
+
+
+def fares_taken(session: Session) -> int:
+    """Every fare taken (base units): what riders paid the ProfitCenter, for the ledger."""
+    return int(session.exec(select(sa.func.coalesce(sa.func.sum(TaxiFare.amount), 0))).one())
 
 
 def counts(session: Session) -> dict[str, int]:

@@ -5,12 +5,14 @@
 It rebuilds the taxi from what is durable — its SQLite file (orders, intents, upkeep
 jobs, quotes, trips, fares), the chain, the sellers' stores — plus the world's own
 state: the simulated car's truth (CAR, replaced atomically at each physical change)
-and WORLD (the step reached, a rider's quote not yet acknowledged). Riders book through
-the agent's ride desk; a rider whose accept was cut off by a kill sends it again.
+and WORLD (the step reached, a rider's signed payment not yet acknowledged). Riders
+(keys funded by the test) pay the quoted fare on-chain, wait for its confirmations and
+accept at the agent's ride desk; a rider cut off by a kill sends the very same signed
+transfer again (it is mined once) and accepts again.
 
 The protocol on the pipe (logs go to a file) is the vending harness's
 (``tests.device.loop.agent_proc``): ``MARK <event> <n> <key>``, ``HOLD <event>``,
-``RIDE <trip id> <quote id>`` once a rider holds a booked trip, ``DONE``.
+``RIDE <trip id> <quote id> <payment tx>`` once a rider holds a booked trip, ``DONE``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import argparse
 import json
 import os
 import random
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -28,8 +31,10 @@ from pathlib import Path
 import h3
 import structlog
 from eth_account import Account
+from sqlmodel import Session, col, select
 from web3 import Web3
 
+from contracts.artifacts import load_artifact
 from contracts.profit_center import ProfitCenter
 from device.logs import configure_logging
 from device.negotiation import Buyer, HttpLimits, SupplierRef
@@ -38,8 +43,12 @@ from device.procurement.outbox import Outbox
 from device.settings import load_settings
 from device.store.db import open_store
 from device.taxi.agent import TaxiAgent, UpkeepRules
+from device.taxi.fares import Market
+from device.taxi.payments import CONFIRMATIONS, FarePayments
+from device.taxi.riders import SignedFare, SimulatedRider
 from device.taxi.rides import RideDesk, ServiceArea
 from device.taxi.simcar import SimulatedCar
+from device.taxi.store import OPEN_STATES, TaxiTrip
 from device.taxi.store import open_store as open_rides
 from device.taxi.upkeep import Provider, Upkeep, UpkeepKind
 from device.taxi.vehicle import VehiclePoller, open_bus
@@ -83,6 +92,7 @@ class TaxiConfig:
     chain_id: int
     agent_key: str
     sellers: tuple[Seller, ...]
+    rider_keys: tuple[str, ...]  # funded with gas and the token by the test
     start: str  # the simulated clock's origin (ISO)
 
     def save(self, path: Path) -> None:
@@ -92,17 +102,23 @@ class TaxiConfig:
     def load(cls, path: Path) -> TaxiConfig:
         raw = json.loads(path.read_text())
         raw["sellers"] = tuple(Seller(**s) for s in raw["sellers"])
+        raw["rider_keys"] = tuple(raw["rider_keys"])
         return cls(**raw)
 
 
 @dataclass(slots=True)
 class World:
     step: int = 0
-    pending_quote: str | None = None  # a rider sent accept and was not answered yet
+    rider: int | None = None  # which rider holds ``pending``
+    pending: SignedFare | None = None  # signed (maybe sent), not yet acknowledged
 
     @classmethod
     def load(cls, path: Path) -> World:
-        return cls(**json.loads(path.read_text())) if path.exists() else cls()
+        if not path.exists():
+            return cls()
+        raw = json.loads(path.read_text())
+        pending = raw.pop("pending")
+        return cls(**raw, pending=SignedFare(**pending) if pending else None)
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
@@ -156,30 +172,48 @@ def run(argv: list[str], say: Callable[[str], None]) -> None:
     ]
     channel = f"taxi-crash-{os.getpid()}"
     car = SimulatedCar(open_bus(channel=channel), path=car_path, dirty_every=4)
+    # The desk's clock is the taxi's (wall) clock, as anvil's blocks are; the loop runs
+    # on simulated minutes. Three confirmations, as on a real chain: the riders mine.
+    desk = RideDesk(rides, FarePayments(w3, config.token, pc.address), market=lambda z, t: Market())
+    token = w3.eth.contract(address=config.token, abi=load_artifact("MockUSDC").abi)  # type: ignore[call-overload]
+    riders = [SimulatedRider(w3, token, Account.from_key(key)) for key in config.rider_keys]
     agent = TaxiAgent(
         store,
-        rides,
+        desk,
         VehiclePoller(open_bus(channel=channel), None),
         car,
         Upkeep(procurement, buyer, chain),
         providers,
         RULES,
     )
-    desk = RideDesk(rides)
     cells = sorted(ServiceArea().zones)
     while world.step < until:
         now = start + STEP * world.step
         car.step(now, STEP.total_seconds())
         rng = random.Random(world.step)
-        if world.pending_quote is None and world.step % 4 == 0:
-            a, b = (h3.cell_to_latlng(c) for c in rng.sample(cells, 2))
-            quote = desk.quote(a, b, int(now.timestamp()), f"rider{world.step % 5}")
-            world.pending_quote = quote.id
+        if world.pending is None and world.step % 4 == 0:
+            with Session(rides) as session:
+                busy = set(
+                    session.exec(
+                        select(TaxiTrip.rider).where(col(TaxiTrip.state).in_(OPEN_STATES))
+                    ).all()
+                )
+            idle = [i for i, r in enumerate(riders) if r.address not in busy]
+            if idle:
+                a, b = (h3.cell_to_latlng(c) for c in rng.sample(cells, 2))
+                quote = desk.quote(a, b, int(time.time()), None)
+                world.rider = rng.choice(idle)
+                world.pending = riders[world.rider].sign(
+                    quote.id, quote.price, desk.payments.pay_to
+                )
+                world.save(world_path)
+        if world.pending is not None and world.rider is not None:
+            fare = world.pending
+            riders[world.rider].pay(fare, CONFIRMATIONS)
+            booked = desk.accept(fare.quote_id, fare.tx, fare.signature, int(time.time()))
+            say(f"RIDE {booked.trip.id} {fare.quote_id} {fare.tx}")
+            world.rider, world.pending = None, None
             world.save(world_path)
-        if world.pending_quote is not None:
-            booked = desk.accept(world.pending_quote, int(now.timestamp()))
-            say(f"RIDE {booked.trip.id} {world.pending_quote}")
-            world.pending_quote = None
         structlog.get_logger().info("taxi_tick", step=world.step)
         agent.tick(now)
         world.step += 1

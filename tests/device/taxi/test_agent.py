@@ -1,5 +1,5 @@
-"""The taxi's agent loop on simulated time: riders book through the real rider API over
-HTTP, the simulated car drives them and reports on a virtual CAN bus, and the loop buys
+"""The taxi's agent loop on simulated time: riders (own keys, mock-token balances) pay
+their fares on-chain and book through the real rider API over HTTP, the simulated car drives them and reports on a virtual CAN bus, and the loop buys
 its charging, cleaning and maintenance from reference sellers over HTTP, placed and
 paid on eth-tester — across a restart of the loop, and never from a stale reading."""
 
@@ -15,16 +15,22 @@ from pathlib import Path
 import h3
 import httpx
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from eth_account import Account
+from sqlmodel import Session, col, select
 
+from contracts.chain import send
 from device.procurement.cycle import ChainContext
+from device.procurement.ledger import Ledger
 from device.procurement.models import OrderState
 from device.taxi.agent import JobState, TaxiAgent, UpkeepRules
 from device.taxi.app import create_app
 from device.taxi.charging import station_settings
+from device.taxi.fares import Market as FareMarket
+from device.taxi.payments import CONFIRMATIONS, FarePayments
+from device.taxi.riders import SimulatedRider
 from device.taxi.rides import RideDesk, ServiceArea
 from device.taxi.simcar import SimulatedCar, Truth
-from device.taxi.store import TaxiFare, TaxiTrip, TripState
+from device.taxi.store import OPEN_STATES, TaxiFare, TaxiTrip, TripState, fares_taken
 from device.taxi.store import open_store as open_rides
 from device.taxi.upkeep import UpkeepKind, Window, provider_settings
 from device.taxi.vehicle import VehiclePoller, open_bus
@@ -105,7 +111,7 @@ def sellers(folder: Path) -> Callable[[ChainContext, Window], Sequence[Seller]]:
 @dataclass
 class Taxi:
     m: Market
-    rides: sa.Engine
+    rides: RideDesk
     car: SimulatedCar
     channel: str
     now: datetime
@@ -129,6 +135,10 @@ class Taxi:
     def clock(self) -> int:
         return int(self.now.timestamp())
 
+    def fares(self) -> int:
+        with Session(self.rides.engine) as session:
+            return fares_taken(session)
+
 
 @contextmanager
 def taxi(tmp_path: Path, soc: int) -> Iterator[Taxi]:
@@ -136,7 +146,11 @@ def taxi(tmp_path: Path, soc: int) -> Iterator[Taxi]:
         channel = f"agent-{tmp_path.name}"
         car = SimulatedCar(open_bus(channel=channel), path=tmp_path / "car.json")
         car.truth = Truth(soc_permille=soc, odometer_m=1_000_000)
-        t = Taxi(m, open_rides(tmp_path / "taxi.db"), car, channel, datetime.now(UTC))
+        payments = FarePayments(m.w3, m.chain.token, m.pc.address)  # three confirmations
+        desk = RideDesk(
+            open_rides(tmp_path / "taxi.db"), payments, market=lambda zone, t: FareMarket()
+        )
+        t = Taxi(m, desk, car, channel, datetime.now(UTC))
         t.start()
         yield t
         assert t.agent is not None
@@ -150,28 +164,54 @@ def places(rng: random.Random) -> tuple[dict[str, float], dict[str, float]]:
     return {"lat": a[0], "lon": a[1]}, {"lat": b[0], "lon": b[1]}
 
 
-def book(client: httpx.Client, rng: random.Random, rider: str) -> int:
+def riders(m: Market, n: int) -> list[SimulatedRider]:
+    """``n`` riders with gas and 500 USDC each of the mock token."""
+    out = []
+    for _ in range(n):
+        account = Account.create()
+        m.w3.eth.wait_for_transaction_receipt(
+            m.w3.eth.send_transaction({"from": m.governor, "to": account.address, "value": 10**17})  # type: ignore[typeddict-item]
+        )
+        send(m.w3, m.usdc.functions.mint(account.address, 500 * USDC), m.governor)  # type: ignore[attr-defined]
+        out.append(SimulatedRider(m.w3, m.usdc, account))
+    return out
+
+
+def book(client: httpx.Client, rng: random.Random, rider: SimulatedRider) -> str:
+    """Quote, pay the price to ``pay_to`` (waiting for the confirmations), sign, accept."""
     pickup, dropoff = places(rng)
-    quote = client.post("/quotes", json={"pickup": pickup, "dropoff": dropoff, "rider": rider})
+    quote = client.post("/quotes", json={"pickup": pickup, "dropoff": dropoff})
     assert quote.status_code == 201, quote.text
-    trip = client.post("/trips", json={"quote_id": quote.json()["id"]})
+    q = quote.json()
+    fare = rider.sign(q["id"], q["price"]["amount"], q["pay_to"])
+    rider.pay(fare, CONFIRMATIONS)
+    body = {"quote_id": q["id"], "payment_tx": fare.tx, "signature": fare.signature}
+    trip = client.post("/trips", json=body)
     assert trip.status_code == 201, trip.text
-    return int(trip.json()["id"])
+    return str(trip.json()["id"])
 
 
-def run(t: Taxi, client: httpx.Client, rng: random.Random, steps: int) -> None:
-    """Simulated minutes: a rider books whenever fewer than two trips wait."""
+def run(
+    t: Taxi, client: httpx.Client, rng: random.Random, pool: list[SimulatedRider], steps: int
+) -> None:
+    """Simulated minutes: a rider with no open trip books whenever fewer than two wait."""
     for i in range(steps):
         t.now += STEP
         t.car.step(t.now, STEP.total_seconds())
-        with Session(t.rides) as session:
+        with Session(t.rides.engine) as session:
             waiting = session.exec(
                 select(sa.func.count())
                 .select_from(TaxiTrip)
                 .where(TaxiTrip.state == TripState.BOOKED)
             ).one()
-        if waiting < 2 and i % 5 == 0:
-            book(client, rng, f"rider{i % 7}")
+            busy = set(
+                session.exec(
+                    select(TaxiTrip.rider).where(col(TaxiTrip.state).in_(OPEN_STATES))
+                ).all()
+            )
+        idle = [r for r in pool if r.address not in busy]
+        if waiting < 2 and i % 5 == 0 and idle:
+            book(client, rng, rng.choice(idle))
         assert t.agent is not None
         t.agent.tick(t.now)
 
@@ -179,11 +219,14 @@ def run(t: Taxi, client: httpx.Client, rng: random.Random, steps: int) -> None:
 def test_the_loop_sells_rides_and_buys_its_upkeep_across_a_restart(tmp_path: Path) -> None:
     rng = random.Random(19)
     with taxi(tmp_path, soc=300) as t:
-        app = create_app(RideDesk(t.rides), clock=t.clock)
+        pool = riders(t.m, 4)
+        # The rider API's clock is the chain's (riders' payments are mined on it); the
+        # loop's is the simulated minutes.
+        app = create_app(t.rides, clock=lambda: int(t.m.w3.eth.get_block("latest")["timestamp"]))
         with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=10) as client:
-            run(t, client, rng, 180)
+            run(t, client, rng, pool, 180)
             t.start()  # the process restarts: only the files and the chain remain
-            run(t, client, rng, 180)
+            run(t, client, rng, pool, 180)
         assert t.agent is not None
         jobs = t.agent.jobs()
         orders = {o.order_id: o for o in t.m.procurement.orders()}
@@ -197,13 +240,20 @@ def test_the_loop_sells_rides_and_buys_its_upkeep_across_a_restart(tmp_path: Pat
                 assert order.state is OrderState.SETTLED
                 assert order.paid == order.amount  # honest sellers: paid in full, once
         assert len(t.m.confirm_intents()) == sum(1 for j in jobs if j.seen)
-        reconciliation = t.m.ledger.reconcile()
+        ledger = Ledger(t.m.procurement.store, [], t.m.pc, t.m.agent.address, fares=t.fares)
+        reconciliation = ledger.reconcile()
         assert reconciliation.matches, reconciliation.differences
-        with Session(t.rides) as session:
+        with Session(t.rides.engine) as session:
             trips = session.exec(select(TaxiTrip)).all()
             fares = session.exec(select(TaxiFare)).all()
         assert sum(1 for trip in trips if trip.state is TripState.COMPLETED) >= 4
         assert len(fares) == len(trips) == len({f.quote_id for f in fares})
+        assert len({f.payment_tx for f in fares}) == len(fares)  # no payment used twice
+        # Every fare went straight to the ProfitCenter, none through the agent's wallet.
+        assert (
+            reconciliation.fares_chain == reconciliation.fares_local == sum(f.amount for f in fares)
+        )
+        assert t.m.balance(t.m.agent.address) == 0
 
 
 def test_a_silent_bus_buys_nothing_however_low_the_battery(tmp_path: Path) -> None:

@@ -1,8 +1,10 @@
 """Acceptance: SIGKILL the taxi agent at moments across rides and upkeep orders; restart
 it from what is durable. Anvil and the sellers (real HTTP servers) live in this test
 process and survive every kill; the harness (``crash_proc``) runs the real taxi loop on
-simulated minutes. Afterwards: no ride charged twice, no order placed twice, no payment
-twice — on-chain and in the ledger (the vending crash test's checks)."""
+simulated minutes. Afterwards: no rider's payment used twice and one trip per paid quote,
+every fare's transfer on-chain once (riders spent exactly the fares, the agent's wallet
+holds them less its deposits), no order placed twice, no payment twice — on-chain and in
+the ledger (the vending crash test's checks)."""
 
 from __future__ import annotations
 
@@ -15,13 +17,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 from sqlmodel import Session, select
 from web3 import Web3
 
 from contracts.chain import send
 from device.demo_shell import DEMO_POLICY
 from device.devchain import DevChain
-from device.store.db import connect
+from device.procurement.ledger import Ledger as Books
+from device.store.db import connect, open_store
 from device.taxi.demo import serve_sellers
 from device.taxi.store import TaxiFare, TaxiTrip
 from tests import forked
@@ -32,7 +36,9 @@ from tests.device.taxi.crash_proc import Seller, TaxiConfig, World
 
 USDC = 1_000_000
 KILLS = 16
-STEPS = 420  # simulated minutes
+RIDERS = 110  # one booking every 4 minutes, each rider with one open trip at a time
+RIDER_FUNDS = 200 * USDC
+STEPS = 600  # simulated minutes: enough upkeep orders for every planned kill
 SEED = 19
 HOLD_AT = (
     "negotiation_finished",
@@ -56,17 +62,22 @@ class TaxiWorld:
     config: TaxiConfig
     suppliers: dict[str, str]  # name -> address
     first_block: int
+    riders: tuple[str, ...]  # addresses, each minted RIDER_FUNDS
 
 
 @contextmanager
 def taxi_world(rpc_url: str, scratch: Path) -> Iterator[TaxiWorld]:
-    """Deploy on anvil, fund the treasury, serve the demo's two stations, cleaner and
-    workshop."""
+    """Deploy on anvil, fund the treasury and the riders, serve the demo's two stations, cleaner and workshop."""
     w3 = Web3(Web3.HTTPProvider(rpc_url))
     chain = DevChain(w3, DEMO_POLICY)
     chain.mint(chain.governor.address, 5_000 * USDC)
     send(w3, chain.token.functions.approve(chain.pc.address, 5_000 * USDC), chain.governor)
     chain.pc.deposit_revenue(5_000 * USDC, sender=chain.governor)
+    riders = [Account.create() for _ in range(RIDERS)]
+    gas_giver = str(list(w3.eth.accounts)[1])  # another prefunded anvil account: 0.1 ETH each
+    for rider in riders:
+        w3.eth.send_transaction({"from": gas_giver, "to": rider.address, "value": 10**17})  # type: ignore[typeddict-item]
+        chain.mint(rider.address, RIDER_FUNDS)
     first_block = int(w3.eth.block_number) + 1
     with serve_sellers(chain, scratch) as providers:
         sellers = tuple(
@@ -82,9 +93,10 @@ def taxi_world(rpc_url: str, scratch: Path) -> Iterator[TaxiWorld]:
             chain_id=chain.chain_id,
             agent_key=bytes(chain.agent.key).hex(),
             sellers=sellers,
+            rider_keys=tuple(bytes(r.key).hex() for r in riders),
             start=datetime.now(UTC).replace(microsecond=0).isoformat(),
         )
-        yield TaxiWorld(chain, config, addresses, first_block)
+        yield TaxiWorld(chain, config, addresses, first_block, tuple(r.address for r in riders))
 
 
 def kill_plan(rng: random.Random) -> list[Kill]:
@@ -138,19 +150,34 @@ def test_sigkills_across_rides_and_upkeep_orders(anvil_binary: Path, tmp_path: P
         ledger = read_ledger(database)
         check_orders(world, ledger, {})
         check_transactions(world, ledger, nonce_before)
-        # Rides: every acknowledged ride has its one fare; no quote charged twice.
+        # Rides: every acknowledged ride has its one fare; no payment used twice, no
+        # quote paid twice; on-chain, riders spent exactly the fares booked.
         rides = [line.split() for line in lines if line.startswith("RIDE ")]
         engine = connect(database)
         with Session(engine) as session:
             fares = session.exec(select(TaxiFare)).all()
             trips = session.exec(select(TaxiTrip)).all()
         engine.dispose()
-        per_quote = Counter(f.quote_id for f in fares)
-        assert [q for q, n in per_quote.items() if n > 1] == []
+        assert [q for q, n in Counter(f.quote_id for f in fares).items() if n > 1] == []
+        assert [t for t, n in Counter(f.payment_tx for f in fares).items() if n > 1] == []
         assert len(trips) == len(fares)
-        acknowledged = {(int(trip), quote) for _, trip, quote in rides}
-        by_trip = {f.trip_id: f.quote_id for f in fares}
-        assert all(by_trip.get(trip) == quote for trip, quote in acknowledged)
+        acknowledged = {(trip, quote, tx) for _, trip, quote, tx in rides}
+        by_trip = {f.trip_id: (f.quote_id, f.payment_tx) for f in fares}
+        assert all(by_trip.get(trip) == (quote, tx) for trip, quote, tx in acknowledged)
+        chain = world.chain
+        taken = sum(f.amount for f in fares)
+        spent = sum(RIDER_FUNDS - chain.balance(r) for r in world.riders)
+        assert spent == taken
+        # Riders paid the ProfitCenter directly: the ledger's fares are what it took in.
+        store = open_store(database)
+        try:
+            books = Books(store, [], chain.pc, chain.agent.address, fares=lambda: taken)
+            reconciliation = books.reconcile(world.first_block)
+        finally:
+            store.close()
+        assert reconciliation.matches, reconciliation.differences
+        assert reconciliation.fares_chain == taken
+        assert chain.balance(chain.agent.address) == 0
         # The kills hit live orders and rides: several were placed, paid and driven.
         settled = [o for o in ledger.orders if o.state.value == "settled"]
         assert len({o.need_key.split(":")[0] for o in settled}) >= 2

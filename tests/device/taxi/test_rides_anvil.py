@@ -53,7 +53,8 @@ def test_a_fare_paid_on_anvil_books_the_trip_after_its_confirmations(
         assert served.accept(q["id"], tx, signature).json()["id"] == booked.json()["id"]
         trip = httpx.get(f"{served.url}/trips/{booked.json()['id']}", timeout=TIMEOUT).json()
     assert trip["payment"]["amount"] == q["price"]["amount"]
-    assert chain.balance(chain.agent.address) == q["price"]["amount"]
+    assert chain.balance(chain.pc.address) == q["price"]["amount"]  # paid in directly
+    assert chain.balance(chain.agent.address) == 0
     assert served.counts() == {"taxi_quote": 1, "taxi_trip": 1, "taxi_fare": 1}
 
 
@@ -65,7 +66,7 @@ def test_a_payment_a_shallow_reorg_can_take_back_books_nothing(
     block is not booked, and once that block is reorged out (evm_revert) it is gone."""
     chain = deploy_chain(Web3(Web3.HTTPProvider(anvil_url)))
     rider = chain.rider()
-    payments = FarePayments(chain.w3, chain.usdc.address, chain.agent.address)
+    payments = FarePayments(chain.w3, chain.usdc.address, chain.pc.address)
     desk = RideDesk(open_store(tmp_path / "taxi.sqlite"), payments, market=busy_market)
     now = chain.now()
     q = desk.quote((MIDTOWN["lat"], MIDTOWN["lon"]), (UPTOWN["lat"], UPTOWN["lon"]), now, None)

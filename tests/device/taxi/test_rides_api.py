@@ -31,19 +31,26 @@ from web3.providers.eth_tester import EthereumTesterProvider
 from contracts.artifacts import load_artifact
 from contracts.chain import send
 from contracts.deploy import deploy_profit_center
+from contracts.errors import ContractRevertError
 from contracts.profit_center import Autonomy, Policy, ProfitCenter
 from device import http_serving
 from device.money import parse_money
-from device.procurement.cycle import ChainContext, Procurement
-from device.procurement.outbox import Outbox
-from device.settings import load_settings
+from device.procurement.ledger import Ledger
 from device.store.db import open_store as open_machine_store
 from device.taxi.app import create_app, server_config
 from device.taxi.errors import RidesBusyError
 from device.taxi.fares import MACHINE_NOTICE, Market
 from device.taxi.payments import FarePayments, payment_message
-from device.taxi.rides import ACCEPT_GRACE_S, PRUNE_AFTER_S, RideDesk, deposit_fares
-from device.taxi.store import TaxiFare, TaxiQuote, TripState, counts, daily_revenue, open_store
+from device.taxi.rides import ACCEPT_GRACE_S, PRUNE_AFTER_S, RideDesk
+from device.taxi.store import (
+    TaxiFare,
+    TaxiQuote,
+    TripState,
+    counts,
+    daily_revenue,
+    fares_taken,
+    open_store,
+)
 
 USDC = 1_000_000
 RPC_KEY = "k3y0fth3h0st3drpc"
@@ -57,7 +64,7 @@ POLICY = Policy(Autonomy.AUTONOMOUS, 10 * USDC, 100 * USDC, 300 * USDC, 7 * 86_4
 
 @dataclass
 class Chain:
-    """A deployed ProfitCenter and MockUSDC; the taxi's agent key is where fares are paid."""
+    """A deployed ProfitCenter and MockUSDC; riders pay their fares to the ProfitCenter."""
 
     w3: Web3
     pc: ProfitCenter
@@ -79,8 +86,8 @@ class Chain:
         return int(self.usdc.functions.balanceOf(who).call())
 
     def pay(self, rider: LocalAccount, amount: int, to: str | None = None) -> str:
-        """The rider transfers ``amount`` to the taxi; the transaction hash."""
-        call = self.usdc.functions.transfer(to or self.agent.address, amount)
+        """The rider transfers ``amount`` to the ProfitCenter; the transaction hash."""
+        call = self.usdc.functions.transfer(to or self.pc.address, amount)
         receipt = send(self.w3, call, rider)
         return "0x" + bytes(receipt["transactionHash"]).hex()
 
@@ -149,7 +156,7 @@ def serve(
 ) -> Iterator[Served]:
     clock = [chain.now()]
     payments = FarePayments(
-        chain.w3, chain.usdc.address, chain.agent.address, confirmations=confirmations
+        chain.w3, chain.usdc.address, chain.pc.address, confirmations=confirmations
     )
     desk = RideDesk(open_store(db), payments, market=busy_market, **desk_options)
     app = create_app(desk, clock=lambda: clock[0])
@@ -181,7 +188,7 @@ def test_a_quote_has_price_eta_breakdown_notice_expiry_and_is_stored(served: Ser
     assert q["rules_source"] == "fixed"  # this test's market; on a taxi, the chain's block
     assert q["expires_at"] == served.clock[0] + 3600
     assert (q["pay_to"], q["token_address"]) == (
-        served.chain.agent.address,
+        served.chain.pc.address,
         served.chain.usdc.address,
     )
     assert q["eta_s"] > 0
@@ -220,7 +227,7 @@ def test_an_accept_sent_40_times_at_once_books_and_charges_once(served: Served) 
     chain = served.chain
     rider = chain.rider()
     q = served.quote()
-    before = chain.balance(chain.agent.address)
+    before = chain.balance(chain.pc.address)
     tx = chain.pay(rider, q["price"]["amount"])
     signature = signed(rider, q["id"], tx)
 
@@ -242,7 +249,7 @@ def test_an_accept_sent_40_times_at_once_books_and_charges_once(served: Served) 
     assert trip["rider"] == rider.address
     assert trip["payment"]["amount"] == q["price"]["amount"]
     assert trip["payment"]["payment_tx"] == tx
-    assert chain.balance(chain.agent.address) - before == q["price"]["amount"]  # paid once
+    assert chain.balance(chain.pc.address) - before == q["price"]["amount"]  # paid once
     with Session(open_store(served.db)) as session:
         day = datetime.fromtimestamp(served.clock[0], UTC).date()
         assert daily_revenue(session, day) == q["price"]["amount"]
@@ -274,7 +281,7 @@ def test_a_rider_has_one_open_trip_at_a_time(served: Served) -> None:
 
 def _desk(served: Served) -> RideDesk:
     """The served desk over the same file (its writes are the served app's)."""
-    payments = FarePayments(served.chain.w3, served.chain.usdc.address, served.chain.agent.address)
+    payments = FarePayments(served.chain.w3, served.chain.usdc.address, served.chain.pc.address)
     return RideDesk(open_store(served.db), payments, market=busy_market)
 
 
@@ -339,18 +346,25 @@ def test_accepts_that_send_the_taxi_to_the_chain_are_rate_limited(served: Served
     assert served.counts() == before
 
 
-def test_the_taxis_own_key_paying_itself_is_no_fare(served: Served) -> None:
-    """A thief holding the agent key (the taxi's address) moves nothing by a transfer to
-    itself: counted, it was a free ride booked as revenue the deposit then takes from the
-    taxi's own float."""
+def test_a_thief_with_the_agent_key_cannot_move_the_fares(served: Served) -> None:
+    """Fares are paid straight to the ProfitCenter: the agent's wallet never holds them,
+    and its key can neither send them on nor pull them out of the contract."""
     chain = served.chain
-    send(chain.w3, chain.usdc.functions.mint(chain.agent.address, 100 * USDC), chain.governor)
-    q = served.quote()
-    tx = chain.pay(chain.agent, q["price"]["amount"])
-    before = served.counts()
-    r = served.accept(q["id"], tx, signed(chain.agent, q["id"], tx))
-    assert (r.status_code, r.json()["error"]) == (402, "payment_not_verified"), r.text
-    assert served.counts() == before
+    thief = Account.create().address
+    agent_before, pc_before = chain.balance(chain.agent.address), chain.balance(chain.pc.address)
+    t = served.ride(chain.rider())
+    assert t.status_code == 201, t.text
+    fare = t.json()["payment"]["amount"]
+    assert chain.balance(chain.pc.address) - pc_before == fare
+    assert chain.balance(chain.agent.address) == agent_before == 0
+    for call in (
+        chain.usdc.functions.transfer(thief, fare),
+        chain.usdc.functions.transferFrom(chain.pc.address, thief, fare),
+    ):
+        with pytest.raises(ContractRevertError):
+            send(chain.w3, call, chain.agent)
+    assert chain.balance(thief) == 0
+    assert chain.balance(chain.pc.address) - pc_before == fare
 
 
 def test_a_payment_pays_one_quote(served: Served) -> None:
@@ -369,10 +383,13 @@ def test_a_payment_pays_one_quote(served: Served) -> None:
     assert served.counts() == before
 
 
-def test_fares_reach_the_treasury_through_the_vending_deposit_path(
+def test_the_ledger_counts_the_fares_paid_into_the_profit_center(
     served: Served, tmp_path: Path
 ) -> None:
+    """No deposit step: the fares are in the ProfitCenter once paid, and the ledger's
+    fares equal the transfers into it to the base unit (a deposit's transfer is not one)."""
     chain = served.chain
+    first = int(chain.w3.eth.block_number) + 1
     fares = []
     for dropoff in (UPTOWN, DOWNTOWN):
         t = served.ride(chain.rider(), dropoff)
@@ -381,19 +398,23 @@ def test_fares_reach_the_treasury_through_the_vending_deposit_path(
         assert pay["currency"] == "USDC"
         assert parse_money(pay["display"].removesuffix(" USDC")) == pay["amount"]
         fares.append(pay["amount"])
-    day = datetime.fromtimestamp(served.clock[0], UTC)
-    with Session(open_store(served.db)) as session:
-        assert daily_revenue(session, day.date()) == sum(fares)
+    send(chain.w3, chain.usdc.functions.mint(chain.governor, USDC), chain.governor)
+    send(chain.w3, chain.usdc.functions.approve(chain.pc.address, USDC), chain.governor)
+    chain.pc.deposit_revenue(USDC, sender=chain.governor)  # into the contract, not a fare
+
+    def recorded() -> int:
+        with Session(open_store(served.db)) as session:
+            return fares_taken(session)
+
     store = open_machine_store(tmp_path / "machine.sqlite")
-    send(chain.w3, chain.usdc.functions.approve(chain.pc.address, 2**255), chain.agent)
-    context = ChainContext(int(chain.w3.eth.chain_id), chain.pc.address, chain.usdc.address)
-    outbox = Outbox(store, chain.w3, chain.pc, chain.agent)
-    procurement = Procurement(load_settings(), store, outbox, chain.pc, context, None)  # type: ignore[arg-type]
-    treasury = chain.pc.treasury()
-    deposit_fares(procurement, open_store(served.db), day, day.date())
-    deposit_fares(procurement, open_store(served.db), day, day.date())  # once per day, by key
-    assert outbox.drain(day).mined == 1
-    assert chain.pc.treasury() - treasury == sum(fares)
+    ledger = Ledger(store, [], chain.pc, chain.agent.address, fares=recorded)
+    reconciliation = ledger.reconcile(first)
+    assert reconciliation.matches, reconciliation.differences
+    assert reconciliation.fares_chain == reconciliation.fares_local == sum(fares)
+    short = Ledger(store, [], chain.pc, chain.agent.address, fares=lambda: sum(fares) - 1)
+    assert short.reconcile(first).differences == [
+        f"fares: {sum(fares) - 1} recorded, {sum(fares)} paid in on-chain"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -558,7 +579,7 @@ def test_a_chain_that_cannot_be_read_refuses_the_accept_for_now(
     away = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}/v3/{RPC_KEY}"))
     desk = RideDesk(
         open_store(tmp_path / "taxi.sqlite"),
-        FarePayments(away, chain.usdc.address, chain.agent.address),
+        FarePayments(away, chain.usdc.address, chain.pc.address),
         market=busy_market,
     )
     now = chain.now()
