@@ -22,8 +22,9 @@ slot expected to expire before they sell, first in, first out):
   capacity + Q_risk(D(lead_time_hours))`` (what is sold before the earliest
   delivery frees room), and one unit more while it pays for its risk of not fitting:
   ``(retail - unit_cost) * P(D(lead + credit_hours) > capacity + credit) >=
-  unit_cost * P(D(lead) <= credit)`` (it sells if the slot would otherwise run dry
-  before the next delivery; if it does not fit it is paid and written off). When
+  unit_cost * P(D(lead) <= credit)`` and ``P(D(lead) > credit) >= credit_fit``
+  (it sells if the slot would otherwise run dry before the next delivery; if it does
+  not fit it is paid and written off, so it must fit with high probability). When
   the item keeps a few days (``device.vending.planning.fresh``: up to ``FRESH_DAYS`` and a
   small enough slot), at most what the best policy
   orders for the stock by days left it will hold on arrival (expired lots gone,
@@ -260,6 +261,11 @@ class PlannerConfig:
     # before the delivery, and sells if the slot would otherwise run dry within
     # ``credit_hours`` of the delivery (about the time to the next one; 0: off).
     credit_hours: float = 24.0
+    # ... and only while it fits with at least this probability (0: no bound beyond
+    # that test). Where the forecast's level is unsure (trending, intermittent demand)
+    # the sale and the cost are both far in the tails and the test alone credits units
+    # that are returned; tuned on the training seeds (``AGENT_GRID``).
+    credit_fit: float = 0.9
 
     def __post_init__(self) -> None:
         if not 0 < self.service_level < 1:
@@ -268,6 +274,8 @@ class PlannerConfig:
             raise PlanInputError("planner.overflow_risk", "must be in (0, 1)")
         if self.credit_hours < 0:
             raise PlanInputError("planner.credit_hours", "must be >= 0")
+        if not 0 <= self.credit_fit < 1:
+            raise PlanInputError("planner.credit_fit", "must be in [0, 1)")
         if not self.review_hours > 0 or self.topup_hours < 0:
             raise PlanInputError("planner", "review_hours must be > 0 and topup_hours >= 0")
 
@@ -378,7 +386,7 @@ def _quantity(
         while credit < slot.position:
             missed = fc.cdf(credit, supplier.lead_time_hours)
             sells = 1.0 - fc.cdf(sc.capacity + credit, sells_by)
-            if margin * sells < unit_cost * missed:
+            if margin * sells < unit_cost * missed or 1.0 - missed < cfg.credit_fit:
                 break
             credit += 1
     fits = sc.capacity + credit - slot.position

@@ -360,6 +360,8 @@ def test_plans_respect_capacity_shelf_life_and_money_rules(
             cost = retail // 2
             sells = 1 - fc.cdf(capacity + credited - 1, lead + cfg.credit_hours)
             assert (retail - cost) * sells >= cost * fc.cdf(credited - 1, lead)
+            # ... and fits with the required probability.
+            assert 1 - fc.cdf(credited - 1, lead) >= cfg.credit_fit
         if shelf is not None and not solvable(capacity, shelf):
             # Newsvendor: the last unit bought sells before it expires with a
             # chance of at least cost / retail (here about one half).

@@ -143,6 +143,13 @@ def test_the_agent_is_tuned_the_same_way_on_training_seeds_only(settings: Settin
     assert {(0.1, 0.1), (0.5, 0.5)} <= risks  # the knob moves both planner passes
 
 
+def test_the_credits_knobs_move_both_planner_passes() -> None:
+    for knob in ("credit_hours", "credit_fit"):
+        tuned = agent_knob(AgentTuning(), knob, 0.6)
+        assert tuned.fill is not None
+        assert getattr(tuned.planner, knob) == getattr(tuned.fill, knob) == 0.6
+
+
 def test_an_unknown_agent_knob_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown agent knob"):
         agent_knob(AgentTuning(), "courage", 1.0)
