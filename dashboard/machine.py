@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
@@ -54,6 +55,7 @@ from dashboard.view import (
     ContractCall,
     Decision,
     Distribution,
+    ItemLabel,
     LostSales,
     Member,
     MembersView,
@@ -233,9 +235,11 @@ class LiveMachineView:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         chain_poll_s: float = 1.0,
         rides: Callable[[], RidesView] | None = None,
+        items: Mapping[str, ItemLabel] | None = None,
     ) -> None:
         self.settings = settings
         self._rides = rides
+        self._items = dict(items or {})
         # A machine that sells rides has no slots, whatever a shared config lists.
         self._slot_configs = settings.slots if rides is None else []
         self.store = store
@@ -682,16 +686,10 @@ class LiveMachineView:
         raise OrderNotFoundError(order_id)
 
     def _order_lines(self, row: PurchaseOrder) -> list[OrderLine]:
-        """The order's items, named as the machine's slots name them."""
-        names = {s.gtin: s.name for s in self._slot_configs}
+        """The order's items, named as the machine's slots (or its ``items``) name them."""
+        labels = {s.gtin: ItemLabel(name=s.name) for s in self._slot_configs} | self._items
         return [
-            OrderLine(
-                gtin=line["gtin"],
-                name=names.get(line["gtin"], line["gtin"]),
-                quantity=int(line["quantity"]),
-                unit_price=int(line["unit_price"]),
-                line_total=int(line["quantity"]) * int(line["unit_price"]),
-            )
+            _order_line(line, labels.get(line["gtin"], ItemLabel(name=line["gtin"])))
             for line in _lines(row)
         ]
 
@@ -912,3 +910,19 @@ def _chain_alerts(snap: _ChainSnapshot, since: int, decimals: int) -> list[Alert
             )
         )
     return alerts
+
+
+def _order_line(line: Mapping[str, Any], label: ItemLabel) -> OrderLine:
+    """One order line in the label's unit: 33,600 Wh at 280 base units as 33.6 kWh at 0.28."""
+    quantity, unit_price = int(line["quantity"]), int(line["unit_price"])
+    shown = Decimal(quantity) / label.per_unit
+    text = format(shown.normalize(), "f") if label.unit else str(quantity)
+    return OrderLine(
+        gtin=line["gtin"],
+        name=label.name,
+        quantity=quantity,
+        quantity_text=f"{text} {label.unit}" if label.unit else text,
+        unit=label.unit,
+        unit_price=unit_price * label.per_unit,
+        line_total=quantity * unit_price,
+    )

@@ -65,7 +65,7 @@ def story(t: Transcript, lines: Sequence[OrderLine], decimals: int) -> Story:
         return money_label(amount, decimals) if amount is not None else "no price"
 
     suppliers = sorted({e.supplier for e in t.events if e.kind is EventKind.RFQ})
-    items = ", ".join(f"{x.quantity} × {x.name}" for x in lines) or "the items the machine needs"
+    items = ", ".join(x.bought for x in lines) or "the items the machine needs"
     asked = (
         f"We asked {len(suppliers) or 'the'} supplier{'s' if len(suppliers) != 1 else ''} "
         f"for {items}, delivered by {utc(t.deliver_by)}, paying at most {cash(t.reservation)}."

@@ -141,14 +141,34 @@ class OrderSummary(_Model):
     settled_tx: TxHash | None
 
 
+class ItemLabel(_Model):
+    """How owners read an item the machine buys that no slot names (a taxi's kWh of
+    charging): its name, and the unit its quantity is shown in."""
+
+    name: str
+    unit: str = Field(default="", description="e.g. kWh; empty for items counted one by one")
+    per_unit: int = Field(default=1, ge=1, description="protocol quantity in one shown unit")
+
+
 class OrderLine(_Model):
     """One item the order buys, as the machine names it."""
 
     gtin: str
     name: str = Field(description="the slot's item name; the GTIN when no slot holds it")
-    quantity: int
-    unit_price: BaseUnits
+    quantity: int = Field(description="in the protocol's units (items, Wh)")
+    quantity_text: str = Field(description="as owners read it: 3, or 33.6 kWh")
+    unit: str = Field(description="what unit_price is per; empty for one item")
+    unit_price: BaseUnits = Field(description="per shown unit")
     line_total: BaseUnits
+
+    @property
+    def bought(self) -> str:
+        """What the line buys in words: ``3 × Cola`` or ``33.6 kWh of charging``."""
+        return (
+            f"{self.quantity_text} of {self.name}"
+            if self.unit
+            else f"{self.quantity} × {self.name}"
+        )
 
 
 class OrderDetail(_Model):

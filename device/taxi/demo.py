@@ -32,6 +32,7 @@ from sqlmodel import Session, col, select
 
 from contracts.chain import send
 from dashboard.machine import LiveMachineView
+from dashboard.view import ItemLabel
 from device.demo_shell import DemoDashboard, orders_table, serve_owner_dashboard
 from device.devchain import DevChain
 from device.http_serving import Clock, wall_clock
@@ -39,7 +40,7 @@ from device.money import money
 from device.negotiation import Buyer, SupplierRef
 from device.procurement.cycle import ChainContext, Procurement
 from device.procurement.outbox import Outbox
-from device.settings import load_settings
+from device.settings import Kind, load_settings
 from device.store.db import open_store
 from device.taxi.agent import TaxiAgent, UpkeepRules
 from device.taxi.app import create_app as create_rider_app
@@ -95,6 +96,12 @@ ITEMS = {
     UpkeepKind.CLEANING: ("Cabin cleaning", "cleaning"),
     UpkeepKind.MAINTENANCE: ("Service task", "task"),
 }
+ITEM_LABELS = {
+    ENERGY: ItemLabel(name="charging", unit="kWh", per_unit=1000),  # sold by the Wh
+    CLEANING: ItemLabel(name=ITEMS[UpkeepKind.CLEANING][0]),
+    SERVICE: ItemLabel(name=ITEMS[UpkeepKind.MAINTENANCE][0]),
+}
+"""How the owners' pages name what the taxi buys (no slot names it)."""
 
 
 @contextmanager
@@ -172,7 +179,9 @@ class TaxiDemo:
         self.rides = open_rides(database)
         buyer = Buyer(clock=lambda: float(self.clock()))
         context = ChainContext(chain.chain_id, chain.pc.address, chain.token_address)
-        self.settings = load_settings()
+        self.settings = load_settings().model_copy(
+            update={"kind": Kind.TAXI, "device_id": "demo-taxi-01", "slots": []}
+        )
         self.procurement = Procurement(
             self.settings,
             self.store,
@@ -282,6 +291,7 @@ class TaxiDemo:
             clock=lambda: self.now,
             supplier_names={p.ref.signing_address: p.ref.name for p in self.providers},
             rides=self.rides_view,
+            items=ITEM_LABELS,
         )
         return serve_owner_dashboard(self.settings, view, self.store, scratch, self._stack)
 

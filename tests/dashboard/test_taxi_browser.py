@@ -8,9 +8,11 @@ HTTP, the in-process dev chain) for some simulated minutes before the owner logs
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -94,6 +96,13 @@ def test_owner_sees_rides_with_their_fares_and_a_charging_order_with_its_negotia
     expect(page).to_have_url(f"{dashboard.url}/orders/{order.order_id}")
     section = page.locator("#transcript")
     expect(section.locator("table.standings")).to_contain_text(order.supplier_name)
+    bought = json.loads(order.lines)[0]
+    kwh = Decimal(bought["quantity"]) / 1000
+    expect(page.locator("main")).to_contain_text(f"{format(kwh.normalize(), 'f')} kWh")
+    expect(page.locator("main")).to_contain_text(
+        f"{money_label(int(bought['unit_price']) * 1000)} per kWh"
+    )
+    expect(page.locator("header")).to_contain_text("demo-taxi-01")
     shot(page, "taxi-charging-order")
 
     def get(path: str) -> tuple[int, str]:
