@@ -50,6 +50,7 @@ from device.vending.planning.errors import PlanInputError, SalesHistoryError
 from device.vending.planning.fresh import FreshSlotProblem
 
 _T = TypeVar("_T")
+CDF_ROW_MIN = 32  # units a CDF row covers at least (it is extended when asked for more)
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 Method = Literal["seasonal", "tsb"]
@@ -207,16 +208,19 @@ class Forecast:
 
     def cdf(self, n: int, hours: float) -> float:
         """``P(demand over the next hours <= n)``."""
-        return self._remember(("cdf", n, hours), self._cdf, n, hours)
-
-    def _cdf(self, n: int, hours: float) -> float:
         if n < 0:
             return 0.0
         mu = self.expected(hours)
         if mu <= 0:
             return 1.0
-        var = self.dispersion * mu + self.level_cv2 * mu * mu
-        return float(_nb_cdf(np.array([mu]), np.array([var]), n)[0, -1])
+        # The planner walks n up one unit at a time over the same hours: one CDF row per
+        # hours, extended when asked past its end (row[k] does not depend on its length).
+        row = cast("FloatArray | None", self._memo.get(("cdf", hours)))
+        if row is None or row.size <= n:
+            var = self.dispersion * mu + self.level_cv2 * mu * mu
+            row = _nb_cdf(np.array([mu]), np.array([var]), max(2 * n, CDF_ROW_MIN))[0]
+            self._memo[("cdf", hours)] = row
+        return float(row[n])
 
     def day_pmfs(self, from_hours: float, days: int, top: int) -> list[FloatArray]:
         """Per day from ``from_hours`` on, ``P(demand that day = k)`` for ``k < top`` and
