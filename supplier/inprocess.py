@@ -1,7 +1,7 @@
 """The reference supplier's desk without HTTP, signatures or storage.
 
 For the negotiation benchmark and the simulation: the same pricing
-(``next_total``, ``split_total``) and the same rule for a final offer
+(``next_total``, ``split_units``) and the same rule for a final offer
 (``is_final``) as ``supplier.desk.Desk``, thousands of times a second.
 """
 
@@ -14,7 +14,8 @@ from supplier.pricing import (
     Strategy,
     is_final,
     next_total,
-    split_total,
+    offer_lines,
+    split_units,
 )
 from supplier.protocol import OfferLine
 
@@ -46,7 +47,12 @@ class InProcessDesk:
         self._offers: list[int] = []
         self._counters: list[int] = []
         self._closed = False
-        self.lines: list[OfferLine] = []
+        self._units: list[int] = []
+
+    @property
+    def lines(self) -> list[OfferLine]:
+        """The last offer's lines (built when asked: only the winner's are read)."""
+        return offer_lines(self._order, self._units)
 
     @property
     def list_total(self) -> int:
@@ -72,8 +78,10 @@ class InProcessDesk:
             counters=tuple(self._counters),
             target_price=None,
         )
-        self.lines = split_total(self._order, next_total(self._strategy, state, counter))
-        amount = sum(line.quantity * line.unit_price for line in self.lines)
+        self._units = split_units(self._order, next_total(self._strategy, state, counter))
+        amount = sum(
+            line.quantity * unit for line, unit in zip(self._order.lines, self._units, strict=True)
+        )
         final = is_final(self._strategy, state, amount, counter, buyer_final=buyer_final)
         self._offers.append(amount)
         self._closed = final

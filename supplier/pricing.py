@@ -131,7 +131,13 @@ def _discounted(entry: CatalogEntry, quantity: int) -> int:
 
 
 def split_total(order: PricedOrder, total: int) -> list[OfferLine]:
-    """Unit prices whose sum is as close to ``total`` as integers allow, never above it.
+    """Unit prices whose sum is as close to ``total`` as integers allow, never above it
+    (``split_units``), as the offer's lines."""
+    return offer_lines(order, split_units(order, total))
+
+
+def split_units(order: PricedOrder, total: int) -> list[int]:
+    """Each line's unit price for ``total``: as close to it as integers allow, never above.
 
     Every line gets its floor plus the same fraction of its list-to-floor margin,
     then the remainder is spread greedily; no line leaves ``[floor, list]``, and
@@ -150,8 +156,15 @@ def split_total(order: PricedOrder, total: int) -> list[OfferLine]:
         extra = min(remainder // line.quantity, line.list_unit - units[i])
         units[i] += extra
         remainder -= extra * line.quantity
+    return units
+
+
+def offer_lines(order: PricedOrder, units: Sequence[int]) -> list[OfferLine]:
+    """``order``'s lines at ``units`` (from ``split_units``)."""
+    # Built without validation: the gtins and quantities come from an order already
+    # parsed, and split_units keeps every price within the line's [floor, list].
     return [
-        OfferLine(gtin=line.gtin, quantity=line.quantity, unit_price=unit)
+        OfferLine.model_construct(gtin=line.gtin, quantity=line.quantity, unit_price=unit)
         for line, unit in zip(order.lines, units, strict=True)
     ]
 

@@ -85,7 +85,7 @@ async def meet_supplier(buyer: Buyer, name: str, url: str, reliability: float) -
 
 
 def with_expiry(
-    session: Session, slots: Sequence[SlotConfig], stock: Mapping[int, SlotStock], now: datetime
+    db: repo.Db, slots: Sequence[SlotConfig], stock: Mapping[int, SlotStock], now: datetime
 ) -> dict[int, SlotStock]:
     """``stock`` with the expiry dates of fresh slots' items, from their arrivals."""
     out = dict(stock)
@@ -95,7 +95,7 @@ def with_expiry(
         if life is None or life > FRESH_SHELF_LIFE_DAYS or held is None or held.fault:
             continue
         since = now - timedelta(days=life)
-        came = repo.arrivals(session, slot.id, since)
+        came = repo.arrivals(db, slot.id, since)
         out[slot.id] = replace(held, expiring=expiring_lots(came, held.count, life, now, since))
     return out
 

@@ -41,13 +41,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from statistics import NormalDist
-from typing import Literal
+from typing import Literal, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
 
 from device.vending.planning.errors import PlanInputError, SalesHistoryError
+from device.vending.planning.fresh import FreshSlotProblem
 
+_T = TypeVar("_T")
+CDF_ROW_MIN = 32  # units a CDF row covers at least (it is extended when asked for more)
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 Method = Literal["seasonal", "tsb"]
@@ -159,7 +162,7 @@ class Forecast:
     cumulative: FloatArray = field(init=False, repr=False)
     # The planner asks the same question of one forecast several times per review
     # (each candidate supplier, each batch); the answers are pure, so kept here.
-    _memo: dict[tuple[object, ...], float] = field(default_factory=dict, init=False, repr=False)
+    _memo: dict[tuple[object, ...], object] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         cumulative = np.concatenate([[0.0], np.cumsum(self.hourly)])
@@ -197,13 +200,11 @@ class Forecast:
         mu = self.expected(hours)
         return _nb_quantile(mu, self.dispersion * mu + self.level_cv2 * mu * mu, q, at_most)
 
-    def _remember(
-        self, key: tuple[object, ...], compute: Callable[..., float], *args: object
-    ) -> float:
+    def _remember(self, key: tuple[object, ...], compute: Callable[..., _T], *args: object) -> _T:
         found = self._memo.get(key)
         if found is None:
             found = self._memo[key] = compute(*args)
-        return found
+        return cast(_T, found)
 
     def cdf(self, n: int, hours: float) -> float:
         """``P(demand over the next hours <= n)``."""
@@ -212,12 +213,24 @@ class Forecast:
         mu = self.expected(hours)
         if mu <= 0:
             return 1.0
-        var = self.dispersion * mu + self.level_cv2 * mu * mu
-        return float(_nb_cdf(np.array([mu]), np.array([var]), n)[0, -1])
+        # The planner walks n up one unit at a time over the same hours: one CDF row per
+        # hours, extended when asked past its end (row[k] does not depend on its length).
+        row = cast("FloatArray | None", self._memo.get(("cdf", hours)))
+        if row is None or row.size <= n:
+            var = self.dispersion * mu + self.level_cv2 * mu * mu
+            row = _nb_cdf(np.array([mu]), np.array([var]), max(2 * n, CDF_ROW_MIN))[0]
+            self._memo[("cdf", hours)] = row
+        return float(row[n])
 
     def day_pmfs(self, from_hours: float, days: int, top: int) -> list[FloatArray]:
         """Per day from ``from_hours`` on, ``P(demand that day = k)`` for ``k < top`` and
-        ``P(>= top)`` last (the shape ``device.vending.planning.fresh`` solves over)."""
+        ``P(>= top)`` last (the shape ``device.vending.planning.fresh`` solves over).
+        Shared between callers: not to be changed."""
+        return self._remember(
+            ("day_pmfs", from_hours, days, top), self._day_pmfs, from_hours, days, top
+        )
+
+    def _day_pmfs(self, from_hours: float, days: int, top: int) -> list[FloatArray]:
         edges = [self.expected(from_hours + day * HOURS_PER_DAY) for day in range(days + 1)]
         mean = np.maximum(np.diff(np.array(edges)), 0.0)
         var = self.dispersion * mean + self.level_cv2 * mean * mean
@@ -231,6 +244,24 @@ class Forecast:
                 pmf[top] = max(0.0, 1.0 - float(pmf[:top].sum()))
             pmfs.append(pmf)
         return pmfs
+
+    def best_fresh_order(
+        self,
+        problem: FreshSlotProblem,
+        from_hours: float,
+        days: int,
+        prices: tuple[int, int],
+        stock: tuple[int, ...],
+    ) -> int:
+        """``problem.best_order`` over this forecast's ``days`` from ``from_hours`` at
+        ``(retail, unit cost)`` holding ``stock``: the planner's decide and fill passes
+        ask the same of one forecast, and the exact solution is its dearest answer."""
+        return self._remember(
+            ("fresh", problem, from_hours, days, prices, stock),
+            lambda: problem.best_order(
+                self.day_pmfs(from_hours, days, problem.capacity), *prices, stock
+            ),
+        )
 
     def expected_shortfall(self, stock: int, hours: float) -> float:
         """``E[(D - stock)+]``: demand over the next ``hours`` that ``stock`` cannot serve.

@@ -398,10 +398,13 @@ def _quantity(
             # Goods that keep a few days: what the best policy orders for the stock by
             # age it will hold on arrival, solved exactly over the forecast's days.
             days = max(life, int((fc.horizon_hours - lead) // 24))
-            demand = fc.day_pmfs(lead, days, sc.capacity)
             on_arrival = slot.stock.by_days_left(life, lead, fc)
-            shelf_cap = fresh_problem(sc.capacity, life).best_order(
-                demand, sc.retail_price, unit_cost, on_arrival
+            shelf_cap = fc.best_fresh_order(
+                fresh_problem(sc.capacity, life),
+                lead,
+                days,
+                (sc.retail_price, unit_cost),
+                on_arrival,
             )
             if shelf_cap == 0 and slot.position <= 0 and slot.stock.on_order == 0:
                 # An empty slot shows no demand: without a unit to sell, an estimate

@@ -438,8 +438,8 @@ class Buyer(Policy):
             stock[s.slot_id] = SlotStock(
                 s.slot_id, max(count or 0, 0), fault, pending.get(s.slot_id, 0)
             )
-        with world.store.read() as session:
-            return with_expiry(session, world.settings.slots, stock, now)
+        with world.store.snapshot() as db:
+            return with_expiry(db, world.settings.slots, stock, now)
 
     def daily_sales(self, now: datetime, window: timedelta) -> dict[int, float]:
         """Mean units sold per day and slot over the last ``window`` (since the start
@@ -447,8 +447,8 @@ class Buyer(Policy):
         world = self.world
         since = max(world.start, now - window)
         days = max((now - since).total_seconds() / 86_400, 1.0)
-        with world.store.read() as session:
-            sold = repo.units_sold_since(session, since)
+        with world.store.snapshot() as db:
+            sold = repo.units_sold_since(db, since)
         return {s.id: sold.get(s.id, 0) / days for s in world.settings.slots}
 
     def belief(self, supplier: str) -> float:
@@ -698,8 +698,8 @@ class AgentPolicy(Buyer):
         """Feed the hours completed since the last review; empty spans are censored demand."""
         world = self.world
         start, end = self.models.observed_until, floor_hour(now)
-        with world.store.read() as session:
-            sold = repo.sale_times_since(session, start)
+        with world.store.snapshot() as db:
+            sold = repo.sale_times_since(db, start)
         sales = [(t, slot) for t, slot, _ in sold]
         for slot_id, count in world.agent.stock().items():
             if count == 0 and slot_id not in self._empty_open:

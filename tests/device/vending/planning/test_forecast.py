@@ -287,3 +287,15 @@ def test_expected_shortfall_matches_the_poisson_sum(mean: float, stock: int) -> 
     truth = sum((k - stock) * p for k, p in enumerate(pmf) if k > stock)
     assert fc.expected_shortfall(stock, 24) == pytest.approx(truth, abs=1e-9)
     assert fc.expected_shortfall(0, 24) == pytest.approx(mean)
+
+
+@settings(max_examples=40, deadline=None)
+@given(forecasts, st.lists(st.integers(0, 120), min_size=1, max_size=12), st.floats(0.5, 400))
+def test_cdf_answers_do_not_depend_on_what_was_asked_before(
+    fc: Forecast, ns: list[int], hours: float
+) -> None:
+    # A forecast keeps one CDF row per horizon and extends it; each answer must be the
+    # bit-identical figure a fresh forecast gives for that question alone.
+    for n in ns:
+        alone = Forecast(fc.start, fc.method, fc.daily_rate, fc.hourly, fc.dispersion, fc.level_cv2)
+        assert fc.cdf(n, hours) == alone.cdf(n, hours)
