@@ -47,7 +47,7 @@ from device.taxi.charging import (
 from device.taxi.rides import RideDesk
 from device.taxi.store import TaxiQuote, TaxiTrip, TripState
 from device.taxi.upkeep import Provider, Upkeep, UpkeepKind, UpkeepNeed, Window
-from device.taxi.vehicle import VehiclePoller, VehicleSnapshot
+from device.taxi.vehicle import VehiclePoller, VehicleSnapshot, battery_wh
 
 log = structlog.get_logger()
 LatLon = tuple[float, float]
@@ -212,6 +212,10 @@ class TaxiAgent:
         )
         self.rides.advance(booked.id, TripState.PICKED_UP, at)
         log.info("taxi_trip_started", trip=booked.id, now=now.isoformat())
+
+    def battery_wh(self, now: int) -> int | None:
+        """The pack's energy by the last tick's reading, for the rider desk (``None``: unknown, stale)."""
+        return battery_wh(self.snapshot, self.rules.capacity_wh, now)
 
     def rides_completed_since(self, since: datetime | None) -> int:
         """Trips completed (by the loop's clock, which moved them) since ``since``."""

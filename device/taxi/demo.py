@@ -207,6 +207,7 @@ class TaxiDemo:
                 chain.w3, chain.token_address, chain.pc.address, confirmations=DEV_CONFIRMATIONS
             ),  # riders pay the ProfitCenter: no takings ever sit in the agent's wallet
             market=OwnersMarket(ChainFareRules(chain.pc)),
+            battery=lambda now: self.agent.battery_wh(now),  # the loop's last reading
         )
         self.agent = TaxiAgent(
             self.store,
@@ -269,6 +270,7 @@ class TaxiDemo:
         body = {"pickup": {"lat": a[0], "lon": a[1]}, "dropoff": {"lat": b[0], "lon": b[1]}}
         quote = self.rider_api.post("/quotes", json=body)
         if quote.status_code != 201:
+            log.info("taxi_demo_ride_refused", reason=quote.json().get("message"))
             return
         q = quote.json()
         fare = rider.sign(q["id"], q["price"]["amount"], q["pay_to"])

@@ -107,3 +107,16 @@ class RidesBusyError(RideError):
 
     status = 503
     code = "busy"
+
+
+class CannotServeError(RideError):
+    """The taxi cannot take this ride: its battery margin or the fare's cover of energy and wear."""
+
+    status = 409
+    code = "cannot_serve"
+
+
+class BatteryUnknownError(CannotServeError):
+    """No fresh battery reading: the taxi promises no ride on an unknown battery; ask again."""
+
+    status = 503

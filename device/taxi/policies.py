@@ -18,11 +18,11 @@ import numpy as np
 import numpy.typing as npt
 
 from device.taxi.city import QUEUE_MIN, City, tou_per_kwh, travel_s
+from device.taxi.decide import RESERVE_PERMILLE, Margins, RideCost, refusal
 from device.taxi.fares import ONE, Quote
 
 DISPATCH_M = 2_500  # the platform offers a request to a free car this close to the pickup
 AGENT_CAP_BP = 15_000  # the owners' cap on the demand factor (on-chain policy later): 1.5x
-PLAN_PER_KWH = 380_000  # the day price of a kWh, for judging a ride before it is driven
 
 
 @dataclass(slots=True)
@@ -63,13 +63,6 @@ def trip_energy_to_station(city: City, zone: int, t: int) -> int:
     return city.energy_wh(city.dist_m[zone][nearest_station(city, zone)], t)
 
 
-def ride_margin(city: City, quote: Quote, pickup_m: int, t: int) -> int:
-    """What a ride earns after the energy (at the day's price) and the wear of its km, pickup included."""
-    km_m = pickup_m + quote.trip.distance_m
-    energy = city.energy_wh(km_m, t) * PLAN_PER_KWH // 1000
-    return quote.price - energy - km_m * city.physics.wear_per_km // 1000
-
-
 @dataclass
 class DriverRules:
     """What a human taxi driver does: take every fare, wait where dropped, charge below 20 %."""
@@ -96,7 +89,7 @@ class AgentTuning:
 
     max_pickup_m: int = 2_500
     min_profit: int = 2_000_000  # base units a ride must earn after energy and wear
-    reserve_permille: int = 80  # never plan below this battery share
+    reserve_permille: int = RESERVE_PERMILLE  # never plan below this battery share
     move_gain_s: int = 120  # a move must bring the next rider this much sooner
     move_per_km_s: int = 60  # a km of deadhead counts as this much waiting (energy, wear)
     move_max_m: int = 15_000
@@ -125,6 +118,12 @@ class Agent:
     ) -> None:
         self.name = name
         self.tune = tuning or AgentTuning()
+        self.margins = Margins(
+            capacity_wh=city.physics.battery_wh,
+            wear_per_km=city.physics.wear_per_km,
+            reserve_permille=self.tune.reserve_permille,
+            min_profit=self.tune.min_profit,
+        )
         # The owners' cap bounds the factor; the agent may ask less (fewer riders walk away).
         self.cap_bp = None if cap_bp is None else min(cap_bp, self.tune.own_cap_bp)
         dist = np.array(city.dist_m, dtype=np.int64)
@@ -145,12 +144,14 @@ class Agent:
     def accept(self, city: City, taxi: Taxi, quote: Quote, pickup_m: int, dest: int) -> bool:
         if pickup_m > self.tune.max_pickup_m:
             return False
-        if ride_margin(city, quote, pickup_m, taxi.t) < self.tune.min_profit:
-            return False
-        # Battery margin: after the ride, reach a station with the reserve still in the pack.
-        need = city.energy_wh(pickup_m + quote.trip.distance_m, taxi.t)
-        need += trip_energy_to_station(city, dest, taxi.t)
-        return taxi.wh - need >= city.physics.battery_wh * self.tune.reserve_permille // 1000
+        metres = pickup_m + quote.trip.distance_m
+        ride = RideCost(
+            price=quote.price,
+            metres=metres,
+            energy_wh=city.energy_wh(metres, taxi.t),
+            to_station_wh=trip_energy_to_station(city, dest, taxi.t),
+        )
+        return refusal(ride, taxi.wh, self.margins) is None
 
     def idle(self, city: City, taxi: Taxi) -> Action:
         tune, cap = self.tune, city.physics.battery_wh

@@ -15,6 +15,13 @@ answers the same trip, and the store's constraints keep a second fare, a second 
 payment and a second open trip per rider out whatever races. A payment mined before the
 quote expired is honoured for ``ACCEPT_GRACE_S`` after it; one mined more than that
 before the quote was made paid something else. A refused request writes nothing.
+
+Before pricing, the desk asks whether the taxi can serve the ride at all
+(``device.taxi.decide.refusal``, the rule the simulated agent accepts by): the fare must
+cover the energy and wear of the drive, pickup included, and the battery must still reach
+a charging station with the reserve left after the drop-off. An unknown or stale battery
+reading serves nobody. The answer reads the ride and the battery, never the rider, and an
+accepted ride's price is the tariff's as before.
 """
 
 from __future__ import annotations
@@ -31,8 +38,11 @@ import structlog
 from sqlmodel import Session, col, select
 
 from device.store.db import write_session
-from device.taxi.city import CENTRE, DETOUR, INTRA_ZONE_M, RESOLUTION, RINGS, travel_s
+from device.taxi.city import CENTRE, DETOUR, INTRA_ZONE_M, RESOLUTION, RINGS, Physics, travel_s
+from device.taxi.decide import Margins, RideCost, refusal
 from device.taxi.errors import (
+    BatteryUnknownError,
+    CannotServeError,
     OutsideServiceAreaError,
     PaymentError,
     PaymentUsedError,
@@ -63,6 +73,21 @@ LatLon = tuple[float, float]
 MarketSource = Callable[[str, int], Market]
 """The pickup zone's market at a unix time: demand factor, the owners' cap, an emergency
 (``device.taxi.fares.OwnersMarket`` reads the owners' part from the chain)."""
+BatterySource = Callable[[int], int | None]
+"""The energy in the pack (Wh) at a unix time, ``None`` when unknown or stale
+(``device.taxi.agent.TaxiAgent.battery_wh`` reads the loop's vehicle snapshot)."""
+_CAR = Physics()
+CAR_MARGINS = Margins(capacity_wh=_CAR.battery_wh, wear_per_km=_CAR.wear_per_km)
+"""The simulated city's car and the agent's reserve; a ride must at least cover its costs."""
+
+
+@dataclass(frozen=True, slots=True)
+class Serving:
+    """What the desk judges a ride by: the owners' margins, the car's consumption, where it charges."""
+
+    margins: Margins = CAR_MARGINS
+    wh_per_km: int = _CAR.wh_per_km
+    station: LatLon = CENTRE
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +151,8 @@ class RideDesk:
         payments: FarePayments,
         *,
         market: MarketSource,
+        battery: BatterySource,
+        serving: Serving | None = None,
         tariff: Tariff = CITY_TARIFF,
         area: ServiceArea | None = None,
         position: Callable[[], LatLon] = lambda: CENTRE,
@@ -138,6 +165,8 @@ class RideDesk:
         self.tariff = tariff
         self.area = area or ServiceArea()
         self.market = market
+        self.battery = battery
+        self.serving = serving or Serving()
         self.position = position
         self.quote_ttl_s = quote_ttl_s
         self.token = payments.symbol  # the settlement token, as people read it
@@ -149,6 +178,7 @@ class RideDesk:
         dropoff_zone = self.area.zone(dropoff, "drop-off")
         q = quote(self.tariff, self.area.trip(pickup, dropoff, now), self.market(pickup_zone, now))
         to_pickup = self.area.trip(self.position(), pickup, now)
+        self._refuse_unservable(q.price, to_pickup.distance_m + q.trip.distance_m, dropoff, now)
         row = TaxiQuote(
             id=secrets.token_hex(16),
             rider=rider,
@@ -184,6 +214,28 @@ class RideDesk:
             session.add(row)
         log.info("taxi_quote", quote=row.id, price=row.price, factor_bp=row.factor_bp)
         return row
+
+    def _refuse_unservable(self, price: int, metres: int, dropoff: LatLon, now: int) -> None:
+        """Refuse a ride the battery or the fare cannot carry (the simulated agent's rule)."""
+        wh = self.battery(now)
+        if wh is None:
+            log.warning("taxi_quote_battery_unknown")
+            raise BatteryUnknownError(
+                "the taxi has no fresh battery reading and cannot promise a ride now: "
+                "ask again in a minute"
+            )
+        serving = self.serving
+        back_m = self.area.trip(dropoff, serving.station, now).distance_m
+        ride = RideCost(
+            price=price,
+            metres=metres,
+            energy_wh=metres * serving.wh_per_km // 1000,
+            to_station_wh=back_m * serving.wh_per_km // 1000,
+        )
+        why = refusal(ride, wh, serving.margins)
+        if why is not None:
+            log.info("taxi_quote_refused", reason=why, battery_wh=wh, metres=metres)
+            raise CannotServeError(f"this taxi cannot take the ride: {why}")
 
     @staticmethod
     def _prune(session: Session, now: int) -> None:

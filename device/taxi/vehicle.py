@@ -149,6 +149,18 @@ def charge_needed(snapshot: VehicleSnapshot, below_permille: int) -> bool:
     )
 
 
+def battery_wh(
+    snapshot: VehicleSnapshot | None, capacity_wh: int, now: int, max_age_s: int = 180
+) -> int | None:
+    """The energy in the pack at ``now``, or ``None`` when it is unknown: no reading yet, a
+    faulted battery reading, or one older than ``max_age_s`` (the loop stopped reading)."""
+    if snapshot is None or not snapshot.healthy(BATTERY) or snapshot.soc_permille is None:
+        return None
+    if not 0 <= now - int(snapshot.taken_at.timestamp()) <= max_age_s:
+        return None
+    return capacity_wh * snapshot.soc_permille // 1000
+
+
 def cleaning_needed(snapshot: VehicleSnapshot) -> bool:
     """Does the cabin say it needs cleaning? Never on a stale cabin or GPS reading."""
     return snapshot.healthy(CABIN, GPS) and snapshot.cabin_dirty is True

@@ -174,7 +174,12 @@ def run(argv: list[str], say: Callable[[str], None]) -> None:
     car = SimulatedCar(open_bus(channel=channel), path=car_path, dirty_every=4)
     # The desk's clock is the taxi's (wall) clock, as anvil's blocks are; the loop runs
     # on simulated minutes. Three confirmations, as on a real chain: the riders mine.
-    desk = RideDesk(rides, FarePayments(w3, config.token, pc.address), market=lambda z, t: Market())
+    desk = RideDesk(
+        rides,
+        FarePayments(w3, config.token, pc.address),
+        market=lambda z, t: Market(),
+        battery=lambda now: 48_000,  # the desk's clock is not the loop's: a full pack
+    )
     token = w3.eth.contract(address=config.token, abi=load_artifact("MockUSDC").abi)  # type: ignore[call-overload]
     riders = [SimulatedRider(w3, token, Account.from_key(key)) for key in config.rider_keys]
     agent = TaxiAgent(

@@ -148,7 +148,10 @@ def taxi(tmp_path: Path, soc: int) -> Iterator[Taxi]:
         car.truth = Truth(soc_permille=soc, odometer_m=1_000_000)
         payments = FarePayments(m.w3, m.chain.token, m.pc.address)  # three confirmations
         desk = RideDesk(
-            open_rides(tmp_path / "taxi.db"), payments, market=lambda zone, t: FareMarket()
+            open_rides(tmp_path / "taxi.db"),
+            payments,
+            market=lambda zone, t: FareMarket(),
+            battery=lambda now: 48_000,  # the rider API's clock is the chain's, not the loop's
         )
         t = Taxi(m, desk, car, channel, datetime.now(UTC))
         t.start()
@@ -263,5 +266,6 @@ def test_a_silent_bus_buys_nothing_however_low_the_battery(tmp_path: Path) -> No
             t.now += STEP
             snapshot = t.agent.tick(t.now)
         assert not snapshot.healthy("BMS_Status")
+        assert t.agent.battery_wh(t.clock()) is None  # the rider desk promises no ride on it
         assert t.agent.jobs() == []
         assert t.m.procurement.orders() == []

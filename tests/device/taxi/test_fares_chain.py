@@ -43,6 +43,7 @@ from device.taxi.fares import (
 from device.taxi.payments import FarePayments
 from device.taxi.rides import RideDesk, ServiceArea
 from device.taxi.store import open_store
+from tests.device.taxi.test_rides_api import charged
 
 USDC = 1_000_000
 POLICY = Policy(Autonomy.AUTONOMOUS, 10 * USDC, 100 * USDC, 300 * USDC, 7 * 86_400, 0, 86_400)
@@ -172,7 +173,7 @@ def test_no_quote_is_above_the_cap_read_from_the_chain(
     rules = ChainFareRules(calm.pc, poll_s=0, max_age_s=8 * 86_400)
     market = OwnersMarket(rules, demand=lambda zone, at: demand)
     payments = FarePayments(calm.w3, calm.pc.token(), calm.pc.agent())
-    desk = RideDesk(desk_store, payments, market=market, area=AREA)
+    desk = RideDesk(desk_store, payments, market=market, battery=charged, area=AREA)
     q = desk.quote(pickup, dropoff, t + later, "rider")
     assert q.cap_bp == calm.pc.fare_rules().cap_bp == cap
     assert q.factor_bp <= cap
@@ -327,7 +328,7 @@ def test_identical_trips_at_the_same_time_cost_every_rider_the_same(
     calm.pc.set_fare_cap(20_000, sender=calm.governor)
     market = OwnersMarket(ChainFareRules(calm.pc), demand=lambda z, t: 3 * ONE)
     payments = FarePayments(calm.w3, calm.pc.token(), calm.pc.agent())
-    desk = RideDesk(open_store(tmp_path / "taxi.sqlite"), payments, market=market)
+    desk = RideDesk(open_store(tmp_path / "taxi.sqlite"), payments, market=market, battery=charged)
     t = calm.now()
     quotes = [desk.quote(MIDTOWN, UPTOWN, t, rider) for rider in ("ana", "bo", None, "0xabc")]
     assert len({(q.price, q.lines_json, q.factor_bp, q.cap_bp) for q in quotes}) == 1

@@ -21,6 +21,7 @@ from tests.device.taxi.test_rides_api import (
     TIMEOUT,
     UPTOWN,
     busy_market,
+    charged,
     deploy_chain,
     serve,
     signed,
@@ -67,7 +68,9 @@ def test_a_payment_a_shallow_reorg_can_take_back_books_nothing(
     chain = deploy_chain(Web3(Web3.HTTPProvider(anvil_url)))
     rider = chain.rider()
     payments = FarePayments(chain.w3, chain.usdc.address, chain.pc.address)
-    desk = RideDesk(open_store(tmp_path / "taxi.sqlite"), payments, market=busy_market)
+    desk = RideDesk(
+        open_store(tmp_path / "taxi.sqlite"), payments, market=busy_market, battery=charged
+    )
     now = chain.now()
     q = desk.quote((MIDTOWN["lat"], MIDTOWN["lon"]), (UPTOWN["lat"], UPTOWN["lon"]), now, None)
     fork = chain.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]

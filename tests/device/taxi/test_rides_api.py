@@ -13,8 +13,8 @@ import socket
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from device.taxi.app import create_app, server_config
 from device.taxi.errors import RidesBusyError
 from device.taxi.fares import MACHINE_NOTICE, Market
 from device.taxi.payments import FarePayments, payment_message
-from device.taxi.rides import ACCEPT_GRACE_S, PRUNE_AFTER_S, RideDesk
+from device.taxi.rides import ACCEPT_GRACE_S, CAR_MARGINS, PRUNE_AFTER_S, RideDesk, Serving
 from device.taxi.store import (
     TaxiFare,
     TaxiQuote,
@@ -51,6 +51,7 @@ from device.taxi.store import (
     fares_taken,
     open_store,
 )
+from device.taxi.vehicle import BATTERY, ChargingState, Fault, VehicleSnapshot, battery_wh
 
 USDC = 1_000_000
 RPC_KEY = "k3y0fth3h0st3drpc"
@@ -140,6 +141,11 @@ class Served:
         return self.accept(q["id"], tx, signed(rider, q["id"], tx))
 
 
+def charged(now: int) -> int:
+    """A healthy battery: 48 kWh of the 60, for a desk whose tests are not about the battery."""
+    return 48_000
+
+
 def busy_market(zone: str, t: int) -> Market:
     """Demand 1.4x under an owners' cap of 1.25x: the quote carries a demand line."""
     return Market(demand_bp=14_000, cap_bp=12_500)
@@ -158,6 +164,7 @@ def serve(
     payments = FarePayments(
         chain.w3, chain.usdc.address, chain.pc.address, confirmations=confirmations
     )
+    desk_options.setdefault("battery", charged)
     desk = RideDesk(open_store(db), payments, market=busy_market, **desk_options)
     app = create_app(desk, clock=lambda: clock[0])
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -282,7 +289,7 @@ def test_a_rider_has_one_open_trip_at_a_time(served: Served) -> None:
 def _desk(served: Served) -> RideDesk:
     """The served desk over the same file (its writes are the served app's)."""
     payments = FarePayments(served.chain.w3, served.chain.usdc.address, served.chain.pc.address)
-    return RideDesk(open_store(served.db), payments, market=busy_market)
+    return RideDesk(open_store(served.db), payments, market=busy_market, battery=charged)
 
 
 def test_a_trip_is_booked_only_for_a_confirmed_transfer_of_the_fare_by_the_signer(
@@ -581,6 +588,7 @@ def test_a_chain_that_cannot_be_read_refuses_the_accept_for_now(
         open_store(tmp_path / "taxi.sqlite"),
         FarePayments(away, chain.usdc.address, chain.pc.address),
         market=busy_market,
+        battery=charged,
     )
     now = chain.now()
     q = desk.quote((MIDTOWN["lat"], MIDTOWN["lon"]), (UPTOWN["lat"], UPTOWN["lon"]), now, None)
@@ -592,3 +600,81 @@ def test_a_chain_that_cannot_be_read_refuses_the_accept_for_now(
     assert RPC_KEY not in repr(logs)  # a hosted RPC URL's path is its API key
     with Session(desk.engine) as session:
         assert counts(session) == {"taxi_quote": 1, "taxi_trip": 0, "taxi_fare": 0}
+
+
+def test_a_low_battery_refuses_every_rider_alike_in_words_and_stores_nothing(
+    tmp_path: Path, module_chain: Chain
+) -> None:
+    pack = [6_000]  # Wh: the ride and the way back to a station would eat into the reserve
+    with serve(tmp_path / "taxi.sqlite", module_chain, battery=lambda now: pack[0]) as served:
+        refused = [
+            ask(served, {"pickup": MIDTOWN, "dropoff": UPTOWN, "rider": who})
+            for who in ("alice", "bob", None)
+        ]
+        assert [r.status_code for r in refused] == [409, 409, 409]
+        assert refused[0].json() == refused[1].json() == refused[2].json()  # whoever asks
+        body = refused[0].json()
+        assert body["error"] == "cannot_serve"
+        assert body["message"] == (
+            "this taxi cannot take the ride: the battery is too low to drive this ride "
+            "and still reach a charging station"
+        )
+        assert served.counts() == {"taxi_quote": 0, "taxi_trip": 0, "taxi_fare": 0}
+        pack[0] = 48_000  # charged: the same ride is quoted
+        served.quote()
+        assert served.counts()["taxi_quote"] == 1
+
+
+def test_a_fare_that_would_not_cover_energy_and_wear_is_refused(
+    tmp_path: Path, module_chain: Chain
+) -> None:
+    worn = Serving(margins=replace(CAR_MARGINS, wear_per_km=50 * USDC))  # the owners' wear
+    with serve(tmp_path / "taxi.sqlite", module_chain, serving=worn) as served:
+        r = ask(served, {"pickup": MIDTOWN, "dropoff": UPTOWN})
+        assert (r.status_code, r.json()["error"]) == (409, "cannot_serve")
+        assert "would not cover the energy and wear" in r.json()["message"]
+        assert served.counts()["taxi_quote"] == 0
+
+
+def snapshot(taken_at: datetime, faults: tuple[Fault, ...] = ()) -> VehicleSnapshot:
+    """The loop's reading of a charged car (80 %)."""
+    return VehicleSnapshot(
+        taken_at=taken_at,
+        soc_permille=800,
+        charging=ChargingState.IDLE,
+        energy_charged_wh=0,
+        energy_used_wh=0,
+        odometer_m=0,
+        doors_open=0,
+        seats_occupied=0,
+        cabin_dirty=False,
+        cabin_cleanings=0,
+        service_tasks_done=0,
+        position=None,
+        faults=faults,
+    )
+
+
+@pytest.mark.parametrize(
+    ("age", "faults"),
+    [
+        (timedelta(minutes=10), ()),  # the loop stopped reading the car
+        (timedelta(0), (Fault(BATTERY, "stale", "no frame for 5 s"),)),
+        (None, ()),  # no reading yet
+    ],
+)
+def test_an_unknown_battery_promises_no_ride(
+    tmp_path: Path, module_chain: Chain, age: timedelta | None, faults: tuple[Fault, ...]
+) -> None:
+    def battery(now: int) -> int | None:
+        taken = datetime.fromtimestamp(now, UTC) - age if age is not None else None
+        reading = snapshot(taken, faults) if taken is not None else None
+        return battery_wh(reading, CAR_MARGINS.capacity_wh, now)
+
+    with serve(tmp_path / "taxi.sqlite", module_chain, battery=battery) as served:
+        r = ask(served, {"pickup": MIDTOWN, "dropoff": UPTOWN})
+        assert (r.status_code, r.json()["error"]) == (503, "cannot_serve")
+        assert r.json()["message"].startswith("the taxi has no fresh battery reading")
+        assert r.headers["retry-after"] == "30"
+        assert served.counts()["taxi_quote"] == 0
+    assert battery_wh(snapshot(datetime.fromtimestamp(1000, UTC)), 60_000, 1060) == 48_000
