@@ -6,7 +6,10 @@ expiry, and where to pay (the ProfitCenter's address, the settlement token). ``P
 with the quote id, the hash of the rider's transfer of the fare and the rider's
 signature for it (``device.taxi.payments.payment_message``) accepts it once the transfer
 is confirmed on-chain: the trip is booked and the fare taken once, however often the
-accept is sent (201 the first time, 200 after); a rider with an open trip gets 409.
+accept is sent (201 the first time, 200 after); a rider with an open trip gets 409. A
+ride the taxi cannot serve (its battery margin, a fare below the drive's energy and
+wear) is refused before quoting with 409 ``cannot_serve``; on an unknown or stale
+battery reading with 503 ``cannot_serve``.
 ``GET /trips/{id}`` (an unguessable id) and ``GET /trips/{id}/payment`` show the trip
 and the fare in the settlement token. Every refusal is a 4xx (or 503: ask again)
 ``RideErrorBody`` with a reason and writes nothing. Served by
@@ -144,7 +147,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (404, "no such quote or trip"),
         (413, "body too large"),
         (422, "bad coordinates, or outside the service area"),
-        (503, "too many live quotes, or the chain cannot be read now: ask again"),
+        (503, "too many live quotes, no fresh battery reading, or no chain now: ask again"),
     )
 }
 
@@ -207,7 +210,11 @@ def _payment(desk: RideDesk, done: Accepted) -> Payment:
     status_code=201,
     response_model=QuoteOut,
     operation_id="request_ride",
-    responses={**_ERRORS, 429: {"model": RideErrorBody, "description": "too many quotes"}},
+    responses={
+        **_ERRORS,
+        409: {"model": RideErrorBody, "description": "the taxi cannot serve this ride now"},
+        429: {"model": RideErrorBody, "description": "too many quotes"},
+    },
     dependencies=[Depends(_quote_rate)],
 )
 def request_ride(body: RideRequest, desk: DeskDep, now: NowDep) -> QuoteOut:
