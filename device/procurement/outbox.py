@@ -278,11 +278,14 @@ class Outbox:
                 if not nonce_used and "already" not in message and "known" not in message:
                     raise
             # "nonce too low" may be our own transaction, mined by a send whose answer was
-            # lost (web3 retries eth_sendRawTransaction): only another's means re-signing.
+            # lost (web3 retries eth_sendRawTransaction) or by the run a kill cut short,
+            # its receipt not served yet (anvil commits a block's state before it stores
+            # the block's receipts): only a nonce taken by a transaction the node does not
+            # know as ours means re-signing; re-signing ours would send it twice.
             receipt = self._receipt(intent.tx_hash)
-            if receipt is None and nonce_used:
+            if receipt is None and nonce_used and not self._known(intent.tx_hash):
                 return self._nonce_taken(intent, now)
-            if receipt is None:  # in the mempool: look again at the next drain
+            if receipt is None:  # in the mempool, or mined: look again at the next drain
                 return IntentState.SIGNED
         if receipt["status"] != 1:
             self._update(
@@ -317,8 +320,16 @@ class Outbox:
         return self._sign_and_send(fresh, now)
 
     def _receipt(self, tx_hash: str) -> Any:
+        return self._lookup(lambda: self.w3.eth.get_transaction_receipt(tx_hash))  # type: ignore[arg-type]
+
+    def _known(self, tx_hash: str) -> bool:
+        """The node has this transaction, pending or mined."""
+        return self._lookup(lambda: self.w3.eth.get_transaction(tx_hash)) is not None  # type: ignore[arg-type]
+
+    def _lookup(self, fetch: Callable[[], Any]) -> Any:
+        """What ``fetch`` reads of a transaction; ``None`` when the node does not know it."""
         try:
-            return self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+            return fetch()
         except Exception as exc:
             if _unreachable(exc):
                 raise

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 from sqlmodel import col, select
+from web3.types import TxData
 
 from contracts.profit_center import OrderPlaced, OrderSettled, OrderStatus, RevenueDeposited
 from device.devchain import DevChain
@@ -138,7 +139,9 @@ def check_transactions(world: OnChain, ledger: Ledger, nonce_before: int) -> Non
     assert [
         i.key for i in ledger.intents if i.state in (IntentState.PENDING, IntentState.SIGNED)
     ] == []
-    assert int(w3.eth.get_transaction_count(agent)) - nonce_before == len(sent)
+    assert int(w3.eth.get_transaction_count(agent)) - nonce_before == len(sent), (
+        sent_versus_intents(world, ledger)
+    )
     assert sorted(i.nonce or 0 for i in sent) == list(range(nonce_before, nonce_before + len(sent)))
     for intent in sent:
         tx = w3.eth.get_transaction(intent.tx_hash)  # type: ignore[arg-type]
@@ -154,3 +157,25 @@ def check_transactions(world: OnChain, ledger: Ledger, nonce_before: int) -> Non
         if i.kind == "deposit_revenue" and i.state is IntentState.MINED
     ]
     assert sorted(e.amount for e in deposits) == sorted(mined_deposits)
+
+
+def sent_versus_intents(world: OnChain, ledger: Ledger) -> str:
+    """The agent's transactions on-chain beside the outbox's intents: what a failed
+    "nothing sent twice" check shows, so the odd one out is named (not just counted)."""
+    w3 = world.chain.w3
+    agent = world.chain.agent.address
+    recorded = {i.tx_hash for i in ledger.intents}
+    on_chain = []
+    for number in range(world.first_block, int(w3.eth.block_number) + 1):
+        block = w3.eth.get_block(number, full_transactions=True)
+        for tx in cast(Sequence[TxData], block["transactions"]):
+            if tx["from"] == agent:
+                tx_hash = "0x" + bytes(tx["hash"]).hex()
+                mark = "" if tx_hash in recorded else "  <- no intent has this hash"
+                on_chain.append(f"  nonce {tx['nonce']} block {number} {tx_hash}{mark}")
+    intents = [
+        f"  {i.key} {i.state.value} nonce={i.nonce} block={i.block_number} tx={i.tx_hash} "
+        f"attempts={i.attempts} error={i.last_error}"
+        for i in ledger.intents
+    ]
+    return "\n".join(["agent transactions on-chain:", *on_chain, "intents:", *intents])

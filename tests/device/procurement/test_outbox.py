@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -9,6 +12,8 @@ from typing import Any
 import pytest
 from eth_account import Account
 from web3 import Web3
+from web3.middleware import Web3Middleware
+from web3.types import MakeRequestFn, RPCEndpoint, RPCResponse
 
 from contracts.chain import send
 from contracts.profit_center import OrderStatus, ProfitCenter
@@ -177,3 +182,107 @@ def test_unreachable_node_leaves_intent_waiting_then_drains(chain: DevChain, sto
     online = Outbox(store, chain.w3, chain.pc, chain.agent)
     assert online.drain(NOW).mined == 0  # not due yet: backoff respected
     assert online.drain(NOW + timedelta(minutes=15)).mined == 1
+
+
+class ReceiptsLag(Web3Middleware):
+    """The node answers "no receipt" while ``lagging`` is set: a block's state is served
+    before its receipts, as anvil does between committing a block and storing it."""
+
+    lagging = threading.Event()
+
+    def wrap_make_request(self, make_request: MakeRequestFn) -> MakeRequestFn:
+        def lag(method: RPCEndpoint, params: Any) -> RPCResponse:
+            if method == "eth_getTransactionReceipt" and self.lagging.is_set():
+                return {"jsonrpc": "2.0", "id": 0, "result": None}
+            return make_request(method, params)
+
+        return lag
+
+
+class CutOffSends(Web3Middleware):
+    """A broadcast never reaches the node (the run was cut off just before it)."""
+
+    def wrap_make_request(self, make_request: MakeRequestFn) -> MakeRequestFn:
+        def cut(method: RPCEndpoint, params: Any) -> RPCResponse:
+            if method == "eth_sendRawTransaction":
+                raise ConnectionError("cut off before the broadcast")
+            return make_request(method, params)
+
+        return cut
+
+
+@contextmanager
+def anvil_chain(anvil_binary: Path) -> Iterator[tuple[DevChain, str]]:
+    """A funded treasury on a real anvil node, and the node's URL."""
+    from contracts.anvil import run_anvil
+
+    with run_anvil(anvil_binary) as url:
+        chain = DevChain(Web3(Web3.HTTPProvider(url)))
+        chain.mint(chain.governor.address, 1_000 * USDC)
+        send(
+            chain.w3, chain.token.functions.approve(chain.pc.address, 1_000 * USDC), chain.governor
+        )
+        chain.pc.deposit_revenue(1_000 * USDC, sender=chain.governor)
+        yield chain, url
+
+
+def outbox_through(
+    url: str, middleware: type[Web3Middleware], chain: DevChain, store: Store
+) -> Outbox:
+    w3 = Web3(Web3.HTTPProvider(url))
+    w3.middleware_onion.add(middleware)
+    return Outbox(store, w3, ProfitCenter(w3, chain.pc.address), chain.agent)
+
+
+@pytest.mark.anvil
+def test_own_transaction_mined_before_its_receipt_is_served_is_not_signed_again(
+    anvil_binary: Path, store: Store
+) -> None:
+    """A re-broadcast told "nonce too low" while its receipt is not served yet: the nonce
+    went to our own transaction, so the intent waits for that receipt instead of taking
+    the nonce as lost and signing a second transaction (found by the taxi crash test)."""
+    with anvil_chain(anvil_binary) as (chain, url):
+        outbox = outbox_through(url, ReceiptsLag, chain, store)
+        outbox.enqueue("place:1", "place_order", _place_payload(chain), NOW)
+        before = _agent_nonce(chain)
+        ReceiptsLag.lagging.set()
+        try:
+            assert outbox.drain(NOW).mined == 0  # signed and sent; no receipt served
+            signed = outbox.get("place:1")
+            assert signed is not None
+            assert signed.tx_hash is not None
+            chain.w3.eth.wait_for_transaction_receipt(signed.tx_hash)  # type: ignore[arg-type]
+            outbox.drain(NOW + timedelta(minutes=1))  # re-broadcast: "nonce too low"
+        finally:
+            ReceiptsLag.lagging.clear()
+        outbox.drain(NOW + timedelta(minutes=2))
+        intent = outbox.get("place:1")
+        assert intent is not None
+        assert (intent.state, intent.tx_hash) == (IntentState.MINED, signed.tx_hash)
+        assert _agent_nonce(chain) == before + 1
+
+
+@pytest.mark.anvil
+def test_nonce_taken_by_another_transaction_is_signed_again(
+    anvil_binary: Path, store: Store
+) -> None:
+    """Our signed transaction never reached the node and another one of the agent key
+    used its nonce: the intent is signed again at the next nonce, and mined once."""
+    with anvil_chain(anvil_binary) as (chain, url):
+        cut_off = outbox_through(url, CutOffSends, chain, store)
+        cut_off.enqueue("place:1", "place_order", _place_payload(chain), NOW)
+        assert cut_off.drain(NOW).unreachable
+        lost = cut_off.get("place:1")
+        assert lost is not None
+        assert lost.state is IntentState.SIGNED
+        other: Any = {"to": chain.agent.address, "value": 0, "gas": 21_000, "nonce": lost.nonce}
+        other |= {"gasPrice": chain.w3.eth.gas_price * 2, "chainId": chain.chain_id}
+        chain.w3.eth.send_raw_transaction(chain.agent.sign_transaction(other).raw_transaction)
+        outbox = Outbox(store, chain.w3, chain.pc, chain.agent)
+        assert outbox.drain(NOW + timedelta(minutes=15)).mined == 1
+        intent = outbox.get("place:1")
+        assert intent is not None
+        assert intent.state is IntentState.MINED
+        assert intent.nonce == (lost.nonce or 0) + 1
+        assert intent.tx_hash != lost.tx_hash
+        assert _agent_nonce(chain) == intent.nonce + 1
