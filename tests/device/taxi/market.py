@@ -24,7 +24,7 @@ from contracts.profit_center import Autonomy, Policy, ProfitCenter
 from device.negotiation import Buyer, HttpLimits, SupplierRef
 from device.procurement.cycle import ChainContext, Procurement
 from device.procurement.ledger import Ledger
-from device.procurement.models import ChainIntent
+from device.procurement.models import ChainIntent, OrderState
 from device.procurement.outbox import Outbox
 from device.settings import load_settings
 from device.store.db import open_store
@@ -91,6 +91,19 @@ class Market:
                     select(ChainIntent).where(ChainIntent.kind == "confirm_delivery")
                 ).all()
             )
+
+
+def placed_state(m: Market, now: datetime, within_s: float = 60) -> OrderState:
+    """The first order's state once its placeOrder has been mined: on anvil under load the
+    receipt can come a moment after the send, so follow the outbox (bounded) until then."""
+    deadline = time.monotonic() + within_s
+    m.procurement.reconcile(now)
+    while (state := m.procurement.orders()[0].state) is OrderState.PLACING:
+        assert time.monotonic() < deadline, f"placeOrder not mined within {within_s:.0f} s"
+        time.sleep(0.2)
+        m.procurement.outbox.drain(now)
+        m.procurement.reconcile(now)
+    return state
 
 
 def deployed(w3: Web3, policy: Policy = POLICY) -> tuple[ProfitCenter, object, str, LocalAccount]:

@@ -27,7 +27,7 @@ from device.taxi.upkeep import (
     WrongUpkeepQuoteError,
 )
 from device.taxi.vehicle import ChargingState, VehiclePoller, open_bus
-from tests.device.taxi.market import Market, Seller, car, market, readings
+from tests.device.taxi.market import Market, Seller, car, market, placed_state, readings
 
 SITE, OTHER_SITE = "depot-north", "mall-south"
 PRODUCT, OTHER_PRODUCT = "20000000000011", "20000000000028"
@@ -106,8 +106,7 @@ def placed(m: Market, need: UpkeepNeed) -> PurchaseOrder:
     order = m.upkeep.place(now, need, result)
     assert order is not None
     assert m.upkeep.buy(now, need, m.providers) == order  # the same need: the same order
-    m.procurement.reconcile(now)
-    assert m.procurement.orders()[0].state is OrderState.OPEN
+    assert placed_state(m, now) is OrderState.OPEN
     return order
 
 

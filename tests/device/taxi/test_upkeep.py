@@ -22,7 +22,16 @@ from device.procurement.models import OrderState, PurchaseOrder
 from device.taxi.charging import cleaning_need, counter, delivered, maintenance_need
 from device.taxi.upkeep import Provider, UpkeepKind, UpkeepNeed, Window, provider_settings
 from device.taxi.vehicle import VehiclePoller, VehicleSnapshot, open_bus
-from tests.device.taxi.market import POLICY, USDC, Market, Seller, car, market, readings
+from tests.device.taxi.market import (
+    POLICY,
+    USDC,
+    Market,
+    Seller,
+    car,
+    market,
+    placed_state,
+    readings,
+)
 
 SITE = "depot-north"
 CLEANING, SERVICE = "20000000000035", "20000000000042"
@@ -88,11 +97,10 @@ def bought(m: Market, need: UpkeepNeed) -> PurchaseOrder:
     now = datetime.now(UTC)
     order = m.upkeep.buy(now, need, m.providers)
     assert order is not None
-    m.procurement.reconcile(now)
+    assert placed_state(m, now) is OrderState.OPEN
     again = m.upkeep.buy(now, need, m.providers)  # one need, one order
     assert again is not None
     assert again.order_id == order.order_id
-    assert m.procurement.orders()[0].state is OrderState.OPEN
     return order
 
 
@@ -234,8 +242,7 @@ def test_a_bound_taxi_waits_for_the_owners_approval_before_the_cleaner_may_come(
         now = datetime.now(UTC)
         order = m.upkeep.buy(now, need, m.providers)
         assert order is not None
-        m.procurement.reconcile(now)
-        assert m.procurement.orders()[0].state is OrderState.AWAITING_APPROVAL
+        assert placed_state(m, now) is OrderState.AWAITING_APPROVAL
         m.pc.approve_order(bytes.fromhex(order.order_id[2:]), sender=m.governor)
         m.procurement.reconcile(now)
         assert m.procurement.orders()[0].state is OrderState.OPEN
