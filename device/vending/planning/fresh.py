@@ -10,6 +10,7 @@ shelf lives up to ``FRESH_DAYS`` and slots up to ``MAX_STATES`` states.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 from itertools import product
 
@@ -40,13 +41,13 @@ class FreshSlotProblem:
         index = {s: i for i, s in enumerate(self.states)}
         # Every (state, order) pair, grouped by state, with what each demand k sells
         # and leaves (k = capacity stands for "capacity or more": it sells everything).
-        owner, ordered, sold, after = [], [], [], []
+        owner, ordered, sold, spoiled, after = [], [], [], [], []
         for i, state in enumerate(self.states):
             for quantity in range(capacity - sum(state) + 1):
                 stock = [*state, quantity]
                 owner.append(i)
                 ordered.append(quantity)
-                sold_k, after_k = [], []
+                sold_k, spoiled_k, after_k = [], [], []
                 for k in range(capacity + 1):
                     left, rest = k, []
                     for units in stock:
@@ -54,12 +55,15 @@ class FreshSlotProblem:
                         left -= take
                         rest.append(units - take)
                     sold_k.append(k - left)
+                    spoiled_k.append(rest[0])  # the oldest, on its last day, is thrown away
                     after_k.append(index[tuple(rest[1:])])
                 sold.append(sold_k)
+                spoiled.append(spoiled_k)
                 after.append(after_k)
         self.owner: IntArray = np.array(owner)
         self.ordered: FloatArray = np.array(ordered, dtype=float)
         self.sold: FloatArray = np.array(sold, dtype=float)
+        self.spoiled: FloatArray = np.array(spoiled, dtype=float)
         self.after: IntArray = np.array(after)
         self.first_pair: IntArray = np.flatnonzero(np.diff(self.owner, prepend=-1))
         self.index = index
@@ -109,6 +113,49 @@ class FreshSlotProblem:
         first = int(self.first_pair[self.index[tuple(kept)]])
         pairs = self._pairs(later, demand[0], retail, unit_cost)[first : first + room + 1]
         return int(np.argmax(np.round(pairs)))
+
+    def outcome(
+        self,
+        demand: list[FloatArray],
+        retail: int,
+        unit_cost: int,
+        waste_penalty: float = 0.0,
+        sale_bonus: float = 0.0,
+    ) -> FreshOutcome:
+        """What the best policy sells, throws away and buys in expectation over the days
+        of ``demand``, starting empty, when each unit thrown away counts ``waste_penalty``
+        (base units) against it and each sale ``sale_bonus`` for it: the trade between
+        waste, customers served and profit (``0, 0`` is the profit-maximising policy)."""
+        pick = np.arange(len(self.owner))
+        value = np.zeros(len(self.states))
+        chosen: list[IntArray] = []
+        for pmf in reversed(demand):
+            pairs = self._pairs(value, pmf, retail + sale_bonus, unit_cost)
+            pairs -= waste_penalty * (self.spoiled @ pmf)
+            value = np.maximum.reduceat(pairs, self.first_pair)
+            best = np.where(pairs >= value[self.owner], pick, len(pick))
+            chosen.append(np.minimum.reduceat(best, self.first_pair))
+        chance = np.zeros(len(self.states))
+        chance[self.empty] = 1.0
+        sold = spoiled = ordered = 0.0
+        for pmf, pair in zip(demand, reversed(chosen), strict=True):
+            sold += float(chance @ (self.sold[pair] @ pmf))
+            spoiled += float(chance @ (self.spoiled[pair] @ pmf))
+            ordered += float(chance @ self.ordered[pair])
+            moved = np.zeros(len(self.states))
+            np.add.at(moved, self.after[pair].ravel(), np.outer(chance, pmf).ravel())
+            chance = moved
+        return FreshOutcome(sold, spoiled, ordered, retail * sold - unit_cost * ordered)
+
+
+@dataclass(frozen=True, slots=True)
+class FreshOutcome:
+    """Expected units sold, thrown away and bought, and the profit (base units)."""
+
+    sold: float
+    spoiled: float
+    ordered: float
+    profit: float
 
 
 def state_count(capacity: int, life: int) -> int:

@@ -34,7 +34,12 @@ from datetime import date, timedelta
 import numpy as np
 
 from device.settings import Settings, SlotConfig
-from device.vending.planning.fresh import FRESH_DAYS, FloatArray, fresh_problem
+from device.vending.planning.fresh import (
+    FRESH_DAYS,
+    FloatArray,
+    FreshSlotProblem,
+    fresh_problem,
+)
 from device.vending.sim.customers import CustomerStream
 from device.vending.sim.market import GAS_COST_PER_ORDER, Market
 from device.vending.sim.policies import SIM_START
@@ -96,14 +101,35 @@ def day_demand(stream: CustomerStream, slot_id: int, day: date, top: int) -> Flo
     return pmf
 
 
-def fresh_bound(slot: SlotConfig, stream: CustomerStream, days: int, unit_cost: int) -> FreshBound:
-    assert slot.shelf_life_days is not None
+def fresh_days(
+    slot: SlotConfig, stream: CustomerStream, days: int
+) -> tuple[list[FloatArray], float]:
+    """Each day's demand pmf for ``slot`` over the run, and the customers expected in all."""
     calendar = [(SIM_START + timedelta(days=d)).date() for d in range(days)]
     demand = [day_demand(stream, slot.id, day, slot.capacity) for day in calendar]
     share = stream.demand[slot.id].active_day_share
-    mean = sum(share * stream.selling_day_mean(slot.id, day) for day in calendar)
-    problem = fresh_problem(slot.capacity, slot.shelf_life_days + 1)
-    best = problem.best_value(demand, slot.retail_price, unit_cost)
+    return demand, sum(share * stream.selling_day_mean(slot.id, day) for day in calendar)
+
+
+def relaxed_fresh_problem(slot: SlotConfig) -> FreshSlotProblem:
+    """The fresh slot as the bound sees it: a day more shelf life than the world gives."""
+    assert slot.shelf_life_days is not None
+    return fresh_problem(slot.capacity, slot.shelf_life_days + 1)
+
+
+def is_fresh(slot: SlotConfig) -> bool:
+    """Whether the bound solves ``slot`` exactly (else it counts it as never spoiling)."""
+    return slot.shelf_life_days is not None and slot.shelf_life_days <= FRESH_DAYS
+
+
+def lowest_floor(market: Market, gtin: str) -> int:
+    """The lowest price any supplier of ``market`` would sell ``gtin`` at."""
+    return min(market.floor_prices[name][gtin] for name in market.specs)
+
+
+def fresh_bound(slot: SlotConfig, stream: CustomerStream, days: int, unit_cost: int) -> FreshBound:
+    demand, mean = fresh_days(slot, stream, days)
+    best = relaxed_fresh_problem(slot).best_value(demand, slot.retail_price, unit_cost)
     return FreshBound(slot.id, mean * (slot.retail_price - unit_cost), best)
 
 
@@ -123,12 +149,11 @@ def ceiling(settings: Settings, scenario: Scenario, *, days: int, seed: int) -> 
     for slot in machine.slots:
         if slot.id not in customers:
             continue
-        floor = min(market.floor_prices[name][slot.gtin] for name in market.specs)
+        floor = lowest_floor(market, slot.gtin)
         floors[slot.id] = floor
         margin = slot.retail_price - floor
         every_customer += customers[slot.id] * margin
-        life = slot.shelf_life_days
-        if life is not None and life <= FRESH_DAYS:
+        if is_fresh(slot):
             fresh.append(fresh_bound(slot, stream, days, floor))
         elif slot.capacity * margin >= delivery_cost:
             needed = max(customers[slot.id] - slot.capacity, 0) / slot.capacity

@@ -83,3 +83,39 @@ def test_stock_by_age_on_arrival() -> None:
     assert stock.by_days_left(3, 24.0, fc) == (0, 4)
     assert stock.by_days_left(4, 24.0, fc) == (0, 2, 2)
     assert SlotStock(1, 0).by_days_left(3, 24.0, fc) == (0, 0)
+
+
+def test_the_newsvendor_throws_away_what_its_order_leaves_unsold() -> None:
+    """Life 1: every day orders the newsvendor's 3 units, sells min(D, 3) and throws the
+    rest away; the expectation walked forward must say exactly that."""
+    capacity, days = 12, 10
+    demand = poisson_days(3.0, days, capacity)
+    out = FreshSlotProblem(capacity, life=1).outcome(demand, RETAIL, COST)
+    k = np.arange(capacity + 1)
+    sold = float(np.minimum(k, 3) @ demand[0])
+    assert out.ordered == pytest.approx(3 * days)
+    assert out.sold == pytest.approx(sold * days)
+    assert out.spoiled == pytest.approx((3 - sold) * days)
+    assert out.profit == pytest.approx(RETAIL * out.sold - COST * out.ordered)
+
+
+@pytest.mark.parametrize(("capacity", "life", "mean"), [(8, 3, 1.5), (8, 3, 0.6), (10, 2, 4.0)])
+def test_the_expected_outcome_walks_the_best_policy(capacity: int, life: int, mean: float) -> None:
+    """Walked forward from an empty slot, the best policy earns what the backward solution
+    says it does; nothing is sold or thrown away that was not bought; and counting waste
+    against it buys less, throws less away and never earns more."""
+    demand = poisson_days(mean, 30, capacity)
+    problem = FreshSlotProblem(capacity, life)
+    best = problem.outcome(demand, RETAIL, COST)
+    assert best.profit == pytest.approx(problem.best_value(demand, RETAIL, COST), rel=1e-9)
+    assert 0 <= best.ordered - best.sold - best.spoiled <= capacity  # what is left at the end
+    outcomes = [
+        problem.outcome(demand, RETAIL, COST, waste_penalty=penalty * COST)
+        for penalty in (0.5, 1, 2, 8)
+    ]
+    for less, more in pairwise([best, *outcomes]):
+        assert more.spoiled <= less.spoiled + 1e-9
+        assert more.profit <= less.profit + 1e-6
+    assert outcomes[-1].spoiled < best.spoiled
+    served = problem.outcome(demand, RETAIL, COST, sale_bonus=RETAIL)
+    assert served.sold > best.sold
