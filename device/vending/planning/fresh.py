@@ -69,7 +69,9 @@ class FreshSlotProblem:
         self.index = index
         self.empty = index[tuple([0] * (life - 1))]
 
-    def _pairs(self, value: FloatArray, pmf: FloatArray, retail: int, unit_cost: int) -> FloatArray:
+    def _pairs(
+        self, value: FloatArray, pmf: FloatArray, retail: float, unit_cost: int
+    ) -> FloatArray:
         """Expected profit of each (state, order) pair for one day, then ``value`` on."""
         pairs: FloatArray = (retail * self.sold + value[self.after]) @ pmf
         return pairs - unit_cost * self.ordered
