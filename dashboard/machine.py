@@ -776,6 +776,8 @@ class LiveMachineView:
             markdowns=pricing.markdowns,
             max_markdown_pct=pricing.max_markdown_pct,
             floor_pct=pricing.floor_pct,
+            waste_penalty=self.settings.agent.waste_penalty,
+            waste_policy=self.settings.agent.waste_policy(),
             slots=slots,
             changes=[
                 PriceChangeView(

@@ -280,11 +280,17 @@ class PriceChangeView(_Model):
 
 
 class PricingView(_Model):
-    """Markdowns of near-expiry stock: the owners' policy (config) and what it did."""
+    """Markdowns of near-expiry stock and the price on waste: the owners' policy (config)
+    and what it did."""
 
     markdowns: bool
     max_markdown_pct: int
     floor_pct: int = Field(description="a slot's floor when it sets none, in % of list")
+    waste_penalty: float = Field(
+        description="each perishable thrown away counts this many times its cost against "
+        "a restock, on top of the cost (the owners' price on food waste)"
+    )
+    waste_policy: str = Field(description="the same in words")
     slots: list[SlotPrice]
     changes: list[PriceChangeView] = Field(description="the latest price changes, newest first")
 

@@ -354,6 +354,7 @@ def status(config: ConfigOption = None) -> None:
         f"markdowns: {'on' if pricing.markdowns else 'off'} "
         f"(at most {pricing.max_markdown_pct}% off list, never below a slot's floor)"
     )
+    console.print(f"food waste: {settings.agent.waste_policy()}")
     for change in changes:
         console.print(
             f"price {change.at:%Y-%m-%d %H:%M} slot {change.slot_id}: "

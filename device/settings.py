@@ -135,7 +135,8 @@ class MachinePinsConfig(_Strict):
 
 
 class AgentConfig(_Strict):
-    """How often the agent core looks at the machine, and what a delivery costs it."""
+    """How often the agent core looks at the machine, what a delivery costs it, and how
+    much profit the owners will give up for less food thrown away."""
 
     poll_interval_s: Annotated[int, Field(ge=5, le=86_400)] = 300
     plan_interval_h: Annotated[float, Field(gt=0, le=168)] = 6.0
@@ -145,6 +146,22 @@ class AgentConfig(_Strict):
         "suppliers bill apart, gas): a restock waits for the next plan unless ordering "
         "now saves more",
     )
+    waste_penalty: Annotated[float, Field(ge=0, le=100)] = Field(
+        default=8.0,
+        description="the owners' price on food waste: each perishable thrown away counts "
+        "this many times its cost against a restock, on top of the cost itself (0: the "
+        "most profit, whatever is thrown away)",
+    )
+
+    def waste_policy(self) -> str:
+        """``waste_penalty`` in words, for the dashboard and ``custobot status``."""
+        if not self.waste_penalty:
+            return "counted at its cost only: the most profit, whatever is thrown away"
+        return (
+            f"each perishable thrown away counts {self.waste_penalty:g} times its cost against "
+            "a restock, on top of the cost: fewer fresh items bought and thrown away, a "
+            "little less profit"
+        )
 
 
 class PricingConfig(_Strict):

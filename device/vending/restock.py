@@ -35,6 +35,7 @@ from device.store.models import AlertSeverity, Sale, SaleState, StockRecount
 from device.vending.hardware.poller import SlotReading, StockSnapshot
 from device.vending.planning.forecast import DemandModels, Forecast, floor_hour
 from device.vending.planning.planner import (
+    FILL,
     Economics,
     PlannerConfig,
     PurchasePlan,
@@ -122,7 +123,10 @@ class Restocking(Procurement):
         super().__init__(settings, store, outbox, profit_center, chain, buyer)
         self.suppliers = {s.ref.name: s for s in suppliers}
         self.economics = economics or Economics(order_cost=settings.agent.order_cost)
-        self.planner = planner or PlannerConfig(review_hours=settings.agent.plan_interval_h)
+        self.planner = planner or PlannerConfig(
+            review_hours=settings.agent.plan_interval_h,
+            waste_penalty=settings.agent.waste_penalty,
+        )
         self.approval_allowance = approval_allowance
         self._models: DemandModels | None = None
         self._marked_share = 0.0  # see ``demand_at_list``: markdowns are not list demand
@@ -190,6 +194,7 @@ class Restocking(Procurement):
             options,
             self.economics,
             self.planner,
+            replace(FILL, waste_penalty=self.planner.waste_penalty),
         )
         self.last_plan = result
         for alert in result.alerts:

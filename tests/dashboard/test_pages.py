@@ -341,5 +341,7 @@ def test_stock_page_shows_each_slots_price_and_every_markdown_with_its_reason(
     assert 'id="markdowns">off<' in page
     policy = logged_in.get("/policy").text
     assert 'id="pricing-markdowns">off<' in policy
+    assert f'id="waste-penalty">{settings.agent.waste_policy()}<' in policy
+    assert "counts 8 times its cost" in policy
     assert f"{settings.pricing.max_markdown_pct}% below list" in policy
     assert money_label(floor) in policy

@@ -89,6 +89,7 @@ def test_run_polls_in_real_time_and_stops_cleanly_on_sigterm(tmp_path: Path) -> 
     assert status.returncode == 0, status.stderr
     assert "Cola 330ml" in status.stdout
     assert "vends awaiting resolution: 0" in status.stdout
+    assert "food waste: each perishable thrown away counts 8 times its cost" in status.stdout
 
 
 def test_status_shows_prices_and_the_markdowns_with_their_reasons(tmp_path: Path) -> None:

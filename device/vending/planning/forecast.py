@@ -252,14 +252,15 @@ class Forecast:
         days: int,
         prices: tuple[int, int],
         stock: tuple[int, ...],
+        waste_penalty: float = 0.0,
     ) -> int:
         """``problem.best_order`` over this forecast's ``days`` from ``from_hours`` at
         ``(retail, unit cost)`` holding ``stock``: the planner's decide and fill passes
         ask the same of one forecast, and the exact solution is its dearest answer."""
         return self._remember(
-            ("fresh", problem, from_hours, days, prices, stock),
+            ("fresh", problem, from_hours, days, prices, stock, waste_penalty),
             lambda: problem.best_order(
-                self.day_pmfs(from_hours, days, problem.capacity), *prices, stock
+                self.day_pmfs(from_hours, days, problem.capacity), *prices, stock, waste_penalty
             ),
         )
 

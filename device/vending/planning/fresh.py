@@ -70,18 +70,30 @@ class FreshSlotProblem:
         self.empty = index[tuple([0] * (life - 1))]
 
     def _pairs(
-        self, value: FloatArray, pmf: FloatArray, retail: float, unit_cost: int
+        self,
+        value: FloatArray,
+        pmf: FloatArray,
+        retail: float,
+        unit_cost: int,
+        waste_penalty: float = 0.0,
     ) -> FloatArray:
-        """Expected profit of each (state, order) pair for one day, then ``value`` on."""
+        """Expected profit of each (state, order) pair for one day, then ``value`` on;
+        each unit thrown away counts ``waste_penalty`` more against it."""
         pairs: FloatArray = (retail * self.sold + value[self.after]) @ pmf
-        return pairs - unit_cost * self.ordered
+        pairs -= unit_cost * self.ordered
+        if waste_penalty:
+            pairs -= waste_penalty * (self.spoiled @ pmf)
+        return pairs
 
-    def _best_values(self, demand: list[FloatArray], retail: int, unit_cost: int) -> FloatArray:
+    def _best_values(
+        self, demand: list[FloatArray], retail: int, unit_cost: int, waste_penalty: float = 0.0
+    ) -> FloatArray:
         """Each state's expected profit under the best policy over the days of ``demand``
         (each day's pmf over ``0..capacity``); what is left at the end is worth 0."""
         value = np.zeros(len(self.states))
         for pmf in reversed(demand):
-            value = np.maximum.reduceat(self._pairs(value, pmf, retail, unit_cost), self.first_pair)
+            pairs = self._pairs(value, pmf, retail, unit_cost, waste_penalty)
+            value = np.maximum.reduceat(pairs, self.first_pair)
         return value
 
     def best_value(self, demand: list[FloatArray], retail: int, unit_cost: int) -> float:
@@ -103,18 +115,24 @@ class FreshSlotProblem:
         return float(value[self.empty])
 
     def best_order(
-        self, demand: list[FloatArray], retail: int, unit_cost: int, stock: tuple[int, ...]
+        self,
+        demand: list[FloatArray],
+        retail: int,
+        unit_cost: int,
+        stock: tuple[int, ...],
+        waste_penalty: float = 0.0,
     ) -> int:
         """What the best policy orders on the first day of ``demand`` holding ``stock``
-        (units by days left, ``1 .. life - 1``; the newest trimmed to fit the capacity)."""
+        (units by days left, ``1 .. life - 1``; the newest trimmed to fit the capacity),
+        each unit thrown away counting ``waste_penalty`` (base units) against it."""
         kept, room = [], self.capacity
         for units in stock:
             kept.append(min(units, room))
             room -= kept[-1]
-        later = self._best_values(demand[1:], retail, unit_cost)
+        later = self._best_values(demand[1:], retail, unit_cost, waste_penalty)
         first = int(self.first_pair[self.index[tuple(kept)]])
-        pairs = self._pairs(later, demand[0], retail, unit_cost)[first : first + room + 1]
-        return int(np.argmax(np.round(pairs)))
+        pairs = self._pairs(later, demand[0], retail, unit_cost, waste_penalty)
+        return int(np.argmax(np.round(pairs[first : first + room + 1])))
 
     def outcome(
         self,
@@ -132,8 +150,7 @@ class FreshSlotProblem:
         value = np.zeros(len(self.states))
         chosen: list[IntArray] = []
         for pmf in reversed(demand):
-            pairs = self._pairs(value, pmf, retail + sale_bonus, unit_cost)
-            pairs -= waste_penalty * (self.spoiled @ pmf)
+            pairs = self._pairs(value, pmf, retail + sale_bonus, unit_cost, waste_penalty)
             value = np.maximum.reduceat(pairs, self.first_pair)
             best = np.where(pairs >= value[self.owner], pick, len(pick))
             chosen.append(np.minimum.reduceat(best, self.first_pair))

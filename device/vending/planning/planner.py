@@ -266,6 +266,10 @@ class PlannerConfig:
     # the sale and the cost are both far in the tails and the test alone credits units
     # that are returned; tuned on the training seeds (``AGENT_GRID``).
     credit_fit: float = 0.9
+    # The owners' price on food waste: each unit of a perishable thrown away counts
+    # this many times its cost against the plan on top of the cost itself (0: waste
+    # costs only what was paid for it, the profit-maximising plan).
+    waste_penalty: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0 < self.service_level < 1:
@@ -276,6 +280,8 @@ class PlannerConfig:
             raise PlanInputError("planner.credit_hours", "must be >= 0")
         if not 0 <= self.credit_fit < 1:
             raise PlanInputError("planner.credit_fit", "must be in [0, 1)")
+        if self.waste_penalty < 0:
+            raise PlanInputError("planner.waste_penalty", "must be >= 0")
         if not self.review_hours > 0 or self.topup_hours < 0:
             raise PlanInputError("planner", "review_hours must be > 0 and topup_hours >= 0")
 
@@ -405,6 +411,7 @@ def _quantity(
                 days,
                 (sc.retail_price, unit_cost),
                 on_arrival,
+                cfg.waste_penalty * unit_cost,
             )
             if shelf_cap == 0 and slot.position <= 0 and slot.stock.on_order == 0:
                 # An empty slot shows no demand: without a unit to sell, an estimate
@@ -412,10 +419,16 @@ def _quantity(
                 shelf_cap = 1
         else:
             # Newsvendor: one more unit is worth buying while the chance that it sells
-            # before it expires (first in, first out) is at least cost / retail.
-            # (Goodwill is left out here: an expired item at the front also turns
-            # customers away.)
-            worth = 1.0 - min(unit_cost / sc.retail_price, 1.0) if sc.retail_price else 0.0
+            # before it expires (first in, first out) is at least cost / retail, or
+            # (cost + w) / (retail + w) when each unit thrown away also costs the waste
+            # penalty w. (Goodwill is left out here: an expired item at the front also
+            # turns customers away.)
+            waste = cfg.waste_penalty * unit_cost
+            worth = (
+                1.0 - min((unit_cost + waste) / (sc.retail_price + waste), 1.0)
+                if sc.retail_price
+                else 0.0
+            )
             first = max(slot.position, math.ceil(fc.expected(lead) - 1e-9))
             share, hours = min(max(worth, 0.01), 0.99), lead + life * 24
             shelf_cap = fc.quantile(share, hours, at_most=first + max(room, 0) + 1) - first

@@ -19,7 +19,7 @@ import math
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
@@ -664,6 +664,18 @@ class AgentTuning:
     prior_weight: float = 5.0
 
 
+def machine_tuning(settings: Settings) -> AgentTuning:
+    """The agent's knobs as the machine's config sets them: the owners' waste penalty
+    in both planner passes, as ``device.vending.restock`` plans on the machine."""
+    tuning = AgentTuning()
+    waste = settings.agent.waste_penalty
+    return replace(
+        tuning,
+        planner=replace(tuning.planner, waste_penalty=waste),
+        fill=None if tuning.fill is None else replace(tuning.fill, waste_penalty=waste),
+    )
+
+
 class AgentPolicy(Buyer):
     """custobot: forecast from its own sales, plan, negotiate with every supplier, pay on count."""
 
@@ -672,7 +684,7 @@ class AgentPolicy(Buyer):
 
     def __init__(self, world: World, tuning: AgentTuning | None = None) -> None:
         super().__init__(world)
-        self.tuning = tuning or AgentTuning()
+        self.tuning = tuning or machine_tuning(world.settings)
         self.reliability_prior = self.tuning.reliability_prior
         self.prior_weight = self.tuning.prior_weight
         self.models = DemandModels([s.id for s in world.settings.slots], world.start)

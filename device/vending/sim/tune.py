@@ -22,7 +22,7 @@ from device.logs import configure_logging
 from device.settings import Settings
 from device.vending.sim.classic import ClassicParams
 from device.vending.sim.compare import run_policy, scenario_named
-from device.vending.sim.policies import AgentTuning
+from device.vending.sim.policies import AgentTuning, machine_tuning
 
 TRAINING_SEEDS = (1, 2, 3)
 GRID: dict[str, tuple[float, ...]] = {
@@ -73,7 +73,7 @@ def _profit(
 def agent_knob(tuning: AgentTuning, knob: str, value: float) -> AgentTuning:
     """``tuning`` with one of ``AGENT_GRID``'s knobs set to ``value``."""
     fill = tuning.fill or tuning.planner
-    if knob in ("overflow_risk", "credit_hours", "credit_fit"):
+    if knob in ("overflow_risk", "credit_hours", "credit_fit", "waste_penalty"):
         return dataclasses.replace(
             tuning,
             planner=dataclasses.replace(tuning.planner, **{knob: value}),
@@ -195,7 +195,7 @@ def tune_agent(
         settings,
         scenario,
         "agent",
-        start or AgentTuning(),
+        start or machine_tuning(settings),
         grid or AGENT_GRID,
         agent_knob,
         days=days,

@@ -554,3 +554,23 @@ def test_the_items_left_are_the_newest_arrivals() -> None:
     # ``since`` plus the shelf life, not now.
     week = NOW - timedelta(days=7)
     assert expiring_lots([], 1, 30, NOW, week) == ((23 * 24.0, 1),)
+
+
+@pytest.mark.parametrize("life", [3, 6])
+def test_a_price_on_waste_buys_fewer_perishables(life: int) -> None:
+    """The owners' waste penalty counts each unit thrown away against the plan on top of
+    its cost: exactly by stock age for 3 days, by the newsvendor for 6; with none the
+    plan is the profit-maximising one."""
+    sandwich = slot(1, capacity=30, par=30, shelf_life_days=life)
+    fc = flat(2.0)
+    deli = supplier("deli", [sandwich], price_pct=50)
+
+    def quantity(waste_penalty: float) -> int:
+        config = PlannerConfig(waste_penalty=waste_penalty)
+        stock = {1: SlotStock(1, 0)}
+        (need,) = plan(NOW, [sandwich], stock, {1: fc}, [deli], config=config).needs
+        return need.lines[0].quantity
+
+    assert quantity(0.0) > quantity(2.0) > quantity(8.0) > 0
+    with pytest.raises(PlanInputError, match="waste_penalty"):
+        PlannerConfig(waste_penalty=-1.0)
