@@ -40,6 +40,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from statistics import NormalDist
 from typing import Literal, TypeVar, cast
 
@@ -108,6 +109,12 @@ def _shrunk_ratio(sales: FloatArray, expected: FloatArray) -> FloatArray:
     tau2 = max((spread - sales.size) / total, MIN_PROFILE_SPREAD)
     ratio: FloatArray = (sales + 1 / tau2) / (expected + 1 / tau2)
     return ratio
+
+
+@lru_cache(maxsize=16)
+def _normal_quantile(q: float) -> float:
+    """The standard normal's ``q`` quantile (the planner asks for the same few levels)."""
+    return NormalDist().inv_cdf(q)
 
 
 def _check_time(when: datetime, what: str, *, on_hour: bool) -> None:
@@ -212,16 +219,17 @@ class Forecast:
         """``P(demand over the next hours <= n)``."""
         if n < 0:
             return 0.0
-        mu = self.expected(hours)
-        if mu <= 0:
-            return 1.0
         # The planner walks n up one unit at a time over the same hours: one CDF row per
         # hours, extended when asked past its end (row[k] does not depend on its length).
         row = cast("FloatArray | None", self._memo.get(("cdf", hours)))
-        if row is None or row.size <= n:
-            var = self.dispersion * mu + self.level_cv2 * mu * mu
-            row = _nb_cdf(np.array([mu]), np.array([var]), max(2 * n, CDF_ROW_MIN))[0]
-            self._memo[("cdf", hours)] = row
+        if row is not None and n < row.size:
+            return float(row[n])
+        mu = self.expected(hours)
+        if mu <= 0:
+            return 1.0
+        var = self.dispersion * mu + self.level_cv2 * mu * mu
+        row = _nb_cdf(np.array([mu]), np.array([var]), max(2 * n, CDF_ROW_MIN))[0]
+        self._memo[("cdf", hours)] = row
         return float(row[n])
 
     def day_pmfs(self, from_hours: float, days: int, top: int) -> list[FloatArray]:
@@ -296,7 +304,7 @@ class Forecast:
         # inside it, a coarse pass over whole days, then hour by hour in that day.
         mu = self.cumulative
         sd = np.sqrt(self.dispersion * mu + self.level_cv2 * mu * mu)
-        reached = mu + NormalDist().inv_cdf(q) * sd >= stock - 0.5
+        reached = mu + _normal_quantile(q) * sd >= stock - 0.5
         if reached[-1]:
             guess = int(np.argmax(reached))
             window = np.arange(max(guess - 12, 0), min(guess + 13, self.horizon_hours + 1))
@@ -524,9 +532,10 @@ class SlotForecaster:
         # One raking pass (hour, weekday given hour, hour given weekday): when some
         # hours are seen mostly on slow days (stockouts on busy ones), the factors
         # still separate.
-        by_hour = _shrunk_ratio(sales.sum(axis=0), expected.sum(axis=0))
+        per_hour = sales.sum(axis=0)
+        by_hour = _shrunk_ratio(per_hour, expected.sum(axis=0))
         by_day = _shrunk_ratio(sales.sum(axis=1), (expected * by_hour).sum(axis=1))
-        by_hour = _shrunk_ratio(sales.sum(axis=0), (expected * by_day[:, None]).sum(axis=0))
+        by_hour = _shrunk_ratio(per_hour, (expected * by_day[:, None]).sum(axis=0))
         prior = np.outer(by_day, by_hour)
         prior /= prior.mean()
         cells = prior * _shrunk_ratio(sales, expected * prior)

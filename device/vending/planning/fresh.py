@@ -65,22 +65,32 @@ class FreshSlotProblem:
         self.index = index
         self.empty = index[tuple([0] * (life - 1))]
 
-    def _pairs(self, value: FloatArray, pmf: FloatArray, retail: int, unit_cost: int) -> FloatArray:
-        """Expected profit of each (state, order) pair for one day, then ``value`` on."""
-        pairs: FloatArray = (retail * self.sold + value[self.after]) @ pmf
-        return pairs - unit_cost * self.ordered
+    def _prices(self, retail: int, unit_cost: int) -> tuple[FloatArray, FloatArray]:
+        """Per (state, order) pair, what each demand k takes in and what the order costs:
+        the same every day, so worked out once per solution."""
+        return retail * self.sold, unit_cost * self.ordered
 
-    def _best_values(self, demand: list[FloatArray], retail: int, unit_cost: int) -> FloatArray:
+    def _pairs(
+        self, value: FloatArray, pmf: FloatArray, prices: tuple[FloatArray, FloatArray]
+    ) -> FloatArray:
+        """Expected profit of each (state, order) pair for one day, then ``value`` on."""
+        takings, cost = prices
+        pairs: FloatArray = (takings + value[self.after]) @ pmf
+        return pairs - cost
+
+    def _best_values(
+        self, demand: list[FloatArray], prices: tuple[FloatArray, FloatArray]
+    ) -> FloatArray:
         """Each state's expected profit under the best policy over the days of ``demand``
         (each day's pmf over ``0..capacity``); what is left at the end is worth 0."""
         value = np.zeros(len(self.states))
         for pmf in reversed(demand):
-            value = np.maximum.reduceat(self._pairs(value, pmf, retail, unit_cost), self.first_pair)
+            value = np.maximum.reduceat(self._pairs(value, pmf, prices), self.first_pair)
         return value
 
     def best_value(self, demand: list[FloatArray], retail: int, unit_cost: int) -> float:
         """Expected profit of the best policy over the days of ``demand``, starting empty."""
-        return float(self._best_values(demand, retail, unit_cost)[self.empty])
+        return float(self._best_values(demand, self._prices(retail, unit_cost))[self.empty])
 
     def policy_value(
         self, demand: list[FloatArray], retail: int, unit_cost: int, order_up_to: int
@@ -105,9 +115,10 @@ class FreshSlotProblem:
         for units in stock:
             kept.append(min(units, room))
             room -= kept[-1]
-        later = self._best_values(demand[1:], retail, unit_cost)
+        prices = self._prices(retail, unit_cost)
+        later = self._best_values(demand[1:], prices)
         first = int(self.first_pair[self.index[tuple(kept)]])
-        pairs = self._pairs(later, demand[0], retail, unit_cost)[first : first + room + 1]
+        pairs = self._pairs(later, demand[0], prices)[first : first + room + 1]
         return int(np.argmax(np.round(pairs)))
 
 
