@@ -445,12 +445,23 @@ class SlotForecaster:
         share = np.ones(data.size) if available is None else np.asarray(available, np.float64)
         if share.shape != data.shape or not np.all((share >= 0) & (share <= 1)):
             raise SalesHistoryError("available must be one share in [0, 1] per hour")
+        self._observe_hours(data, share)
+
+    def _observe_history(self, history: SalesHistory) -> None:
+        """``observe_counts`` of a history from ``SalesHistory.from_sales``, unchecked: its
+        counts are whole and its shares in [0, 1] by construction (the agent feeds every
+        slot this way at every review)."""
+        counts = history.counts.astype(np.float64)
+        available = np.ones(counts.size) if history.available is None else history.available
+        self._observe_hours(counts, available)
+
+    def _observe_hours(self, counts: FloatArray, available: FloatArray) -> None:
         done = 0
-        while done < data.size:
+        while done < counts.size:
             how = (self._start_how + self._hours) % HOURS_PER_WEEK
-            take = min(HOURS_PER_DAY - how % HOURS_PER_DAY, data.size - done)
+            take = min(HOURS_PER_DAY - how % HOURS_PER_DAY, counts.size - done)
             piece = slice(done, done + take)
-            self._observe_within_day(data[piece], share[piece], how)
+            self._observe_within_day(counts[piece], available[piece], how)
             done += take
 
     def observe_sales(
@@ -468,7 +479,7 @@ class SlotForecaster:
         history = SalesHistory.from_sales(
             ((when, slot) for when in sales), [slot], self.observed_until, end, {slot: empty}
         )[slot]
-        self.observe_counts(history.counts, history.available)
+        self._observe_history(history)
 
     def _observe_within_day(self, sales: FloatArray, available: FloatArray, how: int) -> None:
         n = sales.size
@@ -485,9 +496,10 @@ class SlotForecaster:
         self._exposure[how : how + n] += decay * available
         self._profile_stale = True
         self._day_sales += float(sales.sum())
-        self._day_expected += level * float(exposure.sum())
+        exposed = float(exposure.sum())
+        self._day_expected += level * exposed
         self._day_mass += float(profile.sum())
-        self._day_exposed += float(exposure.sum())
+        self._day_exposed += exposed
         self._hours += n
         if (how + n) % HOURS_PER_DAY == 0:
             self._close_day()
@@ -687,7 +699,7 @@ class DemandModels:
         end = floor_hour(until)
         histories = SalesHistory.from_sales(sales, self.models, self.observed_until, end, empty)
         for slot, model in self.models.items():
-            model.observe_counts(histories[slot].counts, histories[slot].available)
+            model._observe_history(histories[slot])
         self.observed_until = end
 
     def forecasts(
