@@ -456,6 +456,7 @@ class SlotForecaster:
         self._observe_hours(counts, available)
 
     def _observe_hours(self, counts: FloatArray, available: FloatArray) -> None:
+        """Checked hours from ``observed_until`` on, one piece per calendar day."""
         done = 0
         while done < counts.size:
             how = (self._start_how + self._hours) % HOURS_PER_WEEK
