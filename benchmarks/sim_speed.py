@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from device.logs import configure_logging
+from device.money import money
 from device.settings import load_settings
 from device.vending.hardware.poller import HardwarePoller
 from device.vending.planning.forecast import DemandModels
@@ -102,7 +103,8 @@ def one_policy(scenario: str, policy: str, days: float, seed: int, *, parts: boo
     lines = [
         f"{policy} on {scenario}, {days:g} days, seed {seed}: {cpu:.2f} s CPU, {wall:.2f} s wall, "
         f"peak RSS {_peak_rss_mb(resource.RUSAGE_SELF):.0f} MB "
-        f"({result.customers:,} customers, {result.sales:,} sales, profit {result.profit:,})"
+        f"({result.customers:,} customers, {result.sales:,} sales, "
+        f"profit {money(result.profit, settings.chain.token_decimals)} USDC)"
     ]
     if spent:
         spent["everything else"] = cpu - sum(spent.values())

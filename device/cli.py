@@ -324,7 +324,7 @@ def status(config: ConfigOption = None) -> None:
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     try:
         with store.read() as session:
-            stock = {s.id: repo.stock_estimate(session, s.id) for s in settings.slots}
+            stock = repo.stock_estimates(session, [s.id for s in settings.slots])
             revenue = repo.revenue(session, day, now)
             pending = repo.pending_sales(session)
             alerts = repo.open_alerts(session)

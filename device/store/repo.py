@@ -9,7 +9,7 @@ refunded at most once, and the ledger's ``(sale_id, kind)`` uniqueness backs tha
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
 
@@ -350,24 +350,36 @@ def stock_estimate(db: Db, slot_id: int, before_sale: Sale | None = None) -> int
     With ``before_sale``, the stock just before that sale (recount not after it, only
     earlier sales counted). ``None`` when the slot was never counted.
     """
+    return stock_estimates(db, (slot_id,), before_sale)[slot_id]
+
+
+def stock_estimates(
+    db: Db, slot_ids: Iterable[int], before_sale: Sale | None = None
+) -> dict[int, int | None]:
+    """``stock_estimate`` of each of ``slot_ids`` in one statement (the agent reads every
+    slot after each poll and visit: one statement costs half of one per slot)."""
+    ids = list(slot_ids)
+    if not ids:
+        return {}
     at: str | None = None
     before_id: int | None = None
     if before_sale is not None:
         at, before_id = _time_to_db(before_sale.created_at), before_sale.id
+    slots = ", ".join(f"(?{n})" for n in range(3, len(ids) + 3))  # placeholders only
     rows = _sql(
         db,
-        "SELECT r.count - (SELECT count(*) FROM sale s WHERE s.slot_id = r.slot_id"
-        "   AND s.created_at >= r.at AND s.state != 'refunded'"
-        "   AND (? IS NULL OR s.id < ?))"
-        " FROM stock_recount r WHERE r.slot_id = ? AND (? IS NULL OR r.at <= ?)"
-        " ORDER BY r.at DESC, r.id DESC LIMIT 1",
+        f"WITH slot(id) AS (VALUES {slots})"  # noqa: S608
+        " SELECT slot.id, (SELECT r.count - (SELECT count(*) FROM sale s"
+        "     WHERE s.slot_id = r.slot_id AND s.created_at >= r.at AND s.state != 'refunded'"
+        "       AND (?1 IS NULL OR s.id < ?1))"
+        "   FROM stock_recount r WHERE r.slot_id = slot.id AND (?2 IS NULL OR r.at <= ?2)"
+        "   ORDER BY r.at DESC, r.id DESC LIMIT 1)"
+        " FROM slot",
         before_id,
-        before_id,
-        slot_id,
         at,
-        at,
+        *ids,
     )
-    return int(rows[0][0]) if rows else None
+    return {int(slot): None if count is None else int(count) for slot, count in rows}
 
 
 # --- prices ----------------------------------------------------------------------

@@ -171,7 +171,7 @@ class Agent:
             self.procurement.on_order(announced or None) if self.procurement is not None else {}
         )
         with self.store.write() as session:
-            before = {s.id: repo.stock_estimate(session, s.id) for s in self.settings.slots}
+            before = repo.stock_estimates(session, [s.id for s in self.settings.slots])
             increases: dict[int, int] = {}
             for cfg in self.settings.slots:
                 reading = snapshot.slot(cfg.id)
@@ -220,14 +220,14 @@ class Agent:
     def stock(self) -> dict[int, int | None]:
         """Items per slot as the store knows them (last recount minus sales since)."""
         with self.store.snapshot() as db:
-            return {s.id: repo.stock_estimate(db, s.id) for s in self.settings.slots}
+            return repo.stock_estimates(db, [s.id for s in self.settings.slots])
 
     def _publish(self, now: datetime, snapshot: StockSnapshot) -> None:
         day = now.replace(hour=0, minute=0, second=0, microsecond=0)
         with self.store.snapshot() as db:
             today = repo.sales_today(db, day)
             alerts = repo.open_alert_messages(db)
-            stock = {s.id: repo.stock_estimate(db, s.id) for s in self.settings.slots}
+            stock = repo.stock_estimates(db, [s.id for s in self.settings.slots])
         completed = SaleState.COMPLETED.value
         sold = {slot: n for (slot, state), (n, _) in today.items() if state == completed}
         alerts += [f"slot {a.slot_id}: {a.fault.value} ({a.detail})" for a in snapshot.alerts]

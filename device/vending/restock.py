@@ -174,7 +174,7 @@ class Restocking(Procurement):
         self.reconcile(now)
         on_order = self.on_order()
         with self.store.read() as session:
-            estimates = {s.id: repo.stock_estimate(session, s.id) for s in self.settings.slots}
+            estimates = repo.stock_estimates(session, [s.id for s in self.settings.slots])
             read = {
                 reading.slot_id: SlotStock.from_reading(
                     _PlannerReading.of(reading),

@@ -69,36 +69,38 @@ class FreshSlotProblem:
         self.index = index
         self.empty = index[tuple([0] * (life - 1))]
 
-    def _pairs(
-        self,
-        value: FloatArray,
-        pmf: FloatArray,
-        retail: float,
-        unit_cost: int,
-        waste_penalty: float = 0.0,
-    ) -> FloatArray:
-        """Expected profit of each (state, order) pair for one day, then ``value`` on;
-        each unit thrown away counts ``waste_penalty`` more against it."""
-        pairs: FloatArray = (retail * self.sold + value[self.after]) @ pmf
-        pairs -= unit_cost * self.ordered
+    def _prices(
+        self, retail: float, unit_cost: int, waste_penalty: float = 0.0
+    ) -> tuple[FloatArray, FloatArray]:
+        """Per (state, order) pair, what each demand k takes in (less ``waste_penalty``
+        for each unit it leaves to be thrown away) and what the order costs: the same
+        every day, so worked out once per solution."""
+        takings: FloatArray = retail * self.sold
         if waste_penalty:
-            pairs -= waste_penalty * (self.spoiled @ pmf)
-        return pairs
+            takings = takings - waste_penalty * self.spoiled
+        return takings, unit_cost * self.ordered
+
+    def _pairs(
+        self, value: FloatArray, pmf: FloatArray, prices: tuple[FloatArray, FloatArray]
+    ) -> FloatArray:
+        """Expected profit of each (state, order) pair for one day, then ``value`` on."""
+        takings, cost = prices
+        pairs: FloatArray = (takings + value[self.after]) @ pmf
+        return pairs - cost
 
     def _best_values(
-        self, demand: list[FloatArray], retail: int, unit_cost: int, waste_penalty: float = 0.0
+        self, demand: list[FloatArray], prices: tuple[FloatArray, FloatArray]
     ) -> FloatArray:
         """Each state's expected profit under the best policy over the days of ``demand``
         (each day's pmf over ``0..capacity``); what is left at the end is worth 0."""
         value = np.zeros(len(self.states))
         for pmf in reversed(demand):
-            pairs = self._pairs(value, pmf, retail, unit_cost, waste_penalty)
-            value = np.maximum.reduceat(pairs, self.first_pair)
+            value = np.maximum.reduceat(self._pairs(value, pmf, prices), self.first_pair)
         return value
 
     def best_value(self, demand: list[FloatArray], retail: int, unit_cost: int) -> float:
         """Expected profit of the best policy over the days of ``demand``, starting empty."""
-        return float(self._best_values(demand, retail, unit_cost)[self.empty])
+        return float(self._best_values(demand, self._prices(retail, unit_cost))[self.empty])
 
     def policy_value(
         self, demand: list[FloatArray], retail: int, unit_cost: int, order_up_to: int
@@ -129,10 +131,11 @@ class FreshSlotProblem:
         for units in stock:
             kept.append(min(units, room))
             room -= kept[-1]
-        later = self._best_values(demand[1:], retail, unit_cost, waste_penalty)
+        prices = self._prices(retail, unit_cost, waste_penalty)
+        later = self._best_values(demand[1:], prices)
         first = int(self.first_pair[self.index[tuple(kept)]])
-        pairs = self._pairs(later, demand[0], retail, unit_cost, waste_penalty)
-        return int(np.argmax(np.round(pairs[first : first + room + 1])))
+        pairs = self._pairs(later, demand[0], prices)[first : first + room + 1]
+        return int(np.argmax(np.round(pairs)))
 
     def outcome(
         self,
@@ -146,11 +149,12 @@ class FreshSlotProblem:
         of ``demand``, starting empty, when each unit thrown away counts ``waste_penalty``
         (base units) against it and each sale ``sale_bonus`` for it: the trade between
         waste, customers served and profit (``0, 0`` is the profit-maximising policy)."""
+        prices = self._prices(retail + sale_bonus, unit_cost, waste_penalty)
         pick = np.arange(len(self.owner))
         value = np.zeros(len(self.states))
         chosen: list[IntArray] = []
         for pmf in reversed(demand):
-            pairs = self._pairs(value, pmf, retail + sale_bonus, unit_cost, waste_penalty)
+            pairs = self._pairs(value, pmf, prices)
             value = np.maximum.reduceat(pairs, self.first_pair)
             best = np.where(pairs >= value[self.owner], pick, len(pick))
             chosen.append(np.minimum.reduceat(best, self.first_pair))

@@ -98,6 +98,9 @@ def test_stock_is_the_last_recount_minus_sales_not_refunded(store: Store) -> Non
     with store.read() as session:
         assert repo.stock_estimate(session, 1) == 8
         assert repo.stock_estimate(session, 2) == 6
+        # Every slot in one statement, in the order asked; a slot never counted is None.
+        assert repo.stock_estimates(session, [2, 3, 1]) == {2: 6, 3: None, 1: 8}
+        assert list(repo.stock_estimates(session, [2, 3, 1])) == [2, 3, 1]
         latest = repo.last_recounts(session)
         assert {slot: r.count for slot, r in latest.items()} == {1: 10, 2: 6}
         earlier = repo.last_recount(session, 2, at_or_before=MIDNIGHT + timedelta(hours=1))
