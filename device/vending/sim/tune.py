@@ -41,6 +41,7 @@ AGENT_GRID: dict[str, tuple[float, ...]] = {
     "overflow_risk": (0.02, 0.05, 0.1, 0.25, 0.5),
     "credit_hours": (0.0, 12.0, 24.0, 36.0, 48.0),
     "credit_fit": (0.0, 0.6, 0.75, 0.9, 0.95),
+    "reorder_hours": (0.0, 24.0, 36.0, 48.0, 72.0),
     "service_level": (0.9, 0.95, 0.98, 0.995),
     "fill_review_hours": (48.0, 96.0, 168.0),
     "fill_topup_hours": (48.0, 96.0, 168.0),
@@ -73,7 +74,7 @@ def _profit(
 def agent_knob(tuning: AgentTuning, knob: str, value: float) -> AgentTuning:
     """``tuning`` with one of ``AGENT_GRID``'s knobs set to ``value``."""
     fill = tuning.fill or tuning.planner
-    if knob in ("overflow_risk", "credit_hours", "credit_fit"):
+    if knob in ("overflow_risk", "credit_hours", "credit_fit", "reorder_hours"):
         return dataclasses.replace(
             tuning,
             planner=dataclasses.replace(tuning.planner, **{knob: value}),
