@@ -35,7 +35,8 @@ GRID: dict[str, tuple[float, ...]] = {
 # The agent's knobs (``agent_knob`` says where each one goes): ``overflow_risk`` is
 # both planner passes' chance that an order does not fit on arrival (units that do
 # not fit are paid and written off); ``credit_hours`` and ``credit_fit`` how far
-# beyond that a unit more is credited; ``service_level`` when a slot triggers an
+# beyond that a unit more is credited; ``reorder_hours`` when a later delivery could
+# bring a fresher perishable instead; ``service_level`` when a slot triggers an
 # order; the ``fill_*`` knobs size an order once one goes out (``plan_restock``).
 AGENT_GRID: dict[str, tuple[float, ...]] = {
     "overflow_risk": (0.02, 0.05, 0.1, 0.25, 0.5),
