@@ -34,7 +34,12 @@ slot expected to expire before they sell, first in, first out):
   too low to stock for would never be corrected); with a longer shelf
   life ``SL``, at most ``Q_w(D(L+SL)) - max(position, ceil(E[D(L)]))`` units with
   ``w = 1 - unit_cost / retail`` (newsvendor: a unit is worth buying while the
-  chance that it sells before it expires covers its cost). A slot that never
+  chance that it sells before it expires covers its cost), and only while
+  ``(retail - unit_cost) * P(D(L + reorder_hours) > n) >= unit_cost * P(D(L+SL) <= n)``
+  for the ``n`` units ahead of it (what it sells before a later delivery could bring
+  a fresher unit must outweigh its cost if it expires unsold). The owners' waste
+  penalty (``waste_penalty`` times the unit cost) is added to the cost of every unit
+  thrown away in all three (exact programme, newsvendor, later delivery). A slot that never
   sold anything has no forecast to bound it and is filled to par. The quantity is
   raised to the supplier's minimum when that still fits both bounds, else dropped.
 * URGENCY of a line: ``u = clamp((L + R - t_q) / R, 0, 1)``: 1 when the stock runs
@@ -270,6 +275,10 @@ class PlannerConfig:
     # this many times its cost against the plan on top of the cost itself (0: waste
     # costs only what was paid for it, the profit-maximising plan).
     waste_penalty: float = 0.0
+    # A perishable unit ordered now is needed only for the sales before a later delivery
+    # could bring a fresher one, about this many hours after this one (0: off, the
+    # newsvendor alone). Tuned on the training seeds (``AGENT_GRID``).
+    reorder_hours: float = 48.0
 
     def __post_init__(self) -> None:
         if not 0 < self.service_level < 1:
@@ -282,6 +291,8 @@ class PlannerConfig:
             raise PlanInputError("planner.credit_fit", "must be in [0, 1)")
         if self.waste_penalty < 0:
             raise PlanInputError("planner.waste_penalty", "must be >= 0")
+        if self.reorder_hours < 0:
+            raise PlanInputError("planner.reorder_hours", "must be >= 0")
         if not self.review_hours > 0 or self.topup_hours < 0:
             raise PlanInputError("planner", "review_hours must be > 0 and topup_hours >= 0")
 
@@ -432,6 +443,18 @@ def _quantity(
             first = max(slot.position, math.ceil(fc.expected(lead) - 1e-9))
             share, hours = min(max(worth, 0.01), 0.99), lead + life * 24
             shelf_cap = fc.quantile(share, hours, at_most=first + max(room, 0) + 1) - first
+            if cfg.reorder_hours > 0:
+                # Not this delivery's or never: a later delivery can bring a fresher unit.
+                # One more now while the sale it brings before that one could arrive
+                # outweighs its cost (and the waste penalty) when it expires unsold.
+                margin = max(sc.retail_price - unit_cost, 0)
+                sells_by = lead + cfg.reorder_hours
+                keep = 0
+                while keep < shelf_cap and margin * (1.0 - fc.cdf(first + keep, sells_by)) >= (
+                    unit_cost + waste
+                ) * fc.cdf(first + keep, hours):
+                    keep += 1
+                shelf_cap = min(shelf_cap, keep)
     limit = room if shelf_cap is None else min(room, shelf_cap)
     minimum = supplier.min_quantities.get(sc.gtin, 1)
     if limit >= minimum:

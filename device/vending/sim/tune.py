@@ -35,12 +35,14 @@ GRID: dict[str, tuple[float, ...]] = {
 # The agent's knobs (``agent_knob`` says where each one goes): ``overflow_risk`` is
 # both planner passes' chance that an order does not fit on arrival (units that do
 # not fit are paid and written off); ``credit_hours`` and ``credit_fit`` how far
-# beyond that a unit more is credited; ``service_level`` when a slot triggers an
+# beyond that a unit more is credited; ``reorder_hours`` when a later delivery could
+# bring a fresher perishable instead; ``service_level`` when a slot triggers an
 # order; the ``fill_*`` knobs size an order once one goes out (``plan_restock``).
 AGENT_GRID: dict[str, tuple[float, ...]] = {
     "overflow_risk": (0.02, 0.05, 0.1, 0.25, 0.5),
     "credit_hours": (0.0, 12.0, 24.0, 36.0, 48.0),
     "credit_fit": (0.0, 0.6, 0.75, 0.9, 0.95),
+    "reorder_hours": (0.0, 24.0, 36.0, 48.0, 72.0),
     "service_level": (0.9, 0.95, 0.98, 0.995),
     "fill_review_hours": (48.0, 96.0, 168.0),
     "fill_topup_hours": (48.0, 96.0, 168.0),
@@ -73,7 +75,7 @@ def _profit(
 def agent_knob(tuning: AgentTuning, knob: str, value: float) -> AgentTuning:
     """``tuning`` with one of ``AGENT_GRID``'s knobs set to ``value``."""
     fill = tuning.fill or tuning.planner
-    if knob in ("overflow_risk", "credit_hours", "credit_fit", "waste_penalty"):
+    if knob in ("overflow_risk", "credit_hours", "credit_fit", "waste_penalty", "reorder_hours"):
         return dataclasses.replace(
             tuning,
             planner=dataclasses.replace(tuning.planner, **{knob: value}),

@@ -370,6 +370,13 @@ def test_plans_respect_capacity_shelf_life_and_money_rules(
             sellable = fc.quantile(worth, lead_eff + shelf * 24)
             assert line.quantity <= sellable - math.ceil(fc.expected(lead_eff) - 1e-9)
             assert line.quantity <= sellable - position
+            # ... and its sale before a later delivery could bring a fresher one
+            # outweighs its cost if it expires unsold.
+            ahead = max(position, math.ceil(fc.expected(lead_eff) - 1e-9)) + line.quantity - 1
+            sells = 1 - fc.cdf(ahead, lead_eff + cfg.reorder_hours)
+            assert (retail - retail // 2) * sells >= (retail // 2) * fc.cdf(
+                ahead, lead_eff + shelf * 24
+            )
         base = retail * (1_000_000 - margin) // 1_000_000
         assert base <= line.unit_limit <= retail
         assert isinstance(need.reservation, int)
@@ -400,6 +407,31 @@ def test_a_fast_slot_counts_on_its_sales_before_the_delivery_a_slow_one_does_not
         config=PlannerConfig(credit_hours=0.0),
     )
     assert off.needs[0].lines[0].quantity == 12 + sure - 10
+
+
+def test_a_perishable_is_bought_for_its_sales_before_a_later_delivery_only() -> None:
+    # 4 a day, 6 days of shelf life (the newsvendor's case: too many ages to solve
+    # exactly), a 24 h lead. Alone the newsvendor buys what sells within the lead and
+    # the shelf life (28 at even odds, less the 4 sold before it comes).
+    shake = slot(1, capacity=30, par=30, shelf_life_days=6)
+    assert not solvable(30, 6)
+
+    def quantity(item: SlotConfig, reorder_hours: float) -> int:
+        config = PlannerConfig(reorder_hours=reorder_hours)
+        stock, forecast = {item.id: SlotStock(item.id, 0)}, {item.id: flat(4.0)}
+        result = plan(NOW, [item], stock, forecast, [supplier("acme", [item])], config=config)
+        (line,) = result.needs[0].lines
+        return line.quantity
+
+    alone = quantity(shake, 0.0)
+    assert alone == flat(4.0).quantile(0.5, 24 + 6 * 24) - 4
+    # A later delivery can bring a fresher unit: one now is worth only the sales
+    # before that one could come; the sooner it can, the fewer now.
+    assert quantity(shake, 24.0) < quantity(shake, 48.0) < quantity(shake, 96.0) <= alone
+    assert quantity(shake, 48.0) < 20
+    # An item that keeps a year never expires before that later delivery: unchanged.
+    water = slot(2, capacity=30, par=30, shelf_life_days=365)
+    assert quantity(water, 48.0) == quantity(water, 0.0) == 30
 
 
 def test_an_empty_fresh_slot_not_worth_stocking_gets_one_unit_to_learn_from() -> None:
@@ -438,6 +470,8 @@ def test_bad_input_is_refused() -> None:
         Economics(target_margin_ppm=1_000_000)
     with pytest.raises(PlanInputError):
         PlannerConfig(service_level=1.0)
+    with pytest.raises(PlanInputError, match="reorder_hours"):
+        PlannerConfig(reorder_hours=-1.0)
 
 
 def reading(
@@ -524,13 +558,16 @@ def test_items_about_to_expire_do_not_count_as_stock() -> None:
 @pytest.mark.parametrize("life", [3, 6])
 def test_shelf_life_buys_less_of_a_costly_perishable(life: int) -> None:
     """A unit is bought while what it is expected to earn before it expires covers its
-    cost: exactly by stock age for 3 days, by the newsvendor for 6 (too many ages)."""
+    cost: exactly by stock age for 3 days, by the newsvendor for 6 (too many ages; here
+    alone, without the bound of a later delivery)."""
     sandwich = slot(1, capacity=30, par=30, shelf_life_days=life)
     fc = flat(2.0)
+    alone = PlannerConfig(reorder_hours=0.0)
 
     def quantity(price_pct: int) -> int:
         deli = supplier("deli", [sandwich], price_pct=price_pct)
-        (need,) = plan(NOW, [sandwich], {1: SlotStock(1, 0)}, {1: fc}, [deli]).needs
+        stock = {1: SlotStock(1, 0)}
+        (need,) = plan(NOW, [sandwich], stock, {1: fc}, [deli], config=alone).needs
         return need.lines[0].quantity
 
     cheap, costly = quantity(20), quantity(80)

@@ -144,7 +144,7 @@ def test_the_agent_is_tuned_the_same_way_on_training_seeds_only(settings: Settin
 
 
 def test_the_credits_knobs_move_both_planner_passes() -> None:
-    for knob in ("credit_hours", "credit_fit"):
+    for knob in ("credit_hours", "credit_fit", "reorder_hours"):
         tuned = agent_knob(AgentTuning(), knob, 0.6)
         assert tuned.fill is not None
         assert getattr(tuned.planner, knob) == getattr(tuned.fill, knob) == 0.6
