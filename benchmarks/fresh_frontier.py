@@ -20,6 +20,7 @@ import argparse
 import sys
 from dataclasses import dataclass
 
+from benchmarks.simulate import seed_list
 from device.settings import load_settings
 from device.vending.sim.ceiling import fresh_days, is_fresh, lowest_floor, relaxed_fresh_problem
 from device.vending.sim.compare import money
@@ -63,11 +64,6 @@ def frontier(scenario: str, seeds: list[int], days: int) -> dict[float, Row]:
                 row.spoiled_cost += out.spoiled * cost
                 row.profit += out.profit
     return rows
-
-
-def seed_list(text: str) -> list[int]:
-    first, _, last = text.partition("-")
-    return list(range(int(first), int(last or first) + 1))
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from benchmarks.simulate import seed_list
 from device.logs import configure_logging
 from device.settings import Settings, load_settings
 from device.vending.sim.compare import PolicyResult, money, run_policy
@@ -38,13 +39,6 @@ def _run(scenario: str, seed: int, days: float, on: bool) -> PolicyResult:
     result = run_policy(settings, scenario, "agent", days=days, seed=seed)
     result.samples.clear()
     return result
-
-
-def seeds(text: str) -> list[int]:
-    if "-" in text:
-        low, high = text.split("-")
-        return list(range(int(low), int(high) + 1))
-    return [int(part) for part in text.split(",")]
 
 
 def table(pairs: list[tuple[PolicyResult, PolicyResult]]) -> str:
@@ -110,7 +104,7 @@ def main() -> None:
     args = parser.parse_args()
     configure_logging("warning")
     names = args.scenario or list(SCENARIOS)
-    jobs = [(s, seed, on) for s in names for seed in seeds(args.seeds) for on in (False, True)]
+    jobs = [(s, seed, on) for s in names for seed in seed_list(args.seeds) for on in (False, True)]
     with ProcessPoolExecutor(args.workers) as pool:
         futures = [pool.submit(_run, s, seed, args.days, on) for s, seed, on in jobs]
         results = [f.result() for f in futures]
