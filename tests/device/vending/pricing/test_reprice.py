@@ -14,6 +14,7 @@ from device.settings import Settings, load_settings
 from device.store import repo
 from device.store.db import Store, open_store
 from device.store.models import PaymentMethod, RecountSource
+from device.vending.pricing.markdown import ASSUMED_ELASTICITY
 from device.vending.pricing.reprice import Repricer, demand_at_list
 from device.vending.vend import InsufficientCreditError, VendFlow
 from tests.device.vending.vend.machine import T0, MockPinMachine
@@ -102,25 +103,24 @@ def test_markdowns_off_leave_every_price_at_list(
 
 
 def test_marked_down_sales_count_as_the_share_that_would_have_sold_at_list() -> None:
-    """A price of r × list draws r ** -2 times the demand at list (the decision's model),
-    so each marked-down sale is r ** 2 of a sale at list."""
+    """A price of r × list draws r ** -e times the demand at list (the decision's model,
+    e = 1.5), so each marked-down sale is r ** 1.5 of a sale at list."""
+    assert ASSUMED_ELASTICITY == 1.5
     listed = {SANDWICH: 4_500_000, 1: 2_000_000}
-    at = [T0 + timedelta(minutes=i) for i in range(6)]
+    at = [T0 + timedelta(minutes=i) for i in range(4)]
     sales = [
         (at[0], 1, 2_000_000),  # at list: one unit of demand
-        (at[1], SANDWICH, 2_250_000),  # half price: a quarter of a unit
-        (at[2], SANDWICH, 2_250_000),
-        (at[3], SANDWICH, 2_250_000),
-        (at[4], SANDWICH, 2_250_000),  # ... the fourth quarter: one unit, at this sale
-        (at[5], SANDWICH, 3_150_000),  # 70%: 0.49, carried over to the next call
+        (at[1], SANDWICH, 2_880_000),  # 64% of list: 0.512 of a unit
+        (at[2], SANDWICH, 2_880_000),  # ... 1.024: one unit, at this sale
+        (at[3], SANDWICH, 3_645_000),  # 81%: 0.729, carried over with the 0.024 left
     ]
     demand, carry = demand_at_list(sales, listed, 0.0)
-    assert demand == [(at[0], 1), (at[4], SANDWICH)]
-    assert carry == pytest.approx(0.49)
+    assert demand == [(at[0], 1), (at[2], SANDWICH)]
+    assert carry == pytest.approx(0.753)
     later = T0 + timedelta(hours=1)
-    more, carry = demand_at_list([(later, SANDWICH, 3_240_000)], listed, carry)  # 72%: 0.5184
+    more, carry = demand_at_list([(later, SANDWICH, 2_205_000)], listed, carry)  # 49%: 0.343
     assert more == [(later, SANDWICH)]
-    assert carry == pytest.approx(0.0084)
+    assert carry == pytest.approx(0.096)
 
 
 def test_a_restart_drops_a_markdown_the_owners_turned_off_or_whose_list_price_changed(
