@@ -37,7 +37,7 @@ Model (one ``SlotForecaster`` per slot, updated incrementally with new hours):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -217,20 +217,38 @@ class Forecast:
 
     def cdf(self, n: int, hours: float) -> float:
         """``P(demand over the next hours <= n)``."""
-        if n < 0:
-            return 0.0
-        # The planner walks n up one unit at a time over the same hours: one CDF row per
-        # hours, extended when asked past its end (row[k] does not depend on its length).
-        row = cast("FloatArray | None", self._memo.get(("cdf", hours)))
-        if row is not None and n < row.size:
-            return float(row[n])
-        mu = self.expected(hours)
-        if mu <= 0:
-            return 1.0
-        var = self.dispersion * mu + self.level_cv2 * mu * mu
-        row = _nb_cdf(np.array([mu]), np.array([var]), max(2 * n, CDF_ROW_MIN))[0]
-        self._memo[("cdf", hours)] = row
-        return float(row[n])
+        return self.cdfs(((n, hours),))[0]
+
+    def cdfs(self, asks: Sequence[tuple[int, float]]) -> list[float]:
+        """``P(demand over the next hours <= n)`` for each ``(n, hours)`` in ``asks``.
+
+        The planner walks n up one unit at a time over the same hours: one CDF row per
+        hours, extended when asked past its end (row[k] does not depend on its length).
+        The rows an answer lacks are built together, in one array computation (each row
+        bit for bit what it would be alone): most of a short row's cost is numpy's
+        per-call overhead, and the planner asks two horizons per step.
+        """
+        lengths: dict[float, int] = {}  # hours -> units the row must cover
+        for n, hours in asks:
+            row = self._cdf_row(hours)
+            if n >= 0 and (row is None or n >= row.size):
+                lengths[hours] = max(2 * n, CDF_ROW_MIN, lengths.get(hours, 0))
+        means = {hours: self.expected(hours) for hours in lengths}
+        build = [hours for hours, mu in means.items() if mu > 0]  # no demand: P = 1, no row
+        if build:
+            mu = [means[hours] for hours in build]
+            var = [self.dispersion * m + self.level_cv2 * m * m for m in mu]
+            rows = _nb_cdf(np.array(mu), np.array(var), max(lengths[hours] for hours in build))
+            for hours, row in zip(build, rows, strict=True):
+                self._memo[("cdf", hours)] = row
+        answers = []
+        for n, hours in asks:
+            row = self._cdf_row(hours)
+            answers.append(0.0 if n < 0 else 1.0 if row is None else float(row[n]))
+        return answers
+
+    def _cdf_row(self, hours: float) -> FloatArray | None:
+        return cast("FloatArray | None", self._memo.get(("cdf", hours)))
 
     def day_pmfs(self, from_hours: float, days: int, top: int) -> list[FloatArray]:
         """Per day from ``from_hours`` on, ``P(demand that day = k)`` for ``k < top`` and

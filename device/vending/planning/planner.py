@@ -401,8 +401,10 @@ def _quantity(
         margin = max(sc.retail_price - unit_cost, 0)
         sells_by = supplier.lead_time_hours + cfg.credit_hours
         while credit < slot.position:
-            missed = fc.cdf(credit, supplier.lead_time_hours)
-            sells = 1.0 - fc.cdf(sc.capacity + credit, sells_by)
+            missed, kept = fc.cdfs(
+                ((credit, supplier.lead_time_hours), (sc.capacity + credit, sells_by))
+            )
+            sells = 1.0 - kept
             if margin * sells < unit_cost * missed or 1.0 - missed < cfg.credit_fit:
                 break
             credit += 1
@@ -450,9 +452,10 @@ def _quantity(
                 margin = max(sc.retail_price - unit_cost, 0)
                 sells_by = lead + cfg.reorder_hours
                 keep = 0
-                while keep < shelf_cap and margin * (1.0 - fc.cdf(first + keep, sells_by)) >= (
-                    unit_cost + waste
-                ) * fc.cdf(first + keep, hours):
+                while keep < shelf_cap:
+                    unsold, expires = fc.cdfs(((first + keep, sells_by), (first + keep, hours)))
+                    if margin * (1.0 - unsold) < (unit_cost + waste) * expires:
+                        break
                     keep += 1
                 shelf_cap = min(shelf_cap, keep)
     limit = room if shelf_cap is None else min(room, shelf_cap)

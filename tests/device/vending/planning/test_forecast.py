@@ -299,3 +299,29 @@ def test_cdf_answers_do_not_depend_on_what_was_asked_before(
     for n in ns:
         alone = Forecast(fc.start, fc.method, fc.daily_rate, fc.hourly, fc.dispersion, fc.level_cv2)
         assert fc.cdf(n, hours) == alone.cdf(n, hours)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    forecasts,
+    st.lists(
+        st.lists(
+            st.tuples(st.integers(-1, 120), st.sampled_from([0.0, 3.0, 30.0, 200.0])), max_size=3
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+)
+def test_cdf_rows_built_together_answer_as_each_alone(
+    fc: Forecast, rounds: list[list[tuple[int, float]]]
+) -> None:
+    # cdfs builds the rows a round lacks in one array computation; each answer must be
+    # the bit-identical figure a fresh forecast gives for that question alone.
+    for asks in rounds:
+        alone = [
+            Forecast(
+                fc.start, fc.method, fc.daily_rate, fc.hourly, fc.dispersion, fc.level_cv2
+            ).cdf(n, hours)
+            for n, hours in asks
+        ]
+        assert fc.cdfs(asks) == alone
