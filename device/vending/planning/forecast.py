@@ -228,27 +228,32 @@ class Forecast:
         bit for bit what it would be alone): most of a short row's cost is numpy's
         per-call overhead, and the planner asks two horizons per step.
         """
-        lengths: dict[float, int] = {}  # hours -> units the row must cover
-        for n, hours in asks:
-            row = self._cdf_row(hours)
-            if n >= 0 and (row is None or n >= row.size):
+        rows = [self._memo.get(("cdf", hours)) for _, hours in asks]
+        lengths: dict[float, int] = {}  # hours -> units a missing or short row must cover
+        for (n, hours), row in zip(asks, rows, strict=True):
+            if n >= 0 and (row is None or n >= cast("FloatArray", row).size):
                 lengths[hours] = max(2 * n, CDF_ROW_MIN, lengths.get(hours, 0))
-        means = {hours: self.expected(hours) for hours in lengths}
-        build = [hours for hours, mu in means.items() if mu > 0]  # no demand: P = 1, no row
-        if build:
-            mu = [means[hours] for hours in build]
-            var = [self.dispersion * m + self.level_cv2 * m * m for m in mu]
-            rows = _nb_cdf(np.array(mu), np.array(var), max(lengths[hours] for hours in build))
-            for hours, row in zip(build, rows, strict=True):
-                self._memo[("cdf", hours)] = row
-        answers = []
-        for n, hours in asks:
-            row = self._cdf_row(hours)
-            answers.append(0.0 if n < 0 else 1.0 if row is None else float(row[n]))
-        return answers
+        if lengths:
+            self._build_cdf_rows(lengths)
+            rows = [self._memo.get(("cdf", hours)) for _, hours in asks]
+        # No row after building: no demand over those hours, P = 1.
+        return [
+            0.0 if n < 0 else 1.0 if row is None else float(cast("FloatArray", row)[n])
+            for (n, _), row in zip(asks, rows, strict=True)
+        ]
 
-    def _cdf_row(self, hours: float) -> FloatArray | None:
-        return cast("FloatArray | None", self._memo.get(("cdf", hours)))
+    def _build_cdf_rows(self, lengths: Mapping[float, int]) -> None:
+        """The CDF row of each ``hours`` with demand, at least ``lengths[hours]`` long,
+        all in one array computation."""
+        means = {hours: self.expected(hours) for hours in lengths}
+        build = [hours for hours, mu in means.items() if mu > 0]
+        if not build:
+            return
+        mu = [means[hours] for hours in build]
+        var = [self.dispersion * m + self.level_cv2 * m * m for m in mu]
+        rows = _nb_cdf(np.array(mu), np.array(var), max(lengths[hours] for hours in build))
+        for hours, row in zip(build, rows, strict=True):
+            self._memo[("cdf", hours)] = row
 
     def day_pmfs(self, from_hours: float, days: int, top: int) -> list[FloatArray]:
         """Per day from ``from_hours`` on, ``P(demand that day = k)`` for ``k < top`` and
@@ -291,19 +296,29 @@ class Forecast:
         )
 
     def expected_shortfall(self, stock: int, hours: float) -> float:
-        """``E[(D - stock)+]``: demand over the next ``hours`` that ``stock`` cannot serve.
+        """``E[(D - stock)+]``: demand over the next ``hours`` that ``stock`` cannot serve."""
+        return self.expected_shortfalls(stock, (hours,))[0]
 
-        Uses ``sum_{k<s} (s - k) P(D = k) = sum_{j<s} P(D <= j)``.
+    def expected_shortfalls(self, stock: int, hours: Sequence[float]) -> list[float]:
+        """``expected_shortfall(stock, h)`` for each ``h`` in ``hours``.
+
+        Uses ``sum_{k<s} (s - k) P(D = k) = sum_{j<s} P(D <= j)``, read off the CDF
+        rows ``cdfs`` keeps (built together when missing, shared with the planner's
+        other questions over the same hours).
         """
-        return self._remember(("shortfall", stock, hours), self._shortfall, stock, hours)
-
-    def _shortfall(self, stock: int, hours: float) -> float:
-        mu = self.expected(hours)
         if stock <= 0:
-            return mu
-        var = self.dispersion * mu + self.level_cv2 * mu * mu
-        cdf = _nb_cdf(np.array([mu]), np.array([var]), stock - 1)[0]
-        return max(0.0, mu - stock + float(cdf.sum()))
+            return [self.expected(h) for h in hours]
+        self.cdfs([(stock - 1, h) for h in hours])
+        shortfalls = []
+        for h in hours:
+            row = cast("FloatArray | None", self._memo.get(("cdf", h)))
+            # No row: no demand over those hours, so none short.
+            shortfalls.append(
+                0.0
+                if row is None
+                else max(0.0, self.expected(h) - stock + float(row[:stock].sum()))
+            )
+        return shortfalls
 
     def hours_until_stockout(self, stock: int, q: float = 0.5) -> float:
         """Hours until ``stock`` is sold out with probability ``1 - q`` (``inf``: not in horizon).

@@ -607,8 +607,10 @@ def _need(
             # next run's; what sells out before either could arrive is lost anyway.
             lead = supplier.effective_lead_hours
             fc = slot.forecast
-            saved = fc.expected_shortfall(slot.position, lead + cfg.review_hours)
-            saved -= fc.expected_shortfall(slot.position, lead)
+            next_run, arrival = fc.expected_shortfalls(
+                slot.position, (lead + cfg.review_hours, lead)
+            )
+            saved = next_run - arrival
             at_risk += math.floor(saved * (lost + economics.goodwill(sc.retail_price)))
         when = f"runs out in {_fmt_hours(slot.stockout)} at {cfg.service_level:.0%} service"
         if slot.triggered:

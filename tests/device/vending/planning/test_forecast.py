@@ -325,3 +325,28 @@ def test_cdf_rows_built_together_answer_as_each_alone(
             for n, hours in asks
         ]
         assert fc.cdfs(asks) == alone
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    forecasts,
+    st.integers(-1, 60),
+    st.lists(st.sampled_from([0.0, 3.0, 30.0, 200.0]), min_size=1, max_size=3),
+    st.lists(st.tuples(st.integers(-1, 120), st.sampled_from([3.0, 30.0, 200.0])), max_size=3),
+)
+def test_shortfalls_read_the_cdf_rows_other_questions_built(
+    fc: Forecast, stock: int, hours: list[float], asked_before: list[tuple[int, float]]
+) -> None:
+    # Rows already built for other questions (longer or shorter) must give the figure a
+    # fresh forecast gives: sum_{j<s} P(D <= j), summed as numpy sums.
+    fc.cdfs(asked_before)
+    fresh = Forecast(fc.start, fc.method, fc.daily_rate, fc.hourly, fc.dispersion, fc.level_cv2)
+    truth = [
+        fresh.expected(h)
+        if stock <= 0
+        else max(
+            0.0, fresh.expected(h) - stock + float(np.sum([fresh.cdf(j, h) for j in range(stock)]))
+        )
+        for h in hours
+    ]
+    assert fc.expected_shortfalls(stock, hours) == truth
