@@ -228,32 +228,15 @@ class Forecast:
         bit for bit what it would be alone): most of a short row's cost is numpy's
         per-call overhead, and the planner asks two horizons per step.
         """
-        rows = [self._memo.get(("cdf", hours)) for _, hours in asks]
-        lengths: dict[float, int] = {}  # hours -> units a missing or short row must cover
-        for (n, hours), row in zip(asks, rows, strict=True):
-            if n >= 0 and (row is None or n >= cast("FloatArray", row).size):
-                lengths[hours] = max(2 * n, CDF_ROW_MIN, lengths.get(hours, 0))
-        if lengths:
-            self._build_cdf_rows(lengths)
-            rows = [self._memo.get(("cdf", hours)) for _, hours in asks]
+        rows = cast("list[FloatArray | None]", [self._memo.get(("cdf", h)) for _, h in asks])
+        if any(row is None or n >= row.size for (n, _), row in zip(asks, rows, strict=True)):
+            build_cdf_rows((self, n, hours) for n, hours in asks)
+            rows = cast("list[FloatArray | None]", [self._memo.get(("cdf", h)) for _, h in asks])
         # No row after building: no demand over those hours, P = 1.
         return [
-            0.0 if n < 0 else 1.0 if row is None else float(cast("FloatArray", row)[n])
+            0.0 if n < 0 else 1.0 if row is None else float(row[n])
             for (n, _), row in zip(asks, rows, strict=True)
         ]
-
-    def _build_cdf_rows(self, lengths: Mapping[float, int]) -> None:
-        """The CDF row of each ``hours`` with demand, at least ``lengths[hours]`` long,
-        all in one array computation."""
-        means = {hours: self.expected(hours) for hours in lengths}
-        build = [hours for hours, mu in means.items() if mu > 0]
-        if not build:
-            return
-        mu = [means[hours] for hours in build]
-        var = [self.dispersion * m + self.level_cv2 * m * m for m in mu]
-        rows = _nb_cdf(np.array(mu), np.array(var), max(lengths[hours] for hours in build))
-        for hours, row in zip(build, rows, strict=True):
-            self._memo[("cdf", hours)] = row
 
     def day_pmfs(self, from_hours: float, days: int, top: int) -> list[FloatArray]:
         """Per day from ``from_hours`` on, ``P(demand that day = k)`` for ``k < top`` and
@@ -381,6 +364,35 @@ def _crossing(hours: IntArray, cdf: FloatArray, q: float) -> float:
     k = int(np.argmax(cdf < q))
     before, after = float(cdf[k - 1]), float(cdf[k])
     return float(hours[k - 1]) + (before - q) / (before - after)
+
+
+def build_cdf_rows(wanted: Iterable[tuple[Forecast, int, float]]) -> None:
+    """Make each ``(forecast, n, hours)``'s CDF row over ``hours`` cover ``P(D <= n)``.
+
+    The rows missing or too short, of one forecast or several, are built together in one
+    array computation, each bit for bit what it would be alone: most of a short row's
+    cost is numpy's per-call overhead, and the planner asks for tens of thousands of
+    rows a simulated year. A row is extended to twice the ``n`` that outgrew it.
+    """
+    lengths: dict[tuple[int, float], tuple[Forecast, int]] = {}  # by (id(forecast), hours)
+    for forecast, n, hours in wanted:
+        row = cast("FloatArray | None", forecast._memo.get(("cdf", hours)))
+        if n >= 0 and (row is None or n >= row.size):
+            key = (id(forecast), hours)
+            longest = lengths[key][1] if key in lengths else 0
+            lengths[key] = (forecast, max(2 * n, CDF_ROW_MIN, longest))
+    build = []  # (forecast, hours, mean, length); no demand: P = 1, no row
+    for (_, hours), (forecast, length) in lengths.items():
+        mu = forecast.expected(hours)
+        if mu > 0:
+            build.append((forecast, hours, mu, length))
+    if not build:
+        return
+    mean = [mu for _, _, mu, _ in build]
+    var = [f.dispersion * mu + f.level_cv2 * mu * mu for f, _, mu, _ in build]
+    rows = _nb_cdf(np.array(mean), np.array(var), max(length for *_, length in build))
+    for (forecast, hours, _, _), row in zip(build, rows, strict=True):
+        forecast._memo[("cdf", hours)] = row
 
 
 def _nb_quantile(mean: float, var: float, q: float, at_most: int | None = None) -> int:

@@ -70,7 +70,7 @@ from typing import Protocol
 
 from device.settings import SlotConfig
 from device.vending.planning.errors import PlanInputError
-from device.vending.planning.forecast import Forecast
+from device.vending.planning.forecast import Forecast, build_cdf_rows
 from device.vending.planning.fresh import fresh_problem, solvable
 
 PPM = 1_000_000
@@ -388,6 +388,36 @@ def _urgency(slot: _Slot, supplier: SupplierOption, review: float) -> float:
     return min(max(slack / review, 0.0), 1.0)
 
 
+def _credit_horizons(supplier: SupplierOption, cfg: PlannerConfig) -> tuple[float, float]:
+    """The hours the credit loop asks about: until the delivery comes, and until a unit
+    credited for making room must have sold (``credit_hours`` later)."""
+    return supplier.lead_time_hours, supplier.lead_time_hours + cfg.credit_hours
+
+
+def _shortfall_horizons(supplier: SupplierOption, cfg: PlannerConfig) -> tuple[float, float]:
+    """Until a delivery ordered at the next run would come, and until this one comes: the
+    sales lost in between are what ordering now saves."""
+    lead = supplier.effective_lead_hours
+    return lead + cfg.review_hours, lead
+
+
+def _rows_read(
+    slot: _Slot, supplier: SupplierOption, cfg: PlannerConfig
+) -> list[tuple[int, float]]:
+    """``(n, hours)``: the CDF rows ``_quantity``'s credit loop and ``_need``'s shortfalls
+    read for ``slot``, and how far (the credit stays below the position)."""
+    if slot.position <= 0:
+        return []  # no unit to credit, no stock to fall short of
+    rows = []
+    if slot.triggered:
+        rows += [(slot.position - 1, h) for h in _shortfall_horizons(supplier, cfg)]
+    if cfg.credit_hours > 0:
+        rows += [
+            (slot.config.capacity + slot.position - 1, h) for h in _credit_horizons(supplier, cfg)
+        ]
+    return rows
+
+
 def _quantity(
     slot: _Slot, supplier: SupplierOption, cfg: PlannerConfig, unit_cost: int
 ) -> tuple[int, str]:
@@ -399,11 +429,9 @@ def _quantity(
     credit = min(slot.position, fc.quantile(cfg.overflow_risk, supplier.lead_time_hours))
     if cfg.credit_hours > 0:
         margin = max(sc.retail_price - unit_cost, 0)
-        sells_by = supplier.lead_time_hours + cfg.credit_hours
+        arrives, sells_by = _credit_horizons(supplier, cfg)
         while credit < slot.position:
-            missed, kept = fc.cdfs(
-                ((credit, supplier.lead_time_hours), (sc.capacity + credit, sells_by))
-            )
+            missed, kept = fc.cdfs(((credit, arrives), (sc.capacity + credit, sells_by)))
             sells = 1.0 - kept
             if margin * sells < unit_cost * missed or 1.0 - missed < cfg.credit_fit:
                 break
@@ -589,6 +617,13 @@ def _need(
     cfg: PlannerConfig,
 ) -> RestockNeed | None:
     supplier = members[0][1]
+    # The CDF rows every member's credit loop and shortfalls read, built at once (each
+    # long enough for any credit below the position) instead of a short row at a time.
+    build_cdf_rows(
+        (slot.forecast, n, hours)
+        for slot, _ in members
+        for n, hours in _rows_read(slot, supplier, cfg)
+    )
     lines: list[PlanLine] = []
     at_risk = 0  # profit lost if this batch waits for the next run (base units)
     for slot, _ in members:
@@ -605,10 +640,8 @@ def _need(
         if slot.triggered:
             # Ordering now saves the sales lost between this order's arrival and the
             # next run's; what sells out before either could arrive is lost anyway.
-            lead = supplier.effective_lead_hours
-            fc = slot.forecast
-            next_run, arrival = fc.expected_shortfalls(
-                slot.position, (lead + cfg.review_hours, lead)
+            next_run, arrival = slot.forecast.expected_shortfalls(
+                slot.position, _shortfall_horizons(supplier, cfg)
             )
             saved = next_run - arrival
             at_risk += math.floor(saved * (lost + economics.goodwill(sc.retail_price)))

@@ -17,6 +17,7 @@ from device.vending.planning.forecast import (
     Forecast,
     SalesHistory,
     SlotForecaster,
+    build_cdf_rows,
     floor_hour,
     forecast,
 )
@@ -325,6 +326,25 @@ def test_cdf_rows_built_together_answer_as_each_alone(
             for n, hours in asks
         ]
         assert fc.cdfs(asks) == alone
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(forecasts, min_size=1, max_size=4),
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(-1, 120), st.sampled_from([0.0, 3.0, 200.0])),
+        max_size=8,
+    ),
+)
+def test_cdf_rows_of_several_forecasts_built_together_answer_as_each_alone(
+    fcs: list[Forecast], asks: list[tuple[int, int, float]]
+) -> None:
+    asks = [(i % len(fcs), n, hours) for i, n, hours in asks]
+    build_cdf_rows((fcs[i], n, hours) for i, n, hours in asks)
+    for i, n, hours in asks:
+        fc = fcs[i]
+        alone = Forecast(fc.start, fc.method, fc.daily_rate, fc.hourly, fc.dispersion, fc.level_cv2)
+        assert fc.cdf(n, hours) == alone.cdf(n, hours)
 
 
 @settings(max_examples=40, deadline=None)
