@@ -308,26 +308,24 @@ class Forecast:
 
         The first time ``t`` with ``quantile(q, t) >= stock``; a higher ``q``
         (service level) gives an earlier, more cautious time. Interpolated
-        linearly within the hour.
+        linearly within the hour. ``hours_until_stockouts`` asks several at once.
         """
-        _check_q(q)
-        return self._remember(("stockout", stock, q), self._hours_until_stockout, stock, q)
+        return hours_until_stockouts([(self, stock, q)])[0]
 
-    def _hours_until_stockout(self, stock: int, q: float) -> float:
-        if stock <= 0:
-            return 0.0
-        # P(D(t) <= stock - 1) only falls as t grows. Fast path: the exact CDF in a
-        # window around the normal approximation's crossing; if the crossing is not
-        # inside it, a coarse pass over whole days, then hour by hour in that day.
+    def _stockout_window(self, stock: int, q: float) -> IntArray | None:
+        """The hours around the normal approximation's crossing, where the exact CDF
+        most likely crosses ``q``; None when the approximation never reaches ``stock``."""
         mu = self.cumulative
         sd = np.sqrt(self.dispersion * mu + self.level_cv2 * mu * mu)
         reached = mu + _normal_quantile(q) * sd >= stock - 0.5
-        if reached[-1]:
-            guess = int(np.argmax(reached))
-            window = np.arange(max(guess - 12, 0), min(guess + 13, self.horizon_hours + 1))
-            cdf = self._cdf_at(window, stock - 1)
-            if cdf[0] >= q > cdf[-1]:
-                return _crossing(window, cdf, q)
+        if not reached[-1]:
+            return None
+        guess = int(np.argmax(reached))
+        return np.arange(max(guess - 12, 0), min(guess + 13, self.horizon_hours + 1))
+
+    def _stockout_by_days(self, stock: int, q: float) -> float:
+        """The crossing outside the window: a coarse pass over whole days, then hour by
+        hour in that day."""
         coarse = np.append(np.arange(0, self.horizon_hours, HOURS_PER_DAY), self.horizon_hours)
         below = self._cdf_at(coarse, stock - 1) < q
         if not below[-1]:
@@ -364,6 +362,47 @@ def _crossing(hours: IntArray, cdf: FloatArray, q: float) -> float:
     k = int(np.argmax(cdf < q))
     before, after = float(cdf[k - 1]), float(cdf[k])
     return float(hours[k - 1]) + (before - q) / (before - after)
+
+
+def hours_until_stockouts(asks: Sequence[tuple[Forecast, int, float]]) -> list[float]:
+    """``forecast.hours_until_stockout(stock, q)`` for each ``(forecast, stock, q)``.
+
+    P(D(t) <= stock - 1) only falls as t grows. Fast path: the exact CDF in a window
+    around the normal approximation's crossing, the windows of all the asks in one
+    array computation (the planner asks for every slot; each value bit for bit what it
+    would be alone); if the crossing is not inside it, ``Forecast._stockout_by_days``.
+    """
+    answers: list[float | None] = []
+    windows: list[tuple[int, IntArray]] = []  # (ask, its window) of the asks to work out
+    for forecast, stock, q in asks:
+        _check_q(q)
+        answer = cast("float | None", forecast._memo.get(("stockout", stock, q)))
+        if answer is None and stock <= 0:
+            answer = 0.0
+        elif answer is None and (window := forecast._stockout_window(stock, q)) is not None:
+            windows.append((len(answers), window))
+        answers.append(answer)
+    if windows:
+        mean = [asks[i][0].cumulative[window] for i, window in windows]
+        var = [
+            asks[i][0].dispersion * mu + asks[i][0].level_cv2 * mu * mu
+            for (i, _), mu in zip(windows, mean, strict=True)
+        ]
+        top = max(asks[i][1] for i, _ in windows) - 1
+        cdf = _nb_cdf(np.concatenate(mean), np.concatenate(var), top)
+        start = 0
+        for i, window in windows:
+            _, stock, q = asks[i]
+            lasts = cdf[start : start + window.size, stock - 1]  # P(D(h) <= stock - 1)
+            start += window.size
+            if lasts[0] >= q > lasts[-1]:
+                answers[i] = _crossing(window, lasts, q)
+    for i, (forecast, stock, q) in enumerate(asks):
+        answer = answers[i]
+        if answer is None:
+            answer = forecast._stockout_by_days(stock, q)
+        forecast._memo[("stockout", stock, q)] = answers[i] = answer
+    return cast("list[float]", answers)
 
 
 def build_cdf_rows(wanted: Iterable[tuple[Forecast, int, float]]) -> None:

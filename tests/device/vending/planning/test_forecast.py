@@ -20,6 +20,7 @@ from device.vending.planning.forecast import (
     build_cdf_rows,
     floor_hour,
     forecast,
+    hours_until_stockouts,
 )
 from tests.device.vending.planning.synth import PEAK_HOUR, START, hourly_demand, true_profile
 
@@ -345,6 +346,28 @@ def test_cdf_rows_of_several_forecasts_built_together_answer_as_each_alone(
         fc = fcs[i]
         alone = Forecast(fc.start, fc.method, fc.daily_rate, fc.hourly, fc.dispersion, fc.level_cv2)
         assert fc.cdf(n, hours) == alone.cdf(n, hours)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(
+        st.tuples(forecasts, st.integers(-1, 80), st.sampled_from([0.5, 0.9, 0.95])),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_stockouts_asked_together_are_each_as_asked_alone(
+    asks: list[tuple[Forecast, int, float]],
+) -> None:
+    # One array computation holds every ask's window; each answer must be the figure a
+    # fresh forecast gives for that question alone.
+    alone = [
+        Forecast(
+            fc.start, fc.method, fc.daily_rate, fc.hourly, fc.dispersion, fc.level_cv2
+        ).hours_until_stockout(stock, q)
+        for fc, stock, q in asks
+    ]
+    assert hours_until_stockouts(asks) == alone
 
 
 @settings(max_examples=40, deadline=None)
