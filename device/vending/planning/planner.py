@@ -401,6 +401,26 @@ def _shortfall_horizons(supplier: SupplierOption, cfg: PlannerConfig) -> tuple[f
     return lead + cfg.review_hours, lead
 
 
+def _newsvendor(slot: _Slot) -> bool:
+    """A perishable sized by the newsvendor rule (its shelf life is too long for the
+    exact fresh-goods solution), with demand to size it for."""
+    life = slot.config.shelf_life_days
+    return (
+        life is not None
+        and slot.forecast.daily_rate > 0
+        and not solvable(slot.config.capacity, life)
+    )
+
+
+def _reorder_horizons(
+    supplier: SupplierOption, cfg: PlannerConfig, life: int
+) -> tuple[float, float]:
+    """Until a unit bought at the next chance could come (``reorder_hours`` after this
+    delivery), and until this delivery's units expire."""
+    lead = supplier.effective_lead_hours
+    return lead + cfg.reorder_hours, lead + life * 24
+
+
 def _rows_read(
     slot: _Slot, supplier: SupplierOption, cfg: PlannerConfig
 ) -> list[tuple[int, float]]:
@@ -415,6 +435,11 @@ def _rows_read(
         rows += [
             (slot.config.capacity + slot.position - 1, h) for h in _credit_horizons(supplier, cfg)
         ]
+    life = slot.config.shelf_life_days
+    if cfg.reorder_hours > 0 and life is not None and _newsvendor(slot):
+        # The reorder loop's rows: as far as it usually reaches (a short row is extended).
+        far = slot.config.capacity + slot.position
+        rows += [(far, h) for h in _reorder_horizons(supplier, cfg, life)]
     return rows
 
 
@@ -441,7 +466,7 @@ def _quantity(
     shelf_cap: int | None = None
     life = sc.shelf_life_days
     if life is not None and fc.daily_rate > 0:
-        if solvable(sc.capacity, life):
+        if not _newsvendor(slot):
             # Goods that keep a few days: what the best policy orders for the stock by
             # age it will hold on arrival, solved exactly over the forecast's days.
             days = max(life, int((fc.horizon_hours - lead) // 24))
@@ -471,14 +496,14 @@ def _quantity(
                 else 0.0
             )
             first = max(slot.position, math.ceil(fc.expected(lead) - 1e-9))
-            share, hours = min(max(worth, 0.01), 0.99), lead + life * 24
+            sells_by, hours = _reorder_horizons(supplier, cfg, life)
+            share = min(max(worth, 0.01), 0.99)
             shelf_cap = fc.quantile(share, hours, at_most=first + max(room, 0) + 1) - first
             if cfg.reorder_hours > 0:
                 # Not this delivery's or never: a later delivery can bring a fresher unit.
                 # One more now while the sale it brings before that one could arrive
                 # outweighs its cost (and the waste penalty) when it expires unsold.
                 margin = max(sc.retail_price - unit_cost, 0)
-                sells_by = lead + cfg.reorder_hours
                 keep = 0
                 while keep < shelf_cap:
                     unsold, expires = fc.cdfs(((first + keep, sells_by), (first + keep, hours)))
