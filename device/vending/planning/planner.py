@@ -402,8 +402,8 @@ def _shortfall_horizons(supplier: SupplierOption, cfg: PlannerConfig) -> tuple[f
 
 
 def _newsvendor(slot: _Slot) -> bool:
-    """A perishable sized by the newsvendor rule (its shelf life is too long for the
-    exact fresh-goods solution), with demand to size it for."""
+    """A perishable with demand, sized by the newsvendor rule: its exact fresh-goods
+    problem is too large to solve at every run."""
     life = slot.config.shelf_life_days
     return (
         life is not None
@@ -424,8 +424,8 @@ def _reorder_horizons(
 def _rows_read(
     slot: _Slot, supplier: SupplierOption, cfg: PlannerConfig
 ) -> list[tuple[int, float]]:
-    """``(n, hours)``: the CDF rows ``_quantity``'s credit loop and ``_need``'s shortfalls
-    read for ``slot``, and how far (the credit stays below the position)."""
+    """``(n, hours)``: the CDF rows ``_quantity``'s credit and reorder loops and ``_need``'s
+    shortfalls read for ``slot``, and how far (the credit stays below the position)."""
     if slot.position <= 0:
         return []  # no unit to credit, no stock to fall short of
     rows = []
@@ -646,8 +646,8 @@ def _need(
     cfg: PlannerConfig,
 ) -> RestockNeed | None:
     supplier = members[0][1]
-    # The CDF rows every member's credit loop and shortfalls read, built at once (each
-    # long enough for any credit below the position) instead of a short row at a time.
+    # The CDF rows every member's sizing and shortfalls read, built at once instead of a
+    # short row or two at a time (numpy's per-call overhead is most of a row's cost).
     build_cdf_rows(
         (slot.forecast, n, hours)
         for slot, _ in members
