@@ -37,7 +37,7 @@ Model (one ``SlotForecaster`` per slot, updated incrementally with new hours):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -217,20 +217,26 @@ class Forecast:
 
     def cdf(self, n: int, hours: float) -> float:
         """``P(demand over the next hours <= n)``."""
-        if n < 0:
-            return 0.0
-        # The planner walks n up one unit at a time over the same hours: one CDF row per
-        # hours, extended when asked past its end (row[k] does not depend on its length).
-        row = cast("FloatArray | None", self._memo.get(("cdf", hours)))
-        if row is not None and n < row.size:
-            return float(row[n])
-        mu = self.expected(hours)
-        if mu <= 0:
-            return 1.0
-        var = self.dispersion * mu + self.level_cv2 * mu * mu
-        row = _nb_cdf(np.array([mu]), np.array([var]), max(2 * n, CDF_ROW_MIN))[0]
-        self._memo[("cdf", hours)] = row
-        return float(row[n])
+        return self.cdfs(((n, hours),))[0]
+
+    def cdfs(self, asks: Sequence[tuple[int, float]]) -> list[float]:
+        """``P(demand over the next hours <= n)`` for each ``(n, hours)`` in ``asks``.
+
+        The planner walks n up one unit at a time over the same hours: one CDF row per
+        hours, extended when asked past its end (row[k] does not depend on its length).
+        The rows an answer lacks are built together, in one array computation (each row
+        bit for bit what it would be alone): most of a short row's cost is numpy's
+        per-call overhead, and the planner asks two horizons per step.
+        """
+        rows = cast("list[FloatArray | None]", [self._memo.get(("cdf", h)) for _, h in asks])
+        if any(row is None or n >= row.size for (n, _), row in zip(asks, rows, strict=True)):
+            build_cdf_rows((self, n, hours) for n, hours in asks)
+            rows = cast("list[FloatArray | None]", [self._memo.get(("cdf", h)) for _, h in asks])
+        # No row after building: no demand over those hours, P = 1.
+        return [
+            0.0 if n < 0 else 1.0 if row is None else float(row[n])
+            for (n, _), row in zip(asks, rows, strict=True)
+        ]
 
     def day_pmfs(self, from_hours: float, days: int, top: int) -> list[FloatArray]:
         """Per day from ``from_hours`` on, ``P(demand that day = k)`` for ``k < top`` and
@@ -273,45 +279,53 @@ class Forecast:
         )
 
     def expected_shortfall(self, stock: int, hours: float) -> float:
-        """``E[(D - stock)+]``: demand over the next ``hours`` that ``stock`` cannot serve.
+        """``E[(D - stock)+]``: demand over the next ``hours`` that ``stock`` cannot serve."""
+        return self.expected_shortfalls(stock, (hours,))[0]
 
-        Uses ``sum_{k<s} (s - k) P(D = k) = sum_{j<s} P(D <= j)``.
+    def expected_shortfalls(self, stock: int, hours: Sequence[float]) -> list[float]:
+        """``expected_shortfall(stock, h)`` for each ``h`` in ``hours``.
+
+        Uses ``sum_{k<s} (s - k) P(D = k) = sum_{j<s} P(D <= j)``, read off the CDF
+        rows ``cdfs`` keeps (built together when missing, shared with the planner's
+        other questions over the same hours).
         """
-        return self._remember(("shortfall", stock, hours), self._shortfall, stock, hours)
-
-    def _shortfall(self, stock: int, hours: float) -> float:
-        mu = self.expected(hours)
         if stock <= 0:
-            return mu
-        var = self.dispersion * mu + self.level_cv2 * mu * mu
-        cdf = _nb_cdf(np.array([mu]), np.array([var]), stock - 1)[0]
-        return max(0.0, mu - stock + float(cdf.sum()))
+            return [self.expected(h) for h in hours]
+        self.cdfs([(stock - 1, h) for h in hours])
+        shortfalls = []
+        for h in hours:
+            row = cast("FloatArray | None", self._memo.get(("cdf", h)))
+            # No row: no demand over those hours, so none short.
+            shortfalls.append(
+                0.0
+                if row is None
+                else max(0.0, self.expected(h) - stock + float(row[:stock].sum()))
+            )
+        return shortfalls
 
     def hours_until_stockout(self, stock: int, q: float = 0.5) -> float:
         """Hours until ``stock`` is sold out with probability ``1 - q`` (``inf``: not in horizon).
 
         The first time ``t`` with ``quantile(q, t) >= stock``; a higher ``q``
         (service level) gives an earlier, more cautious time. Interpolated
-        linearly within the hour.
+        linearly within the hour. ``hours_until_stockouts`` asks several at once.
         """
-        _check_q(q)
-        return self._remember(("stockout", stock, q), self._hours_until_stockout, stock, q)
+        return hours_until_stockouts([(self, stock, q)])[0]
 
-    def _hours_until_stockout(self, stock: int, q: float) -> float:
-        if stock <= 0:
-            return 0.0
-        # P(D(t) <= stock - 1) only falls as t grows. Fast path: the exact CDF in a
-        # window around the normal approximation's crossing; if the crossing is not
-        # inside it, a coarse pass over whole days, then hour by hour in that day.
+    def _stockout_window(self, stock: int, q: float) -> IntArray | None:
+        """The hours around the normal approximation's crossing, where the exact CDF
+        most likely crosses ``q``; None when the approximation never reaches ``stock``."""
         mu = self.cumulative
         sd = np.sqrt(self.dispersion * mu + self.level_cv2 * mu * mu)
         reached = mu + _normal_quantile(q) * sd >= stock - 0.5
-        if reached[-1]:
-            guess = int(np.argmax(reached))
-            window = np.arange(max(guess - 12, 0), min(guess + 13, self.horizon_hours + 1))
-            cdf = self._cdf_at(window, stock - 1)
-            if cdf[0] >= q > cdf[-1]:
-                return _crossing(window, cdf, q)
+        if not reached[-1]:
+            return None
+        guess = int(np.argmax(reached))
+        return np.arange(max(guess - 12, 0), min(guess + 13, self.horizon_hours + 1))
+
+    def _stockout_by_days(self, stock: int, q: float) -> float:
+        """The crossing outside the window: a coarse pass over whole days, then hour by
+        hour in that day."""
         coarse = np.append(np.arange(0, self.horizon_hours, HOURS_PER_DAY), self.horizon_hours)
         below = self._cdf_at(coarse, stock - 1) < q
         if not below[-1]:
@@ -348,6 +362,76 @@ def _crossing(hours: IntArray, cdf: FloatArray, q: float) -> float:
     k = int(np.argmax(cdf < q))
     before, after = float(cdf[k - 1]), float(cdf[k])
     return float(hours[k - 1]) + (before - q) / (before - after)
+
+
+def hours_until_stockouts(asks: Sequence[tuple[Forecast, int, float]]) -> list[float]:
+    """``forecast.hours_until_stockout(stock, q)`` for each ``(forecast, stock, q)``.
+
+    P(D(t) <= stock - 1) only falls as t grows. Fast path: the exact CDF in a window
+    around the normal approximation's crossing, the windows of all the asks in one
+    array computation (the planner asks for every slot; each value bit for bit what it
+    would be alone); if the crossing is not inside it, ``Forecast._stockout_by_days``.
+    """
+    answers: list[float | None] = []
+    windows: list[tuple[int, IntArray]] = []  # (ask, its window) of the asks to work out
+    for forecast, stock, q in asks:
+        _check_q(q)
+        answer = cast("float | None", forecast._memo.get(("stockout", stock, q)))
+        if answer is None and stock <= 0:
+            answer = 0.0
+        elif answer is None and (window := forecast._stockout_window(stock, q)) is not None:
+            windows.append((len(answers), window))
+        answers.append(answer)
+    if windows:
+        mean = [asks[i][0].cumulative[window] for i, window in windows]
+        var = [
+            asks[i][0].dispersion * mu + asks[i][0].level_cv2 * mu * mu
+            for (i, _), mu in zip(windows, mean, strict=True)
+        ]
+        top = max(asks[i][1] for i, _ in windows) - 1
+        cdf = _nb_cdf(np.concatenate(mean), np.concatenate(var), top)
+        start = 0
+        for i, window in windows:
+            _, stock, q = asks[i]
+            lasts = cdf[start : start + window.size, stock - 1]  # P(D(h) <= stock - 1)
+            start += window.size
+            if lasts[0] >= q > lasts[-1]:
+                answers[i] = _crossing(window, lasts, q)
+    for i, (forecast, stock, q) in enumerate(asks):
+        answer = answers[i]
+        if answer is None:
+            answer = forecast._stockout_by_days(stock, q)
+        forecast._memo[("stockout", stock, q)] = answers[i] = answer
+    return cast("list[float]", answers)
+
+
+def build_cdf_rows(wanted: Iterable[tuple[Forecast, int, float]]) -> None:
+    """Make each ``(forecast, n, hours)``'s CDF row over ``hours`` cover ``P(D <= n)``.
+
+    The rows missing or too short, of one forecast or several, are built together in one
+    array computation, each bit for bit what it would be alone: most of a short row's
+    cost is numpy's per-call overhead, and the planner asks for tens of thousands of
+    rows a simulated year. A row is extended to twice the ``n`` that outgrew it.
+    """
+    lengths: dict[tuple[int, float], tuple[Forecast, int]] = {}  # by (id(forecast), hours)
+    for forecast, n, hours in wanted:
+        row = cast("FloatArray | None", forecast._memo.get(("cdf", hours)))
+        if n >= 0 and (row is None or n >= row.size):
+            key = (id(forecast), hours)
+            longest = lengths[key][1] if key in lengths else 0
+            lengths[key] = (forecast, max(2 * n, CDF_ROW_MIN, longest))
+    build = []  # (forecast, hours, mean, length); no demand: P = 1, no row
+    for (_, hours), (forecast, length) in lengths.items():
+        mu = forecast.expected(hours)
+        if mu > 0:
+            build.append((forecast, hours, mu, length))
+    if not build:
+        return
+    mean = [mu for _, _, mu, _ in build]
+    var = [f.dispersion * mu + f.level_cv2 * mu * mu for f, _, mu, _ in build]
+    rows = _nb_cdf(np.array(mean), np.array(var), max(length for *_, length in build))
+    for (forecast, hours, _, _), row in zip(build, rows, strict=True):
+        forecast._memo[("cdf", hours)] = row
 
 
 def _nb_quantile(mean: float, var: float, q: float, at_most: int | None = None) -> int:

@@ -70,7 +70,7 @@ from typing import Protocol
 
 from device.settings import SlotConfig
 from device.vending.planning.errors import PlanInputError
-from device.vending.planning.forecast import Forecast
+from device.vending.planning.forecast import Forecast, build_cdf_rows, hours_until_stockouts
 from device.vending.planning.fresh import fresh_problem, solvable
 
 PPM = 1_000_000
@@ -388,6 +388,61 @@ def _urgency(slot: _Slot, supplier: SupplierOption, review: float) -> float:
     return min(max(slack / review, 0.0), 1.0)
 
 
+def _credit_horizons(supplier: SupplierOption, cfg: PlannerConfig) -> tuple[float, float]:
+    """The hours the credit loop asks about: until the delivery comes, and until a unit
+    credited for making room must have sold (``credit_hours`` later)."""
+    return supplier.lead_time_hours, supplier.lead_time_hours + cfg.credit_hours
+
+
+def _shortfall_horizons(supplier: SupplierOption, cfg: PlannerConfig) -> tuple[float, float]:
+    """Until a delivery ordered at the next run would come, and until this one comes: the
+    sales lost in between are what ordering now saves."""
+    lead = supplier.effective_lead_hours
+    return lead + cfg.review_hours, lead
+
+
+def _newsvendor(slot: _Slot) -> bool:
+    """A perishable with demand, sized by the newsvendor rule: its exact fresh-goods
+    problem is too large to solve at every run."""
+    life = slot.config.shelf_life_days
+    return (
+        life is not None
+        and slot.forecast.daily_rate > 0
+        and not solvable(slot.config.capacity, life)
+    )
+
+
+def _reorder_horizons(
+    supplier: SupplierOption, cfg: PlannerConfig, life: int
+) -> tuple[float, float]:
+    """Until a unit bought at the next chance could come (``reorder_hours`` after this
+    delivery), and until this delivery's units expire."""
+    lead = supplier.effective_lead_hours
+    return lead + cfg.reorder_hours, lead + life * 24
+
+
+def _rows_read(
+    slot: _Slot, supplier: SupplierOption, cfg: PlannerConfig
+) -> list[tuple[int, float]]:
+    """``(n, hours)``: the CDF rows ``_quantity``'s credit and reorder loops and ``_need``'s
+    shortfalls read for ``slot``, and how far (the credit stays below the position)."""
+    if slot.position <= 0:
+        return []  # no unit to credit, no stock to fall short of
+    rows = []
+    if slot.triggered:
+        rows += [(slot.position - 1, h) for h in _shortfall_horizons(supplier, cfg)]
+    if cfg.credit_hours > 0:
+        rows += [
+            (slot.config.capacity + slot.position - 1, h) for h in _credit_horizons(supplier, cfg)
+        ]
+    life = slot.config.shelf_life_days
+    if cfg.reorder_hours > 0 and life is not None and _newsvendor(slot):
+        # The reorder loop's rows: as far as it usually reaches (a short row is extended).
+        far = slot.config.capacity + slot.position
+        rows += [(far, h) for h in _reorder_horizons(supplier, cfg, life)]
+    return rows
+
+
 def _quantity(
     slot: _Slot, supplier: SupplierOption, cfg: PlannerConfig, unit_cost: int
 ) -> tuple[int, str]:
@@ -399,10 +454,10 @@ def _quantity(
     credit = min(slot.position, fc.quantile(cfg.overflow_risk, supplier.lead_time_hours))
     if cfg.credit_hours > 0:
         margin = max(sc.retail_price - unit_cost, 0)
-        sells_by = supplier.lead_time_hours + cfg.credit_hours
+        arrives, sells_by = _credit_horizons(supplier, cfg)
         while credit < slot.position:
-            missed = fc.cdf(credit, supplier.lead_time_hours)
-            sells = 1.0 - fc.cdf(sc.capacity + credit, sells_by)
+            missed, kept = fc.cdfs(((credit, arrives), (sc.capacity + credit, sells_by)))
+            sells = 1.0 - kept
             if margin * sells < unit_cost * missed or 1.0 - missed < cfg.credit_fit:
                 break
             credit += 1
@@ -411,7 +466,7 @@ def _quantity(
     shelf_cap: int | None = None
     life = sc.shelf_life_days
     if life is not None and fc.daily_rate > 0:
-        if solvable(sc.capacity, life):
+        if not _newsvendor(slot):
             # Goods that keep a few days: what the best policy orders for the stock by
             # age it will hold on arrival, solved exactly over the forecast's days.
             days = max(life, int((fc.horizon_hours - lead) // 24))
@@ -441,18 +496,19 @@ def _quantity(
                 else 0.0
             )
             first = max(slot.position, math.ceil(fc.expected(lead) - 1e-9))
-            share, hours = min(max(worth, 0.01), 0.99), lead + life * 24
+            sells_by, hours = _reorder_horizons(supplier, cfg, life)
+            share = min(max(worth, 0.01), 0.99)
             shelf_cap = fc.quantile(share, hours, at_most=first + max(room, 0) + 1) - first
             if cfg.reorder_hours > 0:
                 # Not this delivery's or never: a later delivery can bring a fresher unit.
                 # One more now while the sale it brings before that one could arrive
                 # outweighs its cost (and the waste penalty) when it expires unsold.
                 margin = max(sc.retail_price - unit_cost, 0)
-                sells_by = lead + cfg.reorder_hours
                 keep = 0
-                while keep < shelf_cap and margin * (1.0 - fc.cdf(first + keep, sells_by)) >= (
-                    unit_cost + waste
-                ) * fc.cdf(first + keep, hours):
+                while keep < shelf_cap:
+                    unsold, expires = fc.cdfs(((first + keep, sells_by), (first + keep, hours)))
+                    if margin * (1.0 - unsold) < (unit_cost + waste) * expires:
+                        break
                     keep += 1
                 shelf_cap = min(shelf_cap, keep)
     limit = room if shelf_cap is None else min(room, shelf_cap)
@@ -489,6 +545,7 @@ def plan(
     if len(set(names)) != len(names):
         raise PlanInputError("suppliers", "two suppliers share a name")
     alerts: list[SlotAlert] = []
+    usable: list[tuple[SlotConfig, Forecast, SlotStock, int, list[SupplierOption]]] = []
     healthy: list[_Slot] = []
     q = config.service_level
     for sc in slots:
@@ -509,7 +566,10 @@ def plan(
             alerts.append(SlotAlert(sc.id, f"{sc.name}: no supplier lists GTIN {sc.gtin}"))
             continue
         position = reading.count - reading.expected_waste(fc) + reading.on_order
-        stockout = fc.hours_until_stockout(position, q)
+        usable.append((sc, fc, reading, position, carriers))
+    # Every slot's stockout at once: their exact CDF windows in one array computation.
+    stockouts = hours_until_stockouts([(fc, position, q) for _, fc, _, position, _ in usable])
+    for (sc, fc, reading, position, carriers), stockout in zip(usable, stockouts, strict=True):
         supplier = _choose_supplier(carriers, sc.gtin, stockout)
         needed = supplier.effective_lead_hours + config.review_hours
         if math.isinf(stockout) and fc.horizon_hours < needed:
@@ -586,6 +646,13 @@ def _need(
     cfg: PlannerConfig,
 ) -> RestockNeed | None:
     supplier = members[0][1]
+    # The CDF rows every member's sizing and shortfalls read, built at once instead of a
+    # short row or two at a time (numpy's per-call overhead is most of a row's cost).
+    build_cdf_rows(
+        (slot.forecast, n, hours)
+        for slot, _ in members
+        for n, hours in _rows_read(slot, supplier, cfg)
+    )
     lines: list[PlanLine] = []
     at_risk = 0  # profit lost if this batch waits for the next run (base units)
     for slot, _ in members:
@@ -602,10 +669,10 @@ def _need(
         if slot.triggered:
             # Ordering now saves the sales lost between this order's arrival and the
             # next run's; what sells out before either could arrive is lost anyway.
-            lead = supplier.effective_lead_hours
-            fc = slot.forecast
-            saved = fc.expected_shortfall(slot.position, lead + cfg.review_hours)
-            saved -= fc.expected_shortfall(slot.position, lead)
+            next_run, arrival = slot.forecast.expected_shortfalls(
+                slot.position, _shortfall_horizons(supplier, cfg)
+            )
+            saved = next_run - arrival
             at_risk += math.floor(saved * (lost + economics.goodwill(sc.retail_price)))
         when = f"runs out in {_fmt_hours(slot.stockout)} at {cfg.service_level:.0%} service"
         if slot.triggered:

@@ -17,8 +17,10 @@ from device.vending.planning.forecast import (
     Forecast,
     SalesHistory,
     SlotForecaster,
+    build_cdf_rows,
     floor_hour,
     forecast,
+    hours_until_stockouts,
 )
 from tests.device.vending.planning.synth import PEAK_HOUR, START, hourly_demand, true_profile
 
@@ -299,3 +301,95 @@ def test_cdf_answers_do_not_depend_on_what_was_asked_before(
     for n in ns:
         alone = Forecast(fc.start, fc.method, fc.daily_rate, fc.hourly, fc.dispersion, fc.level_cv2)
         assert fc.cdf(n, hours) == alone.cdf(n, hours)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    forecasts,
+    st.lists(
+        st.lists(
+            st.tuples(st.integers(-1, 120), st.sampled_from([0.0, 3.0, 30.0, 200.0])), max_size=3
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+)
+def test_cdf_rows_built_together_answer_as_each_alone(
+    fc: Forecast, rounds: list[list[tuple[int, float]]]
+) -> None:
+    # cdfs builds the rows a round lacks in one array computation; each answer must be
+    # the bit-identical figure a fresh forecast gives for that question alone.
+    for asks in rounds:
+        alone = [
+            Forecast(
+                fc.start, fc.method, fc.daily_rate, fc.hourly, fc.dispersion, fc.level_cv2
+            ).cdf(n, hours)
+            for n, hours in asks
+        ]
+        assert fc.cdfs(asks) == alone
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(forecasts, min_size=1, max_size=4),
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(-1, 120), st.sampled_from([0.0, 3.0, 200.0])),
+        max_size=8,
+    ),
+)
+def test_cdf_rows_of_several_forecasts_built_together_answer_as_each_alone(
+    fcs: list[Forecast], asks: list[tuple[int, int, float]]
+) -> None:
+    asks = [(i % len(fcs), n, hours) for i, n, hours in asks]
+    build_cdf_rows((fcs[i], n, hours) for i, n, hours in asks)
+    for i, n, hours in asks:
+        fc = fcs[i]
+        alone = Forecast(fc.start, fc.method, fc.daily_rate, fc.hourly, fc.dispersion, fc.level_cv2)
+        assert fc.cdf(n, hours) == alone.cdf(n, hours)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(
+        st.tuples(forecasts, st.integers(-1, 80), st.sampled_from([0.5, 0.9, 0.95])),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_stockouts_asked_together_are_each_as_asked_alone(
+    asks: list[tuple[Forecast, int, float]],
+) -> None:
+    # One array computation holds every ask's window; each answer must be the figure a
+    # fresh forecast gives for that question alone.
+    alone = [
+        Forecast(
+            fc.start, fc.method, fc.daily_rate, fc.hourly, fc.dispersion, fc.level_cv2
+        ).hours_until_stockout(stock, q)
+        for fc, stock, q in asks
+    ]
+    assert hours_until_stockouts(asks) == alone
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    forecasts,
+    st.integers(-1, 60),
+    st.lists(st.sampled_from([0.0, 3.0, 30.0, 200.0]), min_size=1, max_size=3),
+    st.lists(st.tuples(st.integers(-1, 120), st.sampled_from([3.0, 30.0, 200.0])), max_size=3),
+)
+def test_shortfalls_read_the_cdf_rows_other_questions_built(
+    fc: Forecast, stock: int, hours: list[float], asked_before: list[tuple[int, float]]
+) -> None:
+    # Rows already built for other questions (longer or shorter) must give the figure a
+    # fresh forecast gives: sum_{j<s} P(D <= j), summed as numpy sums.
+    fc.cdfs(asked_before)
+    fresh = Forecast(fc.start, fc.method, fc.daily_rate, fc.hourly, fc.dispersion, fc.level_cv2)
+    truth = [
+        fresh.expected(h)
+        if stock <= 0
+        else max(
+            0.0, fresh.expected(h) - stock + float(np.sum([fresh.cdf(j, h) for j in range(stock)]))
+        )
+        for h in hours
+    ]
+    assert fc.expected_shortfalls(stock, hours) == truth
