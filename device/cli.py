@@ -162,13 +162,18 @@ def demo(
 
     from device.demo_shell import DemoProgress, login_lines, orders_table
     from device.devchain import DevChain
-    from device.vending.demo import SHOWCASE_OWNERS, SHOWCASE_POLICY, SHOWCASE_SUPPLIERS, DemoWorld
+    from device.vending.demo import (
+        SHOWCASE_OWNERS,
+        SHOWCASE_POLICY,
+        SHOWCASE_SUPPLIERS,
+        DemoWorld,
+        showcase_start,
+    )
     from device.vending.demo_view import machine_table
     from device.vending.sim.scenarios import OFFICE_SNACKS
 
     settings = settings_or_exit(config)
-    # Simulated time drives the chain's clock, which cannot go back: start at the next hour.
-    start = (datetime.now(UTC) + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    start = showcase_start(datetime.now(UTC))
     decimals = settings.chain.token_decimals
     days = seconds * speed / 86_400
     progress = DemoProgress(start, start + timedelta(days=days), seconds)

@@ -86,6 +86,22 @@ SHOWCASE_POLICY = Policy(
     operating_reserve=200 * USDC,
     dispute_window=DEMO_POLICY.dispute_window,
 )
+
+
+def showcase_start(now: datetime) -> datetime:
+    """The first Monday midnight (UTC) at least an hour after ``now``.
+
+    The showcase tells an office week from its start, so it shows the same paths
+    whatever day it runs (a Thursday or weekend start buys too little at first for an
+    order to wait for the owners). The hour lets the in-process chain, whose clock
+    starts at the wall clock and only moves forward, be deployed before it.
+    """
+    day = (now + timedelta(hours=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    if day < now + timedelta(hours=1):
+        day += timedelta(days=1)
+    return day + timedelta(days=-day.weekday() % 7)
+
+
 SHOWCASE_OWNERS = DemoOwners(
     members={"Ada (operator)": 50, "Ben (landlord)": 30, "Cleo (investor)": 20},
     approve_after=timedelta(hours=12),

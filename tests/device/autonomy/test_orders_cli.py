@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,8 @@ from device.negotiation.transcript import Transcript
 from device.orders_cli import orders_app
 from device.procurement.models import OrderState, PurchaseOrder
 from device.settings import DEFAULTS_FILE
-from tests.device.autonomy.world import FIRST_PLAN, START, demo_policy, demo_world, procurement_of
+from tests.clock import midnight_ahead
+from tests.device.autonomy.world import FIRST_PLAN, demo_policy, demo_world, procurement_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil]
 
@@ -35,8 +37,14 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def anvil_chain(anvil_binary: Path) -> Iterator[DevChain]:
-    genesis = str(int(START.timestamp()) - 3600)
+def start() -> datetime:
+    return midnight_ahead(weekday=0)
+
+
+@pytest.fixture
+def anvil_chain(anvil_binary: Path, start: datetime) -> Iterator[DevChain]:
+    # Genesis just before the world's start, so the chain's clock can follow simulated time.
+    genesis = str(int(start.timestamp()) - 3600)
     with run_anvil(anvil_binary, extra_args=("--timestamp", genesis)) as url:
         w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))
         yield DevChain(w3, demo_policy(Autonomy.BOUND))
@@ -72,12 +80,12 @@ def _orders(world_orders: list[PurchaseOrder]) -> tuple[PurchaseOrder, PurchaseO
 
 
 def test_owner_lists_shows_approves_and_rejects_from_the_cli(
-    tmp_path: Path, anvil_chain: DevChain
+    tmp_path: Path, anvil_chain: DevChain, start: datetime
 ) -> None:
     chain = anvil_chain
     scratch = tmp_path / "world"
     scratch.mkdir()
-    with demo_world(scratch, chain) as world:
+    with demo_world(scratch, chain, start=start) as world:
         procurement = procurement_of(world)
         world.run(FIRST_PLAN)
         first, second = _orders(procurement.orders())

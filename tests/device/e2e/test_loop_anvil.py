@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -31,23 +31,30 @@ from device.store.models import RecountSource, Sale, SaleState, StockRecount
 from device.vending.demo import DEMO_SUPPLIERS, USDC, DemoWorld
 from device.vending.sim.scenarios import OFFICE_SNACKS
 from supplier.store import OrderState as SupplierOrderState
+from tests.clock import midnight_ahead
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.anvil]
 
-START = datetime(2027, 3, 1, tzinfo=UTC)  # a Monday, ahead of anvil's wall clock
 SEEDED_TREASURY = 300 * USDC  # what DemoWorld deposits before the machine starts
 MAX_DAYS = 6
 
 
 @pytest.fixture
-def anvil_chain(anvil_binary: Path) -> Iterator[DevChain]:
-    # Genesis just before START, so the chain's clock can follow simulated time.
-    genesis = str(int(START.timestamp()) - 3600)
+def start() -> datetime:
+    return midnight_ahead(weekday=0)
+
+
+@pytest.fixture
+def anvil_chain(anvil_binary: Path, start: datetime) -> Iterator[DevChain]:
+    # Genesis just before the world's start, so the chain's clock can follow simulated time.
+    genesis = str(int(start.timestamp()) - 3600)
     with run_anvil(anvil_binary, extra_args=("--timestamp", genesis)) as url:
         yield DevChain(Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30})), DEMO_POLICY)
 
 
-def test_machine_buys_restocks_and_pays_over_anvil(tmp_path: Path, anvil_chain: DevChain) -> None:
+def test_machine_buys_restocks_and_pays_over_anvil(
+    tmp_path: Path, anvil_chain: DevChain, start: datetime
+) -> None:
     settings = load_settings()
     chain = anvil_chain
     suppliers = DEMO_SUPPLIERS[:2]
@@ -56,7 +63,7 @@ def test_machine_buys_restocks_and_pays_over_anvil(tmp_path: Path, anvil_chain: 
         settings,
         OFFICE_SNACKS,
         scratch=tmp_path,
-        start=START,
+        start=start,
         seed=3,
         chain=chain,
         suppliers=suppliers,

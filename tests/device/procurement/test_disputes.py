@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,8 @@ from device.procurement.models import OrderState
 from device.settings import load_settings
 from device.vending.demo import DemoSupplier, DemoWorld
 from device.vending.sim.scenarios import OFFICE_SNACKS
+from tests.clock import midnight_ahead
 
-START = (datetime.now(UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
 CHEAT = DemoSupplier(
     "Phantom Foods", {"kind": "fixed"}, 6, list_share=0.40, floor_share=0.30, honest=False
 )
@@ -21,8 +20,9 @@ CHEAT = DemoSupplier(
 
 @pytest.mark.slow
 def test_claimed_but_missing_delivery_is_disputed_and_never_paid(tmp_path: Path) -> None:
+    start = midnight_ahead()
     with DemoWorld(
-        load_settings(), OFFICE_SNACKS, scratch=tmp_path, start=START, seed=2, suppliers=[CHEAT]
+        load_settings(), OFFICE_SNACKS, scratch=tmp_path, start=start, seed=2, suppliers=[CHEAT]
     ) as world:
         supplier = world.watchers["Phantom Foods"].supplier
         before = world.chain.balance(supplier)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,15 +13,14 @@ from device.settings import load_settings
 from device.store import repo
 from device.vending.demo import DemoWorld
 from device.vending.sim.scenarios import OFFICE_SNACKS
-
-# Simulated time drives the chain's clock, which only moves forward: start tomorrow.
-START = (datetime.now(UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+from tests.clock import midnight_ahead
 
 
 @pytest.mark.slow
 def test_books_match_the_chain_to_the_base_unit(tmp_path: Path) -> None:
+    start = midnight_ahead()
     settings = load_settings()
-    with DemoWorld(settings, OFFICE_SNACKS, scratch=tmp_path, start=START, seed=5) as world:
+    with DemoWorld(settings, OFFICE_SNACKS, scratch=tmp_path, start=start, seed=5) as world:
         world.run(days=3)
         procurement = world.machine.agent.procurement
         assert procurement is not None
@@ -37,15 +36,15 @@ def test_books_match_the_chain_to_the_base_unit(tmp_path: Path) -> None:
         assert check.deposits_local == check.deposits_chain > 0
 
         # Every day the run touched, its last instant included (a payment can land there).
-        days = ledger.daily(START.date(), (START + timedelta(days=3)).date())
+        days = ledger.daily(start.date(), (start + timedelta(days=3)).date())
         with world.machine.store.read() as session:
-            revenue = repo.revenue(session, START, START + timedelta(days=3))
+            revenue = repo.revenue(session, start, start + timedelta(days=3))
         assert sum(d.revenue for d in days) == revenue == world.machine.totals.revenue
         assert sum(d.cost_of_goods for d in days) == check.payments_local
         assert all(d.gas_wei > 0 for d in days if d.orders_paid)
         assert all(isinstance(d.profit, int) for d in days)
 
-        priced = [m for m in ledger.margins(START) if m.unit_cost is not None and m.revenue]
+        priced = [m for m in ledger.margins(start) if m.unit_cost is not None and m.revenue]
         assert priced
         for m in priced:
             assert m.margin_ppm is not None

@@ -12,10 +12,14 @@ from contracts.profit_center import OrderStatus
 from device.devchain import DevChain
 from device.procurement.models import OrderState
 from device.settings import load_settings
-from device.vending.demo import SHOWCASE_OWNERS, SHOWCASE_POLICY, SHOWCASE_SUPPLIERS, DemoWorld
+from device.vending.demo import (
+    SHOWCASE_OWNERS,
+    SHOWCASE_POLICY,
+    SHOWCASE_SUPPLIERS,
+    DemoWorld,
+    showcase_start,
+)
 from device.vending.sim.scenarios import OFFICE_SNACKS
-
-START = (datetime.now(UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 @pytest.mark.slow
@@ -24,7 +28,7 @@ def test_the_showcase_demo_meets_every_owner_path(tmp_path: Path) -> None:
         load_settings(),
         OFFICE_SNACKS,
         scratch=tmp_path,
-        start=START,
+        start=showcase_start(datetime.now(UTC)),
         seed=1,
         chain=DevChain.in_process(SHOWCASE_POLICY),
         suppliers=SHOWCASE_SUPPLIERS,
@@ -65,3 +69,11 @@ def test_the_showcase_demo_meets_every_owner_path(tmp_path: Path) -> None:
         short = [o for o in orders.values() if o.note == "short delivery: paid for what arrived"]
         assert short
         assert all(o.paid is not None and o.paid < o.amount for o in short)
+
+
+@pytest.mark.parametrize("hours", range(0, 7 * 24 + 1, 7))
+def test_the_showcase_starts_on_the_coming_monday_with_an_hour_to_deploy(hours: int) -> None:
+    now = datetime(2026, 12, 6, 23, 30, tzinfo=UTC) + timedelta(hours=hours, minutes=hours)
+    start = showcase_start(now)
+    assert (start.weekday(), start.hour, start.minute) == (0, 0, 0)
+    assert now + timedelta(hours=1) <= start < now + timedelta(days=7, hours=1)
