@@ -35,8 +35,11 @@ BATTERY_PERMILLE = 612
 def book(
     rides: sa.Engine, n: int, lines: list[tuple[str, int]], factor_bp: int, source: str
 ) -> None:
-    """A quote as the taxi stored it, accepted and paid, booked ``n`` minutes ago."""
-    at = NOW - timedelta(minutes=n)
+    """A quote as the taxi stored it, accepted and paid, booked ``n`` minutes ago; today in
+    any case (n seconds before the minute after midnight when the day is younger), as the
+    page counts today's rides."""
+    midnight = NOW.replace(hour=0, minute=0, second=0)
+    at = max(NOW - timedelta(minutes=n), min(NOW, midnight + timedelta(seconds=60 - n)))
     price = sum(amount for _, amount in lines)
     quote = TaxiQuote(
         id=f"q{n}",
