@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import gc
 import itertools
 import weakref
 from collections.abc import Sequence
@@ -101,6 +102,13 @@ class CalibratedAnalogSensor:
                 slot_id, "another pin factory in this process holds the SPI bus; close it first"
             )
         satisfy_software_spi_default(pin_factory)
+        # gpiozero 2.0.1 keeps a closed shared SPI interface in a reference cycle; when the
+        # cyclic collector frees it, it closes again and unregisters whichever interface
+        # holds its pins by then. Collected between two of a machine's MCP3008s opening,
+        # the second opens a second bus on the same clock pin (GPIOPinInUse at start-up):
+        # free any such leftover before a machine's first sensor registers its interface.
+        if not self._open:  # (any open sensor is on this factory: checked above)
+            gc.collect()
         self._adc = MCP3008(channel=config.channel, device=config.select, pin_factory=pin_factory)
         self._open.add(self)
 

@@ -3,13 +3,15 @@ answered by the mock MCP3008 chip."""
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from gpiozero import MCP3008
 from gpiozero.pins.mock import MockFactory
 
 from device.errors import ConfigError
-from device.settings import SPI0_PINS
-from device.vending.hardware.analog import Calibration
+from device.settings import SPI0_PINS, AnalogSensorConfig, load_settings
+from device.vending.hardware.analog import CalibratedAnalogSensor, Calibration
 from device.vending.hardware.factory import satisfy_software_spi_default
 from device.vending.hardware.poller import HardwarePoller
 from device.vending.hardware.readings import FaultState
@@ -136,3 +138,42 @@ def test_a_load_cell_that_does_not_lighten_while_items_sell_is_stuck(
     reading = poller.poll(T0, {SLOT: 3}).slot(SLOT)
     assert reading.fault is FaultState.STUCK
     assert physics.stock(SLOT) == 17
+
+
+def test_a_machine_opens_its_sensors_whenever_an_old_closed_bus_is_collected(
+    pin_factory: MockFactory,
+) -> None:
+    # gpiozero 2.0.1 keeps a closed SPI interface in a reference cycle, and when the
+    # cyclic collector finally frees it, closing it again unregisters whichever
+    # interface holds its pins then. A collection between a machine's two MCP3008s
+    # opening (allocation triggers one at any time) made the second open a second bus
+    # on the same clock pin: GPIOPinInUse at start-up.
+    settings = load_settings()
+    analog = [(s, s.sensor) for s in settings.slots if isinstance(s.sensor, AnalogSensorConfig)]
+    assert len({sensor.select for _, sensor in analog}) == 1  # one MCP3008, one bus
+    assert len(analog) >= 2
+    gc.disable()
+    earlier = type(pin_factory)()
+    physics = SensorPhysics(settings, pin_factory)
+    sensors: list[CalibratedAnalogSensor] = []
+    try:
+        satisfy_software_spi_default(earlier)
+        closed = MCP3008(channel=0, device=analog[0][1].select, pin_factory=earlier)
+        closed.close()
+        del closed  # garbage now, in gpiozero's reference cycle
+        for slot, _ in analog:
+            physics.set_stock(slot.id, slot.capacity - slot.id)
+        for slot, config in analog:
+            sensors.append(
+                CalibratedAnalogSensor(
+                    config, slot.capacity, slot_id=slot.id, pin_factory=pin_factory
+                )
+            )
+            gc.collect()  # the collector runs between two sensors opening
+        assert [s.read(0).count for s in sensors] == [s.capacity - s.id for s, _ in analog]
+    finally:
+        for sensor in sensors:
+            sensor.close()
+        physics.close()
+        earlier.reset()
+        gc.enable()
